@@ -1,0 +1,54 @@
+# Vault Notes: the commands a newcomer types.
+#   make run    install what is missing, build, start vaultd on http://127.0.0.1:8080
+#   make test   install what is missing, build with ASan+UBSan, run every test
+#   make bench  build Release and run every benchmark
+#   make fuzz   run the fuzz targets for longer (FUZZ_SECONDS per target)
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+ASAN_DIR := build/asan
+REL_DIR := build/release
+LISTEN ?= 127.0.0.1:8080
+DATA_DIR ?= ./data
+FUZZ_SECONDS ?= 600
+
+.PHONY: all deps build-asan build-release run test test-c test-interop test-fuzz bench fuzz format clean
+
+all: build-release
+
+deps:
+	@scripts/deps.sh
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Asan >/dev/null
+	@cmake --build $(ASAN_DIR) -j$(JOBS)
+
+build-release: deps
+	@cmake -S . -B $(REL_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(REL_DIR) -j$(JOBS)
+
+run: build-release
+	@echo "Starting vaultd on http://$(LISTEN) (data in $(DATA_DIR)); Ctrl-C stops it."
+	@$(REL_DIR)/src/server/vaultd --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: build-asan
+	@$(MAKE) --no-print-directory test-c test-interop test-fuzz
+
+test-c:
+	@cd $(ASAN_DIR) && ctest --output-on-failure -j$(JOBS)
+
+test-interop:
+	@if [ -d tests/interop ]; then VN_BUILD_DIR=$(CURDIR)/$(ASAN_DIR) node --test tests/interop/; fi
+
+test-fuzz:
+	@if [ -x scripts/fuzz.sh ]; then scripts/fuzz.sh quick; fi
+
+bench: build-release
+	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "no benchmarks yet"; fi
+
+fuzz: deps
+	@scripts/fuzz.sh long $(FUZZ_SECONDS)
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,182 @@
+/*
+ * main.c - vaultd: the Vault Notes server.
+ *
+ * Parses flags and VAULT_* environment variables, prepares the data
+ * directory, runs the HTTP server on a libuv loop, and exits cleanly (status
+ * 0) on SIGINT or SIGTERM once open connections have finished.
+ */
+#include "server/http.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_LISTEN   "127.0.0.1:8080"
+#define DEFAULT_DATA_DIR "./data"
+
+static const char usage[] =
+    "Usage: vaultd [options]\n"
+    "\n"
+    "The Vault Notes server: offline-first Markdown vaults kept in sync.\n"
+    "\n"
+    "Options:\n"
+    "  --listen HOST:PORT   address to serve HTTP on (default " DEFAULT_LISTEN ";\n"
+    "                       port 0 picks a free port). Env: VAULT_LISTEN\n"
+    "  --data-dir DIR       where the database and blobs live (default " DEFAULT_DATA_DIR ").\n"
+    "                       Env: VAULT_DATA_DIR\n"
+    "  --log-level LEVEL    debug, info, warn or error (default info). Env: VAULT_LOG_LEVEL\n"
+    "  --version            print the version and exit\n"
+    "  --help               print this help and exit\n"
+    "\n"
+    "Logs are JSON lines on stderr. Stop with SIGINT or SIGTERM.\n";
+
+typedef struct {
+    char host[256];
+    int port;
+    const char *data_dir;
+} options;
+
+/* Splits "host:port" ("[v6]:port" for IPv6). Returns 0 or -1. */
+static int parse_listen(const char *s, options *opt) {
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s) return -1;
+    const char *h = s;
+    size_t hlen = (size_t)(colon - s);
+    if (h[0] == '[') {
+        if (hlen < 3 || h[hlen - 1] != ']') return -1;
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(opt->host)) return -1;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || end == colon + 1 || port < 0 || port > 65535) return -1;
+    memcpy(opt->host, h, hlen);
+    opt->host[hlen] = '\0';
+    opt->port = (int)port;
+    return 0;
+}
+
+/* Creates `dir` and its parents if missing. Returns 0 or -1 with errno set. */
+static int make_dirs(const char *dir) {
+    char path[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char saved = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) return -1;
+        path[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* The one server of this process; static so that it stays reachable until
+ * exit (see vhttp_free). */
+static vhttp *server;
+static uv_loop_t loop;
+
+static void on_signal(uv_signal_t *handle, int signum) {
+    vhttp *srv = handle->data;
+    vlog(VLOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(signum)));
+    vhttp_shutdown(srv);
+}
+
+int main(int argc, char **argv) {
+    options opt = {.data_dir = DEFAULT_DATA_DIR};
+    const char *listen = getenv("VAULT_LISTEN") ? getenv("VAULT_LISTEN") : DEFAULT_LISTEN;
+    const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
+    if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
+
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l': listen = optarg; break;
+        case 'd': opt.data_dir = optarg; break;
+        case 'L': level = optarg; break;
+        case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vaultd: unexpected argument '%s'\n%s", argv[optind], usage);
+        return 2;
+    }
+    if (parse_listen(listen, &opt) != 0) {
+        fprintf(stderr, "vaultd: --listen wants HOST:PORT (e.g. 127.0.0.1:8080), got '%s'\n",
+                listen);
+        return 2;
+    }
+    vlog_level min;
+    if (vlog_parse_level(level, &min) != 0) {
+        fprintf(stderr, "vaultd: --log-level wants debug, info, warn or error, got '%s'\n", level);
+        return 2;
+    }
+    vlog_set_level(min);
+    if (make_dirs(opt.data_dir) != 0) {
+        fprintf(stderr, "vaultd: cannot use data directory '%s': %s\n", opt.data_dir,
+                strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_loop_init(&loop);
+    int rc = vhttp_new(&loop, opt.host, opt.port, &server);
+    vhttp *srv = server;
+    if (rc != 0) {
+        fprintf(stderr, "vaultd: cannot listen on %s: %s\n", listen, uv_strerror(rc));
+        return 1;
+    }
+    uv_signal_t sigint, sigterm;
+    uv_signal_init(&loop, &sigint);
+    uv_signal_init(&loop, &sigterm);
+    sigint.data = sigterm.data = srv;
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+
+    char url[300];
+    if (strchr(opt.host, ':') != NULL)
+        snprintf(url, sizeof(url), "http://[%s]:%d", opt.host, vhttp_port(srv));
+    else
+        snprintf(url, sizeof(url), "http://%s:%d", opt.host, vhttp_port(srv));
+    vlog(VLOG_INFO, "listening",
+         json_pack("{s:s, s:s, s:s}", "url", url, "data_dir", opt.data_dir, "version", VN_VERSION));
+    printf("vaultd %s listening on %s (data in %s)\n", VN_VERSION, url, opt.data_dir);
+    fflush(stdout);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    vhttp_free(srv);
+    vlog(VLOG_INFO, "stopped", NULL);
+    return 0;
+}
