@@ -1,42 +1,94 @@
 /*
  * http.h - the HTTP front of vaultd: h2o on a libuv loop, one route table.
  *
- * Every route is one line in the table in routes.c (method, pattern,
- * handler), so tests can walk it. The server logs one JSON line per request
- * (method, path, status, duration, trace id) after the response is sent.
+ * Every route is one line in the table in routes.c (method, pattern, handler,
+ * required access), so tests can walk it. Before a handler runs, the
+ * dispatcher has matched the pattern, authenticated the caller when the
+ * route needs it, checked the caller's role on the vault the route names,
+ * and parsed a JSON body within the limits. A request nobody may see answers
+ * 404 exactly as a missing one does, so existence never leaks.
+ *
+ * The server logs one JSON line per request (method, route pattern, status,
+ * dur_ms, trace id) after the response, and answers every request with a W3C
+ * traceparent header carrying the same trace id.
+ *
+ * Threading: everything here runs on the loop thread, except
+ * vhttp_complete(), which any thread may call.
  */
 #ifndef VN_HTTP_H
 #define VN_HTTP_H
 
 #include <h2o.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
+
+#include "server/docs.h"
+#include "store/store.h"
 
 typedef struct vhttp vhttp;
 
-/* A route handler: answers `req` (or returns -1 to fall through to 404). */
-typedef int (*vroute_fn)(vhttp *srv, h2o_req_t *req);
+/* Limits on what a client may send; each answered with its own 4xx. */
+#define VHTTP_MAX_BODY       (8u << 20) /* 413 */
+#define VHTTP_MAX_JSON_DEPTH 32         /* 400 */
+#define VHTTP_MAX_URL        4096       /* 414 */
+#define VHTTP_MAX_PARAMS     4
 
-typedef struct {
+/* Who may call a route. Roles are on the vault named by the route's {vault}
+ * parameter, or on the vault holding the file named by {note}. */
+typedef enum {
+    ACCESS_PUBLIC, /* anyone */
+    ACCESS_USER,   /* any signed-in user */
+    ACCESS_VIEWER, /* a member with at least this role */
+    ACCESS_EDITOR,
+    ACCESS_OWNER
+} vaccess;
+
+/* One request as a handler sees it. Lives in the request's memory pool. */
+typedef struct vctx {
+    vhttp *srv;
+    store *st;
+    vdocs *docs;
+    h2o_req_t *req;
+    const struct vroute *route;
+    h2o_iovec_t params[VHTTP_MAX_PARAMS]; /* values of the pattern's {..} */
+    const char *param_names[VHTTP_MAX_PARAMS];
+    int nparams;
+    int64_t user_id; /* 0 when not signed in */
+    store_role role; /* the caller's role on the route's vault */
+    char vault[33];  /* the route's vault, when it has one */
+    json_t *body;    /* the parsed JSON body, or NULL; freed by the server */
+    char trace_id[33];
+    char client_addr[64];
+} vctx;
+
+/* A handler answers ctx->req (with the vhttp_send_* functions) before it
+ * returns, or defers the answer with vhttp_defer(). */
+typedef void (*vroute_fn)(vctx *ctx);
+
+typedef struct vroute {
     const char *method;  /* "GET", "POST", ... */
-    const char *pattern; /* exact path for now, e.g. "/healthz" */
+    const char *pattern; /* "/api/v1/notes/{note}": {name} matches one segment */
     vroute_fn handler;
+    vaccess access;
 } vroute;
 
 /* The route table (routes.c) and its length. */
 extern const vroute vroutes[];
 extern const size_t vroutes_len;
 
-/* Creates the server on `loop` and binds `host:port` (port 0 picks a free
- * one). On success returns 0 and *out owns the server; on failure returns a
- * negative libuv error code and nothing is left open. Free with vhttp_free()
- * after the loop has stopped. */
-int vhttp_new(uv_loop_t *loop, const char *host, int port, vhttp **out);
+/* Creates the server on `loop` with store `st` and document cache `docs`
+ * (both borrowed; may be NULL for a server without a database) and binds `host:port` (port 0 picks
+ * a free one). On success returns 0 and *out owns the server; on failure returns a negative libuv
+ * error code and nothing is left open. */
+int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int port, vhttp **out);
 
 /* The port actually bound (useful with port 0). */
 int vhttp_port(const vhttp *srv);
 
-/* Stops accepting and asks open connections to finish. The loop ends once
- * they are closed. Safe to call twice. */
+/* Stops accepting and asks open connections to finish. The loop stops once
+ * they are closed (or after a grace period). Safe to call twice. */
 void vhttp_shutdown(vhttp *srv);
 
 /* Retires the server's handles after vhttp_shutdown() and the loop's end.
@@ -45,7 +97,45 @@ void vhttp_shutdown(vhttp *srv);
  * exit, and keep `srv` reachable. NULL is a no-op. */
 void vhttp_free(vhttp *srv);
 
-/* Sends `status` with a JSON body (copied into the request's pool). */
-void vhttp_send_json(h2o_req_t *req, int status, const char *reason, const char *json, size_t len);
+/* ---- answering ------------------------------------------------------------ */
+
+/* Sends `status` with `body` as JSON. `body` is consumed (decref'd). */
+void vhttp_send_json(vctx *ctx, int status, json_t *body);
+
+/* Sends raw bytes with a content type (both copied). */
+void vhttp_send_raw(vctx *ctx, int status, const char *type, const char *data, size_t len);
+
+/* Sends an RFC 9457 problem: {"type","title","status","detail"} as
+ * application/problem+json. `detail` is a sentence for a person. */
+void vhttp_send_problem(vctx *ctx, int status, const char *title, const char *detail);
+
+/* Adds a response header (name and value copied into the request's pool). */
+void vhttp_add_header(vctx *ctx, const char *name, const char *value);
+
+/* The value of request header `name` (case-insensitive), or an empty iovec. */
+h2o_iovec_t vhttp_header(const vctx *ctx, const char *name);
+
+/* The route parameter `name` as a NUL-terminated string in the request's
+ * pool, or NULL. */
+const char *vctx_param(const vctx *ctx, const char *name);
+
+/* The query parameter `name`, percent-decoded, in the request's pool, or
+ * NULL if absent. */
+const char *vctx_query(const vctx *ctx, const char *name);
+
+/* ---- answering later ------------------------------------------------------ */
+
+typedef struct vdeferred vdeferred;
+
+/* Marks the request as answered later. Returns a handle to pass to
+ * vhttp_complete() from any thread, exactly once. `fn` then runs on the loop
+ * thread with `ud` and the request context, or with ctx == NULL if the
+ * client went away meanwhile (fn must then only release ud). */
+typedef void (*vdeferred_fn)(vctx *ctx, void *ud);
+vdeferred *vhttp_defer(vctx *ctx, vdeferred_fn fn, void *ud);
+void vhttp_complete(vdeferred *d);
+
+/* The server's metrics (metrics.h), borrowed. */
+struct vmetrics *vhttp_metrics(vhttp *srv);
 
 #endif /* VN_HTTP_H */

@@ -5,7 +5,9 @@
  * directory, runs the HTTP server on a libuv loop, and exits cleanly (status
  * 0) on SIGINT or SIGTERM once open connections have finished.
  */
+#include "server/auth.h"
 #include "server/http.h"
+#include "store/store.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -28,9 +30,14 @@ static const char usage[] =
     "Options:\n"
     "  --listen HOST:PORT   address to serve HTTP on (default " DEFAULT_LISTEN ";\n"
     "                       port 0 picks a free port). Env: VAULT_LISTEN\n"
-    "  --data-dir DIR       where the database and blobs live (default " DEFAULT_DATA_DIR ").\n"
+    "  --data-dir DIR       where the SQLite database and blobs live (default " DEFAULT_DATA_DIR
+    ").\n"
     "                       Env: VAULT_DATA_DIR\n"
+    "  --database URL       use PostgreSQL (postgres://...) instead of SQLite.\n"
+    "                       Env: VAULT_DATABASE_URL\n"
+    "  --session-ttl SECS   how long a sign-in lasts (default 30 days). Env: VAULT_SESSION_TTL\n"
     "  --log-level LEVEL    debug, info, warn or error (default info). Env: VAULT_LOG_LEVEL\n"
+    "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this help and exit\n"
     "\n"
@@ -40,6 +47,7 @@ typedef struct {
     char host[256];
     int port;
     const char *data_dir;
+    const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
 } options;
 
 /* Splits "host:port" ("[v6]:port" for IPv6). Returns 0 or -1. */
@@ -93,6 +101,17 @@ static int make_dirs(const char *dir) {
  * exit (see vhttp_free). */
 static vhttp *server;
 static uv_loop_t loop;
+static store *db;
+static vdocs *docs;
+
+/* The route table, one JSON object per line, for tools and the
+ * authorization-matrix test. */
+static void print_routes(void) {
+    static const char *const access[] = {"public", "user", "viewer", "editor", "owner"};
+    for (size_t i = 0; i < vroutes_len; i++)
+        printf("{\"method\":\"%s\",\"pattern\":\"%s\",\"access\":\"%s\"}\n", vroutes[i].method,
+               vroutes[i].pattern, access[vroutes[i].access]);
+}
 
 static void on_signal(uv_signal_t *handle, int signum) {
     vhttp *srv = handle->data;
@@ -104,13 +123,18 @@ int main(int argc, char **argv) {
     options opt = {.data_dir = DEFAULT_DATA_DIR};
     const char *listen = getenv("VAULT_LISTEN") ? getenv("VAULT_LISTEN") : DEFAULT_LISTEN;
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
+    const char *ttl = getenv("VAULT_SESSION_TTL");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
+    if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
 
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"data-dir", required_argument, NULL, 'd'},
+        {"database", required_argument, NULL, 'D'},
         {"log-level", required_argument, NULL, 'L'},
         {"version", no_argument, NULL, 'V'},
+        {"routes", no_argument, NULL, 'R'},
+        {"session-ttl", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -119,8 +143,11 @@ int main(int argc, char **argv) {
         switch (c) {
         case 'l': listen = optarg; break;
         case 'd': opt.data_dir = optarg; break;
+        case 'D': opt.database = optarg; break;
         case 'L': level = optarg; break;
+        case 'T': ttl = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
+        case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
@@ -140,18 +167,51 @@ int main(int argc, char **argv) {
         return 2;
     }
     vlog_set_level(min);
+    if (ttl != NULL) {
+        char *end;
+        errno = 0;
+        long long secs = strtoll(ttl, &end, 10);
+        if (errno != 0 || *end != '\0' || secs <= 0 || secs > 10LL * 365 * 24 * 3600) {
+            fprintf(stderr, "vaultd: --session-ttl wants seconds (1 to 10 years), got '%s'\n", ttl);
+            return 2;
+        }
+        auth_set_session_ttl(secs * 1000);
+    }
     if (make_dirs(opt.data_dir) != 0) {
         fprintf(stderr, "vaultd: cannot use data directory '%s': %s\n", opt.data_dir,
                 strerror(errno));
         return 1;
     }
+    if (opt.database != NULL && strncmp(opt.database, "postgres://", 11) != 0 &&
+        strncmp(opt.database, "postgresql://", 13) != 0) {
+        fprintf(stderr, "vaultd: --database wants a postgres:// URL\n");
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
+    if (auth_init() != 0) {
+        fprintf(stderr, "vaultd: libsodium could not start\n");
+        return 1;
+    }
+    char err[512];
+    if (store_open(opt.database != NULL ? opt.database : opt.data_dir, &db, err, sizeof(err)) !=
+        STORE_OK) {
+        fprintf(stderr, "vaultd: cannot open the database: %s\n", err);
+        return 1;
+    }
 
     uv_loop_init(&loop);
-    int rc = vhttp_new(&loop, opt.host, opt.port, &server);
+    docs = vdocs_new(db, 1024);
+    if (docs == NULL) {
+        fprintf(stderr, "vaultd: out of memory\n");
+        store_close(db);
+        return 1;
+    }
+    int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
     vhttp *srv = server;
     if (rc != 0) {
         fprintf(stderr, "vaultd: cannot listen on %s: %s\n", listen, uv_strerror(rc));
+        vdocs_free(docs);
+        store_close(db);
         return 1;
     }
     uv_signal_t sigint, sigterm;
@@ -167,7 +227,8 @@ int main(int argc, char **argv) {
     else
         snprintf(url, sizeof(url), "http://%s:%d", opt.host, vhttp_port(srv));
     vlog(VLOG_INFO, "listening",
-         json_pack("{s:s, s:s, s:s}", "url", url, "data_dir", opt.data_dir, "version", VN_VERSION));
+         json_pack("{s:s, s:s, s:s, s:s}", "url", url, "data_dir", opt.data_dir, "database",
+                   store_backend(db), "version", VN_VERSION));
     printf("vaultd %s listening on %s (data in %s)\n", VN_VERSION, url, opt.data_dir);
     fflush(stdout);
 
@@ -176,7 +237,11 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
+    /* Commits in flight finish first; their answers are queued for the
+     * server, which runs them (to release what they hold) as it closes. */
+    store_close(db);
     vhttp_free(srv);
+    vdocs_free(docs);
     vlog(VLOG_INFO, "stopped", NULL);
     return 0;
 }

@@ -1,19 +1,64 @@
 /*
- * routes.c - the route table of vaultd: every REST route is one line here.
+ * routes.c - the route table of vaultd: every route is one line here
+ * (method, pattern, handler, who may call it), and the operational routes.
+ *
+ * The dispatcher (http.c) tries the lines in order; a {name} segment matches
+ * any one path segment. Roles are checked on the vault named by {vault}, or
+ * on the vault holding {note}.
  */
+#include "server/auth.h"
 #include "server/http.h"
+#include "server/metrics.h"
+#include "server/notes.h"
+#include "server/vaults.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-static int route_healthz(vhttp *srv, h2o_req_t *req) {
-    (void)srv;
-    static const char body[] = "{\"status\":\"ok\"}";
-    vhttp_send_json(req, 200, "OK", body, strlen(body));
-    return 0;
+static void route_healthz(vctx *ctx) {
+    vhttp_send_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void route_readyz(vctx *ctx) {
+    if (ctx->st == NULL || store_ping(ctx->st) != STORE_OK) {
+        vhttp_send_problem(ctx, 503, "Service Unavailable", "The database does not answer.");
+        return;
+    }
+    vhttp_send_json(ctx, 200,
+                    json_pack("{s:s, s:s}", "status", "ready", "database", store_backend(ctx->st)));
+}
+
+static void route_metrics(vctx *ctx) {
+    char *text = vmetrics_render(vhttp_metrics(ctx->srv));
+    if (text == NULL) {
+        vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");
+        return;
+    }
+    vhttp_send_raw(ctx, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
 }
 
 const vroute vroutes[] = {
-    {"GET", "/healthz", route_healthz},
+    {"GET", "/healthz", route_healthz, ACCESS_PUBLIC},
+    {"GET", "/readyz", route_readyz, ACCESS_PUBLIC},
+    {"GET", "/metrics", route_metrics, ACCESS_PUBLIC},
+    {"POST", "/api/v1/auth/register", auth_route_register, ACCESS_PUBLIC},
+    {"POST", "/api/v1/auth/login", auth_route_login, ACCESS_PUBLIC},
+    {"POST", "/api/v1/auth/logout", auth_route_logout, ACCESS_USER},
+    {"GET", "/api/v1/me", auth_route_me, ACCESS_USER},
+    {"GET", "/api/v1/vaults", vaults_route_list, ACCESS_USER},
+    {"POST", "/api/v1/vaults", vaults_route_create, ACCESS_USER},
+    {"GET", "/api/v1/vaults/{vault}", vaults_route_get, ACCESS_VIEWER},
+    {"GET", "/api/v1/vaults/{vault}/members", vaults_route_members, ACCESS_VIEWER},
+    {"POST", "/api/v1/vaults/{vault}/members", vaults_route_member_add, ACCESS_OWNER},
+    {"DELETE", "/api/v1/vaults/{vault}/members/{user}", vaults_route_member_remove, ACCESS_OWNER},
+    {"GET", "/api/v1/vaults/{vault}/notes", notes_route_list, ACCESS_VIEWER},
+    {"POST", "/api/v1/vaults/{vault}/notes", notes_route_create, ACCESS_EDITOR},
+    {"POST", "/api/v1/vaults/{vault}/folders/rename", notes_route_folder_rename, ACCESS_EDITOR},
+    {"GET", "/api/v1/notes/{note}", notes_route_get, ACCESS_VIEWER},
+    {"PUT", "/api/v1/notes/{note}", notes_route_put, ACCESS_EDITOR},
+    {"PATCH", "/api/v1/notes/{note}", notes_route_patch, ACCESS_EDITOR},
+    {"DELETE", "/api/v1/notes/{note}", notes_route_delete, ACCESS_EDITOR},
 };
 
 const size_t vroutes_len = sizeof(vroutes) / sizeof(vroutes[0]);

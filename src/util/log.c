@@ -52,7 +52,7 @@ void vlog(vlog_level level, const char *msg, json_t *fields) {
     }
     if (fields != NULL) json_object_update(line, fields);
     json_decref(fields);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(line);
     if (text == NULL) return;
     size_t n = strlen(text);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <strings.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,7 +199,7 @@ int vhttp_request(int port, const char *method, const char *path, int *status, c
     int n =
         snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                  method, path);
-    if (write(fd, req, (size_t)n) != n) {
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
         close(fd);
         return -1;
     }
@@ -220,6 +221,85 @@ int vhttp_request(int port, const char *method, const char *path, int *status, c
     memcpy(body, b, blen);
     body[blen] = '\0';
     return 0;
+}
+
+void vresp_free(vresp *r) {
+    free(r->headers);
+    free(r->body);
+    r->headers = r->body = NULL;
+}
+
+int vhttp_call(int port, const char *method, const char *path, const char *token,
+               const char *extra_headers, const char *content_type, const char *body,
+               size_t body_len, vresp *out) {
+    memset(out, 0, sizeof(*out));
+    int fd = vtcp_connect(port);
+    if (fd < 0) return -1;
+    size_t hcap = 2048 + (extra_headers ? strlen(extra_headers) : 0) + strlen(path);
+    char *head = malloc(hcap);
+    int n = snprintf(head, hcap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+                     method, path);
+    if (token != NULL)
+        n += snprintf(head + n, hcap - (size_t)n, "Authorization: Bearer %s\r\n", token);
+    if (extra_headers != NULL) n += snprintf(head + n, hcap - (size_t)n, "%s", extra_headers);
+    if (body != NULL)
+        n += snprintf(head + n, hcap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                      content_type ? content_type : "application/json", body_len);
+    n += snprintf(head + n, hcap - (size_t)n, "\r\n");
+    int ok = send(fd, head, (size_t)n, MSG_NOSIGNAL) == n;
+    free(head);
+    size_t off = 0;
+    while (ok && body != NULL && off < body_len) {
+        ssize_t w = send(fd, body + off, body_len - off, MSG_NOSIGNAL);
+        if (w <= 0) break; /* the server may refuse early (413): read its answer */
+        off += (size_t)w;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *resp = malloc(cap);
+    ssize_t r;
+    for (;;) {
+        if (len + 1 >= cap) resp = realloc(resp, cap *= 2);
+        r = read(fd, resp + len, cap - 1 - len);
+        if (r <= 0) break;
+        len += (size_t)r;
+    }
+    close(fd);
+    resp[len] = '\0';
+    char *hdr_end = strstr(resp, "\r\n\r\n");
+    if (!ok || hdr_end == NULL || sscanf(resp, "HTTP/1.%*d %d", &out->status) != 1) {
+        free(resp);
+        return -1;
+    }
+    *hdr_end = '\0';
+    out->headers = strdup(resp);
+    char *b = hdr_end + 4;
+    size_t blen = len - (size_t)(b - resp);
+    if (strcasestr(out->headers, "transfer-encoding: chunked") != NULL) blen = dechunk(b, blen);
+    out->body = malloc(blen + 1);
+    memcpy(out->body, b, blen);
+    out->body[blen] = '\0';
+    out->body_len = blen;
+    free(resp);
+    return 0;
+}
+
+const char *vresp_header(const vresp *r, const char *name, char *buf, size_t bufsz) {
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line != NULL && *line;) {
+        const char *eol = strstr(line, "\r\n");
+        size_t llen = eol ? (size_t)(eol - line) : strlen(line);
+        if (llen > n && line[n] == ':' && strncasecmp(line, name, n) == 0) {
+            const char *v = line + n + 1;
+            while (*v == ' ') v++;
+            size_t vlen = llen - (size_t)(v - line);
+            if (vlen >= bufsz) vlen = bufsz - 1;
+            memcpy(buf, v, vlen);
+            buf[vlen] = '\0';
+            return buf;
+        }
+        line = eol ? eol + 2 : NULL;
+    }
+    return NULL;
 }
 
 char *vread_file(const char *path) {

@@ -38,6 +38,29 @@ int vproc_run(const char *const *args, char *out, size_t outsz);
 int vhttp_request(int port, const char *method, const char *path, int *status, char *body,
                   size_t bodysz);
 
+/* A response: status, headers (raw, lowercase names not guaranteed) and
+ * body (de-chunked), both NUL-terminated and malloc'd: vresp_free. */
+typedef struct {
+    int status;
+    char *headers;
+    char *body;
+    size_t body_len;
+} vresp;
+
+void vresp_free(vresp *r);
+
+/* One HTTP/1.1 request with Connection: close. `token` (may be NULL) goes
+ * in an Authorization: Bearer header, `extra_headers` (may be NULL) is
+ * inserted verbatim ("Name: value\r\n" lines), `body` (may be NULL) is
+ * sent with `content_type` (NULL: application/json). Returns 0 or -1. */
+int vhttp_call(int port, const char *method, const char *path, const char *token,
+               const char *extra_headers, const char *content_type, const char *body,
+               size_t body_len, vresp *out);
+
+/* The value of response header `name` (case-insensitive) copied into buf,
+ * or NULL if absent. */
+const char *vresp_header(const vresp *r, const char *name, char *buf, size_t bufsz);
+
 /* Opens a TCP connection to 127.0.0.1:port; returns the fd or -1. */
 int vtcp_connect(int port);
 

@@ -25,7 +25,7 @@ TEST(healthz_answers_and_sigterm_exits_cleanly) {
     ASSERT_EQ_INT(exit_code, 0);
     ASSERT_TRUE(log != NULL);
     /* One JSON line for the request, with its trace id, then a clean stop. */
-    int logged = strstr(log, "\"msg\":\"request\",\"method\":\"GET\",\"path\":\"/healthz\","
+    int logged = strstr(log, "\"msg\":\"request\",\"method\":\"GET\",\"route\":\"/healthz\","
                              "\"status\":200") != NULL;
     int traced = strstr(log, "\"trace_id\":\"") != NULL;
     int stopped = strstr(log, "\"msg\":\"stopped\"") != NULL;

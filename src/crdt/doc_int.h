@@ -1,0 +1,330 @@
+/*
+ * doc_int.h - internal data model of the CRDT engine, shared by its modules
+ * (store.c, content.c, item.c, type.c, txn.c, encode.c, decode.c, text.c,
+ * map.c, array.c, snapshot.c, json.c, doc.c). Nothing here is API.
+ *
+ * Model (mirrors Yjs 13.6):
+ *  - A struct is a yitem: an Item with content, or a GC struct (YF_GC) that
+ *    only covers a clock range. Every struct of a client sits in that
+ *    client's array in the store, sorted by clock, with no gaps: structs[i]
+ *    ends where structs[i+1] starts, and the last one ends at the client's
+ *    state (next expected clock).
+ *  - Items of one shared type form a doubly linked list (left/right). Map
+ *    entries are lists per key; the type's map points at the rightmost (the
+ *    current value). An item's len counts clock units: UTF-16 units for
+ *    strings, values for Any/JSON, 1 for everything else.
+ *  - ytype objects are never freed before the document: handles stay valid.
+ *    Items are freed only when merged into their left neighbour, when a
+ *    deleted type's children are collected, and with the document.
+ *  - Search markers emulate Yjs's (max 80 per type) exactly, because the
+ *    position they pick decides the origins of new items, hence the bytes.
+ */
+#ifndef VN_CRDT_DOC_INT_H
+#define VN_CRDT_DOC_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crdt.h"
+#include "lib0.h"
+
+typedef struct yid {
+    uint64_t client;
+    uint64_t clock;
+} yid;
+
+/* Content kinds: the Yjs content refs (low 5 bits of an item's info). */
+enum {
+    YC_DELETED = 1,
+    YC_JSON = 2,
+    YC_BINARY = 3,
+    YC_STRING = 4,
+    YC_EMBED = 5,
+    YC_FORMAT = 6,
+    YC_TYPE = 7,
+    YC_ANY = 8,
+    YC_DOC = 9
+};
+
+typedef struct ycontent {
+    uint8_t kind;
+    union {
+        struct { uint16_t *u; size_t cap; } str;   /* item len UTF-16 units */
+        struct { yany *v; size_t cap; } any;       /* item len owned values */
+        struct { char **v; size_t cap; } json;     /* item len JSON texts; NULL = undefined */
+        struct { uint8_t *p; size_t n; } bin;
+        struct { char *json; size_t n; } embed;    /* JSON text */
+        struct { char *key; char *json; size_t n; } fmt; /* key, JSON text of value */
+        struct ytype *type;
+        struct { char *guid; size_t glen; yany opts; } doc;
+    } u;
+} ycontent;
+
+enum {
+    YF_DELETED = 1,
+    YF_KEEP = 2,
+    YF_MARKER = 4,
+    YF_GC = 8,          /* a GC struct, not an item */
+    YF_HAS_ORIGIN = 16,
+    YF_HAS_RORIGIN = 32,
+    YF_TMP_BEFORE = 64,  /* integrate: in itemsBeforeOrigin */
+    YF_TMP_CONFLICT = 128 /* integrate: in conflictingItems */
+};
+
+typedef struct yitem yitem;
+struct yitem {
+    yid id;
+    uint64_t len;
+    yitem *left, *right;
+    yid origin, rorigin;
+    struct ytype *parent;
+    const char *psub; /* map key, interned in the parent's map; NULL in lists */
+    uint8_t flags;
+    ycontent content;
+};
+
+static inline bool yitem_deleted(const yitem *it) { return (it->flags & (YF_DELETED | YF_GC)) != 0; }
+static inline bool yitem_countable(const yitem *it) {
+    return !(it->flags & YF_GC) && it->content.kind != YC_DELETED && it->content.kind != YC_FORMAT;
+}
+static inline bool yitem_live(const yitem *it) { return !yitem_deleted(it) && yitem_countable(it); }
+
+/* ---- shared types -------------------------------------------------------- */
+
+typedef struct ymarker {
+    yitem *p;
+    uint64_t index;
+    uint64_t ts;
+} ymarker;
+
+#define YMARKER_MAX 80
+
+typedef struct ymapent {
+    char *key; /* owned; NULL: empty slot */
+    yitem *item;
+} ymapent;
+
+struct ytype {
+    ydoc *doc;
+    struct ytype *all_next;
+    yitem *item;     /* the item holding this type; NULL for a root */
+    char *name;      /* root name, or node name of an XML element/hook */
+    uint8_t kind;
+    bool kind_known; /* false for a root only seen in remote updates */
+    bool linked;     /* on doc->all_types (owned by the document) */
+    bool markers_on; /* Yjs disables markers once a format item is seen */
+    bool has_formatting;
+    yitem *start;
+    uint64_t length; /* live countable units */
+    ymapent *map;
+    size_t map_n, map_cap;
+    ymarker markers[YMARKER_MAX];
+    size_t nmarkers;
+};
+
+/* ---- store and delete sets ---------------------------------------------- */
+
+typedef struct yclient {
+    uint64_t client;
+    yitem **s;
+    size_t n, cap;
+} yclient;
+
+typedef struct ystore {
+    yclient *c; /* in order of first appearance (JS Map insertion order) */
+    size_t n, cap;
+    uint32_t *ht; /* open addressing: index+1, 0 = empty */
+    size_t htcap;
+} ystore;
+
+typedef struct yrange {
+    uint64_t clock, len;
+} yrange;
+
+typedef struct ydsclient {
+    uint64_t client;
+    yrange *r;
+    size_t n, cap;
+} ydsclient;
+
+typedef struct yds {
+    ydsclient *c;
+    size_t n, cap;
+} yds;
+
+/* ---- decoded updates ------------------------------------------------------ */
+
+enum { YREF_ITEM, YREF_GC, YREF_SKIP };
+enum { YPARENT_NONE, YPARENT_NAME, YPARENT_ID };
+
+typedef struct yref {
+    uint8_t kind;
+    uint8_t parent_kind;
+    yid id;
+    uint64_t len;
+    yitem *item;       /* preallocated struct (items and GC); NULL for skip */
+    char *parent_name; /* owned */
+    yid parent_id;
+    char *psub;        /* owned */
+} yref;
+
+typedef struct yrefclient {
+    uint64_t client;
+    yref *r;
+    size_t n, cap;
+    size_t i; /* next ref to integrate */
+} yrefclient;
+
+typedef struct yupd {
+    yrefclient *c;
+    size_t n, cap;
+    yds ds;
+} yupd;
+
+/* ---- transactions and the document ---------------------------------------- */
+
+typedef struct ychanged {
+    struct ytype *type;
+    bool list;       /* the list part changed (parentSub null) */
+    char **keys;     /* changed map keys (borrowed from the map) */
+    size_t nkeys, cap;
+} ychanged;
+
+struct ytxn {
+    ydoc *doc;
+    const void *origin;
+    bool local;
+    uint64_t *before; /* state of store client i at the start, i < nbefore */
+    size_t nbefore;
+    yds ds;
+    yid *merge; /* ids of structs to try merging at cleanup (_mergeStructs) */
+    size_t nmerge, mcap;
+    yitem **scratch; /* integrate's visited items */
+    size_t nscratch, scap;
+    ychanged *changed;
+    size_t nchanged, chcap;
+    int err; /* first out-of-memory seen while mutating */
+};
+
+typedef struct yobserver {
+    int id;
+    ydoc_update_fn upd;
+    ydoc_change_fn chg;
+    void *ud;
+} yobserver;
+
+struct ydoc {
+    uint64_t client_id;
+    bool gc;
+    ystore store;
+    struct ytype **roots;
+    size_t nroots, rcap;
+    struct ytype *all_types;
+    yupd pending;   /* structs waiting for missing dependencies */
+    yid *missing;   /* per client, the lowest clock pending structs wait for */
+    size_t nmissing, missingcap;
+    yds pending_ds; /* deletes of structs not yet received */
+    struct ytxn txn;
+    bool in_txn;
+    yobserver *obs;
+    size_t nobs, obscap;
+    int next_obs_id;
+};
+
+/* ---- store.c ------------------------------------------------------------ */
+void ystore_init(ystore *s);
+void ystore_release(ystore *s);
+yclient *ystore_client(const ystore *s, uint64_t client);
+int ystore_client_add(ystore *s, uint64_t client, yclient **out);
+uint64_t ystore_state(const ystore *s, uint64_t client);
+size_t yclient_find(const yclient *c, uint64_t clock); /* clock < state */
+int yclient_insert(yclient *c, size_t at, yitem *it);
+int yclient_reserve(yclient *c, size_t extra);
+int ystore_add(ystore *s, yitem *it); /* appends: it->id.clock == state */
+yitem *ystore_find(const ystore *s, yid id);   /* NULL when absent */
+
+void yds_init(yds *d);
+void yds_release(yds *d);
+int yds_add(yds *d, uint64_t client, uint64_t clock, uint64_t len);
+void yds_sort_merge(yds *d);
+bool yds_contains(const yds *d, yid id); /* d sorted and merged */
+int yds_from_store(const ystore *s, yds *out);
+ydsclient *yds_client(const yds *d, uint64_t client);
+
+/* ---- content.c ---------------------------------------------------------- */
+void ycontent_release(ycontent *c, uint64_t len);
+/* Moves units [offset, len) of c into *right; c keeps [0, offset). */
+int ycontent_splice(ycontent *c, uint64_t len, uint64_t offset, ycontent *right);
+/* Appends right (rlen units) into left (llen units) if the kinds merge;
+ * on success right's resources are consumed. */
+bool ycontent_merge(ycontent *left, uint64_t llen, ycontent *right, uint64_t rlen, int *err);
+int ycontent_write(ybuf *b, const ycontent *c, uint64_t len, uint64_t offset);
+/* Reads content of `kind`; *len receives its clock length. */
+int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *len);
+int ycontent_from_utf8(ycontent *c, const char *s, size_t n, uint64_t *len);
+/* UTF-16 <-> UTF-8 helpers. */
+int yutf16_append_utf8(ybuf *b, const uint16_t *u, size_t n);
+size_t yutf16_utf8_len(const uint16_t *u, size_t n);
+
+/* ---- type.c ------------------------------------------------------------- */
+struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known);
+void ytype_free(struct ytype *t);
+ymapent *ytype_map_find(const struct ytype *t, const char *key);
+int ytype_map_intern(struct ytype *t, const char *key, ymapent **out);
+ymarker *ymarker_find(struct ytype *t, uint64_t index);
+void ymarker_update(struct ytype *t, uint64_t index, int64_t len);
+void ymarker_on_merge(yitem *left, yitem *right);
+void ymarker_clear(struct ytype *t);
+
+/* ---- item.c ------------------------------------------------------------- */
+yitem *yitem_alloc(void);
+void yitem_free(yitem *it);
+yitem *ytxn_clean_start(struct ytxn *txn, yid id);
+yitem *ytxn_clean_end(struct ytxn *txn, yid id);
+int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff);
+int yitem_integrate(struct ytxn *txn, yitem *it, uint64_t offset);
+void yitem_delete(struct ytxn *txn, yitem *it);
+bool yitem_try_merge(yitem *left, yitem *right);
+void yitem_gc(ydoc *doc, yitem *it, bool parent_gcd);
+yid yitem_last_id(const yitem *it);
+/* Creates, links and integrates a new local item; takes content. */
+int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yitem *right,
+                       const char *psub, ycontent *content, uint64_t len, yitem **out);
+
+/* ---- txn.c -------------------------------------------------------------- */
+int ytxn_start(ydoc *doc, const void *origin, bool local, struct ytxn **out);
+int ytxn_finish(struct ytxn *txn);
+uint64_t ytxn_before(const struct ytxn *txn, uint64_t client);
+void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub);
+void ytxn_add_merge(struct ytxn *txn, yid id);
+void ytxn_add_delete(struct ytxn *txn, uint64_t client, uint64_t clock, uint64_t len);
+uint64_t ydoc_random_client_id(void); /* a random 32-bit id, as Yjs picks */
+
+/* ---- encode.c ----------------------------------------------------------- */
+int yenc_ds(ybuf *b, const yds *ds);
+int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *sv_clients,
+                         const uint64_t *sv_clocks, size_t nsv);
+int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len);
+int ysv_decode(const uint8_t *p, size_t n, uint64_t **clients, uint64_t **clocks, size_t *count);
+const char *ytype_root_name(const struct ytype *t);
+
+/* ---- decode.c ----------------------------------------------------------- */
+void yupd_release(yupd *u);
+int yds_read(yreader *r, yds *ds);
+/* The root type `name`, created untyped if absent; NULL when out of memory. */
+struct ytype *ydoc_root(ydoc *doc, const char *name);
+
+/* ---- json.c ------------------------------------------------------------- */
+int yjson_write(ybuf *b, const yany *v);
+int yjson_parse(const char *s, size_t n, yany *out); /* owned tree */
+int yjson_validate(const char *s, size_t n);
+
+/* ---- text.c ------------------------------------------------------------- */
+int ytext_delta(struct ytxn *txn, struct ytype *t, ydelta **out, size_t *n, void **scratch);
+void ytext_delta_free(ydelta *d, size_t n, void *scratch);
+/* cleanupYTextAfterTransaction: t1 is the remote transaction, t2 the new
+ * local one that receives the deletes. */
+int ytext_cleanup_after(struct ytxn *t1, struct ytxn *t2);
+
+#endif /* VN_CRDT_DOC_INT_H */

@@ -1,0 +1,248 @@
+/*
+ * encode.c - update v1 encoding: structs, delete sets, state vectors, and
+ * the public encoders (state as update, state vector).
+ *
+ * Invariants (byte-exactness with Yjs 13.6 UpdateEncoderV1):
+ *  - clients are written in descending client id order, both for structs
+ *    and for delete sets and state vectors;
+ *  - the first struct of a client may be written from an offset inside it,
+ *    with origin = the unit just before the offset;
+ *  - delete sets written here are sorted and merged.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "doc_int.h"
+
+static int write_struct(ybuf *b, const yitem *it, uint64_t offset) {
+    if (it->flags & YF_GC) {
+        ybuf_u8(b, 0);
+        return ybuf_varuint(b, it->len - offset);
+    }
+    bool has_origin = offset > 0 || (it->flags & YF_HAS_ORIGIN);
+    bool has_ro = (it->flags & YF_HAS_RORIGIN) != 0;
+    uint8_t info = (uint8_t)((it->content.kind & 0x1f) | (has_origin ? 0x80 : 0) | (has_ro ? 0x40 : 0) |
+                             (it->psub ? 0x20 : 0));
+    ybuf_u8(b, info);
+    if (has_origin) {
+        yid o = it->origin;
+        if (offset > 0) {
+            o.client = it->id.client;
+            o.clock = it->id.clock + offset - 1;
+        }
+        ybuf_varuint(b, o.client);
+        ybuf_varuint(b, o.clock);
+    }
+    if (has_ro) {
+        ybuf_varuint(b, it->rorigin.client);
+        ybuf_varuint(b, it->rorigin.clock);
+    }
+    if (!has_origin && !has_ro) {
+        const struct ytype *p = it->parent;
+        if (!p->item) {
+            const char *nm = p->name ? p->name : "";
+            ybuf_varuint(b, 1);
+            ybuf_varstring(b, nm, strlen(nm));
+        } else {
+            ybuf_varuint(b, 0);
+            ybuf_varuint(b, p->item->id.client);
+            ybuf_varuint(b, p->item->id.clock);
+        }
+        if (it->psub) ybuf_varstring(b, it->psub, strlen(it->psub));
+    }
+    return ycontent_write(b, &it->content, it->len, offset);
+}
+
+static int write_client(ybuf *b, const yclient *c, uint64_t clock) {
+    if (clock < c->s[0]->id.clock) clock = c->s[0]->id.clock;
+    size_t start = yclient_find(c, clock);
+    ybuf_varuint(b, c->n - start);
+    ybuf_varuint(b, c->client);
+    ybuf_varuint(b, clock);
+    write_struct(b, c->s[start], clock - c->s[start]->id.clock);
+    for (size_t i = start + 1; i < c->n; i++) write_struct(b, c->s[i], 0);
+    return b->err;
+}
+
+typedef struct cc {
+    const yclient *c;
+    uint64_t clock;
+} cc;
+
+static int cmp_cc_desc(const void *a, const void *b) {
+    const cc *x = a, *y = b;
+    return x->c->client < y->c->client ? 1 : x->c->client > y->c->client ? -1 : 0;
+}
+
+int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *svc, const uint64_t *svk, size_t nsv) {
+    cc *list = ymalloc((s->n ? s->n : 1) * sizeof *list);
+    if (!list) {
+        ybuf_release(b);
+        b->err = Y_ERR_NOMEM;
+        return Y_ERR_NOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const yclient *c = &s->c[i];
+        if (!c->n) continue;
+        uint64_t state = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
+        uint64_t from = 0;
+        for (size_t k = 0; k < nsv; k++)
+            if (svc[k] == c->client) from = svk[k];
+        if (state > from) {
+            list[n].c = c;
+            list[n].clock = from;
+            n++;
+        }
+    }
+    qsort(list, n, sizeof *list, cmp_cc_desc);
+    ybuf_varuint(b, n);
+    for (size_t i = 0; i < n; i++) write_client(b, list[i].c, list[i].clock);
+    yfree(list);
+    return b->err;
+}
+
+typedef struct dsref {
+    const ydsclient *c;
+} dsref;
+
+static int cmp_ds_desc(const void *a, const void *b) {
+    const dsref *x = a, *y = b;
+    return x->c->client < y->c->client ? 1 : x->c->client > y->c->client ? -1 : 0;
+}
+
+int yenc_ds(ybuf *b, const yds *ds) {
+    dsref *l = ymalloc((ds->n ? ds->n : 1) * sizeof *l);
+    if (!l) {
+        ybuf_release(b);
+        b->err = Y_ERR_NOMEM;
+        return Y_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < ds->n; i++) l[i].c = &ds->c[i];
+    qsort(l, ds->n, sizeof *l, cmp_ds_desc);
+    ybuf_varuint(b, ds->n);
+    for (size_t i = 0; i < ds->n; i++) {
+        const ydsclient *c = l[i].c;
+        ybuf_varuint(b, c->client);
+        ybuf_varuint(b, c->n);
+        for (size_t k = 0; k < c->n; k++) {
+            ybuf_varuint(b, c->r[k].clock);
+            ybuf_varuint(b, c->r[k].len);
+        }
+    }
+    yfree(l);
+    return b->err;
+}
+
+int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len) {
+    const ystore *s = &txn->doc->store;
+    bool changed = txn->ds.n > 0;
+    for (size_t i = 0; i < s->n && !changed; i++) {
+        const yclient *c = &s->c[i];
+        uint64_t st = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
+        if (st != (i < txn->nbefore ? txn->before[i] : 0)) changed = true;
+    }
+    *out = NULL;
+    *len = 0;
+    if (!changed) return Y_OK;
+    uint64_t *svc = ymalloc((txn->nbefore ? txn->nbefore : 1) * sizeof *svc);
+    if (!svc) return Y_ERR_NOMEM;
+    for (size_t i = 0; i < txn->nbefore; i++) svc[i] = s->c[i].client;
+    ybuf b;
+    ybuf_init(&b, YBUF_NO_LIMIT);
+    yenc_clients_structs(&b, s, svc, txn->before, txn->nbefore);
+    yenc_ds(&b, &txn->ds);
+    yfree(svc);
+    return ybuf_detach(&b, out, len);
+}
+
+int ysv_decode(const uint8_t *p, size_t n, uint64_t **clients, uint64_t **clocks, size_t *count) {
+    yreader r;
+    yreader_init(&r, p, n);
+    uint64_t k;
+    *clients = *clocks = NULL;
+    *count = 0;
+    if (yread_varuint(&r, &k) || k > yreader_left(&r) / 2) return Y_ERR_MALFORMED;
+    uint64_t *cl = ymalloc((k ? (size_t)k : 1) * sizeof *cl);
+    uint64_t *ck = ymalloc((k ? (size_t)k : 1) * sizeof *ck);
+    if (!cl || !ck) {
+        yfree(cl);
+        yfree(ck);
+        return Y_ERR_NOMEM;
+    }
+    for (uint64_t i = 0; i < k; i++) {
+        if (yread_varuint(&r, &cl[i]) || yread_varuint(&r, &ck[i])) {
+            yfree(cl);
+            yfree(ck);
+            return Y_ERR_MALFORMED;
+        }
+    }
+    *clients = cl;
+    *clocks = ck;
+    *count = (size_t)k;
+    return Y_OK;
+}
+
+/* Writes a state vector: count, then (client, clock) by descending client. */
+static int write_sv(ybuf *b, const ystore *s) {
+    cc *list = ymalloc((s->n ? s->n : 1) * sizeof *list);
+    if (!list) return Y_ERR_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (!s->c[i].n) continue;
+        list[n].c = &s->c[i];
+        list[n].clock = s->c[i].s[s->c[i].n - 1]->id.clock + s->c[i].s[s->c[i].n - 1]->len;
+        n++;
+    }
+    qsort(list, n, sizeof *list, cmp_cc_desc);
+    ybuf_varuint(b, n);
+    for (size_t i = 0; i < n; i++) {
+        ybuf_varuint(b, list[i].c->client);
+        ybuf_varuint(b, list[i].clock);
+    }
+    yfree(list);
+    return b->err;
+}
+
+int yenc_state_vector(ybuf *b, const ystore *s);
+int yenc_state_vector(ybuf *b, const ystore *s) { return write_sv(b, s); }
+
+/* The document's state vector (Yjs encodeStateVector). Caller frees *out. */
+int ydoc_encode_state_vector(const ydoc *doc, uint8_t **out, size_t *out_len) {
+    if (!doc || !out) return Y_ERR_INVALID;
+    ybuf b;
+    ybuf_init(&b, YBUF_NO_LIMIT);
+    int rc = write_sv(&b, &doc->store);
+    if (rc) {
+        ybuf_release(&b);
+        return rc;
+    }
+    return ybuf_detach(&b, out, out_len);
+}
+
+/* The document (or what a peer with state vector sv lacks) as one update
+ * (Yjs encodeStateAsUpdate). Caller frees *out. */
+int ydoc_encode_state_as_update(const ydoc *doc, const uint8_t *sv, size_t sv_len, uint8_t **out,
+                                size_t *out_len) {
+    if (!doc || !out) return Y_ERR_INVALID;
+    uint64_t *svc = NULL, *svk = NULL;
+    size_t nsv = 0;
+    int rc;
+    if (sv) {
+        rc = ysv_decode(sv, sv_len, &svc, &svk, &nsv);
+        if (rc) return rc;
+    }
+    yds ds;
+    rc = yds_from_store(&doc->store, &ds);
+    if (rc) goto out;
+    ybuf b;
+    ybuf_init(&b, YBUF_NO_LIMIT);
+    yenc_clients_structs(&b, &doc->store, svc, svk, nsv);
+    yenc_ds(&b, &ds);
+    yds_release(&ds);
+    rc = ybuf_detach(&b, out, out_len);
+out:
+    yfree(svc);
+    yfree(svk);
+    return rc;
+}

@@ -1,0 +1,243 @@
+/*
+ * store.c - the struct store (per-client sorted struct arrays) and delete
+ * sets.
+ *
+ * Invariants
+ *  - store->c keeps clients in order of first appearance; ht maps a client
+ *    id to its index (+1) with linear probing, and is rebuilt on growth.
+ *  - a client's array is sorted by clock with no gaps (see doc_int.h).
+ *  - a delete set's clients keep insertion order; ranges are unsorted until
+ *    yds_sort_merge, after which they are sorted, disjoint, non-adjacent.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "doc_int.h"
+
+void ystore_init(ystore *s) { memset(s, 0, sizeof *s); }
+
+void ystore_release(ystore *s) {
+    for (size_t i = 0; i < s->n; i++) {
+        for (size_t j = 0; j < s->c[i].n; j++) yitem_free(s->c[i].s[j]);
+        yfree(s->c[i].s);
+    }
+    yfree(s->c);
+    yfree(s->ht);
+    memset(s, 0, sizeof *s);
+}
+
+static size_t hash_client(uint64_t c) {
+    c ^= c >> 33;
+    c *= 0xff51afd7ed558ccdULL;
+    c ^= c >> 33;
+    return (size_t)c;
+}
+
+yclient *ystore_client(const ystore *s, uint64_t client) {
+    if (!s->htcap) return NULL;
+    size_t mask = s->htcap - 1;
+    for (size_t h = hash_client(client) & mask;; h = (h + 1) & mask) {
+        uint32_t v = s->ht[h];
+        if (!v) return NULL;
+        if (s->c[v - 1].client == client) return &s->c[v - 1];
+    }
+}
+
+static int rehash(ystore *s, size_t ncap) {
+    uint32_t *ht = ycalloc(ncap, sizeof *ht);
+    if (!ht) return Y_ERR_NOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t h = hash_client(s->c[i].client) & (ncap - 1);
+        while (ht[h]) h = (h + 1) & (ncap - 1);
+        ht[h] = (uint32_t)(i + 1);
+    }
+    yfree(s->ht);
+    s->ht = ht;
+    s->htcap = ncap;
+    return Y_OK;
+}
+
+int ystore_client_add(ystore *s, uint64_t client, yclient **out) {
+    yclient *c = ystore_client(s, client);
+    if (c) {
+        *out = c;
+        return Y_OK;
+    }
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 8;
+        yclient *nc = yrealloc(s->c, ncap * sizeof *nc);
+        if (!nc) return Y_ERR_NOMEM;
+        s->c = nc;
+        s->cap = ncap;
+    }
+    if ((s->n + 1) * 2 > s->htcap) {
+        int rc = rehash(s, s->htcap ? s->htcap * 2 : 16);
+        if (rc) return rc;
+    }
+    c = &s->c[s->n];
+    memset(c, 0, sizeof *c);
+    c->client = client;
+    size_t mask = s->htcap - 1;
+    size_t h = hash_client(client) & mask;
+    while (s->ht[h]) h = (h + 1) & mask;
+    s->n++;
+    s->ht[h] = (uint32_t)s->n;
+    *out = c;
+    return Y_OK;
+}
+
+uint64_t ystore_state(const ystore *s, uint64_t client) {
+    const yclient *c = ystore_client(s, client);
+    if (!c || !c->n) return 0;
+    const yitem *last = c->s[c->n - 1];
+    return last->id.clock + last->len;
+}
+
+size_t yclient_find(const yclient *c, uint64_t clock) {
+    size_t lo = 0, hi = c->n;
+    while (lo + 1 < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->s[mid]->id.clock <= clock) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+int yclient_reserve(yclient *c, size_t extra) {
+    if (c->cap - c->n >= extra) return Y_OK;
+    size_t ncap = c->cap ? c->cap * 2 : 16;
+    while (ncap - c->n < extra) ncap *= 2;
+    yitem **ns = yrealloc(c->s, ncap * sizeof *ns);
+    if (!ns) return Y_ERR_NOMEM;
+    c->s = ns;
+    c->cap = ncap;
+    return Y_OK;
+}
+
+int yclient_insert(yclient *c, size_t at, yitem *it) {
+    int rc = yclient_reserve(c, 1);
+    if (rc) return rc;
+    memmove(&c->s[at + 1], &c->s[at], (c->n - at) * sizeof *c->s);
+    c->s[at] = it;
+    c->n++;
+    return Y_OK;
+}
+
+int ystore_add(ystore *s, yitem *it) {
+    yclient *c;
+    int rc = ystore_client_add(s, it->id.client, &c);
+    if (rc) return rc;
+    return yclient_insert(c, c->n, it);
+}
+
+yitem *ystore_find(const ystore *s, yid id) {
+    const yclient *c = ystore_client(s, id.client);
+    if (!c || !c->n) return NULL;
+    const yitem *last = c->s[c->n - 1];
+    if (id.clock >= last->id.clock + last->len) return NULL;
+    return c->s[yclient_find(c, id.clock)];
+}
+
+/* ---- delete sets --------------------------------------------------------- */
+
+void yds_init(yds *d) { memset(d, 0, sizeof *d); }
+
+void yds_release(yds *d) {
+    for (size_t i = 0; i < d->n; i++) yfree(d->c[i].r);
+    yfree(d->c);
+    memset(d, 0, sizeof *d);
+}
+
+ydsclient *yds_client(const yds *d, uint64_t client) {
+    for (size_t i = 0; i < d->n; i++)
+        if (d->c[i].client == client) return &d->c[i];
+    return NULL;
+}
+
+int yds_add(yds *d, uint64_t client, uint64_t clock, uint64_t len) {
+    ydsclient *c = d->n && d->c[d->n - 1].client == client ? &d->c[d->n - 1] : yds_client(d, client);
+    if (!c) {
+        if (d->n == d->cap) {
+            size_t ncap = d->cap ? d->cap * 2 : 4;
+            ydsclient *nc = yrealloc(d->c, ncap * sizeof *nc);
+            if (!nc) return Y_ERR_NOMEM;
+            d->c = nc;
+            d->cap = ncap;
+        }
+        c = &d->c[d->n++];
+        memset(c, 0, sizeof *c);
+        c->client = client;
+    }
+    if (c->n && c->r[c->n - 1].clock + c->r[c->n - 1].len == clock) {
+        c->r[c->n - 1].len += len; /* cheap coalescing of consecutive deletes */
+        return Y_OK;
+    }
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 4;
+        yrange *nr = yrealloc(c->r, ncap * sizeof *nr);
+        if (!nr) return Y_ERR_NOMEM;
+        c->r = nr;
+        c->cap = ncap;
+    }
+    c->r[c->n].clock = clock;
+    c->r[c->n].len = len;
+    c->n++;
+    return Y_OK;
+}
+
+static int cmp_range(const void *a, const void *b) {
+    const yrange *x = a, *y = b;
+    return x->clock < y->clock ? -1 : x->clock > y->clock;
+}
+
+void yds_sort_merge(yds *d) {
+    for (size_t k = 0; k < d->n; k++) {
+        ydsclient *c = &d->c[k];
+        if (c->n < 2) continue;
+        qsort(c->r, c->n, sizeof *c->r, cmp_range);
+        size_t j = 1;
+        for (size_t i = 1; i < c->n; i++) {
+            yrange *l = &c->r[j - 1];
+            const yrange *r = &c->r[i];
+            if (l->clock + l->len >= r->clock) {
+                uint64_t end = r->clock + r->len;
+                if (end > l->clock + l->len) l->len = end - l->clock;
+            } else {
+                c->r[j++] = *r;
+            }
+        }
+        c->n = j;
+    }
+}
+
+bool yds_contains(const yds *d, yid id) {
+    const ydsclient *c = yds_client(d, id.client);
+    if (!c) return false;
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const yrange *r = &c->r[mid];
+        if (id.clock < r->clock) hi = mid;
+        else if (id.clock >= r->clock + r->len) lo = mid + 1;
+        else return true;
+    }
+    return false;
+}
+
+int yds_from_store(const ystore *s, yds *out) {
+    yds_init(out);
+    for (size_t i = 0; i < s->n; i++) {
+        const yclient *c = &s->c[i];
+        for (size_t j = 0; j < c->n; j++) {
+            const yitem *it = c->s[j];
+            if (!yitem_deleted(it)) continue;
+            /* yds_add coalesces the following deleted structs */
+            int rc = yds_add(out, c->client, it->id.clock, it->len);
+            if (rc) {
+                yds_release(out);
+                return rc;
+            }
+        }
+    }
+    return Y_OK;
+}

@@ -1,0 +1,196 @@
+/*
+ * type.c - shared type objects: creation, the key table of map entries, and
+ * the search markers that emulate Yjs's ArraySearchMarker.
+ *
+ * Invariants
+ *  - map is an open-addressing table (linear probing, power-of-two capacity,
+ *    at most half full); entries are never removed while the type lives, so
+ *    an item's psub may point at the entry's key.
+ *  - markers[0..nmarkers) follow Yjs: at most YMARKER_MAX, each with a
+ *    timestamp from one global counter; an item's YF_MARKER bit mirrors
+ *    Yjs's item.marker flag including its staleness, because Yjs's
+ *    updateMarkerChanges reads that flag and the result decides origins.
+ */
+#include <string.h>
+
+#include "doc_int.h"
+
+static uint64_t g_marker_ts;
+
+struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
+    struct ytype *t = ycalloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->doc = doc;
+    t->kind = kind;
+    t->kind_known = known;
+    t->markers_on = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
+    return t;
+}
+
+void ytype_free(struct ytype *t) {
+    if (!t) return;
+    for (size_t i = 0; i < t->map_cap; i++) yfree(t->map[i].key);
+    yfree(t->map);
+    yfree(t->name);
+    yfree(t);
+}
+
+static size_t hash_str(const char *s) {
+    size_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+ymapent *ytype_map_find(const struct ytype *t, const char *key) {
+    if (!t->map_cap) return NULL;
+    size_t mask = t->map_cap - 1;
+    for (size_t h = hash_str(key) & mask;; h = (h + 1) & mask) {
+        ymapent *e = &t->map[h];
+        if (!e->key) return NULL;
+        if (strcmp(e->key, key) == 0) return e;
+    }
+}
+
+static int map_grow(struct ytype *t) {
+    size_t ncap = t->map_cap ? t->map_cap * 2 : 8;
+    ymapent *nm = ycalloc(ncap, sizeof *nm);
+    if (!nm) return Y_ERR_NOMEM;
+    for (size_t i = 0; i < t->map_cap; i++) {
+        ymapent *e = &t->map[i];
+        if (!e->key) continue;
+        size_t h = hash_str(e->key) & (ncap - 1);
+        while (nm[h].key) h = (h + 1) & (ncap - 1);
+        nm[h] = *e;
+    }
+    yfree(t->map);
+    t->map = nm;
+    t->map_cap = ncap;
+    return Y_OK;
+}
+
+int ytype_map_intern(struct ytype *t, const char *key, ymapent **out) {
+    ymapent *e = ytype_map_find(t, key);
+    if (e) {
+        *out = e;
+        return Y_OK;
+    }
+    if ((t->map_n + 1) * 2 > t->map_cap) {
+        int rc = map_grow(t);
+        if (rc) return rc;
+    }
+    char *k = ystrndup(key, strlen(key));
+    if (!k) return Y_ERR_NOMEM;
+    size_t mask = t->map_cap - 1;
+    size_t h = hash_str(key) & mask;
+    while (t->map[h].key) h = (h + 1) & mask;
+    t->map[h].key = k;
+    t->map[h].item = NULL;
+    t->map_n++;
+    *out = &t->map[h];
+    return Y_OK;
+}
+
+/* ---- search markers ------------------------------------------------------ */
+
+static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
+
+static void overwrite_marker(ymarker *m, yitem *p, uint64_t index) {
+    m->p->flags &= (uint8_t)~YF_MARKER;
+    m->p = p;
+    p->flags |= YF_MARKER;
+    m->index = index;
+    m->ts = g_marker_ts++;
+}
+
+static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
+    if (t->nmarkers >= YMARKER_MAX) {
+        ymarker *old = &t->markers[0];
+        for (size_t i = 1; i < t->nmarkers; i++)
+            if (!(old->ts < t->markers[i].ts)) old = &t->markers[i];
+        overwrite_marker(old, p, index);
+        return old;
+    }
+    ymarker *m = &t->markers[t->nmarkers++];
+    p->flags |= YF_MARKER;
+    m->p = p;
+    m->index = index;
+    m->ts = g_marker_ts++;
+    return m;
+}
+
+ymarker *ymarker_find(struct ytype *t, uint64_t index) {
+    if (!t->start || index == 0 || !t->markers_on) return NULL;
+    ymarker *m = NULL;
+    if (t->nmarkers) {
+        m = &t->markers[0];
+        for (size_t i = 1; i < t->nmarkers; i++)
+            if (!(absdiff(index, m->index) < absdiff(index, t->markers[i].index))) m = &t->markers[i];
+    }
+    yitem *p = t->start;
+    uint64_t pindex = 0;
+    if (m) {
+        p = m->p;
+        pindex = m->index;
+        m->ts = g_marker_ts++;
+    }
+    while (p->right && pindex < index) {
+        if (yitem_live(p)) {
+            if (index < pindex + p->len) break;
+            pindex += p->len;
+        }
+        p = p->right;
+    }
+    while (p->left && pindex > index) {
+        p = p->left;
+        if (yitem_live(p)) pindex -= p->len;
+    }
+    while (p->left && p->left->id.client == p->id.client && p->left->id.clock + p->left->len == p->id.clock) {
+        p = p->left;
+        if (yitem_live(p)) pindex -= p->len;
+    }
+    if (m && (double)absdiff(m->index, pindex) < (double)t->length / YMARKER_MAX) {
+        overwrite_marker(m, p, pindex);
+        return m;
+    }
+    return mark_position(t, p, pindex);
+}
+
+void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
+    if (!t->markers_on) return;
+    for (size_t k = t->nmarkers; k-- > 0;) {
+        ymarker *m = &t->markers[k];
+        if (len > 0) {
+            yitem *p = m->p;
+            p->flags &= (uint8_t)~YF_MARKER;
+            while (p && (yitem_deleted(p) || !yitem_countable(p))) {
+                p = p->left;
+                if (p && yitem_live(p)) m->index -= p->len;
+            }
+            if (!p || (p->flags & YF_MARKER)) {
+                memmove(&t->markers[k], &t->markers[k + 1], (t->nmarkers - k - 1) * sizeof *m);
+                t->nmarkers--;
+                continue;
+            }
+            m->p = p;
+            p->flags |= YF_MARKER;
+        }
+        if (index < m->index || (len > 0 && index == m->index)) {
+            int64_t moved = (int64_t)m->index + len;
+            m->index = moved > (int64_t)index ? (uint64_t)moved : index;
+        }
+    }
+}
+
+void ymarker_on_merge(yitem *left, yitem *right) {
+    struct ytype *t = left->parent;
+    if (!t) return;
+    for (size_t i = 0; i < t->nmarkers; i++) {
+        ymarker *m = &t->markers[i];
+        if (m->p == right) {
+            m->p = left;
+            if (yitem_live(left)) m->index -= left->len;
+        }
+    }
+}
+
+void ymarker_clear(struct ytype *t) { t->nmarkers = 0; }

@@ -1,0 +1,199 @@
+/*
+ * docs.c - the open-document cache (see docs.h).
+ *
+ * Invariants: every vdoc is in the `head` list exactly once; a vdoc with
+ * inflight > 0 is never freed (the store's answer will come back to it);
+ * at most max_docs idle documents stay open, the least recently used idle
+ * one is closed first.
+ */
+#include "server/docs.h"
+
+#include "util/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct vdocs {
+    store *st;
+    size_t max_docs;
+    size_t count;
+    uint64_t clock;
+    vdoc *head;
+};
+
+vdocs *vdocs_new(store *st, size_t max_docs) {
+    vdocs *c = calloc(1, sizeof(*c));
+    if (c == NULL) return NULL;
+    c->st = st;
+    c->max_docs = max_docs;
+    return c;
+}
+
+static void vdoc_free(vdoc *d) {
+    ydoc_free(d->doc);
+    free(d->captured);
+    free(d);
+}
+
+void vdocs_free(vdocs *c) {
+    if (c == NULL) return;
+    for (vdoc *d = c->head, *next; d != NULL; d = next) {
+        next = d->next;
+        vdoc_free(d);
+    }
+    free(c);
+}
+
+size_t vdocs_count(const vdocs *c) { return c->count; }
+
+static void on_update(void *ud, const uint8_t *update, size_t len, const void *origin) {
+    (void)origin;
+    vdoc *d = ud;
+    free(d->captured);
+    d->captured = malloc(len);
+    d->captured_len = d->captured != NULL ? len : 0;
+    if (d->captured != NULL) memcpy(d->captured, update, len);
+}
+
+typedef struct {
+    ydoc *doc;
+    uint64_t count;
+    uint64_t limit; /* stop after this many updates (UINT64_MAX: all) */
+    int engine_err;
+} replay;
+
+static int apply_one(void *ud, const uint8_t *update, size_t len) {
+    replay *r = ud;
+    if (r->count == r->limit) return 1; /* enough: stop the iteration */
+    int rc = ydoc_apply_update(r->doc, update, len, NULL);
+    if (rc != Y_OK) {
+        r->engine_err = rc;
+        return 2;
+    }
+    r->count++;
+    return 0;
+}
+
+/* Opens a fresh document and replays up to `limit` updates of `id`. */
+static int load(store *st, const char *id, uint64_t limit, ydoc **out, uint64_t *count) {
+    ydoc_options opt = {.gc = false};
+    ydoc *doc = ydoc_new(&opt);
+    if (doc == NULL) return STORE_ENOMEM;
+    replay r = {.doc = doc, .limit = limit};
+    int rc = store_doc_updates(st, id, apply_one, &r);
+    if (rc == 1) rc = STORE_OK;
+    if (rc == 2) {
+        vlog(VLOG_ERROR, "stored update refused by the CRDT engine",
+             json_pack("{s:s, s:s}", "doc", id, "error", yerr_str(r.engine_err)));
+        rc = STORE_EINVAL;
+    }
+    if (rc != STORE_OK) {
+        ydoc_free(doc);
+        return rc;
+    }
+    *out = doc;
+    *count = r.count;
+    return STORE_OK;
+}
+
+/* Closes idle documents beyond the cap, least recently used first. */
+static void trim(vdocs *c) {
+    while (c->count > c->max_docs) {
+        vdoc **victim = NULL;
+        for (vdoc **p = &c->head; *p != NULL; p = &(*p)->next)
+            if ((*p)->inflight == 0 && (victim == NULL || (*p)->last_used < (*victim)->last_used))
+                victim = p;
+        if (victim == NULL) return; /* everything is busy */
+        vdoc *d = *victim;
+        *victim = d->next;
+        vdoc_free(d);
+        c->count--;
+    }
+}
+
+int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
+    vdoc **p;
+    for (p = &c->head; *p != NULL; p = &(*p)->next)
+        if (strcmp((*p)->id, id) == 0) break;
+    vdoc *d = *p;
+    if (d != NULL && d->broken && d->inflight == 0) { /* reload from the log */
+        *p = d->next;
+        vdoc_free(d);
+        c->count--;
+        d = NULL;
+    }
+    if (d == NULL) {
+        d = calloc(1, sizeof(*d));
+        if (d == NULL) return STORE_ENOMEM;
+        int rc = load(c->st, id, UINT64_MAX, &d->doc, &d->version);
+        if (rc != STORE_OK) {
+            free(d);
+            return rc;
+        }
+        if (ydoc_observe_updates(d->doc, on_update, d) < 0) {
+            vdoc_free(d);
+            return STORE_ENOMEM;
+        }
+        snprintf(d->id, sizeof(d->id), "%s", id);
+        snprintf(d->vault, sizeof(d->vault), "%s", vault);
+        d->next = c->head;
+        c->head = d;
+        c->count++;
+    }
+    d->last_used = ++c->clock;
+    trim(c);
+    *out = d;
+    return STORE_OK;
+}
+
+ytxn *vdocs_begin(vdoc *d) { return ydoc_begin(d->doc, NULL); }
+
+int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len) {
+    free(d->captured);
+    d->captured = NULL;
+    d->captured_len = 0;
+    int rc = ytxn_commit(txn);
+    *update = d->captured;
+    *len = d->captured_len;
+    d->captured = NULL;
+    d->captured_len = 0;
+    if (rc != Y_OK) {
+        free(*update);
+        *update = NULL;
+        *len = 0;
+        d->broken = true; /* the edit may be in memory without its update */
+        return rc;
+    }
+    if (*update != NULL) d->version++;
+    return Y_OK;
+}
+
+void vdocs_submitted(vdoc *d) { d->inflight++; }
+
+void vdocs_answered(vdocs *c, vdoc *d, bool ok) {
+    (void)c;
+    d->inflight--;
+    if (!ok) d->broken = true;
+}
+
+int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out) {
+    ydoc *doc = NULL;
+    uint64_t count = 0;
+    int rc = load(c->st, id, version, &doc, &count);
+    if (rc != STORE_OK) return rc;
+    if (count < version) {
+        ydoc_free(doc);
+        return STORE_ENOTFOUND;
+    }
+    *out = doc;
+    return STORE_OK;
+}
+
+int vdocs_apply(vdoc *d, const uint8_t *update, size_t len) {
+    int rc = ydoc_apply_update(d->doc, update, len, NULL);
+    free(d->captured); /* the observer saw it; the caller has the update */
+    d->captured = NULL;
+    d->captured_len = 0;
+    if (rc == Y_OK) d->version++;
+    return rc;
+}

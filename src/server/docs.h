@@ -1,0 +1,84 @@
+/*
+ * docs.h - the server's open CRDT documents: loaded from the update log on
+ * first use, edited in memory on the loop thread, and written back one
+ * update per transaction through the store's group commit.
+ *
+ * A vault's index document has id = vault id and keeps a Y.Map "files":
+ * file id -> Y.Map {path, kind, created, trashed?}. A note's document has
+ * id = file id and keeps its Markdown in the Y.Text "content"; note
+ * documents keep deleted content (gc off) so that any past version can be
+ * rebuilt.
+ *
+ * Versions: a document's version is the number of updates in its log,
+ * counting updates whose commit is still in flight (the store commits them
+ * in submission order). A version names the state after that many updates,
+ * which vdocs_text_at() rebuilds by replaying the log.
+ *
+ * Threading: loop thread only.
+ */
+#ifndef VN_DOCS_H
+#define VN_DOCS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crdt/crdt.h"
+#include "store/store.h"
+
+typedef struct vdoc {
+    char id[33];
+    char vault[33];
+    ydoc *doc;
+    uint64_t version; /* updates in the log, including in-flight commits */
+    int inflight;     /* commits submitted and not yet answered */
+    bool broken;      /* a commit failed: the memory copy is ahead of the log */
+    /* The update of the transaction being committed (captured by an update
+     * observer); taken by vdocs_commit_capture(). */
+    uint8_t *captured;
+    size_t captured_len;
+    uint64_t last_used;
+    struct vdoc *next;
+} vdoc;
+
+typedef struct vdocs vdocs;
+
+/* A new empty cache holding at most `max_docs` idle documents; NULL when out
+ * of memory. */
+vdocs *vdocs_new(store *st, size_t max_docs);
+void vdocs_free(vdocs *c);
+
+/* The document `id` of `vault`, loaded from the log if not open (a document
+ * with no log yet starts empty). Returns STORE_OK, STORE_ENOMEM, or a store
+ * error; STORE_EINVAL if the log holds an update the engine refuses. The
+ * pointer is borrowed until the next call into this module. */
+int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out);
+
+/* Starts a local transaction on d. NULL if one is already open. */
+ytxn *vdocs_begin(vdoc *d);
+
+/* Commits the transaction and hands over its update: *update (malloc'd,
+ * caller frees; NULL with len 0 if the transaction changed nothing). The
+ * document's version counts it. Returns Y_OK or a Y_ERR code. */
+int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len);
+
+/* Bookkeeping for a commit submitted to the store: call vdocs_submitted()
+ * after store_submit() accepted it, vdocs_answered() on the loop thread when
+ * it is answered. A failed commit marks the document broken; a broken
+ * document is reloaded from the log once nothing is in flight. */
+void vdocs_submitted(vdoc *d);
+void vdocs_answered(vdocs *c, vdoc *d, bool ok);
+
+/* A fresh, private replica of `id` holding the first `version` updates of
+ * its log, with a new random client id (gc off). The caller frees it with
+ * ydoc_free(). STORE_ENOTFOUND if the log has fewer updates. */
+int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out);
+
+/* Integrates an update made elsewhere (e.g. on a replica) into d, counting
+ * it as one version. Returns Y_OK or the engine's error (d unchanged). */
+int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
+
+/* Number of open documents (for /metrics). */
+size_t vdocs_count(const vdocs *c);
+
+#endif /* VN_DOCS_H */

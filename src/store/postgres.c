@@ -1,0 +1,273 @@
+/*
+ * postgres.c - the PostgreSQL backend of the storage API (see store_int.h),
+ * on libpq.
+ *
+ * Statements run with PQexecParams: parameters travel as text (integers,
+ * strings) or binary (blobs), results always come back in binary format, so
+ * integers are read as big-endian words and bytea as raw bytes; no escaping
+ * anywhere. Durability is the server's: fsync and synchronous_commit as
+ * configured (on by default). Notices (e.g. from CREATE ... IF NOT EXISTS)
+ * are dropped.
+ *
+ * Invariants: a store_rows owns one PGresult, fully received, and its cursor;
+ * after an error that broke the connection it is reset, so the next
+ * statement may succeed once the server is back.
+ */
+#include "store/store_int.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PG_MAX_ARGS 16
+
+struct store_conn {
+    PGconn *pg;
+};
+
+struct store_rows {
+    PGresult *res;
+    int row, nrows;
+};
+
+/* Equivalent to sqlite.c's migrations: keep the two in step. Text that is
+ * compared or sorted is COLLATE "C", so order is bytewise as in SQLite. */
+static const char *const pg_migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TABLE users ("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  email TEXT COLLATE \"C\" NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  pwhash TEXT NOT NULL,"
+    "  created BIGINT NOT NULL);"
+    "CREATE TABLE sessions ("
+    "  token_hash BYTEA PRIMARY KEY CHECK (octet_length(token_hash) = 32),"
+    "  user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created BIGINT NOT NULL,"
+    "  expires BIGINT NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE INDEX sessions_expires ON sessions(expires);"
+    "CREATE TABLE login_failures ("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  key TEXT COLLATE \"C\" NOT NULL,"
+    "  at BIGINT NOT NULL);"
+    "CREATE INDEX login_failures_key_at ON login_failures(key, at);"
+    "CREATE TABLE vaults ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  name TEXT COLLATE \"C\" NOT NULL,"
+    "  owner BIGINT NOT NULL REFERENCES users(id),"
+    "  created BIGINT NOT NULL,"
+    "  seq BIGINT NOT NULL DEFAULT 0);"
+    "CREATE TABLE members ("
+    "  vault TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  role INTEGER NOT NULL CHECK (role BETWEEN 1 AND 3),"
+    "  PRIMARY KEY (vault, user_id));"
+    "CREATE INDEX members_user ON members(user_id);"
+    "CREATE TABLE doc_updates ("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  doc TEXT COLLATE \"C\" NOT NULL,"
+    "  vault TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  vseq BIGINT NOT NULL,"
+    "  data BYTEA NOT NULL,"
+    "  UNIQUE (vault, vseq));"
+    "CREATE INDEX doc_updates_doc ON doc_updates(doc, id);"
+    "CREATE TABLE files ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  vault TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  path TEXT COLLATE \"C\" NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('note', 'file')),"
+    "  created BIGINT NOT NULL,"
+    "  updated BIGINT NOT NULL,"
+    "  trashed BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX files_vault_path ON files(vault, path);"
+    "CREATE TABLE outbox ("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  vault TEXT COLLATE \"C\" NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  json TEXT NOT NULL,"
+    "  created BIGINT NOT NULL);",
+};
+
+static void pg_quiet(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
+/* Copies libpq's message without its trailing newline. */
+static void pg_message(char *buf, size_t len, const char *prefix, const char *msg) {
+    snprintf(buf, len, "%s%s", prefix, msg ? msg : "");
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = '\0';
+}
+
+/* Maps a failed result (res may be NULL) by SQLSTATE; logs what is the
+ * database's fault and resets a broken connection. */
+static int pg_error(store_conn *c, const PGresult *res, const char *sql) {
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state != NULL) {
+        if (strcmp(state, "23505") == 0) return STORE_ECONFLICT; /* unique_violation */
+        if (strcmp(state, "23503") == 0) return STORE_ENOTFOUND; /* foreign_key_violation */
+        if (strncmp(state, "23", 2) == 0) return STORE_EINVAL;   /* check, not null */
+        if (strncmp(state, "22", 2) == 0) return STORE_EINVAL;   /* data exception */
+        if (strcmp(state, "53200") == 0) return STORE_ENOMEM;    /* out_of_memory */
+    }
+    char detail[512];
+    pg_message(detail, sizeof(detail), "", res ? PQresultErrorMessage(res) : NULL);
+    if (detail[0] == '\0') pg_message(detail, sizeof(detail), "", PQerrorMessage(c->pg));
+    store__log_error("postgres", state ? state : "no result", detail, sql);
+    if (PQstatus(c->pg) == CONNECTION_BAD) PQreset(c->pg);
+    return res == NULL && PQstatus(c->pg) == CONNECTION_OK ? STORE_ENOMEM : STORE_EIO;
+}
+
+static void pg_disconnect(store_conn *c) {
+    if (c == NULL) return;
+    PQfinish(c->pg);
+    free(c);
+}
+
+static int pg_connect(const char *where, store_conn **out, char *err, size_t errlen) {
+    store_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return STORE_ENOMEM;
+    }
+    c->pg = PQconnectdb(where);
+    if (c->pg == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(c);
+        return STORE_ENOMEM;
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        /* The message names host and port, never the password. */
+        pg_message(err, errlen, "cannot connect to PostgreSQL: ", PQerrorMessage(c->pg));
+        pg_disconnect(c);
+        return STORE_EIO;
+    }
+    PQsetNoticeProcessor(c->pg, pg_quiet, NULL);
+    if (PQsetClientEncoding(c->pg, "UTF8") != 0) {
+        pg_message(err, errlen, "cannot use UTF8 with PostgreSQL: ", PQerrorMessage(c->pg));
+        pg_disconnect(c);
+        return STORE_EIO;
+    }
+    *out = c;
+    return STORE_OK;
+}
+
+static int pg_check(store_conn *c, PGresult *res, const char *sql) {
+    ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) return STORE_OK;
+    return pg_error(c, res, sql);
+}
+
+static int pg_exec(store_conn *c, const char *sql) {
+    PGresult *res = PQexec(c->pg, sql);
+    int err = pg_check(c, res, sql);
+    PQclear(res);
+    return err;
+}
+
+static int pg_query(store_conn *c, const char *sql, const store_arg *args, int nargs,
+                    store_rows **rows) {
+    const char *values[PG_MAX_ARGS];
+    int lengths[PG_MAX_ARGS], formats[PG_MAX_ARGS];
+    char ints[PG_MAX_ARGS][24];
+
+    if (nargs < 0 || nargs > PG_MAX_ARGS) return STORE_EINVAL;
+    for (int i = 0; i < nargs; i++) {
+        const store_arg *a = &args[i];
+        lengths[i] = 0;
+        formats[i] = 0;
+        switch (a->kind) {
+        case SARG_INT:
+            snprintf(ints[i], sizeof(ints[i]), "%lld", (long long)a->i);
+            values[i] = ints[i];
+            break;
+        case SARG_TEXT: values[i] = a->p; break;
+        case SARG_BLOB:
+            if (a->len > (size_t)0x3fffffff) return STORE_EINVAL; /* bytea's limit: 1 GiB */
+            values[i] = a->len ? a->p : "";
+            lengths[i] = (int)a->len;
+            formats[i] = 1;
+            break;
+        default: values[i] = NULL; break;
+        }
+    }
+    PGresult *res = PQexecParams(c->pg, sql, nargs, NULL, values, lengths, formats, 1);
+    int err = pg_check(c, res, sql);
+    if (err != STORE_OK || rows == NULL) {
+        PQclear(res);
+        return err;
+    }
+    store_rows *r = malloc(sizeof(*r));
+    if (r == NULL) {
+        PQclear(res);
+        return STORE_ENOMEM;
+    }
+    r->res = res;
+    r->row = -1;
+    r->nrows = PQntuples(res);
+    *rows = r;
+    return STORE_OK;
+}
+
+static int pg_next(store_rows *r) {
+    if (r->row + 1 >= r->nrows) {
+        r->row = r->nrows;
+        return STORE_DONE;
+    }
+    r->row++;
+    return STORE_ROW;
+}
+
+static bool pg_is_null(store_rows *r, int col) { return PQgetisnull(r->res, r->row, col) != 0; }
+
+/* Binary integers (int2, int4, int8, bool) are big-endian of their size. */
+static int64_t pg_col_int(store_rows *r, int col) {
+    if (PQgetisnull(r->res, r->row, col)) return 0;
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r->res, r->row, col);
+    int len = PQgetlength(r->res, r->row, col);
+    if (len != 1 && len != 2 && len != 4 && len != 8) return 0;
+    uint64_t v = (p[0] & 0x80) && len > 1 ? UINT64_MAX : 0; /* sign extension */
+    for (int i = 0; i < len; i++) v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+static const char *pg_col_text(store_rows *r, int col, size_t *len) {
+    /* libpq ends every value with a NUL byte, binary ones included. */
+    *len = (size_t)PQgetlength(r->res, r->row, col);
+    return PQgetvalue(r->res, r->row, col);
+}
+
+static const uint8_t *pg_col_blob(store_rows *r, int col, size_t *len) {
+    *len = (size_t)PQgetlength(r->res, r->row, col);
+    return (const uint8_t *)PQgetvalue(r->res, r->row, col);
+}
+
+static void pg_rows_free(store_rows *r) {
+    if (r == NULL) return;
+    PQclear(r->res);
+    free(r);
+}
+
+const store_ops store__postgres = {
+    .name = "postgres",
+    .migrations = pg_migrations,
+    .nmigrations = (int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])),
+    .begin_sql = "BEGIN",
+    /* Serialises the migrations of several vaultd replicas; the key is
+     * 0x564e5354, "VNST". */
+    .migrate_lock_sql = "SELECT pg_advisory_xact_lock(1447973716)",
+    .connect = pg_connect,
+    .disconnect = pg_disconnect,
+    .exec = pg_exec,
+    .query = pg_query,
+    .next = pg_next,
+    .is_null = pg_is_null,
+    .col_int = pg_col_int,
+    .col_text = pg_col_text,
+    .col_blob = pg_col_blob,
+    .rows_free = pg_rows_free,
+};

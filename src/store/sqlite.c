@@ -1,0 +1,300 @@
+/*
+ * sqlite.c - the SQLite backend of the storage API (see store_int.h).
+ *
+ * The database is <dir>/vault.db in WAL mode with synchronous=FULL, so a
+ * commit is durable when it returns and readers never block the writer nor
+ * see its uncommitted work. Every connection enables foreign keys and waits
+ * (busy_timeout) rather than failing when another connection holds a lock.
+ *
+ * Invariants: a store_rows owns one prepared statement and finalizes it in
+ * rows_free; parameters $N are bound by name (so a statement may use them in
+ * any order or more than once) and copied (so they may die before the rows).
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SQ_BUSY_TIMEOUT_MS 60000
+
+struct store_conn {
+    sqlite3 *db;
+};
+
+struct store_rows {
+    store_conn *conn;
+    sqlite3_stmt *stmt;
+};
+
+/* Equivalent to postgres.c's migrations: keep the two in step. */
+static const char *const sq_migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  email TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  pwhash TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE sessions ("
+    "  token_hash BLOB PRIMARY KEY CHECK (length(token_hash) = 32),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE INDEX sessions_expires ON sessions(expires);"
+    "CREATE TABLE login_failures ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  key TEXT NOT NULL,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX login_failures_key_at ON login_failures(key, at);"
+    "CREATE TABLE vaults ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  owner INTEGER NOT NULL REFERENCES users(id),"
+    "  created INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE members ("
+    "  vault TEXT NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  role INTEGER NOT NULL CHECK (role BETWEEN 1 AND 3),"
+    "  PRIMARY KEY (vault, user_id));"
+    "CREATE INDEX members_user ON members(user_id);"
+    "CREATE TABLE doc_updates ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  doc TEXT NOT NULL,"
+    "  vault TEXT NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  vseq INTEGER NOT NULL,"
+    "  data BLOB NOT NULL,"
+    "  UNIQUE (vault, vseq));"
+    "CREATE INDEX doc_updates_doc ON doc_updates(doc, id);"
+    "CREATE TABLE files ("
+    "  id TEXT PRIMARY KEY,"
+    "  vault TEXT NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  path TEXT NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('note', 'file')),"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL,"
+    "  trashed INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX files_vault_path ON files(vault, path);"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  vault TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  json TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);",
+};
+
+/* Maps an SQLite result code; logs what is the database's fault. */
+static int sq_error(sqlite3 *db, int rc, const char *sql) {
+    switch (rc) {
+    case SQLITE_NOMEM: return STORE_ENOMEM;
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY: return STORE_ECONFLICT;
+    case SQLITE_CONSTRAINT_FOREIGNKEY: return STORE_ENOTFOUND;
+    case SQLITE_CONSTRAINT_CHECK:
+    case SQLITE_CONSTRAINT_NOTNULL:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE: return STORE_EINVAL;
+    default: break;
+    }
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return STORE_EINVAL;
+    store__log_error("sqlite", sqlite3_errstr(rc), db ? sqlite3_errmsg(db) : NULL, sql);
+    return STORE_EIO;
+}
+
+static void sq_disconnect(store_conn *c) {
+    if (c == NULL) return;
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+/* Runs a pragma that answers one row and checks the answer (when `want`). */
+static int sq_pragma(sqlite3 *db, const char *sql, const char *want) {
+    sqlite3_stmt *stmt = NULL;
+    int err = STORE_OK;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        err = sq_error(db, rc, sql);
+        goto out;
+    }
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        err = sq_error(db, sqlite3_extended_errcode(db), sql);
+        goto out;
+    }
+    if (want != NULL) {
+        const unsigned char *got = rc == SQLITE_ROW ? sqlite3_column_text(stmt, 0) : NULL;
+        if (got == NULL || strcmp((const char *)got, want) != 0) err = STORE_EIO;
+    }
+out:
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+static int sq_connect(const char *where, store_conn **out, char *err, size_t errlen) {
+    store_conn *c = NULL;
+    char *path = NULL;
+    int rc, res = STORE_OK;
+
+    if (where == NULL || where[0] == '\0') {
+        snprintf(err, errlen, "no data directory given");
+        return STORE_EINVAL;
+    }
+    if (mkdir(where, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data directory %s: %s", where, strerror(errno));
+        return STORE_EIO;
+    }
+    size_t n = strlen(where) + sizeof("/vault.db");
+    path = malloc(n);
+    c = calloc(1, sizeof(*c));
+    if (path == NULL || c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        res = STORE_ENOMEM;
+        goto fail;
+    }
+    snprintf(path, n, "%s/vault.db", where);
+    rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open SQLite database %s: %s", path,
+                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        res = STORE_EIO;
+        goto fail;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+    if (sq_pragma(c->db, "PRAGMA journal_mode=WAL", "wal") != STORE_OK) {
+        snprintf(err, errlen, "cannot put SQLite database %s in WAL mode (%s)", path,
+                 sqlite3_errmsg(c->db));
+        res = STORE_EIO;
+        goto fail;
+    }
+    if (sq_pragma(c->db, "PRAGMA synchronous=FULL", NULL) != STORE_OK ||
+        sq_pragma(c->db, "PRAGMA foreign_keys=ON", NULL) != STORE_OK) {
+        snprintf(err, errlen, "cannot configure SQLite database %s: %s", path,
+                 sqlite3_errmsg(c->db));
+        res = STORE_EIO;
+        goto fail;
+    }
+    free(path);
+    *out = c;
+    return STORE_OK;
+fail:
+    free(path);
+    sq_disconnect(c);
+    return res;
+}
+
+static int sq_exec(store_conn *c, const char *sql) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    sqlite3_free(msg);
+    return rc == SQLITE_OK ? STORE_OK : sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
+}
+
+static int sq_bind(sqlite3_stmt *stmt, const store_arg *args, int nargs) {
+    for (int i = 0; i < nargs; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "$%d", i + 1);
+        int idx = sqlite3_bind_parameter_index(stmt, name);
+        if (idx == 0) continue; /* the statement does not use this one */
+        int rc;
+        const store_arg *a = &args[i];
+        switch (a->kind) {
+        case SARG_INT: rc = sqlite3_bind_int64(stmt, idx, a->i); break;
+        case SARG_TEXT: rc = sqlite3_bind_text(stmt, idx, a->p, -1, SQLITE_TRANSIENT); break;
+        case SARG_BLOB:
+            rc = sqlite3_bind_blob64(stmt, idx, a->len ? a->p : "", a->len, SQLITE_TRANSIENT);
+            break;
+        default: rc = sqlite3_bind_null(stmt, idx); break;
+        }
+        if (rc != SQLITE_OK) return rc;
+    }
+    return SQLITE_OK;
+}
+
+static int sq_query(store_conn *c, const char *sql, const store_arg *args, int nargs,
+                    store_rows **rows) {
+    sqlite3_stmt *stmt = NULL;
+    int err = STORE_OK;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        err = sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
+        goto out;
+    }
+    rc = sq_bind(stmt, args, nargs);
+    if (rc != SQLITE_OK) {
+        err = sq_error(c->db, rc, sql);
+        goto out;
+    }
+    if (rows != NULL) {
+        store_rows *r = malloc(sizeof(*r));
+        if (r == NULL) {
+            err = STORE_ENOMEM;
+            goto out;
+        }
+        r->conn = c;
+        r->stmt = stmt;
+        *rows = r;
+        return STORE_OK;
+    }
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {}
+    if (rc != SQLITE_DONE) err = sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
+out:
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+static int sq_next(store_rows *r) {
+    int rc = sqlite3_step(r->stmt);
+    if (rc == SQLITE_ROW) return STORE_ROW;
+    if (rc == SQLITE_DONE) return STORE_DONE;
+    return sq_error(r->conn->db, sqlite3_extended_errcode(r->conn->db), sqlite3_sql(r->stmt));
+}
+
+static bool sq_is_null(store_rows *r, int col) {
+    return sqlite3_column_type(r->stmt, col) == SQLITE_NULL;
+}
+
+static int64_t sq_col_int(store_rows *r, int col) { return sqlite3_column_int64(r->stmt, col); }
+
+static const char *sq_col_text(store_rows *r, int col, size_t *len) {
+    const unsigned char *t = sqlite3_column_text(r->stmt, col);
+    *len = (size_t)sqlite3_column_bytes(r->stmt, col);
+    return t ? (const char *)t : "";
+}
+
+static const uint8_t *sq_col_blob(store_rows *r, int col, size_t *len) {
+    const void *b = sqlite3_column_blob(r->stmt, col);
+    *len = (size_t)sqlite3_column_bytes(r->stmt, col);
+    return b ? b : (const uint8_t *)"";
+}
+
+static void sq_rows_free(store_rows *r) {
+    if (r == NULL) return;
+    sqlite3_finalize(r->stmt);
+    free(r);
+}
+
+const store_ops store__sqlite = {
+    .name = "sqlite",
+    .migrations = sq_migrations,
+    .nmigrations = (int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])),
+    .begin_sql = "BEGIN IMMEDIATE",
+    .migrate_lock_sql = NULL,
+    .connect = sq_connect,
+    .disconnect = sq_disconnect,
+    .exec = sq_exec,
+    .query = sq_query,
+    .next = sq_next,
+    .is_null = sq_is_null,
+    .col_int = sq_col_int,
+    .col_text = sq_col_text,
+    .col_blob = sq_col_blob,
+    .rows_free = sq_rows_free,
+};

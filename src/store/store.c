@@ -1,0 +1,1267 @@
+/*
+ * store.c - the storage API (store.h): argument checks, every query, the
+ * schema migrations runner and the group-commit writer thread. The backend
+ * (sqlite.c or postgres.c, picked by store_open) only runs statements.
+ *
+ * Threads and connections: each store has two connections. The writer
+ * connection belongs to the writer thread (and to store_open before the
+ * thread starts); every write of the API, transactions and direct writes
+ * alike, is a store_txn queued to that thread. The read connection serves
+ * every read, one at a time under `rlock`; it only ever sees committed data.
+ *
+ * Group commit: the writer takes everything queued, runs BEGIN, each txn in
+ * a SAVEPOINT (released on success, rolled back on the txn's own failure),
+ * COMMIT, and only then calls each txn's `done`. A database failure (not a
+ * txn's own constraint or argument error) fails the whole batch, because
+ * after it the state of the transaction is unknown.
+ *
+ * Invariants:
+ * - a txn is answered exactly once, after its batch's COMMIT or ROLLBACK;
+ * - a failed API call has no side effect: steps are validated and copied
+ *   when added, outputs are written only on success;
+ * - the vault's seq and the update log move together: an appended update
+ *   carries the seq it bumped the vault to, in the same savepoint.
+ */
+#include "store/store_int.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+
+#define MAX_UPDATE_BYTES (64u << 20) /* one update; compaction keeps the log small */
+#define MAX_EVENTS       10000       /* one store_events_after call */
+
+typedef enum { STEP_UPDATE, STEP_FILE, STEP_EVENT, STEP_CALL } step_kind;
+
+struct step {
+    step_kind kind;
+    char vault[33];
+    char id[33];   /* update: the doc; file: the file */
+    uint8_t *data; /* update bytes */
+    size_t len;
+    char *a, *b;   /* file: path, title; event: type, json */
+    bool is_note;
+    int64_t created, updated, trashed;
+    store__call_fn fn;
+    void *arg;
+};
+
+struct store_txn {
+    struct step *steps;
+    size_t n, cap;
+    bool fail; /* store_txn_fail_for_test */
+    store_done_fn done;
+    void *ud;
+    store_txn *next; /* in the writer's queue */
+    int err;         /* set by the writer */
+    int64_t seq;     /* set by the writer: seq of the last appended update */
+};
+
+struct store {
+    const store_ops *be;
+    store_conn *wconn; /* the writer thread's */
+    store_conn *rconn; /* reads, under rlock */
+    pthread_mutex_t rlock;
+    pthread_mutex_t qlock; /* guards the queue and `closing` */
+    pthread_cond_t qcond;  /* signalled when the queue grows or closing is set */
+    store_txn *qhead, *qtail;
+    size_t qlen;
+    bool closing;
+    pthread_t writer;
+    int schema_version;
+};
+
+#define A_INT(v)     ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
+#define A_TEXT(s)    ((store_arg){SARG_TEXT, 0, (s), 0})
+#define A_BLOB(p, n) ((store_arg){SARG_BLOB, 0, (p), (n)})
+#define NARGS(a)     ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ---- small helpers ------------------------------------------------------- */
+
+const char *store_strerror(int err) {
+    switch (err) {
+    case STORE_OK: return "ok";
+    case STORE_ENOTFOUND: return "not found";
+    case STORE_ECONFLICT: return "already exists";
+    case STORE_EIO: return "database error";
+    case STORE_ENOMEM: return "out of memory";
+    case STORE_ESCHEMA: return "database schema newer than this program, or broken";
+    case STORE_EINVAL: return "invalid argument";
+    case STORE_ECLOSED: return "store is closing";
+    default: return "unknown store error";
+    }
+}
+
+void store__log_error(const char *backend, const char *what, const char *detail,
+                      const char *sql) {
+    vlog(VLOG_ERROR, "database error",
+         json_pack("{s:s, s:s?, s:s?, s:s?}", "backend", backend, "error", what, "detail", detail,
+                   "sql", sql));
+}
+
+/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+static bool utf8_valid(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n;
+        unsigned min;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1, min = 0x80, c &= 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2, min = 0x800, c &= 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3, min = 0x10000, c &= 0x07;
+        } else {
+            return false;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80) return false;
+            c = (c << 6) | (p[i] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+static bool text_ok(const char *s) { return s != NULL && utf8_valid(s); }
+
+/* An id: exactly 32 lowercase hex digits. */
+static bool id_ok(const char *s) {
+    if (s == NULL) return false;
+    for (int i = 0; i < 32; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return s[32] == '\0';
+}
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A malloc'd copy of a text column. */
+static int dup_col(store *st, store_rows *r, int col, char **out) {
+    size_t len;
+    const char *t = st->be->col_text(r, col, &len);
+    char *s = malloc(len + 1);
+    if (s == NULL) return STORE_ENOMEM;
+    memcpy(s, t, len);
+    s[len] = '\0';
+    *out = s;
+    return STORE_OK;
+}
+
+/* Copies an id column into a char[33]; a malformed one means a broken db. */
+static int id_col(store *st, store_rows *r, int col, char out[33]) {
+    size_t len;
+    const char *t = st->be->col_text(r, col, &len);
+    if (len != 32) return STORE_ESCHEMA;
+    memcpy(out, t, 32);
+    out[32] = '\0';
+    return STORE_OK;
+}
+
+/* A growable array of `size`-byte items, zeroed when pushed. */
+struct vec {
+    void *items;
+    size_t n, cap, size;
+};
+
+static void *vec_push(struct vec *v) {
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 8;
+        void *items = realloc(v->items, cap * v->size);
+        if (items == NULL) return NULL;
+        v->items = items;
+        v->cap = cap;
+    }
+    void *it = (char *)v->items + v->n * v->size;
+    memset(it, 0, v->size);
+    v->n++;
+    return it;
+}
+
+/* ---- reads on the read connection ---------------------------------------- */
+
+/* Called for each row; a non-zero return stops and is returned. */
+typedef int (*row_fn)(store *st, store_rows *r, void *ctx);
+
+/* Runs one read statement under the read lock, calling fn for each row;
+ * *nrows (may be NULL) gets the number of rows seen. */
+static int read_rows(store *st, const char *sql, const store_arg *args, int nargs, row_fn fn,
+                     void *ctx, size_t *nrows) {
+    store_rows *r = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&st->rlock);
+    int err = st->be->query(st->rconn, sql, args, nargs, &r);
+    while (err == STORE_OK) {
+        err = st->be->next(r);
+        if (err != STORE_ROW) break;
+        n++;
+        err = fn(st, r, ctx);
+    }
+    if (err == STORE_DONE) err = STORE_OK;
+    st->be->rows_free(r);
+    pthread_mutex_unlock(&st->rlock);
+    if (err == STORE_OK && nrows != NULL) *nrows = n;
+    return err;
+}
+
+static int row_int(store *st, store_rows *r, void *ctx) {
+    *(int64_t *)ctx = st->be->col_int(r, 0);
+    return STORE_OK;
+}
+
+/* The int in column 0 of the first row, or STORE_ENOTFOUND. */
+static int read_int(store *st, const char *sql, const store_arg *args, int nargs, int64_t *out) {
+    int64_t v = 0;
+    size_t n = 0;
+    int err = read_rows(st, sql, args, nargs, row_int, &v, &n);
+    if (err == STORE_OK && n == 0) err = STORE_ENOTFOUND;
+    if (err == STORE_OK) *out = v;
+    return err;
+}
+
+static int vault_exists(store *st, const char *vault) {
+    int64_t one;
+    store_arg a[] = {A_TEXT(vault)};
+    return read_int(st, "SELECT 1 FROM vaults WHERE id = $1", a, NARGS(a), &one);
+}
+
+/* ---- statements on the writer connection --------------------------------- */
+
+/* Runs one statement; with `out`, the first row's int column 0 goes there
+ * and no row is STORE_ENOTFOUND. */
+static int write_stmt(store *st, store_conn *c, const char *sql, const store_arg *args,
+                      int nargs, int64_t *out) {
+    if (out == NULL) return st->be->query(c, sql, args, nargs, NULL);
+    store_rows *r = NULL;
+    int err = st->be->query(c, sql, args, nargs, &r);
+    if (err == STORE_OK) {
+        err = st->be->next(r);
+        if (err == STORE_ROW) {
+            *out = st->be->col_int(r, 0);
+            err = STORE_OK;
+        } else if (err == STORE_DONE) {
+            err = STORE_ENOTFOUND;
+        }
+    }
+    st->be->rows_free(r);
+    return err;
+}
+
+static int step_update(store *st, store_conn *c, store_txn *t, const struct step *s) {
+    store_rows *r = NULL;
+    int64_t seq;
+    store_arg qd[] = {A_TEXT(s->id)};
+    int err = st->be->query(c, "SELECT vault FROM doc_updates WHERE doc = $1 LIMIT 1", qd,
+                            NARGS(qd), &r);
+    if (err != STORE_OK) goto out;
+    err = st->be->next(r);
+    if (err == STORE_ROW) {
+        size_t len;
+        const char *v = st->be->col_text(r, 0, &len);
+        err = len == 32 && memcmp(v, s->vault, 32) == 0 ? STORE_OK : STORE_EINVAL;
+    }
+    if (err != STORE_OK) goto out;
+    store_arg qv[] = {A_TEXT(s->vault)};
+    err = write_stmt(st, c, "UPDATE vaults SET seq = seq + 1 WHERE id = $1 RETURNING seq", qv,
+                     NARGS(qv), &seq);
+    if (err != STORE_OK) goto out;
+    store_arg qi[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(seq), A_BLOB(s->data, s->len)};
+    err = write_stmt(st, c, "INSERT INTO doc_updates (doc, vault, vseq, data) VALUES ($1, $2, $3, $4)",
+                     qi, NARGS(qi), NULL);
+    if (err == STORE_OK) t->seq = seq;
+out:
+    st->be->rows_free(r);
+    return err;
+}
+
+static int step_file(store *st, store_conn *c, const struct step *s) {
+    store_rows *r = NULL;
+    store_arg a[] = {A_TEXT(s->id),      A_TEXT(s->vault),   A_TEXT(s->a),
+                     A_TEXT(s->b),       A_TEXT(s->is_note ? "note" : "file"),
+                     A_INT(s->created),  A_INT(s->updated),  A_INT(s->trashed)};
+    /* The update applies only within the same vault: no row back means the id
+     * belongs to another vault. */
+    int err = st->be->query(c,
+                         "INSERT INTO files (id, vault, path, title, kind, created, updated, trashed)"
+                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                         " ON CONFLICT (id) DO UPDATE SET path = excluded.path,"
+                         " title = excluded.title, kind = excluded.kind,"
+                         " created = excluded.created, updated = excluded.updated,"
+                         " trashed = excluded.trashed WHERE files.vault = excluded.vault"
+                         " RETURNING 1",
+                         a, NARGS(a), &r);
+    if (err == STORE_OK) {
+        err = st->be->next(r);
+        err = err == STORE_ROW ? STORE_OK : err == STORE_DONE ? STORE_EINVAL : err;
+    }
+    st->be->rows_free(r);
+    return err;
+}
+
+static int step_event(store *st, store_conn *c, const struct step *s) {
+    store_arg a[] = {A_TEXT(s->vault), A_TEXT(s->a), A_TEXT(s->b), A_INT(wall_ms())};
+    return write_stmt(st, c, "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)",
+                      a, NARGS(a), NULL);
+}
+
+static int run_step(store *st, store_txn *t, const struct step *s) {
+    switch (s->kind) {
+    case STEP_UPDATE: return step_update(st, st->wconn, t, s);
+    case STEP_FILE: return step_file(st, st->wconn, s);
+    case STEP_EVENT: return step_event(st, st->wconn, s);
+    case STEP_CALL: return s->fn(st, st->wconn, s->arg);
+    }
+    return STORE_EINVAL;
+}
+
+/* ---- the writer thread --------------------------------------------------- */
+
+static void step_release(struct step *s) {
+    free(s->data);
+    free(s->a);
+    free(s->b);
+}
+
+void store_txn_free(store_txn *t) {
+    if (t == NULL) return;
+    for (size_t i = 0; i < t->n; i++) step_release(&t->steps[i]);
+    free(t->steps);
+    free(t);
+}
+
+/* Errors a txn causes by itself; anything else is the database's. */
+static bool own_error(int err) {
+    return err == STORE_ECONFLICT || err == STORE_ENOTFOUND || err == STORE_EINVAL;
+}
+
+/* Runs one txn in a savepoint; returns a batch-fatal error, or STORE_OK with
+ * t->err telling the txn's own fate. */
+static int run_txn(store *st, store_txn *t) {
+    const store_ops *be = st->be;
+    t->seq = 0;
+    int err = be->exec(st->wconn, "SAVEPOINT txn");
+    if (err != STORE_OK) return err;
+    for (size_t i = 0; i < t->n && err == STORE_OK; i++) err = run_step(st, t, &t->steps[i]);
+    if (err == STORE_OK && t->fail) {
+        err = STORE_EIO;
+    } else if (err != STORE_OK && !own_error(err)) {
+        return err;
+    }
+    if (err != STORE_OK) {
+        int rerr = be->exec(st->wconn, "ROLLBACK TO SAVEPOINT txn");
+        if (rerr != STORE_OK) return rerr;
+        t->seq = 0;
+    }
+    t->err = err;
+    return be->exec(st->wconn, "RELEASE SAVEPOINT txn");
+}
+
+static void run_batch(store *st, store_txn *batch, size_t n) {
+    const store_ops *be = st->be;
+    double t0 = mono_ms();
+    int berr = be->exec(st->wconn, be->begin_sql);
+    for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next) berr = run_txn(st, t);
+    if (berr == STORE_OK) berr = be->exec(st->wconn, "COMMIT");
+    if (berr != STORE_OK) (void)be->exec(st->wconn, "ROLLBACK");
+    double ms = mono_ms() - t0;
+
+    store_txn *next;
+    for (store_txn *t = batch; t != NULL; t = next) {
+        next = t->next;
+        store_result res = {.err = berr != STORE_OK ? berr : t->err,
+                            .vault_seq = 0,
+                            .batch_size = n,
+                            .commit_ms = ms};
+        if (res.err == STORE_OK) res.vault_seq = t->seq;
+        if (t->done != NULL) t->done(t->ud, &res);
+        store_txn_free(t);
+    }
+}
+
+static void *writer_main(void *arg) {
+    store *st = arg;
+    pthread_mutex_lock(&st->qlock);
+    for (;;) {
+        while (st->qhead == NULL && !st->closing) pthread_cond_wait(&st->qcond, &st->qlock);
+        if (st->qhead == NULL) break; /* closing, and everything is answered */
+        store_txn *batch = st->qhead;
+        size_t n = st->qlen;
+        st->qhead = st->qtail = NULL;
+        st->qlen = 0;
+        pthread_mutex_unlock(&st->qlock);
+        run_batch(st, batch, n);
+        pthread_mutex_lock(&st->qlock);
+    }
+    pthread_mutex_unlock(&st->qlock);
+    return NULL;
+}
+
+/* ---- open, migrate, close ------------------------------------------------ */
+
+static int migrate(store *st, char *err, size_t errlen) {
+    const store_ops *be = st->be;
+    store_conn *c = st->wconn;
+    int64_t version = 0;
+    int rc = be->exec(c, be->begin_sql);
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "cannot start the schema migration (%s; details in the log)",
+                 store_strerror(rc));
+        return rc;
+    }
+    if (be->migrate_lock_sql != NULL) rc = be->exec(c, be->migrate_lock_sql);
+    if (rc == STORE_OK)
+        rc = be->exec(c, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    if (rc == STORE_OK)
+        rc = write_stmt(st, c, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, 0,
+                        &version);
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "cannot read the schema version (%s; details in the log)",
+                 store_strerror(rc));
+        goto fail;
+    }
+    if (version > be->nmigrations || version < 0) {
+        snprintf(err, errlen,
+                 "the database schema version %lld is newer than this vaultd knows (%d): "
+                 "run a vaultd at least as new as the one that last used this database",
+                 (long long)version, be->nmigrations);
+        rc = STORE_ESCHEMA;
+        goto fail;
+    }
+    for (int i = (int)version; i < be->nmigrations; i++) {
+        rc = be->exec(c, be->migrations[i]);
+        if (rc != STORE_OK) {
+            snprintf(err, errlen, "schema migration to version %d failed (%s; details in the log)",
+                     i + 1, store_strerror(rc));
+            rc = STORE_ESCHEMA;
+            goto fail;
+        }
+    }
+    if (version != be->nmigrations) {
+        store_arg a[] = {A_INT(be->nmigrations)};
+        rc = be->exec(c, "DELETE FROM schema_version");
+        if (rc == STORE_OK)
+            rc = write_stmt(st, c, "INSERT INTO schema_version (version) VALUES ($1)", a,
+                            NARGS(a), NULL);
+    }
+    if (rc == STORE_OK) rc = be->exec(c, "COMMIT");
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "cannot record the schema version (%s; details in the log)",
+                 store_strerror(rc));
+        goto fail;
+    }
+    st->schema_version = be->nmigrations;
+    return STORE_OK;
+fail:
+    (void)be->exec(c, "ROLLBACK");
+    return rc;
+}
+
+static bool is_postgres_url(const char *where) {
+    return strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0;
+}
+
+int store_open(const char *where, store **out, char *err, size_t errlen) {
+    char scratch[256];
+    store *st = NULL;
+    int rc;
+
+    if (err == NULL || errlen == 0) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+    err[0] = '\0';
+    if (where == NULL || out == NULL) {
+        snprintf(err, errlen, "no database given");
+        return STORE_EINVAL;
+    }
+    st = malloc(sizeof(*st));
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return STORE_ENOMEM;
+    }
+    /* Static initializers: nothing to fail, and destroying is always valid. */
+    *st = (store){.be = is_postgres_url(where) ? &store__postgres : &store__sqlite,
+                  .rlock = PTHREAD_MUTEX_INITIALIZER,
+                  .qlock = PTHREAD_MUTEX_INITIALIZER,
+                  .qcond = PTHREAD_COND_INITIALIZER};
+
+    rc = st->be->connect(where, &st->wconn, err, errlen);
+    if (rc != STORE_OK) goto fail;
+    rc = migrate(st, err, errlen);
+    if (rc != STORE_OK) goto fail;
+    rc = st->be->connect(where, &st->rconn, err, errlen);
+    if (rc != STORE_OK) goto fail;
+    if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
+        snprintf(err, errlen, "cannot start the database writer thread");
+        rc = STORE_ENOMEM;
+        goto fail;
+    }
+    *out = st;
+    return STORE_OK;
+
+fail:
+    st->be->disconnect(st->rconn);
+    st->be->disconnect(st->wconn);
+    pthread_cond_destroy(&st->qcond);
+    pthread_mutex_destroy(&st->qlock);
+    pthread_mutex_destroy(&st->rlock);
+    free(st);
+    return rc;
+}
+
+void store_close(store *st) {
+    if (st == NULL) return;
+    pthread_mutex_lock(&st->qlock);
+    st->closing = true;
+    pthread_cond_broadcast(&st->qcond);
+    pthread_mutex_unlock(&st->qlock);
+    pthread_join(st->writer, NULL);
+    st->be->disconnect(st->rconn);
+    st->be->disconnect(st->wconn);
+    pthread_cond_destroy(&st->qcond);
+    pthread_mutex_destroy(&st->qlock);
+    pthread_mutex_destroy(&st->rlock);
+    free(st);
+}
+
+const char *store_backend(const store *st) { return st->be->name; }
+
+int store_schema_version(store *st) { return st->schema_version; }
+
+int store_ping(store *st) {
+    int64_t one;
+    if (st == NULL) return STORE_EINVAL;
+    return read_int(st, "SELECT 1", NULL, 0, &one);
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+store_txn *store_txn_new(void) { return calloc(1, sizeof(store_txn)); }
+
+/* A zeroed step at the end of t, or NULL (t unchanged) when out of memory. */
+static struct step *txn_push(store_txn *t) {
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4;
+        struct step *steps = realloc(t->steps, cap * sizeof(*steps));
+        if (steps == NULL) return NULL;
+        t->steps = steps;
+        t->cap = cap;
+    }
+    struct step *s = &t->steps[t->n];
+    memset(s, 0, sizeof(*s));
+    return s;
+}
+
+int store_txn_append_update(store_txn *t, const char *vault, const char *doc,
+                            const uint8_t *update, size_t len) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc) || update == NULL || len == 0 ||
+        len > MAX_UPDATE_BYTES)
+        return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->data = malloc(len);
+    if (s->data == NULL) return STORE_ENOMEM;
+    memcpy(s->data, update, len);
+    s->len = len;
+    s->kind = STEP_UPDATE;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    t->n++;
+    return STORE_OK;
+}
+
+int store_txn_put_file(store_txn *t, const store_file *f) {
+    if (t == NULL || f == NULL || !id_ok(f->id) || !id_ok(f->vault) || !text_ok(f->path) ||
+        f->path[0] != '/' || (f->title != NULL && !utf8_valid(f->title)))
+        return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->a = strdup(f->path);
+    s->b = strdup(f->title ? f->title : "");
+    if (s->a == NULL || s->b == NULL) {
+        step_release(s);
+        return STORE_ENOMEM;
+    }
+    s->kind = STEP_FILE;
+    memcpy(s->id, f->id, 33);
+    memcpy(s->vault, f->vault, 33);
+    s->is_note = f->is_note;
+    s->created = f->created;
+    s->updated = f->updated;
+    s->trashed = f->trashed;
+    t->n++;
+    return STORE_OK;
+}
+
+int store_txn_event(store_txn *t, const char *vault, const char *type, const char *json) {
+    if (t == NULL || !id_ok(vault) || !text_ok(type) || type[0] == '\0' || !text_ok(json))
+        return STORE_EINVAL;
+    json_t *parsed = json_loads(json, JSON_DECODE_ANY, NULL);
+    if (parsed == NULL) return STORE_EINVAL;
+    json_decref(parsed);
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->a = strdup(type);
+    s->b = strdup(json);
+    if (s->a == NULL || s->b == NULL) {
+        step_release(s);
+        return STORE_ENOMEM;
+    }
+    s->kind = STEP_EVENT;
+    memcpy(s->vault, vault, 33);
+    t->n++;
+    return STORE_OK;
+}
+
+int store__txn_call(store_txn *t, store__call_fn fn, void *arg) {
+    if (t == NULL || fn == NULL) return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->kind = STEP_CALL;
+    s->fn = fn;
+    s->arg = arg;
+    t->n++;
+    return STORE_OK;
+}
+
+void store_txn_fail_for_test(store_txn *t) {
+    if (t != NULL) t->fail = true;
+}
+
+int store__conn_exec(store *st, store_conn *c, const char *sql) { return st->be->exec(c, sql); }
+
+size_t store__queued(store *st) {
+    pthread_mutex_lock(&st->qlock);
+    size_t n = st->qlen;
+    pthread_mutex_unlock(&st->qlock);
+    return n;
+}
+
+int store_submit(store *st, store_txn *t, store_done_fn done, void *ud) {
+    if (st == NULL || t == NULL) {
+        store_txn_free(t);
+        return STORE_EINVAL;
+    }
+    t->done = done;
+    t->ud = ud;
+    t->next = NULL;
+    pthread_mutex_lock(&st->qlock);
+    if (st->closing) {
+        pthread_mutex_unlock(&st->qlock);
+        store_txn_free(t);
+        return STORE_ECLOSED;
+    }
+    if (st->qtail != NULL)
+        st->qtail->next = t;
+    else
+        st->qhead = t;
+    st->qtail = t;
+    st->qlen++;
+    pthread_cond_signal(&st->qcond);
+    pthread_mutex_unlock(&st->qlock);
+    return STORE_OK;
+}
+
+struct waiter {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool done;
+    store_result res;
+};
+
+static void waiter_done(void *ud, const store_result *res) {
+    struct waiter *w = ud;
+    pthread_mutex_lock(&w->m);
+    w->res = *res;
+    w->done = true;
+    pthread_cond_signal(&w->c);
+    pthread_mutex_unlock(&w->m);
+}
+
+int store_commit(store *st, store_txn *t, store_result *res) {
+    struct waiter w = {.done = false};
+    pthread_mutex_init(&w.m, NULL);
+    pthread_cond_init(&w.c, NULL);
+    int rc = store_submit(st, t, waiter_done, &w);
+    if (rc == STORE_OK) {
+        pthread_mutex_lock(&w.m);
+        while (!w.done) pthread_cond_wait(&w.c, &w.m);
+        pthread_mutex_unlock(&w.m);
+        rc = w.res.err;
+    } else {
+        w.res.err = rc;
+    }
+    pthread_cond_destroy(&w.c);
+    pthread_mutex_destroy(&w.m);
+    if (res != NULL) *res = w.res;
+    return rc;
+}
+
+/* ---- direct writes: one or two statements run as a txn ------------------- */
+
+struct wstmt {
+    const char *sql;
+    const store_arg *args;
+    int nargs;
+    bool want_row; /* no row back is STORE_ENOTFOUND; its int column 0 -> out */
+};
+
+struct wcall {
+    struct wstmt s[2];
+    int n;
+    int64_t out;
+};
+
+static int wcall_run(store *st, store_conn *c, void *arg) {
+    struct wcall *w = arg;
+    int err = STORE_OK;
+    for (int i = 0; i < w->n && err == STORE_OK; i++)
+        err = write_stmt(st, c, w->s[i].sql, w->s[i].args, w->s[i].nargs,
+                         w->s[i].want_row ? &w->out : NULL);
+    return err;
+}
+
+static int write_call(store *st, struct wcall *w) {
+    if (st == NULL) return STORE_EINVAL;
+    store_txn *t = store_txn_new();
+    if (t == NULL) return STORE_ENOMEM;
+    int err = store__txn_call(t, wcall_run, w);
+    if (err != STORE_OK) {
+        store_txn_free(t);
+        return err;
+    }
+    return store_commit(st, t, NULL);
+}
+
+/* ---- users and sessions -------------------------------------------------- */
+
+void store_user_free(store_user *u) {
+    if (u == NULL) return;
+    free(u->email);
+    free(u->name);
+    free(u->pwhash);
+    u->email = u->name = u->pwhash = NULL;
+}
+
+int store_user_create(store *st, const char *email, const char *name, const char *pwhash,
+                      int64_t now, int64_t *id) {
+    if (!text_ok(email) || email[0] == '\0' || !text_ok(name) || !text_ok(pwhash) || id == NULL)
+        return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(email), A_TEXT(name), A_TEXT(pwhash), A_INT(now)};
+    struct wcall w = {.n = 1,
+                      .s = {{"INSERT INTO users (email, name, pwhash, created)"
+                             " VALUES ($1, $2, $3, $4) RETURNING id",
+                             a, NARGS(a), true}}};
+    int err = write_call(st, &w);
+    if (err == STORE_OK) *id = w.out;
+    return err;
+}
+
+static int row_user(store *st, store_rows *r, void *ctx) {
+    store_user u = {.id = st->be->col_int(r, 0), .created = st->be->col_int(r, 4)};
+    int err = dup_col(st, r, 1, &u.email);
+    if (err == STORE_OK) err = dup_col(st, r, 2, &u.name);
+    if (err == STORE_OK) err = dup_col(st, r, 3, &u.pwhash);
+    if (err != STORE_OK) {
+        store_user_free(&u);
+        return err;
+    }
+    *(store_user *)ctx = u;
+    return STORE_OK;
+}
+
+static int read_user(store *st, const char *where, const store_arg *a, store_user *out) {
+    char sql[128];
+    store_user u = {0};
+    size_t n = 0;
+    snprintf(sql, sizeof(sql), "SELECT id, email, name, pwhash, created FROM users WHERE %s",
+             where);
+    int err = read_rows(st, sql, a, 1, row_user, &u, &n);
+    if (err == STORE_OK && n == 0) err = STORE_ENOTFOUND;
+    if (err == STORE_OK) *out = u;
+    return err;
+}
+
+int store_user_by_email(store *st, const char *email, store_user *out) {
+    if (st == NULL || !text_ok(email) || out == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(email)};
+    return read_user(st, "email = $1", a, out);
+}
+
+int store_user_by_id(store *st, int64_t id, store_user *out) {
+    if (st == NULL || out == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_INT(id)};
+    return read_user(st, "id = $1", a, out);
+}
+
+int store_session_create(store *st, const uint8_t token_hash[32], int64_t user_id, int64_t created,
+                         int64_t expires) {
+    if (token_hash == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_BLOB(token_hash, 32), A_INT(user_id), A_INT(created), A_INT(expires)};
+    struct wcall w = {.n = 1,
+                      .s = {{"INSERT INTO sessions (token_hash, user_id, created, expires)"
+                             " VALUES ($1, $2, $3, $4)",
+                             a, NARGS(a), false}}};
+    return write_call(st, &w);
+}
+
+int store_session_user(store *st, const uint8_t token_hash[32], int64_t now, int64_t *user_id) {
+    if (st == NULL || token_hash == NULL || user_id == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_BLOB(token_hash, 32), A_INT(now)};
+    return read_int(st, "SELECT user_id FROM sessions WHERE token_hash = $1 AND expires > $2", a,
+                    NARGS(a), user_id);
+}
+
+int store_session_delete(store *st, const uint8_t token_hash[32]) {
+    if (token_hash == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_BLOB(token_hash, 32)};
+    struct wcall w = {
+        .n = 1, .s = {{"DELETE FROM sessions WHERE token_hash = $1 RETURNING 1", a, NARGS(a), true}}};
+    return write_call(st, &w);
+}
+
+int store_login_failure_add(store *st, const char *key, int64_t now) {
+    if (!text_ok(key)) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(key), A_INT(now)};
+    struct wcall w = {
+        .n = 1,
+        .s = {{"INSERT INTO login_failures (key, at) VALUES ($1, $2)", a, NARGS(a), false}}};
+    return write_call(st, &w);
+}
+
+int store_login_failures(store *st, const char *key, int64_t since, int64_t *count) {
+    if (st == NULL || !text_ok(key) || count == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(key), A_INT(since)};
+    return read_int(st, "SELECT COUNT(*) FROM login_failures WHERE key = $1 AND at >= $2", a,
+                    NARGS(a), count);
+}
+
+/* ---- vaults and members -------------------------------------------------- */
+
+static bool role_ok(store_role r) { return r == ROLE_VIEWER || r == ROLE_EDITOR || r == ROLE_OWNER; }
+
+static store_role role_of(int64_t v) {
+    return v >= ROLE_VIEWER && v <= ROLE_OWNER ? (store_role)v : ROLE_NONE;
+}
+
+void store_vault_free(store_vault *v) {
+    if (v == NULL) return;
+    free(v->name);
+    v->name = NULL;
+}
+
+void store_vaults_free(store_vault *v, size_t n) {
+    if (v == NULL) return;
+    for (size_t i = 0; i < n; i++) store_vault_free(&v[i]);
+    free(v);
+}
+
+int store_vault_create(store *st, const char *id, const char *name, int64_t owner, int64_t now) {
+    if (!id_ok(id) || !text_ok(name)) return STORE_EINVAL;
+    store_arg av[] = {A_TEXT(id), A_TEXT(name), A_INT(owner), A_INT(now)};
+    store_arg am[] = {A_TEXT(id), A_INT(owner), A_INT(ROLE_OWNER)};
+    struct wcall w = {
+        .n = 2,
+        .s = {{"INSERT INTO vaults (id, name, owner, created, seq) VALUES ($1, $2, $3, $4, 0)", av,
+               NARGS(av), false},
+              {"INSERT INTO members (vault, user_id, role) VALUES ($1, $2, $3)", am, NARGS(am),
+               false}}};
+    return write_call(st, &w);
+}
+
+#define VAULT_COLS "v.id, v.name, v.owner, v.created, v.seq"
+
+/* Columns VAULT_COLS then the role. */
+static int vault_fill(store *st, store_rows *r, store_vault *v) {
+    int err = id_col(st, r, 0, v->id);
+    if (err == STORE_OK) err = dup_col(st, r, 1, &v->name);
+    v->owner = st->be->col_int(r, 2);
+    v->created = st->be->col_int(r, 3);
+    v->seq = st->be->col_int(r, 4);
+    v->role = role_of(st->be->col_int(r, 5));
+    return err;
+}
+
+static int row_vault(store *st, store_rows *r, void *ctx) {
+    store_vault v = {.name = NULL};
+    int err = vault_fill(st, r, &v);
+    if (err != STORE_OK) {
+        store_vault_free(&v);
+        return err;
+    }
+    *(store_vault *)ctx = v;
+    return STORE_OK;
+}
+
+int store_vault_get(store *st, const char *id, int64_t user, store_vault *out) {
+    if (st == NULL || !id_ok(id) || out == NULL) return STORE_EINVAL;
+    store_vault v = {.name = NULL};
+    size_t n = 0;
+    store_arg a[] = {A_TEXT(id), A_INT(user)};
+    int err = read_rows(st,
+                        "SELECT " VAULT_COLS ", COALESCE(m.role, 0) FROM vaults v"
+                        " LEFT JOIN members m ON m.vault = v.id AND m.user_id = $2 WHERE v.id = $1",
+                        a, NARGS(a), row_vault, &v, &n);
+    if (err == STORE_OK && n == 0) err = STORE_ENOTFOUND;
+    if (err == STORE_OK) *out = v;
+    return err;
+}
+
+static int row_vault_push(store *st, store_rows *r, void *ctx) {
+    store_vault *v = vec_push(ctx);
+    return v == NULL ? STORE_ENOMEM : vault_fill(st, r, v);
+}
+
+int store_vault_list(store *st, int64_t user, store_vault **out, size_t *n) {
+    if (st == NULL || out == NULL || n == NULL) return STORE_EINVAL;
+    struct vec v = {.size = sizeof(store_vault)};
+    store_arg a[] = {A_INT(user)};
+    int err = read_rows(st,
+                        "SELECT " VAULT_COLS ", m.role FROM members m JOIN vaults v ON v.id = m.vault"
+                        " WHERE m.user_id = $1 ORDER BY v.name, v.id",
+                        a, NARGS(a), row_vault_push, &v, NULL);
+    if (err != STORE_OK) {
+        store_vaults_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+void store_members_free(store_member *m, size_t n) {
+    if (m == NULL) return;
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].email);
+        free(m[i].name);
+    }
+    free(m);
+}
+
+int store_member_set(store *st, const char *vault, int64_t user, store_role role) {
+    if (!id_ok(vault) || !role_ok(role)) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(vault), A_INT(user), A_INT(role)};
+    struct wcall w = {.n = 1,
+                      .s = {{"INSERT INTO members (vault, user_id, role) VALUES ($1, $2, $3)"
+                             " ON CONFLICT (vault, user_id) DO UPDATE SET role = excluded.role",
+                             a, NARGS(a), false}}};
+    return write_call(st, &w);
+}
+
+int store_member_remove(store *st, const char *vault, int64_t user) {
+    if (!id_ok(vault)) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(vault), A_INT(user)};
+    struct wcall w = {
+        .n = 1,
+        .s = {{"DELETE FROM members WHERE vault = $1 AND user_id = $2 RETURNING 1", a, NARGS(a),
+               true}}};
+    return write_call(st, &w);
+}
+
+int store_member_role(store *st, const char *vault, int64_t user, store_role *role) {
+    if (st == NULL || !id_ok(vault) || role == NULL) return STORE_EINVAL;
+    int64_t v;
+    store_arg a[] = {A_TEXT(vault), A_INT(user)};
+    int err = read_int(st,
+                       "SELECT COALESCE(m.role, 0) FROM vaults v LEFT JOIN members m"
+                       " ON m.vault = v.id AND m.user_id = $2 WHERE v.id = $1",
+                       a, NARGS(a), &v);
+    if (err == STORE_OK) *role = role_of(v);
+    return err;
+}
+
+static int row_member(store *st, store_rows *r, void *ctx) {
+    store_member *m = vec_push(ctx);
+    if (m == NULL) return STORE_ENOMEM;
+    m->user_id = st->be->col_int(r, 0);
+    m->role = role_of(st->be->col_int(r, 3));
+    int err = dup_col(st, r, 1, &m->email);
+    return err == STORE_OK ? dup_col(st, r, 2, &m->name) : err;
+}
+
+int store_members_list(store *st, const char *vault, store_member **out, size_t *n) {
+    if (st == NULL || !id_ok(vault) || out == NULL || n == NULL) return STORE_EINVAL;
+    struct vec v = {.size = sizeof(store_member)};
+    store_arg a[] = {A_TEXT(vault)};
+    int err = read_rows(st,
+                        "SELECT u.id, u.email, u.name, m.role FROM members m"
+                        " JOIN users u ON u.id = m.user_id WHERE m.vault = $1"
+                        " ORDER BY m.role DESC, u.email",
+                        a, NARGS(a), row_member, &v, NULL);
+    if (err == STORE_OK && v.n == 0) err = vault_exists(st, vault);
+    if (err != STORE_OK) {
+        store_members_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+/* ---- documents and projections ------------------------------------------- */
+
+struct updates_ctx {
+    store_update_fn fn;
+    void *ud;
+};
+
+static int row_update(store *st, store_rows *r, void *ctx) {
+    struct updates_ctx *u = ctx;
+    size_t len;
+    const uint8_t *data = st->be->col_blob(r, 0, &len);
+    return u->fn(u->ud, data, len);
+}
+
+int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud) {
+    if (st == NULL || !id_ok(doc) || fn == NULL) return STORE_EINVAL;
+    struct updates_ctx u = {fn, ud};
+    store_arg a[] = {A_TEXT(doc)};
+    return read_rows(st, "SELECT data FROM doc_updates WHERE doc = $1 ORDER BY id", a, NARGS(a),
+                     row_update, &u, NULL);
+}
+
+void store_file_free(store_file *f) {
+    if (f == NULL) return;
+    free(f->path);
+    free(f->title);
+    f->path = f->title = NULL;
+}
+
+void store_files_free(store_file *f, size_t n) {
+    if (f == NULL) return;
+    for (size_t i = 0; i < n; i++) store_file_free(&f[i]);
+    free(f);
+}
+
+#define FILE_COLS "id, vault, path, title, kind, created, updated, trashed"
+
+static int file_fill(store *st, store_rows *r, store_file *f) {
+    size_t len;
+    int err = id_col(st, r, 0, f->id);
+    if (err == STORE_OK) err = id_col(st, r, 1, f->vault);
+    if (err == STORE_OK) err = dup_col(st, r, 2, &f->path);
+    if (err == STORE_OK) err = dup_col(st, r, 3, &f->title);
+    f->is_note = strcmp(st->be->col_text(r, 4, &len), "note") == 0;
+    f->created = st->be->col_int(r, 5);
+    f->updated = st->be->col_int(r, 6);
+    f->trashed = st->be->col_int(r, 7);
+    return err;
+}
+
+static int row_file(store *st, store_rows *r, void *ctx) {
+    store_file f = {.path = NULL};
+    int err = file_fill(st, r, &f);
+    if (err != STORE_OK) {
+        store_file_free(&f);
+        return err;
+    }
+    *(store_file *)ctx = f;
+    return STORE_OK;
+}
+
+int store_file_get(store *st, const char *id, store_file *out) {
+    if (st == NULL || !id_ok(id) || out == NULL) return STORE_EINVAL;
+    store_file f = {.path = NULL};
+    size_t n = 0;
+    store_arg a[] = {A_TEXT(id)};
+    int err = read_rows(st, "SELECT " FILE_COLS " FROM files WHERE id = $1", a, NARGS(a), row_file,
+                        &f, &n);
+    if (err == STORE_OK && n == 0) err = STORE_ENOTFOUND;
+    if (err == STORE_OK) *out = f;
+    return err;
+}
+
+static int row_file_push(store *st, store_rows *r, void *ctx) {
+    store_file *f = vec_push(ctx);
+    return f == NULL ? STORE_ENOMEM : file_fill(st, r, f);
+}
+
+/* The least string greater than every string that starts with `prefix`
+ * (valid UTF-8), in bytewise order: the prefix with its last code point
+ * incremented (dropping trailing U+10FFFF), so the result is valid UTF-8
+ * too. *out is NULL when there is no bound (""), else malloc'd. */
+static int prefix_upper(const char *prefix, char **out) {
+    size_t len = strlen(prefix);
+    char *s = malloc(len + 1);
+    if (s == NULL) return STORE_ENOMEM;
+    memcpy(s, prefix, len + 1);
+    while (len > 0) {
+        size_t start = len - 1;
+        while (start > 0 && ((unsigned char)s[start] & 0xc0) == 0x80) start--;
+        const unsigned char *p = (const unsigned char *)s + start;
+        uint32_t c;
+        if (p[0] < 0x80) c = p[0];
+        else if (p[0] < 0xe0) c = (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu);
+        else if (p[0] < 0xf0) c = (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+        else
+            c = (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 |
+                (p[3] & 0x3fu);
+        if (c == 0x10ffff) {
+            len = start;
+            continue;
+        }
+        c = c == 0xd7ff ? 0xe000 : c + 1;
+        unsigned char *q = (unsigned char *)s + start;
+        /* The encoding may grow by one byte (U+007F -> U+0080, ...). */
+        size_t need = start + (c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4);
+        if (need > len) {
+            char *grown = realloc(s, need + 1);
+            if (grown == NULL) {
+                free(s);
+                return STORE_ENOMEM;
+            }
+            s = grown;
+            q = (unsigned char *)s + start;
+        }
+        if (c < 0x80) {
+            q[0] = (unsigned char)c;
+        } else if (c < 0x800) {
+            q[0] = (unsigned char)(0xc0 | c >> 6);
+            q[1] = (unsigned char)(0x80 | (c & 0x3f));
+        } else if (c < 0x10000) {
+            q[0] = (unsigned char)(0xe0 | c >> 12);
+            q[1] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+            q[2] = (unsigned char)(0x80 | (c & 0x3f));
+        } else {
+            q[0] = (unsigned char)(0xf0 | c >> 18);
+            q[1] = (unsigned char)(0x80 | (c >> 12 & 0x3f));
+            q[2] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+            q[3] = (unsigned char)(0x80 | (c & 0x3f));
+        }
+        s[need] = '\0';
+        *out = s;
+        return STORE_OK;
+    }
+    free(s);
+    *out = NULL;
+    return STORE_OK;
+}
+
+int store_file_list(store *st, const char *vault, const char *prefix, bool trashed,
+                    store_file **out, size_t *n) {
+    if (st == NULL || !id_ok(vault) || !text_ok(prefix) || out == NULL || n == NULL)
+        return STORE_EINVAL;
+    char *upper = NULL;
+    char sql[256];
+    struct vec v = {.size = sizeof(store_file)};
+    int err = prefix_upper(prefix, &upper);
+    if (err != STORE_OK) return err;
+    /* A range on the (vault, path) index rather than LIKE: no wildcards, no
+     * case folding, the same bytewise order in both backends. */
+    snprintf(sql, sizeof(sql),
+             "SELECT " FILE_COLS " FROM files WHERE vault = $1 AND %s AND path >= $2%s"
+             " ORDER BY path, id",
+             trashed ? "trashed <> 0" : "trashed = 0", upper ? " AND path < $3" : "");
+    store_arg a[] = {A_TEXT(vault), A_TEXT(prefix), A_TEXT(upper)};
+    err = read_rows(st, sql, a, upper ? 3 : 2, row_file_push, &v, NULL);
+    free(upper);
+    if (err != STORE_OK) {
+        store_files_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+static int row_id(store *st, store_rows *r, void *ctx) { return id_col(st, r, 0, ctx); }
+
+int store_file_at_path(store *st, const char *vault, const char *path, char id_out[33]) {
+    if (st == NULL || !id_ok(vault) || !text_ok(path) || id_out == NULL) return STORE_EINVAL;
+    char id[33];
+    size_t n = 0;
+    store_arg a[] = {A_TEXT(vault), A_TEXT(path)};
+    int err = read_rows(st,
+                        "SELECT id FROM files WHERE vault = $1 AND path = $2 AND trashed = 0"
+                        " ORDER BY created, id LIMIT 1",
+                        a, NARGS(a), row_id, id, &n);
+    if (err == STORE_OK && n == 0) err = STORE_ENOTFOUND;
+    if (err == STORE_OK) memcpy(id_out, id, 33);
+    return err;
+}
+
+/* ---- outbox and changes -------------------------------------------------- */
+
+void store_events_free(store_event *e, size_t n) {
+    if (e == NULL) return;
+    for (size_t i = 0; i < n; i++) {
+        free(e[i].type);
+        free(e[i].json);
+    }
+    free(e);
+}
+
+static int row_event(store *st, store_rows *r, void *ctx) {
+    store_event *e = vec_push(ctx);
+    if (e == NULL) return STORE_ENOMEM;
+    e->id = st->be->col_int(r, 0);
+    e->created = st->be->col_int(r, 4);
+    int err = id_col(st, r, 1, e->vault);
+    if (err == STORE_OK) err = dup_col(st, r, 2, &e->type);
+    return err == STORE_OK ? dup_col(st, r, 3, &e->json) : err;
+}
+
+int store_events_after(store *st, int64_t cursor, size_t max, store_event **out, size_t *n) {
+    if (st == NULL || max == 0 || out == NULL || n == NULL) return STORE_EINVAL;
+    if (max > MAX_EVENTS) max = MAX_EVENTS;
+    struct vec v = {.size = sizeof(store_event)};
+    store_arg a[] = {A_INT(cursor), A_INT(max)};
+    int err = read_rows(st,
+                        "SELECT id, vault, type, json, created FROM outbox WHERE id > $1"
+                        " ORDER BY id LIMIT $2",
+                        a, NARGS(a), row_event, &v, NULL);
+    if (err != STORE_OK) {
+        store_events_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+static int row_change(store *st, store_rows *r, void *ctx) {
+    store_change *c = vec_push(ctx);
+    if (c == NULL) return STORE_ENOMEM;
+    c->seq = st->be->col_int(r, 1);
+    return id_col(st, r, 0, c->doc);
+}
+
+int store_vault_changes(store *st, const char *vault, int64_t since, store_change **out,
+                        size_t *n) {
+    if (st == NULL || !id_ok(vault) || out == NULL || n == NULL) return STORE_EINVAL;
+    struct vec v = {.size = sizeof(store_change)};
+    store_arg a[] = {A_TEXT(vault), A_INT(since)};
+    int err = read_rows(st,
+                        "SELECT doc, MAX(vseq) AS last FROM doc_updates"
+                        " WHERE vault = $1 AND vseq > $2 GROUP BY doc ORDER BY last",
+                        a, NARGS(a), row_change, &v, NULL);
+    if (err == STORE_OK && v.n == 0) err = vault_exists(st, vault);
+    if (err != STORE_OK) {
+        free(v.items);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}

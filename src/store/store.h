@@ -1,0 +1,252 @@
+/*
+ * store.h - the storage API of vaultd: one contract, two backends.
+ *
+ * store_open() picks the backend from its argument: a "postgres://" or
+ * "postgresql://" URL selects PostgreSQL (libpq, postgres.c); anything else
+ * is a directory holding the SQLite database (sqlite.c). Both backends run
+ * the same versioned migrations at open (in one transaction; a database
+ * whose schema is newer than this binary is refused) and pass the same test
+ * suite (tests/unit/test_store.c runs it against both).
+ *
+ * Reads run on the calling thread. Writes are batched: a caller fills a
+ * store_txn and submits it; one writer thread commits many submitted
+ * transactions together (group commit), each inside its own savepoint so
+ * that one failing transaction does not fail the others, and reports each
+ * result only after the commit is durable (SQLite WAL + synchronous=FULL;
+ * PostgreSQL's default fsync). Completion callbacks run on the writer
+ * thread; the server hops back to its loop itself. The direct writes below
+ * (users, sessions, vaults, members...) go through the same writer thread
+ * and wait for it, so a write that returns STORE_OK is durable and is seen
+ * by every later read. Every function is thread-safe.
+ *
+ * Ids: users are int64 (assigned by the store); vaults, files and documents
+ * are 32-character lowercase hex strings (128 random bits) chosen by the
+ * caller. A note's document id is its file id; a vault's index document id
+ * is the vault id. Times are milliseconds since the Unix epoch.
+ *
+ * Strings are UTF-8; a string that is not valid UTF-8, an id that is not 32
+ * lowercase hex digits, or a NULL where a value is needed is STORE_EINVAL.
+ *
+ * Errors: every int-returning function returns STORE_OK (0) or a negative
+ * STORE_E* code and, on error, changes nothing (out-parameters included). Strings and arrays returned
+ * through out-parameters are malloc'd and owned by the caller, who frees
+ * them with the matching *_free function (or free() where it says so).
+ */
+#ifndef VN_STORE_H
+#define VN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    STORE_OK = 0,
+    STORE_ENOTFOUND = -1, /* no such row */
+    STORE_ECONFLICT = -2, /* a unique value already exists (e.g. email) */
+    STORE_EIO = -3,       /* the database failed; details in the log */
+    STORE_ENOMEM = -4,
+    STORE_ESCHEMA = -5,   /* database schema newer than this binary, or broken */
+    STORE_EINVAL = -6,    /* bad argument */
+    STORE_ECLOSED = -7    /* the store is shutting down */
+};
+
+const char *store_strerror(int err);
+
+typedef struct store store;
+
+/* Opens (creating if needed) the database named by `where` and migrates it.
+ * On failure returns an error and writes a sentence into err (errlen bytes)
+ * that a person can act on. Starts the writer thread. */
+int store_open(const char *where, store **out, char *err, size_t errlen);
+
+/* Stops the writer thread after it commits what was submitted, then closes.
+ * NULL is a no-op. Must not be called from a completion callback. */
+void store_close(store *st);
+
+/* "sqlite" or "postgres". */
+const char *store_backend(const store *st);
+
+/* The schema version of the open database. */
+int store_schema_version(store *st);
+
+/* Cheap round trip to the database, for /readyz. */
+int store_ping(store *st);
+
+/* ---- users and sessions -------------------------------------------------- */
+
+typedef enum { ROLE_NONE = 0, ROLE_VIEWER = 1, ROLE_EDITOR = 2, ROLE_OWNER = 3 } store_role;
+
+typedef struct {
+    int64_t id;
+    char *email;   /* lowercased by the caller */
+    char *name;
+    char *pwhash;  /* libsodium argon2id string */
+    int64_t created;
+} store_user;
+
+void store_user_free(store_user *u); /* frees the strings, not u */
+
+/* STORE_ECONFLICT if the email is taken; *id is the new user's id. */
+int store_user_create(store *st, const char *email, const char *name, const char *pwhash,
+                      int64_t now, int64_t *id);
+int store_user_by_email(store *st, const char *email, store_user *out);
+int store_user_by_id(store *st, int64_t id, store_user *out);
+
+/* Sessions are keyed by the SHA-256 of the token; the token itself is never
+ * stored. */
+int store_session_create(store *st, const uint8_t token_hash[32], int64_t user_id, int64_t created,
+                         int64_t expires);
+/* STORE_ENOTFOUND if absent or expired at `now`. */
+int store_session_user(store *st, const uint8_t token_hash[32], int64_t now, int64_t *user_id);
+/* STORE_ENOTFOUND if absent. */
+int store_session_delete(store *st, const uint8_t token_hash[32]);
+
+/* Failed-login bookkeeping for rate limits; `key` is e.g. "acct:<email>" or
+ * "addr:<ip>". Counts failures at or after `since`. */
+int store_login_failure_add(store *st, const char *key, int64_t now);
+int store_login_failures(store *st, const char *key, int64_t since, int64_t *count);
+
+/* ---- vaults and members --------------------------------------------------- */
+
+typedef struct {
+    char id[33];
+    char *name;
+    int64_t owner;
+    int64_t created;
+    int64_t seq;     /* the vault's change sequence: bumped by every committed update */
+    store_role role; /* the asking user's role, where a function says so */
+} store_vault;
+
+void store_vault_free(store_vault *v); /* frees the strings, not v */
+void store_vaults_free(store_vault *v, size_t n); /* frees each and the array */
+
+/* Creates the vault and makes `owner` its owner, in one transaction.
+ * STORE_ECONFLICT if the id exists, STORE_ENOTFOUND if the user does not. */
+int store_vault_create(store *st, const char *id, const char *name, int64_t owner, int64_t now);
+/* The vault, with out->role set to `user`'s role (ROLE_NONE if not a member). */
+int store_vault_get(store *st, const char *id, int64_t user, store_vault *out);
+/* The vaults `user` is a member of, with roles, by name (bytewise), then id. */
+int store_vault_list(store *st, int64_t user, store_vault **out, size_t *n);
+
+typedef struct {
+    int64_t user_id;
+    char *email;
+    char *name;
+    store_role role;
+} store_member;
+
+void store_members_free(store_member *m, size_t n);
+/* Adds the member or changes the role (ROLE_NONE is STORE_EINVAL: remove
+ * instead). STORE_ENOTFOUND if the vault or the user does not exist. */
+int store_member_set(store *st, const char *vault, int64_t user, store_role role);
+int store_member_remove(store *st, const char *vault, int64_t user); /* ENOTFOUND if absent */
+/* ROLE_NONE (and STORE_OK) for a non-member; STORE_ENOTFOUND if no vault. */
+int store_member_role(store *st, const char *vault, int64_t user, store_role *role);
+/* Members by role (owners first), then email; STORE_ENOTFOUND if no vault. */
+int store_members_list(store *st, const char *vault, store_member **out, size_t *n);
+
+/* ---- documents: update log and projections ------------------------------- */
+
+/* Every update ever committed to `doc` in commit order (a compacted snapshot
+ * counts as one update), concatenated by the callback. The callback gets
+ * borrowed bytes; a non-zero return from it stops and is returned. A doc
+ * without updates is STORE_OK with no call. The callback must not call into
+ * the store (it runs under the read lock). */
+typedef int (*store_update_fn)(void *ud, const uint8_t *update, size_t len);
+int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud);
+
+/* A file as projected from the vault index document. */
+typedef struct {
+    char id[33];
+    char vault[33];
+    char *path;      /* "/Projects/Q1/Design.md" */
+    char *title;     /* first heading, else the file name without extension */
+    bool is_note;    /* kind "note" (else "file") */
+    int64_t created;
+    int64_t updated;
+    int64_t trashed; /* 0 when live */
+} store_file;
+
+void store_file_free(store_file *f); /* frees the strings, not f */
+void store_files_free(store_file *f, size_t n); /* frees each and the array */
+int store_file_get(store *st, const char *id, store_file *out);
+/* Live (or, with trashed=true, trashed) files of the vault whose path starts
+ * with `prefix` ("" for all; matched literally, bytewise: no wildcards, case
+ * sensitive), ordered by path (bytewise), then id. */
+int store_file_list(store *st, const char *vault, const char *prefix, bool trashed,
+                    store_file **out, size_t *n);
+/* The id of the live file at exactly `path`, or STORE_ENOTFOUND. When a merge
+ * left several live files there, the one created first (then lowest id). */
+int store_file_at_path(store *st, const char *vault, const char *path, char id_out[33]);
+
+/* ---- writes: transactions committed by the writer thread ------------------ */
+
+typedef struct store_txn store_txn;
+
+/* A new empty transaction, or NULL when out of memory. Every step below
+ * copies its arguments. A txn is consumed by store_submit/store_commit. */
+store_txn *store_txn_new(void);
+void store_txn_free(store_txn *t); /* for a txn never submitted */
+
+/* Appends one update to the log of `doc` (which lives in `vault`) and bumps
+ * the vault's sequence number. At commit: STORE_ENOTFOUND if the vault does
+ * not exist, STORE_EINVAL if `doc` already has updates in another vault. */
+int store_txn_append_update(store_txn *t, const char *vault, const char *doc,
+                            const uint8_t *update, size_t len);
+/* Inserts or replaces the projection row of a file (path must start with
+ * '/'; title NULL means ""). At commit: STORE_EINVAL if the id exists in
+ * another vault, STORE_ENOTFOUND if the vault does not exist. */
+int store_txn_put_file(store_txn *t, const store_file *f);
+/* Writes an outbox event (consumed later by indexer, versions, relay). Its
+ * `created` time is the writer's clock when the transaction runs. */
+int store_txn_event(store_txn *t, const char *vault, const char *type, const char *json);
+/* Test hook: make the transaction fail after its other steps ran, so that
+ * atomicity can be checked (the savepoint is rolled back; err = STORE_EIO). */
+void store_txn_fail_for_test(store_txn *t);
+
+/* A transaction's own failure (ECONFLICT, ENOTFOUND, EINVAL) rolls back only
+ * that transaction; a failure of the database itself (EIO, ENOMEM: the batch's
+ * fate is unknown) fails every transaction of the batch. */
+typedef struct {
+    int err;            /* STORE_OK, or why the transaction was rolled back */
+    int64_t vault_seq;  /* the vault's sequence number given to this
+                           transaction's last appended update (0 if it
+                           appended none): strictly increasing per vault */
+    size_t batch_size;  /* how many transactions shared the commit */
+    double commit_ms;   /* time of the commit (for metrics) */
+} store_result;
+
+/* Queues `t` for the writer thread; `done` (may be NULL) runs on the writer
+ * thread after the batch's commit (or failure) with the result, and must not
+ * wait for the store (no store_commit, no store_close in it). Returns STORE_OK
+ * or STORE_ECLOSED (then `done` is not called). t is consumed either way. */
+typedef void (*store_done_fn)(void *ud, const store_result *res);
+int store_submit(store *st, store_txn *t, store_done_fn done, void *ud);
+
+/* Submits and waits: for tests, tools and rare writes. Returns res->err (or
+ * STORE_ECLOSED, res zeroed); t is consumed either way. */
+int store_commit(store *st, store_txn *t, store_result *res);
+
+/* Events in the outbox after `cursor` (exclusive), at most `max` (> 0), in
+ * id order, which is commit order while one vaultd writes the database. */
+typedef struct {
+    int64_t id;
+    char vault[33];
+    char *type;
+    char *json;
+    int64_t created;
+} store_event;
+void store_events_free(store_event *e, size_t n);
+int store_events_after(store *st, int64_t cursor, size_t max, store_event **out, size_t *n);
+
+/* The documents of `vault` updated after vault sequence number `since`, each
+ * with its latest sequence number, in that order (for the vault channel: a
+ * client sends the last seq it saw). The array is freed with free(). */
+typedef struct {
+    char doc[33];
+    int64_t seq;
+} store_change;
+int store_vault_changes(store *st, const char *vault, int64_t since, store_change **out,
+                        size_t *n);
+
+#endif /* VN_STORE_H */

@@ -1,0 +1,1035 @@
+/*
+ * test_store.c - the storage API (src/store/store.h), against both backends.
+ *
+ * Every STORE_TEST body runs twice: on a fresh SQLite data directory, then on
+ * a fresh PostgreSQL database created for it in the server that the ctest
+ * fixture `postgres` starts (scripts/pg-test.sh; its URL is read from the
+ * file named by $VN_PG_URL_FILE, or taken from $VN_PG_URL). Without a
+ * PostgreSQL server the tests fail: they never skip.
+ *
+ * No assertion depends on timing: where a test needs transactions to share a
+ * commit, it holds the writer thread inside a transaction (a gate) until they
+ * are all queued.
+ */
+#include "test.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+
+struct env {
+    const char *backend; /* "sqlite" or "postgres" */
+    char where[600];     /* the data directory or the database URL */
+    store *st;
+};
+
+typedef void (*body_fn)(struct env *e);
+
+/* ---- running a body on each backend -------------------------------------- */
+
+static void run_body(struct env *e, body_fn body) {
+    char err[256];
+    int rc = store_open(e->where, &e->st, err, sizeof(err));
+    if (rc != STORE_OK) {
+        fprintf(stderr, "store_open(%s) failed: %s: %s\n", e->backend, store_strerror(rc), err);
+        TEST_FAIL_HERE();
+        return;
+    }
+    body(e);
+    if (test_failed_current) fprintf(stderr, "  (on the %s backend)\n", e->backend);
+    store_close(e->st);
+    e->st = NULL;
+}
+
+static void run_sqlite(body_fn body) {
+    struct env e = {.backend = "sqlite"};
+    char dir[] = "/tmp/vn-store-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    snprintf(e.where, sizeof(e.where), "%s", dir);
+    run_body(&e, body);
+    static const char *const files[] = {"vault.db", "vault.db-wal", "vault.db-shm"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[sizeof(dir) + 32];
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* The fixture server's URL (to its `postgres` database), or NULL. */
+static const char *pg_base_url(void) {
+    static char url[512];
+    if (url[0] != '\0') return url;
+    const char *env = getenv("VN_PG_URL");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(url, sizeof(url), "%s", env);
+        return url;
+    }
+    const char *file = getenv("VN_PG_URL_FILE");
+    if (file == NULL) return NULL;
+    FILE *f = fopen(file, "r");
+    if (f == NULL) return NULL;
+    if (fgets(url, sizeof(url), f) == NULL) url[0] = '\0';
+    fclose(f);
+    url[strcspn(url, "\r\n")] = '\0';
+    return url[0] ? url : NULL;
+}
+
+static bool pg_admin(const char *url, const char *sql) {
+    PGconn *c = PQconnectdb(url);
+    bool ok = PQstatus(c) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "cannot connect to the test PostgreSQL: %s", PQerrorMessage(c));
+    }
+    PQfinish(c);
+    return ok;
+}
+
+/* base with its database name replaced by `db`. */
+static void pg_url_for(const char *base, const char *db, char *out, size_t len) {
+    const char *host = strstr(base, "://");
+    host = host ? host + 3 : base;
+    const char *slash = strchr(host, '/');
+    const char *query = strchr(host, '?');
+    if (slash == NULL || (query != NULL && slash > query)) slash = query ? query : base + strlen(base);
+    snprintf(out, len, "%.*s/%s%s", (int)(slash - base), base, db, query ? query : "");
+}
+
+static void run_postgres(body_fn body) {
+    static int counter;
+    struct env e = {.backend = "postgres"};
+    const char *base = pg_base_url();
+    if (base == NULL) {
+        fprintf(stderr, "no PostgreSQL to test against: run through ctest (fixture `postgres`, "
+                        "scripts/pg-test.sh), or set VN_PG_URL to a server where databases "
+                        "can be created (scripts/pg-test.sh start prints one)\n");
+        TEST_FAIL_HERE();
+        return;
+    }
+    char db[64], sql[160];
+    snprintf(db, sizeof(db), "vn_store_%ld_%d", (long)getpid(), ++counter);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    ASSERT_TRUE(pg_admin(base, sql));
+    pg_url_for(base, db, e.where, sizeof(e.where));
+    run_body(&e, body);
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db);
+    ASSERT_TRUE(pg_admin(base, sql));
+}
+
+#define STORE_TEST(name)                         \
+    static void name##_body(struct env *e);      \
+    TEST(name) {                                 \
+        CHECK_HELPER(run_sqlite(name##_body));   \
+        CHECK_HELPER(run_postgres(name##_body)); \
+    }                                            \
+    static void name##_body(struct env *e)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void mkid(char out[33], unsigned n) { snprintf(out, 33, "%032x", n); }
+
+static void new_user(struct env *e, const char *email, int64_t *id) {
+    ASSERT_EQ_INT(store_user_create(e->st, email, "Name", "$argon2id$x", 1000, id), STORE_OK);
+    ASSERT_TRUE(*id > 0);
+}
+
+/* A user and a vault it owns. */
+static void new_vault(struct env *e, unsigned n, int64_t *owner, char vault[33]) {
+    char email[64];
+    snprintf(email, sizeof(email), "owner%u@example.org", n);
+    CHECK_HELPER(new_user(e, email, owner));
+    mkid(vault, 0xa000 + n);
+    ASSERT_EQ_INT(store_vault_create(e->st, vault, "Vault", *owner, 2000), STORE_OK);
+}
+
+static void append(struct env *e, const char *vault, const char *doc, const char *bytes,
+                   int64_t expect_seq) {
+    store_txn *t = store_txn_new();
+    store_result res;
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, (const uint8_t *)bytes, strlen(bytes)),
+                  STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_OK);
+    ASSERT_EQ_INT(res.err, STORE_OK);
+    ASSERT_EQ_INT(res.vault_seq, expect_seq);
+    ASSERT_TRUE(res.batch_size >= 1);
+}
+
+/* The update log of a doc, each update followed by '|'. */
+struct logbuf {
+    char text[8192];
+    size_t len;
+    int count;
+};
+
+static int log_collect(void *ud, const uint8_t *update, size_t len) {
+    struct logbuf *b = ud;
+    if (b->len + len + 2 > sizeof(b->text)) return 99;
+    memcpy(b->text + b->len, update, len);
+    b->len += len;
+    b->text[b->len++] = '|';
+    b->text[b->len] = '\0';
+    b->count++;
+    return 0;
+}
+
+static void put_file(struct env *e, const char *vault, unsigned n, const char *path,
+                     int64_t trashed) {
+    char copy[256];
+    snprintf(copy, sizeof(copy), "%s", path);
+    store_file f = {.path = copy, .title = "T", .is_note = true, .created = n,
+                    .updated = n + 1, .trashed = trashed};
+    mkid(f.id, n);
+    memcpy(f.vault, vault, 33);
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+}
+
+/* Lists files and joins their paths with ' '. */
+static void list_paths(struct env *e, const char *vault, const char *prefix, bool trashed,
+                       char *out, size_t len) {
+    store_file *f = NULL;
+    size_t n = 0;
+    out[0] = '\0';
+    ASSERT_EQ_INT(store_file_list(e->st, vault, prefix, trashed, &f, &n), STORE_OK);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? " " : "", f[i].path);
+    store_files_free(f, n);
+}
+
+/* Completion of asynchronously submitted transactions. */
+struct collector {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int done;
+};
+
+struct pending {
+    struct collector *col;
+    store_result res;
+};
+
+static void pending_done(void *ud, const store_result *r) {
+    struct pending *p = ud;
+    pthread_mutex_lock(&p->col->m);
+    p->res = *r;
+    p->col->done++;
+    pthread_cond_broadcast(&p->col->c);
+    pthread_mutex_unlock(&p->col->m);
+}
+
+static void collector_wait(struct collector *c, int n) {
+    pthread_mutex_lock(&c->m);
+    while (c->done < n) pthread_cond_wait(&c->c, &c->m);
+    pthread_mutex_unlock(&c->m);
+}
+
+/* Holds the writer thread inside a transaction until opened. */
+struct gate {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool entered, open;
+    struct collector col;
+    struct pending p;
+};
+
+static int gate_fn(store *st, store_conn *c, void *arg) {
+    struct gate *g = arg;
+    (void)st;
+    (void)c;
+    pthread_mutex_lock(&g->m);
+    g->entered = true;
+    pthread_cond_broadcast(&g->c);
+    while (!g->open) pthread_cond_wait(&g->c, &g->m);
+    pthread_mutex_unlock(&g->m);
+    return STORE_OK;
+}
+
+static void gate_close(struct env *e, struct gate *g) {
+    pthread_mutex_init(&g->m, NULL);
+    pthread_cond_init(&g->c, NULL);
+    pthread_mutex_init(&g->col.m, NULL);
+    pthread_cond_init(&g->col.c, NULL);
+    g->entered = g->open = false;
+    g->col.done = 0;
+    g->p.col = &g->col;
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store__txn_call(t, gate_fn, g), STORE_OK);
+    ASSERT_EQ_INT(store_submit(e->st, t, pending_done, &g->p), STORE_OK);
+    pthread_mutex_lock(&g->m);
+    while (!g->entered) pthread_cond_wait(&g->c, &g->m);
+    pthread_mutex_unlock(&g->m);
+}
+
+/* Waits (without a deadline: ctest's timeout is the limit) until n
+ * transactions are queued behind the gate, then opens it. */
+static void gate_open_when_queued(struct env *e, struct gate *g, size_t n) {
+    while (store__queued(e->st) < n) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&g->m);
+    g->open = true;
+    pthread_cond_broadcast(&g->c);
+    pthread_mutex_unlock(&g->m);
+    collector_wait(&g->col, 1);
+    ASSERT_EQ_INT(g->p.res.err, STORE_OK);
+}
+
+static void gate_release(struct gate *g) {
+    pthread_cond_destroy(&g->c);
+    pthread_mutex_destroy(&g->m);
+    pthread_cond_destroy(&g->col.c);
+    pthread_mutex_destroy(&g->col.m);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+STORE_TEST(store_open_migrates_and_pings) {
+    ASSERT_EQ_STR(store_backend(e->st), e->backend);
+    ASSERT_EQ_INT(store_ping(e->st), STORE_OK);
+    int v = store_schema_version(e->st);
+    ASSERT_TRUE(v >= 1);
+    store_close(e->st);
+    e->st = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_open(e->where, &e->st, err, sizeof(err)), STORE_OK);
+    ASSERT_EQ_INT(store_schema_version(e->st), v);
+}
+
+STORE_TEST(store_users_unique_email) {
+    int64_t a, b, dup = -1;
+    store_user u;
+    CHECK_HELPER(new_user(e, "ada@example.org", &a));
+    CHECK_HELPER(new_user(e, "bob@example.org", &b));
+    ASSERT_TRUE(a != b);
+    ASSERT_EQ_INT(store_user_create(e->st, "ada@example.org", "Other", "h", 5, &dup),
+                  STORE_ECONFLICT);
+    ASSERT_EQ_INT(dup, -1);
+
+    ASSERT_EQ_INT(store_user_by_email(e->st, "ada@example.org", &u), STORE_OK);
+    ASSERT_EQ_INT(u.id, a);
+    ASSERT_EQ_STR(u.email, "ada@example.org");
+    ASSERT_EQ_STR(u.name, "Name");
+    ASSERT_EQ_STR(u.pwhash, "$argon2id$x");
+    ASSERT_EQ_INT(u.created, 1000);
+    store_user_free(&u);
+    ASSERT_EQ_INT(store_user_by_id(e->st, b, &u), STORE_OK);
+    ASSERT_EQ_STR(u.email, "bob@example.org");
+    store_user_free(&u);
+
+    ASSERT_EQ_INT(store_user_by_email(e->st, "nobody@example.org", &u), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_user_by_id(e->st, b + 1000, &u), STORE_ENOTFOUND);
+    /* Bad input is refused and creates nothing. */
+    ASSERT_EQ_INT(store_user_create(e->st, "bad\xff@example.org", "N", "h", 1, &dup),
+                  STORE_EINVAL);
+    ASSERT_EQ_INT(store_user_create(e->st, "", "N", "h", 1, &dup), STORE_EINVAL);
+    ASSERT_EQ_INT(store_user_create(e->st, "c@example.org", NULL, "h", 1, &dup), STORE_EINVAL);
+    ASSERT_EQ_INT(store_user_by_email(e->st, "c@example.org", &u), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(dup, -1);
+}
+
+STORE_TEST(store_sessions_expire_and_delete) {
+    int64_t a, uid = 0;
+    uint8_t h1[32], h2[32];
+    memset(h1, 0x11, sizeof(h1));
+    memset(h2, 0x00, sizeof(h2));
+    h2[31] = 0x80;
+    CHECK_HELPER(new_user(e, "ada@example.org", &a));
+    ASSERT_EQ_INT(store_session_create(e->st, h1, a, 1000, 2000), STORE_OK);
+    ASSERT_EQ_INT(store_session_create(e->st, h2, a, 1000, 9000), STORE_OK);
+    ASSERT_EQ_INT(store_session_create(e->st, h1, a, 1000, 2000), STORE_ECONFLICT);
+    ASSERT_EQ_INT(store_session_create(e->st, h1, a + 99, 1000, 2000), STORE_ECONFLICT);
+    uint8_t h3[32];
+    memset(h3, 0x33, sizeof(h3));
+    ASSERT_EQ_INT(store_session_create(e->st, h3, a + 99, 1000, 2000), STORE_ENOTFOUND);
+
+    ASSERT_EQ_INT(store_session_user(e->st, h1, 1999, &uid), STORE_OK);
+    ASSERT_EQ_INT(uid, a);
+    uid = 0;
+    ASSERT_EQ_INT(store_session_user(e->st, h1, 2000, &uid), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(uid, 0);
+    ASSERT_EQ_INT(store_session_user(e->st, h3, 1500, &uid), STORE_ENOTFOUND);
+
+    ASSERT_EQ_INT(store_session_delete(e->st, h2), STORE_OK);
+    ASSERT_EQ_INT(store_session_user(e->st, h2, 1500, &uid), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_session_delete(e->st, h2), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_session_user(e->st, h1, 1500, &uid), STORE_OK);
+}
+
+STORE_TEST(store_login_failures_counted) {
+    int64_t n = -1;
+    ASSERT_EQ_INT(store_login_failure_add(e->st, "acct:ada@example.org", 100), STORE_OK);
+    ASSERT_EQ_INT(store_login_failure_add(e->st, "acct:ada@example.org", 200), STORE_OK);
+    ASSERT_EQ_INT(store_login_failure_add(e->st, "acct:ada@example.org", 300), STORE_OK);
+    ASSERT_EQ_INT(store_login_failure_add(e->st, "addr:192.0.2.1", 200), STORE_OK);
+    ASSERT_EQ_INT(store_login_failures(e->st, "acct:ada@example.org", 200, &n), STORE_OK);
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_EQ_INT(store_login_failures(e->st, "acct:ada@example.org", 0, &n), STORE_OK);
+    ASSERT_EQ_INT(n, 3);
+    ASSERT_EQ_INT(store_login_failures(e->st, "acct:ada@example.org", 301, &n), STORE_OK);
+    ASSERT_EQ_INT(n, 0);
+    ASSERT_EQ_INT(store_login_failures(e->st, "addr:192.0.2.1", 0, &n), STORE_OK);
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_EQ_INT(store_login_failures(e->st, "acct:nobody", 0, &n), STORE_OK);
+    ASSERT_EQ_INT(n, 0);
+}
+
+STORE_TEST(store_vaults_members_roles) {
+    int64_t a, b, c;
+    char v1[33], v2[33], nov[33];
+    store_vault v;
+    store_role role;
+    CHECK_HELPER(new_user(e, "ada@example.org", &a));
+    CHECK_HELPER(new_user(e, "bob@example.org", &b));
+    CHECK_HELPER(new_user(e, "cy@example.org", &c));
+    mkid(v1, 1);
+    mkid(v2, 2);
+    mkid(nov, 3);
+    ASSERT_EQ_INT(store_vault_create(e->st, v1, "Work", a, 500), STORE_OK);
+    ASSERT_EQ_INT(store_vault_create(e->st, v1, "Again", b, 500), STORE_ECONFLICT);
+    ASSERT_EQ_INT(store_vault_create(e->st, v2, "Ghost", c + 100, 500), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_vault_create(e->st, "NOT-AN-ID", "x", a, 500), STORE_EINVAL);
+    /* The failed create left nothing behind, not even half. */
+    ASSERT_EQ_INT(store_vault_get(e->st, v2, a, &v), STORE_ENOTFOUND);
+
+    ASSERT_EQ_INT(store_vault_get(e->st, v1, a, &v), STORE_OK);
+    ASSERT_EQ_STR(v.id, v1);
+    ASSERT_EQ_STR(v.name, "Work");
+    ASSERT_EQ_INT(v.owner, a);
+    ASSERT_EQ_INT(v.created, 500);
+    ASSERT_EQ_INT(v.seq, 0);
+    ASSERT_EQ_INT(v.role, ROLE_OWNER);
+    store_vault_free(&v);
+    ASSERT_EQ_INT(store_vault_get(e->st, v1, b, &v), STORE_OK);
+    ASSERT_EQ_INT(v.role, ROLE_NONE);
+    store_vault_free(&v);
+
+    ASSERT_EQ_INT(store_member_set(e->st, v1, b, ROLE_EDITOR), STORE_OK);
+    ASSERT_EQ_INT(store_member_role(e->st, v1, b, &role), STORE_OK);
+    ASSERT_EQ_INT(role, ROLE_EDITOR);
+    ASSERT_EQ_INT(store_member_set(e->st, v1, b, ROLE_VIEWER), STORE_OK);
+    ASSERT_EQ_INT(store_member_role(e->st, v1, b, &role), STORE_OK);
+    ASSERT_EQ_INT(role, ROLE_VIEWER);
+    ASSERT_EQ_INT(store_member_set(e->st, v1, c, ROLE_NONE), STORE_EINVAL);
+    ASSERT_EQ_INT(store_member_set(e->st, v1, c, (store_role)7), STORE_EINVAL);
+    ASSERT_EQ_INT(store_member_set(e->st, v1, c + 100, ROLE_EDITOR), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_member_set(e->st, nov, c, ROLE_EDITOR), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_member_role(e->st, v1, c, &role), STORE_OK);
+    ASSERT_EQ_INT(role, ROLE_NONE);
+    ASSERT_EQ_INT(store_member_role(e->st, nov, a, &role), STORE_ENOTFOUND);
+
+    store_member *m = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_members_list(e->st, v1, &m, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_INT(m[0].user_id, a);
+    ASSERT_EQ_INT(m[0].role, ROLE_OWNER);
+    ASSERT_EQ_STR(m[0].email, "ada@example.org");
+    ASSERT_EQ_INT(m[1].user_id, b);
+    ASSERT_EQ_INT(m[1].role, ROLE_VIEWER);
+    ASSERT_EQ_STR(m[1].name, "Name");
+    store_members_free(m, n);
+    ASSERT_EQ_INT(store_members_list(e->st, nov, &m, &n), STORE_ENOTFOUND);
+
+    ASSERT_EQ_INT(store_vault_create(e->st, v2, "Alpha", b, 600), STORE_OK);
+    store_vault *vs = NULL;
+    ASSERT_EQ_INT(store_vault_list(e->st, b, &vs, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_STR(vs[0].name, "Alpha");
+    ASSERT_EQ_INT(vs[0].role, ROLE_OWNER);
+    ASSERT_EQ_STR(vs[1].name, "Work");
+    ASSERT_EQ_INT(vs[1].role, ROLE_VIEWER);
+    store_vaults_free(vs, n);
+    ASSERT_EQ_INT(store_vault_list(e->st, c, &vs, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0);
+    store_vaults_free(vs, n);
+
+    ASSERT_EQ_INT(store_member_remove(e->st, v1, b), STORE_OK);
+    ASSERT_EQ_INT(store_member_remove(e->st, v1, b), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_member_role(e->st, v1, b, &role), STORE_OK);
+    ASSERT_EQ_INT(role, ROLE_NONE);
+}
+
+STORE_TEST(store_update_log_order_and_content) {
+    int64_t owner, other;
+    char vault[33], v2[33], d1[33], d2[33], nov[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(new_vault(e, 2, &other, v2));
+    mkid(d1, 0xd1);
+    mkid(d2, 0xd2);
+    mkid(nov, 0xeeee);
+
+    /* Two updates in one transaction, then one per transaction. */
+    store_txn *t = store_txn_new();
+    store_result res;
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, (const uint8_t *)"u1", 2), STORE_OK);
+    static const uint8_t bin[] = {'u', '2', 0, 0xff, 0};
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, bin, sizeof(bin)), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_OK);
+    ASSERT_EQ_INT(res.vault_seq, 2);
+    CHECK_HELPER(append(e, vault, d2, "u3", 3));
+    CHECK_HELPER(append(e, vault, d1, "u4", 4));
+    CHECK_HELPER(append(e, vault, vault, "index", 5)); /* the vault's index doc */
+
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d1, log_collect, &b), STORE_OK);
+    ASSERT_EQ_INT(b.count, 3);
+    ASSERT_EQ_MEM(b.text, b.len, "u1|u2\0\xff\0|u4|", 12);
+    b = (struct logbuf){.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d2, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "u3|");
+    b = (struct logbuf){.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, nov, log_collect, &b), STORE_OK);
+    ASSERT_EQ_INT(b.count, 0);
+
+    store_vault v;
+    ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 5);
+    store_vault_free(&v);
+
+    /* Changes since a seq: each doc once, at its latest seq, in seq order. */
+    store_change *ch = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_vault_changes(e->st, vault, 0, &ch, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 3);
+    ASSERT_EQ_STR(ch[0].doc, d2);
+    ASSERT_EQ_INT(ch[0].seq, 3);
+    ASSERT_EQ_STR(ch[1].doc, d1);
+    ASSERT_EQ_INT(ch[1].seq, 4);
+    ASSERT_EQ_STR(ch[2].doc, vault);
+    free(ch);
+    ASSERT_EQ_INT(store_vault_changes(e->st, vault, 3, &ch, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    free(ch);
+    ASSERT_EQ_INT(store_vault_changes(e->st, vault, 5, &ch, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0);
+    free(ch);
+    ASSERT_EQ_INT(store_vault_changes(e->st, nov, 0, &ch, &n), STORE_ENOTFOUND);
+
+    /* Refused: an unknown vault, a doc moved to another vault, bad ids. */
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, nov, nov, (const uint8_t *)"x", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(res.err, STORE_ENOTFOUND);
+    ASSERT_EQ_INT(res.vault_seq, 0);
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, v2, d1, (const uint8_t *)"x", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_EINVAL);
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, "D1", (const uint8_t *)"x", 1), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, (const uint8_t *)"x", 0), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, NULL, 1), STORE_EINVAL);
+    store_txn_free(t);
+    ASSERT_EQ_INT(store_vault_get(e->st, v2, other, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 0);
+    store_vault_free(&v);
+    b = (struct logbuf){.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d1, log_collect, &b), STORE_OK);
+    ASSERT_EQ_INT(b.count, 3);
+
+    /* The callback's non-zero return stops the walk and is returned. */
+    b = (struct logbuf){.len = sizeof(b.text) - 3};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d1, log_collect, &b), 99);
+}
+
+STORE_TEST(store_files_projection_and_prefix) {
+    int64_t owner;
+    char vault[33], v2[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(new_vault(e, 2, &owner, v2));
+    static const char *const paths[] = {
+        "/a.md",          "/Projects/Q1/Design.md", "/Projects/Q1/Plan.md",
+        "/Projects/Q2/x.md", "/Projects%/y.md",     "/Projects_z.md",
+        "/projects/lower.md", "/Pr\xc3\xb3ximo/\xc3\xbc.md", "/Projects\x7f.md",
+        "/Projects\xc2\x80.md",
+    };
+    for (unsigned i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        CHECK_HELPER(put_file(e, vault, 100 + i, paths[i], 0));
+    CHECK_HELPER(put_file(e, vault, 200, "/Projects/Q1/Old.md", 5000));
+    CHECK_HELPER(put_file(e, v2, 300, "/Projects/Q1/Other.md", 0));
+
+    char got[1024];
+    CHECK_HELPER(list_paths(e, vault, "/Projects/", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/Projects/Q1/Design.md /Projects/Q1/Plan.md /Projects/Q2/x.md");
+    /* '%' and '_' are not wildcards; case matters. */
+    CHECK_HELPER(list_paths(e, vault, "/Projects%", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/Projects%/y.md");
+    CHECK_HELPER(list_paths(e, vault, "/Projects_", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/Projects_z.md");
+    CHECK_HELPER(list_paths(e, vault, "/projects", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/projects/lower.md");
+    CHECK_HELPER(list_paths(e, vault, "/Pr\xc3\xb3", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/Pr\xc3\xb3ximo/\xc3\xbc.md");
+    /* A prefix ending in U+007F: its successor needs one more byte. */
+    CHECK_HELPER(list_paths(e, vault, "/Projects\x7f", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/Projects\x7f.md");
+    CHECK_HELPER(list_paths(e, vault, "/Projects/Q1/Plan.md", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/Projects/Q1/Plan.md");
+    CHECK_HELPER(list_paths(e, vault, "/nothing", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "");
+    /* Everything, bytewise. */
+    CHECK_HELPER(list_paths(e, vault, "", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/Projects%/y.md /Projects/Q1/Design.md /Projects/Q1/Plan.md "
+                       "/Projects/Q2/x.md /Projects_z.md /Projects\x7f.md /Projects\xc2\x80.md "
+                       "/Pr\xc3\xb3ximo/\xc3\xbc.md /a.md /projects/lower.md");
+    CHECK_HELPER(list_paths(e, vault, "/Projects/", true, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/Projects/Q1/Old.md");
+    store_file *fl = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_file_list(e->st, vault, "\xc0\x80", false, &fl, &n), STORE_EINVAL);
+
+    /* get, replace, at_path */
+    char id[33], at[33];
+    store_file f;
+    mkid(id, 101);
+    ASSERT_EQ_INT(store_file_get(e->st, id, &f), STORE_OK);
+    ASSERT_EQ_STR(f.id, id);
+    ASSERT_EQ_STR(f.vault, vault);
+    ASSERT_EQ_STR(f.path, "/Projects/Q1/Design.md");
+    ASSERT_EQ_STR(f.title, "T");
+    ASSERT_TRUE(f.is_note);
+    ASSERT_EQ_INT(f.created, 101);
+    ASSERT_EQ_INT(f.updated, 102);
+    ASSERT_EQ_INT(f.trashed, 0);
+    store_file_free(&f);
+
+    store_file g = {.path = "/Projects/Q3/Design.md", .title = NULL, .is_note = false,
+                    .created = 101, .updated = 999, .trashed = 0};
+    memcpy(g.id, id, 33);
+    memcpy(g.vault, vault, 33);
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_put_file(t, &g), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    ASSERT_EQ_INT(store_file_get(e->st, id, &f), STORE_OK);
+    ASSERT_EQ_STR(f.path, "/Projects/Q3/Design.md");
+    ASSERT_EQ_STR(f.title, "");
+    ASSERT_FALSE(f.is_note);
+    ASSERT_EQ_INT(f.updated, 999);
+    store_file_free(&f);
+    ASSERT_EQ_INT(store_file_at_path(e->st, vault, "/Projects/Q3/Design.md", at), STORE_OK);
+    ASSERT_EQ_STR(at, id);
+    ASSERT_EQ_INT(store_file_at_path(e->st, vault, "/Projects/Q1/Design.md", at), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_file_at_path(e->st, vault, "/Projects/Q1/Old.md", at), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_file_at_path(e->st, v2, "/Projects/Q3/Design.md", at), STORE_ENOTFOUND);
+
+    /* Two live files at one path (after a merge): the first created wins. */
+    CHECK_HELPER(put_file(e, vault, 90, "/a.md", 0));
+    ASSERT_EQ_INT(store_file_at_path(e->st, vault, "/a.md", at), STORE_OK);
+    mkid(id, 90);
+    ASSERT_EQ_STR(at, id);
+
+    /* Refused: the id of a file of another vault, bad paths, unknown vault. */
+    memcpy(g.vault, v2, 33);
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_put_file(t, &g), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_EINVAL);
+    mkid(g.vault, 0xbad);
+    mkid(g.id, 0xbad);
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_put_file(t, &g), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_ENOTFOUND);
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    g.path = "relative.md";
+    ASSERT_EQ_INT(store_txn_put_file(t, &g), STORE_EINVAL);
+    g.path = "/bad\xed\xa0\x80.md"; /* a UTF-16 surrogate */
+    ASSERT_EQ_INT(store_txn_put_file(t, &g), STORE_EINVAL);
+    store_txn_free(t);
+    mkid(id, 101);
+    ASSERT_EQ_INT(store_file_get(e->st, id, &f), STORE_OK);
+    ASSERT_EQ_STR(f.vault, vault);
+    ASSERT_EQ_STR(f.path, "/Projects/Q3/Design.md");
+    store_file_free(&f);
+    ASSERT_EQ_INT(store_file_get(e->st, g.id, &f), STORE_ENOTFOUND);
+}
+
+/* ---- group commit -------------------------------------------------------- */
+
+#define GC_THREADS 8
+#define GC_ROUNDS  25
+
+struct gc_worker {
+    struct env *e;
+    const char *vault, *doc;
+    int index, rounds;
+    store_result res[GC_ROUNDS];
+    char bytes[GC_ROUNDS][16];
+};
+
+static void *gc_main(void *arg) {
+    struct gc_worker *w = arg;
+    for (int r = 0; r < w->rounds; r++) {
+        snprintf(w->bytes[r], sizeof(w->bytes[r]), "w%d-r%d", w->index, r);
+        store_txn *t = store_txn_new();
+        if (t == NULL ||
+            store_txn_append_update(t, w->vault, w->doc, (const uint8_t *)w->bytes[r],
+                                    strlen(w->bytes[r])) != STORE_OK) {
+            store_txn_free(t);
+            w->res[r].err = STORE_ENOMEM;
+            continue;
+        }
+        store_commit(w->e->st, t, &w->res[r]);
+    }
+    return NULL;
+}
+
+static void gc_run(struct env *e, struct gc_worker *w, int rounds, const char *vault,
+                   const char *doc, struct gate *gate) {
+    pthread_t th[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++) {
+        w[i] = (struct gc_worker){.e = e, .vault = vault, .doc = doc, .index = i, .rounds = rounds};
+        ASSERT_EQ_INT(pthread_create(&th[i], NULL, gc_main, &w[i]), 0);
+    }
+    if (gate != NULL) CHECK_HELPER(gate_open_when_queued(e, gate, GC_THREADS));
+    for (int i = 0; i < GC_THREADS; i++) pthread_join(th[i], NULL);
+}
+
+struct gc_log {
+    struct gc_worker *w; /* GC_THREADS each of phase 1 and 2 */
+    const char *by_seq[1 + GC_THREADS * (GC_ROUNDS + 1)];
+    int next, bad;
+};
+
+static int gc_log_check(void *ud, const uint8_t *update, size_t len) {
+    struct gc_log *g = ud;
+    g->next++;
+    const char *want = g->next < (int)(sizeof(g->by_seq) / sizeof(g->by_seq[0]))
+                           ? g->by_seq[g->next]
+                           : NULL;
+    if (want == NULL || strlen(want) != len || memcmp(want, update, len) != 0) g->bad++;
+    return 0;
+}
+
+STORE_TEST(store_group_commit) {
+    static struct gc_worker w1[GC_THREADS], w2[GC_THREADS];
+    static struct gc_log log;
+    int64_t owner;
+    char vault[33], doc[33];
+    struct gate gate;
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    mkid(doc, 0xd0c);
+    memset(&log, 0, sizeof(log));
+
+    /* Phase 1: the writer is held while every thread queues its commit, so
+     * the eight share one batch. */
+    CHECK_HELPER(gate_close(e, &gate));
+    CHECK_HELPER(gc_run(e, w1, 1, vault, doc, &gate));
+    gate_release(&gate);
+    bool seen[1 + GC_THREADS * (GC_ROUNDS + 1)] = {false};
+    for (int i = 0; i < GC_THREADS; i++) {
+        ASSERT_EQ_INT(w1[i].res[0].err, STORE_OK);
+        ASSERT_EQ_UINT(w1[i].res[0].batch_size, GC_THREADS);
+        ASSERT_TRUE(w1[i].res[0].commit_ms >= 0);
+        int64_t s = w1[i].res[0].vault_seq;
+        ASSERT_TRUE(s >= 1 && s <= GC_THREADS);
+        ASSERT_FALSE(seen[s]);
+        seen[s] = true;
+        log.by_seq[s] = w1[i].bytes[0];
+    }
+
+    /* Phase 2: free running; each thread's seqs strictly increase and all
+     * seqs together are exactly the next ones. */
+    CHECK_HELPER(gc_run(e, w2, GC_ROUNDS, vault, doc, NULL));
+    for (int i = 0; i < GC_THREADS; i++) {
+        int64_t last = 0;
+        for (int r = 0; r < GC_ROUNDS; r++) {
+            const store_result *res = &w2[i].res[r];
+            ASSERT_EQ_INT(res->err, STORE_OK);
+            ASSERT_TRUE(res->batch_size >= 1 && res->batch_size <= GC_THREADS);
+            ASSERT_TRUE(res->vault_seq > last);
+            ASSERT_TRUE(res->vault_seq > GC_THREADS && res->vault_seq <= GC_THREADS * (GC_ROUNDS + 1));
+            ASSERT_FALSE(seen[res->vault_seq]);
+            seen[res->vault_seq] = true;
+            log.by_seq[res->vault_seq] = w2[i].bytes[r];
+            last = res->vault_seq;
+        }
+    }
+
+    /* The log is in seq order, with every update's own bytes. */
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, gc_log_check, &log), STORE_OK);
+    ASSERT_EQ_INT(log.next, GC_THREADS * (GC_ROUNDS + 1));
+    ASSERT_EQ_INT(log.bad, 0);
+    store_vault v;
+    ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, GC_THREADS * (GC_ROUNDS + 1));
+    store_vault_free(&v);
+}
+
+STORE_TEST(store_failing_txn_rolls_back_alone) {
+    int64_t owner;
+    char vault[33], doc[33], nov[33];
+    struct gate gate;
+    struct collector col = {.done = 0};
+    struct pending p[4];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    mkid(doc, 0xd0c);
+    mkid(nov, 0xeeee);
+    CHECK_HELPER(append(e, vault, doc, "first", 1));
+    pthread_mutex_init(&col.m, NULL);
+    pthread_cond_init(&col.c, NULL);
+
+    CHECK_HELPER(gate_close(e, &gate));
+    for (int i = 0; i < 4; i++) {
+        char bytes[16], path[32];
+        snprintf(bytes, sizeof(bytes), "t%d", i);
+        snprintf(path, sizeof(path), "/t%d.md", i);
+        store_file f = {.path = path, .title = "x", .is_note = true, .created = 1, .updated = 1};
+        mkid(f.id, 0xf00 + (unsigned)i);
+        memcpy(f.vault, i == 3 ? nov : vault, 33);
+        store_txn *t = store_txn_new();
+        ASSERT_TRUE(t != NULL);
+        ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_OK);
+        ASSERT_EQ_INT(store_txn_event(t, vault, "test.event", "{\"i\":1}"), STORE_OK);
+        ASSERT_EQ_INT(store_txn_append_update(t, i == 3 ? nov : vault, doc,
+                                              (const uint8_t *)bytes, strlen(bytes)),
+                      STORE_OK);
+        if (i == 1) store_txn_fail_for_test(t);
+        p[i] = (struct pending){.col = &col};
+        ASSERT_EQ_INT(store_submit(e->st, t, pending_done, &p[i]), STORE_OK);
+    }
+    CHECK_HELPER(gate_open_when_queued(e, &gate, 4));
+    gate_release(&gate);
+    collector_wait(&col, 4);
+    pthread_cond_destroy(&col.c);
+    pthread_mutex_destroy(&col.m);
+
+    for (int i = 0; i < 4; i++) ASSERT_EQ_UINT(p[i].res.batch_size, 4);
+    ASSERT_EQ_INT(p[0].res.err, STORE_OK);
+    ASSERT_EQ_INT(p[0].res.vault_seq, 2);
+    ASSERT_EQ_INT(p[1].res.err, STORE_EIO);
+    ASSERT_EQ_INT(p[1].res.vault_seq, 0);
+    ASSERT_EQ_INT(p[2].res.err, STORE_OK);
+    ASSERT_EQ_INT(p[2].res.vault_seq, 3); /* t1's bump was rolled back */
+    ASSERT_EQ_INT(p[3].res.err, STORE_ENOTFOUND);
+
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "first|t0|t2|");
+    char got[256];
+    CHECK_HELPER(list_paths(e, vault, "", false, got, sizeof(got)));
+    ASSERT_EQ_STR(got, "/t0.md /t2.md");
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 100, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    store_events_free(ev, n);
+    store_vault v;
+    ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 3);
+    store_vault_free(&v);
+}
+
+STORE_TEST(store_outbox_after_cursor) {
+    int64_t owner;
+    char vault[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "doc.updated", "{\"doc\":\"a\"}"), STORE_OK);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "file.moved", "{\"doc\":\"b\"}"), STORE_OK);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "bad", "{not json"), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "", "{}"), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_event(t, "nope", "x", "{}"), STORE_EINVAL);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "trash.purged", "[1,2]"), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 3);
+    ASSERT_EQ_STR(ev[0].type, "doc.updated");
+    ASSERT_EQ_STR(ev[0].json, "{\"doc\":\"a\"}");
+    ASSERT_EQ_STR(ev[0].vault, vault);
+    ASSERT_TRUE(ev[0].created > 0);
+    ASSERT_EQ_STR(ev[1].type, "file.moved");
+    ASSERT_EQ_STR(ev[2].type, "trash.purged");
+    ASSERT_EQ_STR(ev[2].json, "[1,2]");
+    ASSERT_TRUE(ev[0].id < ev[1].id && ev[1].id < ev[2].id);
+    int64_t first = ev[0].id, last = ev[2].id;
+    store_events_free(ev, n);
+
+    ASSERT_EQ_INT(store_events_after(e->st, first, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_STR(ev[0].type, "file.moved");
+    store_events_free(ev, n);
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 1, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1);
+    ASSERT_EQ_INT(ev[0].id, first);
+    store_events_free(ev, n);
+    ASSERT_EQ_INT(store_events_after(e->st, last, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0);
+    store_events_free(ev, n);
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 0, &ev, &n), STORE_EINVAL);
+}
+
+STORE_TEST(store_restart_keeps_everything) {
+    int64_t owner, bob, uid = 0, count = 0;
+    char vault[33], doc[33], fid[33], err[256];
+    uint8_t h[32];
+    memset(h, 0x42, sizeof(h));
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(new_user(e, "bob@example.org", &bob));
+    ASSERT_EQ_INT(store_member_set(e->st, vault, bob, ROLE_EDITOR), STORE_OK);
+    ASSERT_EQ_INT(store_session_create(e->st, h, bob, 10, 1000000), STORE_OK);
+    ASSERT_EQ_INT(store_login_failure_add(e->st, "acct:bob", 50), STORE_OK);
+    mkid(doc, 0xd0c);
+    mkid(fid, 0xf1);
+    CHECK_HELPER(append(e, vault, doc, "one", 1));
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, (const uint8_t *)"two", 3), STORE_OK);
+    store_file f = {.path = "/Notes/a.md", .title = "A", .is_note = true, .created = 7,
+                    .updated = 8};
+    memcpy(f.id, fid, 33);
+    memcpy(f.vault, vault, 33);
+    ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_OK);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "doc.updated", "{}"), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    int version = store_schema_version(e->st);
+
+    store_close(e->st);
+    e->st = NULL;
+    ASSERT_EQ_INT(store_open(e->where, &e->st, err, sizeof(err)), STORE_OK);
+
+    ASSERT_EQ_INT(store_schema_version(e->st), version);
+    store_user u;
+    ASSERT_EQ_INT(store_user_by_email(e->st, "bob@example.org", &u), STORE_OK);
+    ASSERT_EQ_INT(u.id, bob);
+    store_user_free(&u);
+    ASSERT_EQ_INT(store_session_user(e->st, h, 20, &uid), STORE_OK);
+    ASSERT_EQ_INT(uid, bob);
+    ASSERT_EQ_INT(store_login_failures(e->st, "acct:bob", 0, &count), STORE_OK);
+    ASSERT_EQ_INT(count, 1);
+    store_role role;
+    ASSERT_EQ_INT(store_member_role(e->st, vault, bob, &role), STORE_OK);
+    ASSERT_EQ_INT(role, ROLE_EDITOR);
+    store_vault v;
+    ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 2);
+    ASSERT_EQ_INT(v.role, ROLE_OWNER);
+    store_vault_free(&v);
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "one|two|");
+    store_file g;
+    ASSERT_EQ_INT(store_file_get(e->st, fid, &g), STORE_OK);
+    ASSERT_EQ_STR(g.path, "/Notes/a.md");
+    store_file_free(&g);
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1);
+    store_events_free(ev, n);
+    /* The sequence carries on; ids are not reused. */
+    CHECK_HELPER(append(e, vault, doc, "three", 3));
+    int64_t carol;
+    CHECK_HELPER(new_user(e, "carol@example.org", &carol));
+    ASSERT_TRUE(carol > bob);
+}
+
+static int bump_schema(store *st, store_conn *c, void *arg) {
+    (void)arg;
+    return store__conn_exec(st, c, "UPDATE schema_version SET version = version + 1");
+}
+
+STORE_TEST(store_refuses_newer_schema) {
+    char err[256];
+    int64_t a;
+    CHECK_HELPER(new_user(e, "ada@example.org", &a));
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store__txn_call(t, bump_schema, NULL), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    store_close(e->st);
+    e->st = NULL;
+
+    store *st = NULL;
+    ASSERT_EQ_INT(store_open(e->where, &st, err, sizeof(err)), STORE_ESCHEMA);
+    ASSERT_TRUE(st == NULL);
+    ASSERT_TRUE(strstr(err, "newer") != NULL);
+    /* Refusing changed nothing: the same answer again. */
+    err[0] = '\0';
+    ASSERT_EQ_INT(store_open(e->where, &st, err, sizeof(err)), STORE_ESCHEMA);
+    ASSERT_TRUE(strstr(err, "newer") != NULL);
+}
+
+STORE_TEST(store_bad_input_changes_nothing) {
+    int64_t owner;
+    char vault[33], doc[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    mkid(doc, 0xd0c);
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, (const uint8_t *)"ok", 2), STORE_OK);
+    /* Refused steps leave the txn as it was. */
+    ASSERT_EQ_INT(store_txn_append_update(t, "abc", doc, (const uint8_t *)"x", 1), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "t", "\"\xff\""), STORE_EINVAL);
+    store_file f = {.path = NULL};
+    ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_put_file(t, NULL), STORE_EINVAL);
+    store_result res;
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_OK);
+    ASSERT_EQ_INT(res.vault_seq, 1);
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "ok|");
+
+    /* Reads with bad arguments: refused, outputs untouched. */
+    store_vault v = {.seq = 77};
+    ASSERT_EQ_INT(store_vault_get(e->st, "0123", owner, &v), STORE_EINVAL);
+    ASSERT_EQ_INT(store_vault_get(e->st, "0000000000000000000000000000A000", owner, &v),
+                  STORE_EINVAL);
+    ASSERT_EQ_INT(v.seq, 77);
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, NULL, NULL), STORE_EINVAL);
+    ASSERT_EQ_INT(store_submit(e->st, NULL, NULL, NULL), STORE_EINVAL);
+    ASSERT_EQ_INT(store_login_failure_add(e->st, NULL, 1), STORE_EINVAL);
+    /* SQL in a string is only a string. */
+    int64_t id;
+    ASSERT_EQ_INT(store_user_create(e->st, "x'); DROP TABLE users; --", "n", "h", 1, &id),
+                  STORE_OK);
+    store_user u;
+    ASSERT_EQ_INT(store_user_by_email(e->st, "x'); DROP TABLE users; --", &u), STORE_OK);
+    ASSERT_EQ_INT(u.id, id);
+    store_user_free(&u);
+}
+
+TEST(store_open_reports_bad_places) {
+    char err[256];
+    store *st = NULL;
+    ASSERT_TRUE(store_open("/nonexistent-dir/sub/dir", &st, err, sizeof(err)) != STORE_OK);
+    ASSERT_TRUE(st == NULL);
+    ASSERT_TRUE(strstr(err, "/nonexistent-dir/sub/dir") != NULL);
+    /* Port 1 on localhost: nothing listens there. */
+    ASSERT_EQ_INT(store_open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=5", &st, err,
+                             sizeof(err)),
+                  STORE_EIO);
+    ASSERT_TRUE(st == NULL);
+    ASSERT_TRUE(strstr(err, "PostgreSQL") != NULL);
+    ASSERT_EQ_STR(store_strerror(STORE_ESCHEMA),
+                  "database schema newer than this program, or broken");
+}
