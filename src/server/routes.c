@@ -29,7 +29,11 @@ static void route_readyz(vctx *ctx) {
 }
 
 static void route_metrics(vctx *ctx) {
-    char *text = vmetrics_render(vhttp_metrics(ctx->srv));
+    vmetrics *m = vhttp_metrics(ctx->srv);
+    if (ctx->docs != NULL)
+        vmetrics_gauge(m, "vault_open_documents", "CRDT documents held in memory.",
+                       (double)vdocs_count(ctx->docs));
+    char *text = vmetrics_render(m);
     if (text == NULL) {
         vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");
         return;

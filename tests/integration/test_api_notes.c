@@ -303,3 +303,29 @@ static void bad_input(void) {
 
 TEST(bad_input_changes_nothing_sqlite) { CHECK_HELPER(with_server("sqlite", NULL, bad_input)); }
 TEST(bad_input_changes_nothing_postgres) { CHECK_HELPER(with_server("postgres", NULL, bad_input)); }
+
+static void metrics_and_readiness(void) {
+    CHECK_HELPER(setup());
+    char id[40];
+    CHECK_HELPER(create_note("/Metrics.md", "counted", id));
+    ASSERT_EQ_INT(api(&srv, "GET", "/readyz", NULL, NULL, NULL), 200);
+    vresp r;
+    ASSERT_EQ_INT(vhttp_call(srv.port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &r), 0);
+    int status = r.status;
+    int by_route =
+        strstr(r.body, "vault_http_requests_total{method=\"POST\",route=\"/api/v1/vaults/"
+                       "{vault}/notes\",status=\"201\"} 1\n") != NULL;
+    int latency = strstr(r.body, "vault_http_request_duration_seconds_bucket{le=\"+Inf\"}") != NULL;
+    int commits = strstr(r.body, "vault_store_commit_batch_size_count 1\n") != NULL;
+    int open_docs = strstr(r.body, "vault_open_documents 2\n") != NULL;
+    vresp_free(&r);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT_TRUE(by_route);
+    ASSERT_TRUE(latency);
+    ASSERT_TRUE(commits);
+    ASSERT_TRUE(open_docs);
+}
+
+TEST(metrics_and_readiness_sqlite) {
+    CHECK_HELPER(with_server("sqlite", NULL, metrics_and_readiness));
+}

@@ -109,3 +109,26 @@ TEST(port_in_use_is_a_clear_error) {
     ASSERT_EQ_INT(rc, 1);
     ASSERT_TRUE(strstr(out, "cannot listen on") != NULL);
 }
+
+TEST(traceparent_is_continued_and_returned) {
+    vproc p;
+    ASSERT_EQ_INT(vproc_start(&p, NULL), 0);
+    vresp r;
+    int rc = vhttp_call(p.port, "GET", "/healthz", NULL,
+                        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n",
+                        NULL, NULL, 0, &r);
+    char tp[128];
+    const char *got = rc == 0 ? vresp_header(&r, "traceparent", tp, sizeof(tp)) : NULL;
+    if (rc == 0) vresp_free(&r);
+    int exit_code = vproc_stop(&p, 30);
+    char *log = vread_file(p.log_path);
+    vproc_cleanup(&p);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_TRUE(got != NULL);
+    ASSERT_TRUE(strncmp(got, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36) == 0);
+    ASSERT_TRUE(log != NULL);
+    int logged = strstr(log, "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"") != NULL;
+    free(log);
+    ASSERT_TRUE(logged);
+    ASSERT_EQ_INT(exit_code, 0);
+}
