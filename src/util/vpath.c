@@ -61,7 +61,8 @@ const char *vpath_strerror(vpath_err err) {
     case VPATH_ERR_TRAILING_SLASH: return "the path ends with '/'";
     case VPATH_ERR_DOT_SEGMENT: return "the path contains a '.' or '..' segment";
     case VPATH_ERR_CONTROL: return "the path contains a control character";
-    case VPATH_ERR_BACKSLASH: return "the path contains a backslash ('\\'); use '/' between folders";
+    case VPATH_ERR_BACKSLASH:
+        return "the path contains a backslash ('\\'); use '/' between folders";
     case VPATH_ERR_UTF8: return "the path is not valid UTF-8";
     case VPATH_ERR_SPACE: return "a file or folder name begins or ends with a space";
     case VPATH_ERR_TOO_LONG: return "the path is longer than 1024 bytes";
@@ -72,8 +73,7 @@ const char *vpath_strerror(vpath_err err) {
 }
 
 /* Checks the segment s[start..end) once its characters passed. */
-static vpath_err check_segment(const char *s, size_t start, size_t end, size_t len,
-                               size_t *where) {
+static vpath_err check_segment(const char *s, size_t start, size_t end, size_t len, size_t *where) {
     size_t n = end - start;
     *where = start;
     if (n == 0 && end == len) {
@@ -119,9 +119,12 @@ vpath_err vpath_validate(const char *path, size_t len, vpath_kind kind, size_t *
             uint32_t cp;
             size_t n = utf8_decode(s, len, i, &cp);
             at = i;
-            if (n == 0) rc = VPATH_ERR_UTF8;
-            else if (is_control(cp)) rc = VPATH_ERR_CONTROL;
-            else if (cp == '\\') rc = VPATH_ERR_BACKSLASH;
+            if (n == 0)
+                rc = VPATH_ERR_UTF8;
+            else if (is_control(cp))
+                rc = VPATH_ERR_CONTROL;
+            else if (cp == '\\')
+                rc = VPATH_ERR_BACKSLASH;
             i += n;
         }
     }
@@ -305,7 +308,7 @@ static bool atx_heading(struct line l, struct line *text) {
 static bool find_heading(const char *md, size_t len, struct line *text) {
     size_t i = 0;
     if (len >= 3 && memcmp(md, "\xEF\xBB\xBF", 3) == 0) i = 3; /* UTF-8 BOM */
-    if (i < len) {                                              /* YAML front matter */
+    if (i < len) {                                             /* YAML front matter */
         size_t j = i;
         if (line_is(next_line(md, len, &j), "---")) {
             while (j < len) {
@@ -341,8 +344,10 @@ static vpath_err copy_title(struct line t, char **out) {
         uint32_t cp;
         size_t n = utf8_decode(s, t.len, k, &cp);
         if (n == 0) return VPATH_ERR_UTF8;
-        if (!cut && k + n <= VPATH_TITLE_MAX) keep = k + n;
-        else cut = true;
+        if (!cut && k + n <= VPATH_TITLE_MAX)
+            keep = k + n;
+        else
+            cut = true;
         k += n;
     }
     char *buf = malloc(keep + 1);

@@ -87,8 +87,7 @@ vpath_err vpath_validate(const char *path, size_t len, vpath_kind kind, size_t *
  * VPATH_OK with the normalized path in *out (caller frees), or an error with
  * *out NULL and, in *where (may be NULL), the offset of the problem in the
  * input. */
-vpath_err vpath_normalize(const char *path, size_t len, vpath_kind kind, char **out,
-                          size_t *where);
+vpath_err vpath_normalize(const char *path, size_t len, vpath_kind kind, char **out, size_t *where);
 
 /* True if valid `path` lies strictly inside valid folder `folder`, matching
  * whole segments: "/a/b" is under "/a" but "/ab" is not, and "/a" is not

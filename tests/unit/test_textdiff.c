@@ -9,9 +9,15 @@
  */
 #include "test.h"
 
+#include "crdt/crdt.h"
 #include "util/textdiff.h"
 
 #include <stdbool.h>
+
+#define GRIN   "\xF0\x9F\x98\x80" /* U+1F600, 2 UTF-16 units */
+#define SMILE  "\xF0\x9F\x98\x83" /* U+1F603: same first three bytes as GRIN */
+#define SCREAM "\xF0\x9F\x99\x80" /* U+1F640: same last byte as GRIN */
+#define THUMBS "\xF0\x9F\x91\x8D" /* U+1F44D */
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -29,13 +35,16 @@ static uint64_t rng_next(void) {
 
 static size_t rng_below(size_t n) { return n ? (size_t)(rng_next() % n) : 0; }
 
+/* Length of the UTF-8 sequence that starts with lead byte c. */
+static size_t seq_len(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
+
 /* Decodes valid UTF-8 (the tests only decode what the module accepted). */
 static size_t decode(const char *s, size_t len, uint32_t *out) {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = 0;
     for (size_t i = 0; i < len;) {
         uint32_t c = p[i];
-        size_t k = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        size_t k = seq_len((unsigned char)c);
         if (k > 1) c &= 0x3F >> (k - 1);
         for (size_t j = 1; j < k; j++) c = (c << 6) | (p[i + j] & 0x3F);
         out[n++] = c;
@@ -58,8 +67,7 @@ static size_t utf16_units(const char *s, size_t len) {
 static size_t utf16_to_byte(const char *s, size_t len, size_t pos) {
     size_t i = 0, u = 0;
     while (i < len && u < pos) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        size_t k = seq_len((unsigned char)s[i]);
         u += k == 4 ? 2 : 1;
         i += k;
     }
@@ -191,10 +199,11 @@ static void expect_ops(const char *old, size_t old_len, const char *new_text, si
     ASSERT_TRUE(same);
 }
 
-#define OP(p, d, s) {(p), (d), (s), 0, 0}
-#define EXPECT(old, new_text, ...)                                                       \
-    do {                                                                                 \
-        static const textdiff_op want_[] = {__VA_ARGS__};                                \
+#define OP(p, d, s) \
+    { (p), (d), (s), 0, 0 }
+#define EXPECT(old, new_text, ...)                                                              \
+    do {                                                                                        \
+        static const textdiff_op want_[] = {__VA_ARGS__};                                       \
         CHECK_HELPER(expect_ops(S(old), S(new_text), want_, sizeof(want_) / sizeof(want_[0]))); \
     } while (0)
 
@@ -211,6 +220,82 @@ TEST(design_example_each_side_is_the_minimal_edit) {
     EXPECT("Hello universe", "Hello beautiful universe", OP(6, 0, "beautiful "));
 }
 
+/* Applies the diff old -> new to the Y.Text "content" of doc, each op as
+ * ytext_delete() then ytext_insert() at op.pos, in one transaction. */
+static void crdt_edit(ydoc *doc, const char *old, const char *new_text) {
+    textdiff d;
+    ASSERT_EQ_INT(textdiff_compute(old, strlen(old), new_text, strlen(new_text), 0, &d),
+                  TEXTDIFF_OK);
+    ytxn *txn = ydoc_begin(doc, NULL);
+    ytype *text = ydoc_get(doc, "content", YTYPE_TEXT);
+    int rc = txn != NULL && text != NULL ? Y_OK : Y_ERR_INVALID;
+    for (size_t k = 0; k < d.nops && rc == Y_OK; k++) {
+        if (d.ops[k].del > 0) rc = ytext_delete(txn, text, d.ops[k].pos, d.ops[k].del);
+        if (rc == Y_OK && d.ops[k].ins_len > 0)
+            rc = ytext_insert(txn, text, d.ops[k].pos, d.ops[k].ins, d.ops[k].ins_len, NULL, 0);
+    }
+    if (txn != NULL && ytxn_commit(txn) != Y_OK && rc == Y_OK) rc = Y_ERR_NOMEM;
+    textdiff_release(&d);
+    ASSERT_EQ_INT(rc, Y_OK);
+}
+
+/* Copies all of src's state into dst. */
+static void crdt_sync(ydoc *dst, ydoc *src) {
+    uint8_t *update = NULL;
+    size_t len = 0;
+    ASSERT_EQ_INT(ydoc_encode_state_as_update(src, NULL, 0, &update, &len), Y_OK);
+    int rc = ydoc_apply_update(dst, update, len, NULL);
+    yfree(update);
+    ASSERT_EQ_INT(rc, Y_OK);
+}
+
+static void expect_crdt_text(ydoc *doc, const char *want) {
+    char *got = NULL;
+    ASSERT_EQ_INT(ytext_string(ydoc_get(doc, "content", YTYPE_TEXT), &got, NULL), Y_OK);
+    bool same = strcmp(got, want) == 0;
+    if (!same) fprintf(stderr, "  got \"%s\", expected \"%s\"\n", got, want);
+    yfree(got);
+    ASSERT_TRUE(same);
+}
+
+/* Device A inserts "beautiful ", device B replaces "world" with "universe",
+ * both through diffs; then they sync both ways. */
+static void design_merge(uint32_t id_a, uint32_t id_b) {
+    ydoc_options oo = {true, 1, true}, oa = {true, id_a, true}, ob = {true, id_b, true};
+    ydoc *origin = ydoc_new(&oo), *a = ydoc_new(&oa), *b = ydoc_new(&ob);
+    bool made = origin != NULL && a != NULL && b != NULL;
+    /* Each step runs only if every step before it passed; the documents are
+     * freed either way. */
+    if (made) crdt_edit(origin, "", "Hello world");
+    if (made && !test_failed_current) crdt_sync(a, origin);
+    if (made && !test_failed_current) crdt_sync(b, origin);
+    if (made && !test_failed_current) crdt_edit(a, "Hello world", "Hello beautiful world");
+    if (made && !test_failed_current) crdt_edit(b, "Hello world", "Hello universe");
+    if (made && !test_failed_current) crdt_sync(a, b);
+    if (made && !test_failed_current) crdt_sync(b, a);
+    if (made && !test_failed_current) expect_crdt_text(a, "Hello beautiful universe");
+    if (made && !test_failed_current) expect_crdt_text(b, "Hello beautiful universe");
+    ydoc_free(origin);
+    ydoc_free(a);
+    ydoc_free(b);
+    ASSERT_TRUE(made);
+}
+
+/* The reason ops are "delete, then insert": applied that way through the CRDT
+ * engine, the two concurrent edits of DESIGN.md merge to the same text
+ * whichever device has the smaller client id. (Inserting before deleting
+ * gives "Hello univebeautiful rse" for half of the id orders.) */
+TEST(design_example_merges_through_the_crdt) {
+    static const uint32_t ids[][2] = {{2, 3}, {3, 2}, {5, 100}, {100, 5}, {12, 77777}, {77777, 12}};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        design_merge(ids[i][0], ids[i][1]);
+        if (test_failed_current) {
+            fprintf(stderr, "  client ids %u and %u\n", ids[i][0], ids[i][1]);
+            return;
+        }
+    }
+}
+
 TEST(empty_and_identical_texts_give_no_ops) {
     textdiff d;
     ASSERT_EQ_INT(textdiff_compute(NULL, 0, NULL, 0, 0, &d), TEXTDIFF_OK);
@@ -221,7 +306,7 @@ TEST(empty_and_identical_texts_give_no_ops) {
     ASSERT_EQ_INT(textdiff_compute("", 0, "", 0, 0, &d), TEXTDIFF_OK);
     ASSERT_EQ_UINT(d.nops, 0);
     textdiff_release(&d);
-    static const char same[] = "same text, h\xC3\xA9, \xF0\x9F\x98\x80 and all";
+    static const char same[] = "same text, h\xC3\xA9, " GRIN " and all";
     ASSERT_EQ_INT(textdiff_compute(S(same), S(same), 0, &d), TEXTDIFF_OK);
     ASSERT_EQ_UINT(d.nops, 0);
     textdiff_release(&d);
@@ -232,8 +317,8 @@ TEST(empty_and_identical_texts_give_no_ops) {
 TEST(from_and_to_empty) {
     EXPECT("", "abc", OP(0, 0, "abc"));
     EXPECT("abc", "", OP(0, 3, ""));
-    EXPECT("", "\xF0\x9F\x98\x80", OP(0, 0, "\xF0\x9F\x98\x80"));
-    EXPECT("\xF0\x9F\x98\x80" "a", "", OP(0, 3, ""));
+    EXPECT("", GRIN, OP(0, 0, GRIN));
+    EXPECT(GRIN "a", "", OP(0, 3, ""));
 }
 
 TEST(single_edits_at_start_middle_end) {
@@ -273,20 +358,14 @@ TEST(multibyte_characters_count_one_unit_each) {
 }
 
 TEST(astral_characters_count_two_units_and_are_never_split) {
-    /* U+1F600 F0 9F 98 80; U+1F603 F0 9F 98 83 (same first three bytes);
-     * U+1F640 F0 9F 99 80 (same last byte as U+1F600). */
-    EXPECT("x\xF0\x9F\x98\x80y", "x\xF0\x9F\x98\x80\xF0\x9F\x98\x83y",
-           OP(3, 0, "\xF0\x9F\x98\x83"));
-    EXPECT("\xF0\x9F\x98\x80", "\xF0\x9F\x98\x83", OP(0, 2, "\xF0\x9F\x98\x83"));
-    EXPECT("\xF0\x9F\x98\x80", "\xF0\x9F\x99\x80", OP(0, 2, "\xF0\x9F\x99\x80"));
-    EXPECT("\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80\xF0\x9F\x98\x80",
-           OP(4, 2, ""));
-    EXPECT("a\xF0\x9F\x98\x80" "b\xF0\x9F\x98\x80" "c", "a\xF0\x9F\x98\x80" "B\xF0\x9F\x98\x80" "c",
-           OP(3, 1, "B"));
+    EXPECT("x" GRIN "y", "x" GRIN SMILE "y", OP(3, 0, SMILE));
+    EXPECT(GRIN, SMILE, OP(0, 2, SMILE));
+    EXPECT(GRIN, SCREAM, OP(0, 2, SCREAM));
+    EXPECT(GRIN GRIN GRIN, GRIN GRIN, OP(4, 2, ""));
+    EXPECT("a" GRIN "b" GRIN "c", "a" GRIN "B" GRIN "c", OP(3, 1, "B"));
     /* After an emoji, positions are shifted by two units. */
-    EXPECT("\xF0\x9F\x98\x80 hi", "\xF0\x9F\x98\x80 hello", OP(4, 1, "ello"));
-    EXPECT("hi \xF0\x9F\x98\x80 there", "hi \xF0\x9F\x98\x80\xF0\x9F\x98\x80 there",
-           OP(5, 0, "\xF0\x9F\x98\x80"));
+    EXPECT(GRIN " hi", GRIN " hello", OP(4, 1, "ello"));
+    EXPECT("hi " GRIN " there", "hi " GRIN GRIN " there", OP(5, 0, GRIN));
 }
 
 TEST(nul_bytes_are_ordinary_characters) {
@@ -380,8 +459,8 @@ TEST(apply_accepts_ops_in_any_order) {
     CHECK_HELPER(expect_apply("Hello world", later_first, 2, TEXTDIFF_OK, "Hi there"));
     const textdiff_op same_pos[] = {{0, 0, "b", 1, 0}, {0, 0, "a", 1, 0}};
     CHECK_HELPER(expect_apply("", same_pos, 2, TEXTDIFF_OK, "ab"));
-    const textdiff_op inside_insert[] = {{0, 0, "ace", 3, 0}, {1, 0, "b", 1, 0},
-                                         {3, 0, "d", 1, 0}, {5, 0, "f", 1, 0}};
+    const textdiff_op inside_insert[] = {
+        {0, 0, "ace", 3, 0}, {1, 0, "b", 1, 0}, {3, 0, "d", 1, 0}, {5, 0, "f", 1, 0}};
     CHECK_HELPER(expect_apply("", inside_insert, 4, TEXTDIFF_OK, "abcdef"));
     const textdiff_op null_ins[] = {{1, 1, NULL, 0, 0}};
     CHECK_HELPER(expect_apply("abc", null_ins, 1, TEXTDIFF_OK, "ac"));
@@ -399,11 +478,11 @@ TEST(apply_refuses_positions_past_the_end_or_inside_a_pair) {
     CHECK_HELPER(expect_apply("abc", long_del, 1, TEXTDIFF_ERR_RANGE, NULL));
     /* "a" U+1F600 "b": units a=0, pair=1..2, b=3. */
     const textdiff_op in_pair[] = {{2, 0, "x", 1, 0}};
-    CHECK_HELPER(expect_apply("a\xF0\x9F\x98\x80" "b", in_pair, 1, TEXTDIFF_ERR_RANGE, NULL));
+    CHECK_HELPER(expect_apply("a" GRIN "b", in_pair, 1, TEXTDIFF_ERR_RANGE, NULL));
     const textdiff_op half_pair[] = {{1, 1, "", 0, 0}};
-    CHECK_HELPER(expect_apply("a\xF0\x9F\x98\x80" "b", half_pair, 1, TEXTDIFF_ERR_RANGE, NULL));
+    CHECK_HELPER(expect_apply("a" GRIN "b", half_pair, 1, TEXTDIFF_ERR_RANGE, NULL));
     const textdiff_op whole_pair[] = {{1, 2, "", 0, 0}};
-    CHECK_HELPER(expect_apply("a\xF0\x9F\x98\x80" "b", whole_pair, 1, TEXTDIFF_OK, "ab"));
+    CHECK_HELPER(expect_apply("a" GRIN "b", whole_pair, 1, TEXTDIFF_OK, "ab"));
     /* The second op is checked against the text the first one left. */
     const textdiff_op second_bad[] = {{0, 3, "", 0, 0}, {1, 0, "x", 1, 0}};
     CHECK_HELPER(expect_apply("abc", second_bad, 2, TEXTDIFF_ERR_RANGE, NULL));
@@ -417,9 +496,8 @@ TEST(apply_refuses_positions_past_the_end_or_inside_a_pair) {
 
 /* Characters of 1, 2, 3 and 4 bytes (1, 1, 1 and 2 UTF-16 units). */
 static const char *const alphabet[] = {
-    "a",  "b",        "c",          " ",           "\n",         "\xC3\xA9",
-    "\xCE\xA9", "\xE2\x82\xAC", "\xE6\x97\xA5", "\xF0\x9F\x98\x80", "\xF0\x9F\x98\x83",
-    "\xF0\x9F\x91\x8D",
+    "a",  "b",   "c",    " ", "\n", "\xC3\xA9", "\xCE\xA9", "\xE2\x82\xAC", "\xE6\x97\xA5",
+    GRIN, SMILE, THUMBS,
 };
 #define ALPHABET_N (sizeof(alphabet) / sizeof(alphabet[0]))
 
@@ -561,16 +639,14 @@ TEST(large_text_with_scattered_edits_stays_minimal) {
     for (size_t i = 0; i < 40; i++) cuts[i] = (i * alen) / 40 + rng_below(alen / 80);
     for (size_t i = 0; i < 40; i++) {
         size_t at = cuts[i];
-        while (at < alen && ((unsigned char)a[at] & 0xC0) == 0x80) at++;
+        while (at < alen && ((unsigned char)a[at] & 0xC0) == 0x80) at++; /* whole characters */
         if (at < from) continue;
         memcpy(b + blen, a + from, at - from);
         blen += at - from;
         memcpy(b + blen, "EDIT", 4);
         blen += 4;
         size_t skip = at;
-        for (int c = 0; c < 3 && skip < alen; c++)
-            skip += (unsigned char)a[skip] < 0x80 ? 1 : (unsigned char)a[skip] < 0xE0 ? 2
-                    : (unsigned char)a[skip] < 0xF0 ? 3 : 4;
+        for (int c = 0; c < 3 && skip < alen; c++) skip += seq_len((unsigned char)a[skip]);
         changed += 4 + 3;
         from = skip;
     }
