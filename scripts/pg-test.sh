@@ -4,7 +4,7 @@
 #   scripts/pg-test.sh start [STATE]   start a server, print its postgres:// URL
 #   scripts/pg-test.sh stop DIR        stop it and delete everything it wrote
 #
-# `start` creates a fresh cluster in a new directory ${TMPDIR:-/tmp}/vn-pg.*
+# `start` creates a fresh cluster in a new directory ${VN_PG_TMPDIR:-/tmp}/vn-pg.*
 # (owned by the `postgres` user when run as root, because PostgreSQL refuses
 # to run as root), listening on 127.0.0.1 on a free port picked at random
 # (retried if taken) with its socket in that directory, trust auth for the
@@ -58,7 +58,8 @@ start() {
     fi
 
     local dir
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/vn-pg.XXXXXX")
+    # Not $TMPDIR: it may sit where the postgres user cannot reach.
+    dir=$(mktemp -d "${VN_PG_TMPDIR:-/tmp}/vn-pg.XXXXXX")
     chmod 755 "$dir"
     if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir"; fi
     if ! as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C -N \
@@ -68,8 +69,8 @@ start() {
         die "initdb failed"
     fi
 
-    local port="" attempt
-    for attempt in $(seq 1 20); do
+    local port="" _
+    for _ in $(seq 1 20); do
         local try=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
         if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
             -o "-p $try -k $dir -c listen_addresses=127.0.0.1" start >/dev/null 2>&1; then

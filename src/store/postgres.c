@@ -15,15 +15,19 @@
  */
 #include "store/store_int.h"
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
+
 #define PG_MAX_ARGS 16
 
 struct store_conn {
     PGconn *pg;
+    bool transient; /* the last failure was 40001 or 40P01 */
 };
 
 struct store_rows {
@@ -107,6 +111,9 @@ static void pg_message(char *buf, size_t len, const char *prefix, const char *ms
  * database's fault and resets a broken connection. */
 static int pg_error(store_conn *c, const PGresult *res, const char *sql) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* serialization_failure, deadlock_detected: several vaultd replicas
+     * writing the same vaults in different orders. */
+    c->transient = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
     if (state != NULL) {
         if (strcmp(state, "23505") == 0) return STORE_ECONFLICT; /* unique_violation */
         if (strcmp(state, "23503") == 0) return STORE_ENOTFOUND; /* foreign_key_violation */
@@ -117,6 +124,11 @@ static int pg_error(store_conn *c, const PGresult *res, const char *sql) {
     char detail[512];
     pg_message(detail, sizeof(detail), "", res ? PQresultErrorMessage(res) : NULL);
     if (detail[0] == '\0') pg_message(detail, sizeof(detail), "", PQerrorMessage(c->pg));
+    if (c->transient) {
+        vlog(VLOG_WARN, "database conflict between writers; the batch runs again",
+             json_pack("{s:s, s:s, s:s}", "backend", "postgres", "error", state, "detail", detail));
+        return STORE_EIO;
+    }
     store__log_error("postgres", state ? state : "no result", detail, sql);
     if (PQstatus(c->pg) == CONNECTION_BAD) PQreset(c->pg);
     return res == NULL && PQstatus(c->pg) == CONNECTION_OK ? STORE_ENOMEM : STORE_EIO;
@@ -163,6 +175,7 @@ static int pg_check(store_conn *c, PGresult *res, const char *sql) {
 }
 
 static int pg_exec(store_conn *c, const char *sql) {
+    c->transient = false;
     PGresult *res = PQexec(c->pg, sql);
     int err = pg_check(c, res, sql);
     PQclear(res);
@@ -195,6 +208,7 @@ static int pg_query(store_conn *c, const char *sql, const store_arg *args, int n
         default: values[i] = NULL; break;
         }
     }
+    c->transient = false;
     PGresult *res = PQexecParams(c->pg, sql, nargs, NULL, values, lengths, formats, 1);
     int err = pg_check(c, res, sql);
     if (err != STORE_OK || rows == NULL) {
@@ -252,6 +266,8 @@ static void pg_rows_free(store_rows *r) {
     free(r);
 }
 
+static bool pg_transient(store_conn *c) { return c->transient; }
+
 const store_ops store__postgres = {
     .name = "postgres",
     .migrations = pg_migrations,
@@ -260,6 +276,7 @@ const store_ops store__postgres = {
     /* Serialises the migrations of several vaultd replicas; the key is
      * 0x564e5354, "VNST". */
     .migrate_lock_sql = "SELECT pg_advisory_xact_lock(1447973716)",
+    .lock_vault_sql = "SELECT 1 FROM vaults WHERE id = $1 FOR UPDATE",
     .connect = pg_connect,
     .disconnect = pg_disconnect,
     .exec = pg_exec,
@@ -270,4 +287,5 @@ const store_ops store__postgres = {
     .col_text = pg_col_text,
     .col_blob = pg_col_blob,
     .rows_free = pg_rows_free,
+    .transient = pg_transient,
 };

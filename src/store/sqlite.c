@@ -243,7 +243,8 @@ static int sq_query(store_conn *c, const char *sql, const store_arg *args, int n
         *rows = r;
         return STORE_OK;
     }
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {}
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    }
     if (rc != SQLITE_DONE) err = sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
 out:
     sqlite3_finalize(stmt);
@@ -287,6 +288,7 @@ const store_ops store__sqlite = {
     .nmigrations = (int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])),
     .begin_sql = "BEGIN IMMEDIATE",
     .migrate_lock_sql = NULL,
+    .lock_vault_sql = NULL, /* BEGIN IMMEDIATE already locks the database */
     .connect = sq_connect,
     .disconnect = sq_disconnect,
     .exec = sq_exec,
@@ -297,4 +299,5 @@ const store_ops store__sqlite = {
     .col_text = sq_col_text,
     .col_blob = sq_col_blob,
     .rows_free = sq_rows_free,
+    .transient = NULL, /* one writer connection: no conflicts to retry */
 };

@@ -13,7 +13,11 @@
  * a SAVEPOINT (released on success, rolled back on the txn's own failure),
  * COMMIT, and only then calls each txn's `done`. A database failure (not a
  * txn's own constraint or argument error) fails the whole batch, because
- * after it the state of the transaction is unknown.
+ * after it the state of the transaction is unknown. Several processes may
+ * write one PostgreSQL database (vaultd replicas): a batch first locks the
+ * rows of the vaults it writes, in id order, so batches never deadlock on
+ * them, and a transient conflict that remains (deadlock or serialization
+ * failure elsewhere) runs the batch again, up to BATCH_ATTEMPTS times.
  *
  * Invariants:
  * - a txn is answered exactly once, after its batch's COMMIT or ROLLBACK;
@@ -35,6 +39,7 @@
 
 #define MAX_UPDATE_BYTES (64u << 20) /* one update; compaction keeps the log small */
 #define MAX_EVENTS       10000       /* one store_events_after call */
+#define BATCH_ATTEMPTS   5           /* runs of a batch that hit a transient conflict */
 
 typedef enum { STEP_UPDATE, STEP_FILE, STEP_EVENT, STEP_CALL } step_kind;
 
@@ -44,7 +49,7 @@ struct step {
     char id[33];   /* update: the doc; file: the file */
     uint8_t *data; /* update bytes */
     size_t len;
-    char *a, *b;   /* file: path, title; event: type, json */
+    char *a, *b; /* file: path, title; event: type, json */
     bool is_note;
     int64_t created, updated, trashed;
     store__call_fn fn;
@@ -97,8 +102,7 @@ const char *store_strerror(int err) {
     }
 }
 
-void store__log_error(const char *backend, const char *what, const char *detail,
-                      const char *sql) {
+void store__log_error(const char *backend, const char *what, const char *detail, const char *sql) {
     vlog(VLOG_ERROR, "database error",
          json_pack("{s:s, s:s?, s:s?, s:s?}", "backend", backend, "error", what, "detail", detail,
                    "sql", sql));
@@ -250,8 +254,8 @@ static int vault_exists(store *st, const char *vault) {
 
 /* Runs one statement; with `out`, the first row's int column 0 goes there
  * and no row is STORE_ENOTFOUND. */
-static int write_stmt(store *st, store_conn *c, const char *sql, const store_arg *args,
-                      int nargs, int64_t *out) {
+static int write_stmt(store *st, store_conn *c, const char *sql, const store_arg *args, int nargs,
+                      int64_t *out) {
     if (out == NULL) return st->be->query(c, sql, args, nargs, NULL);
     store_rows *r = NULL;
     int err = st->be->query(c, sql, args, nargs, &r);
@@ -272,8 +276,8 @@ static int step_update(store *st, store_conn *c, store_txn *t, const struct step
     store_rows *r = NULL;
     int64_t seq;
     store_arg qd[] = {A_TEXT(s->id)};
-    int err = st->be->query(c, "SELECT vault FROM doc_updates WHERE doc = $1 LIMIT 1", qd,
-                            NARGS(qd), &r);
+    int err =
+        st->be->query(c, "SELECT vault FROM doc_updates WHERE doc = $1 LIMIT 1", qd, NARGS(qd), &r);
     if (err != STORE_OK) goto out;
     err = st->be->next(r);
     if (err == STORE_ROW) {
@@ -287,8 +291,9 @@ static int step_update(store *st, store_conn *c, store_txn *t, const struct step
                      NARGS(qv), &seq);
     if (err != STORE_OK) goto out;
     store_arg qi[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(seq), A_BLOB(s->data, s->len)};
-    err = write_stmt(st, c, "INSERT INTO doc_updates (doc, vault, vseq, data) VALUES ($1, $2, $3, $4)",
-                     qi, NARGS(qi), NULL);
+    err = write_stmt(st, c,
+                     "INSERT INTO doc_updates (doc, vault, vseq, data) VALUES ($1, $2, $3, $4)", qi,
+                     NARGS(qi), NULL);
     if (err == STORE_OK) t->seq = seq;
 out:
     st->be->rows_free(r);
@@ -297,20 +302,26 @@ out:
 
 static int step_file(store *st, store_conn *c, const struct step *s) {
     store_rows *r = NULL;
-    store_arg a[] = {A_TEXT(s->id),      A_TEXT(s->vault),   A_TEXT(s->a),
-                     A_TEXT(s->b),       A_TEXT(s->is_note ? "note" : "file"),
-                     A_INT(s->created),  A_INT(s->updated),  A_INT(s->trashed)};
+    store_arg a[] = {A_TEXT(s->id),
+                     A_TEXT(s->vault),
+                     A_TEXT(s->a),
+                     A_TEXT(s->b),
+                     A_TEXT(s->is_note ? "note" : "file"),
+                     A_INT(s->created),
+                     A_INT(s->updated),
+                     A_INT(s->trashed)};
     /* The update applies only within the same vault: no row back means the id
      * belongs to another vault. */
-    int err = st->be->query(c,
-                         "INSERT INTO files (id, vault, path, title, kind, created, updated, trashed)"
-                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                         " ON CONFLICT (id) DO UPDATE SET path = excluded.path,"
-                         " title = excluded.title, kind = excluded.kind,"
-                         " created = excluded.created, updated = excluded.updated,"
-                         " trashed = excluded.trashed WHERE files.vault = excluded.vault"
-                         " RETURNING 1",
-                         a, NARGS(a), &r);
+    int err =
+        st->be->query(c,
+                      "INSERT INTO files (id, vault, path, title, kind, created, updated, trashed)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                      " ON CONFLICT (id) DO UPDATE SET path = excluded.path,"
+                      " title = excluded.title, kind = excluded.kind,"
+                      " created = excluded.created, updated = excluded.updated,"
+                      " trashed = excluded.trashed WHERE files.vault = excluded.vault"
+                      " RETURNING 1",
+                      a, NARGS(a), &r);
     if (err == STORE_OK) {
         err = st->be->next(r);
         err = err == STORE_ROW ? STORE_OK : err == STORE_DONE ? STORE_EINVAL : err;
@@ -321,8 +332,9 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
 
 static int step_event(store *st, store_conn *c, const struct step *s) {
     store_arg a[] = {A_TEXT(s->vault), A_TEXT(s->a), A_TEXT(s->b), A_INT(wall_ms())};
-    return write_stmt(st, c, "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)",
-                      a, NARGS(a), NULL);
+    return write_stmt(st, c,
+                      "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)", a,
+                      NARGS(a), NULL);
 }
 
 static int run_step(store *st, store_txn *t, const struct step *s) {
@@ -336,6 +348,8 @@ static int run_step(store *st, store_txn *t, const struct step *s) {
 }
 
 /* ---- the writer thread --------------------------------------------------- */
+
+#define STORE__ERETRY (-100) /* run_batch_once: a transient conflict; run again */
 
 static void step_release(struct step *s) {
     free(s->data);
@@ -360,6 +374,7 @@ static bool own_error(int err) {
 static int run_txn(store *st, store_txn *t) {
     const store_ops *be = st->be;
     t->seq = 0;
+    t->err = STORE_OK;
     int err = be->exec(st->wconn, "SAVEPOINT txn");
     if (err != STORE_OK) return err;
     for (size_t i = 0; i < t->n && err == STORE_OK; i++) err = run_step(st, t, &t->steps[i]);
@@ -377,13 +392,59 @@ static int run_txn(store *st, store_txn *t) {
     return be->exec(st->wconn, "RELEASE SAVEPOINT txn");
 }
 
-static void run_batch(store *st, store_txn *batch, size_t n) {
+static int cmp_vault(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Locks the rows of every vault the batch writes, in id order (see
+ * lock_vault_sql). */
+static int lock_vaults(store *st, store_txn *batch) {
+    size_t n = 0, k = 0;
+    for (store_txn *t = batch; t != NULL; t = t->next) n += t->n;
+    if (n == 0) return STORE_OK;
+    const char **ids = malloc(n * sizeof(*ids));
+    if (ids == NULL) return STORE_ENOMEM;
+    for (store_txn *t = batch; t != NULL; t = t->next)
+        for (size_t i = 0; i < t->n; i++)
+            if (t->steps[i].kind != STEP_CALL) ids[k++] = t->steps[i].vault;
+    qsort(ids, k, sizeof(*ids), cmp_vault);
+    int err = STORE_OK;
+    for (size_t i = 0; i < k && err == STORE_OK; i++) {
+        if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0) continue;
+        store_arg a[] = {A_TEXT(ids[i])};
+        err = st->be->query(st->wconn, st->be->lock_vault_sql, a, NARGS(a), NULL);
+    }
+    free(ids);
+    return err;
+}
+
+/* One run of the batch: BEGIN, each txn, COMMIT; ROLLBACK on failure. */
+static int run_batch_once(store *st, store_txn *batch) {
     const store_ops *be = st->be;
-    double t0 = mono_ms();
     int berr = be->exec(st->wconn, be->begin_sql);
+    if (berr == STORE_OK && be->lock_vault_sql != NULL) berr = lock_vaults(st, batch);
     for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next) berr = run_txn(st, t);
     if (berr == STORE_OK) berr = be->exec(st->wconn, "COMMIT");
-    if (berr != STORE_OK) (void)be->exec(st->wconn, "ROLLBACK");
+    if (berr != STORE_OK) {
+        bool transient = be->transient != NULL && be->transient(st->wconn);
+        (void)be->exec(st->wconn, "ROLLBACK");
+        if (transient) return STORE__ERETRY;
+    }
+    return berr;
+}
+
+static void run_batch(store *st, store_txn *batch, size_t n) {
+    double t0 = mono_ms();
+    int berr = STORE__ERETRY;
+    for (int i = 0; i < BATCH_ATTEMPTS && berr == STORE__ERETRY; i++) {
+        if (i > 0) {
+            /* Back off so the other writer, already waiting, goes first. */
+            struct timespec ts = {0, (long)i * 20000000L};
+            nanosleep(&ts, NULL);
+        }
+        berr = run_batch_once(st, batch);
+    }
+    if (berr == STORE__ERETRY) berr = STORE_EIO;
     double ms = mono_ms() - t0;
 
     store_txn *next;
@@ -461,8 +522,8 @@ static int migrate(store *st, char *err, size_t errlen) {
         store_arg a[] = {A_INT(be->nmigrations)};
         rc = be->exec(c, "DELETE FROM schema_version");
         if (rc == STORE_OK)
-            rc = write_stmt(st, c, "INSERT INTO schema_version (version) VALUES ($1)", a,
-                            NARGS(a), NULL);
+            rc = write_stmt(st, c, "INSERT INTO schema_version (version) VALUES ($1)", a, NARGS(a),
+                            NULL);
     }
     if (rc == STORE_OK) rc = be->exec(c, "COMMIT");
     if (rc != STORE_OK) {
@@ -573,8 +634,8 @@ static struct step *txn_push(store_txn *t) {
     return s;
 }
 
-int store_txn_append_update(store_txn *t, const char *vault, const char *doc,
-                            const uint8_t *update, size_t len) {
+int store_txn_append_update(store_txn *t, const char *vault, const char *doc, const uint8_t *update,
+                            size_t len) {
     if (t == NULL || !id_ok(vault) || !id_ok(doc) || update == NULL || len == 0 ||
         len > MAX_UPDATE_BYTES)
         return STORE_EINVAL;
@@ -837,7 +898,8 @@ int store_session_delete(store *st, const uint8_t token_hash[32]) {
     if (token_hash == NULL) return STORE_EINVAL;
     store_arg a[] = {A_BLOB(token_hash, 32)};
     struct wcall w = {
-        .n = 1, .s = {{"DELETE FROM sessions WHERE token_hash = $1 RETURNING 1", a, NARGS(a), true}}};
+        .n = 1,
+        .s = {{"DELETE FROM sessions WHERE token_hash = $1 RETURNING 1", a, NARGS(a), true}}};
     return write_call(st, &w);
 }
 
@@ -857,9 +919,20 @@ int store_login_failures(store *st, const char *key, int64_t since, int64_t *cou
                     NARGS(a), count);
 }
 
+int store_purge_expired(store *st, int64_t now, int64_t failures_before) {
+    store_arg as[] = {A_INT(now)};
+    store_arg af[] = {A_INT(failures_before)};
+    struct wcall w = {.n = 2,
+                      .s = {{"DELETE FROM sessions WHERE expires <= $1", as, NARGS(as), false},
+                            {"DELETE FROM login_failures WHERE at < $1", af, NARGS(af), false}}};
+    return write_call(st, &w);
+}
+
 /* ---- vaults and members -------------------------------------------------- */
 
-static bool role_ok(store_role r) { return r == ROLE_VIEWER || r == ROLE_EDITOR || r == ROLE_OWNER; }
+static bool role_ok(store_role r) {
+    return r == ROLE_VIEWER || r == ROLE_EDITOR || r == ROLE_OWNER;
+}
 
 static store_role role_of(int64_t v) {
     return v >= ROLE_VIEWER && v <= ROLE_OWNER ? (store_role)v : ROLE_NONE;
@@ -937,10 +1010,11 @@ int store_vault_list(store *st, int64_t user, store_vault **out, size_t *n) {
     if (st == NULL || out == NULL || n == NULL) return STORE_EINVAL;
     struct vec v = {.size = sizeof(store_vault)};
     store_arg a[] = {A_INT(user)};
-    int err = read_rows(st,
-                        "SELECT " VAULT_COLS ", m.role FROM members m JOIN vaults v ON v.id = m.vault"
-                        " WHERE m.user_id = $1 ORDER BY v.name, v.id",
-                        a, NARGS(a), row_vault_push, &v, NULL);
+    int err =
+        read_rows(st,
+                  "SELECT " VAULT_COLS ", m.role FROM members m JOIN vaults v ON v.id = m.vault"
+                  " WHERE m.user_id = $1 ORDER BY v.name, v.id",
+                  a, NARGS(a), row_vault_push, &v, NULL);
     if (err != STORE_OK) {
         store_vaults_free(v.items, v.n);
         return err;
@@ -972,10 +1046,9 @@ int store_member_set(store *st, const char *vault, int64_t user, store_role role
 int store_member_remove(store *st, const char *vault, int64_t user) {
     if (!id_ok(vault)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(vault), A_INT(user)};
-    struct wcall w = {
-        .n = 1,
-        .s = {{"DELETE FROM members WHERE vault = $1 AND user_id = $2 RETURNING 1", a, NARGS(a),
-               true}}};
+    struct wcall w = {.n = 1,
+                      .s = {{"DELETE FROM members WHERE vault = $1 AND user_id = $2 RETURNING 1", a,
+                             NARGS(a), true}}};
     return write_call(st, &w);
 }
 
@@ -1111,12 +1184,14 @@ static int prefix_upper(const char *prefix, char **out) {
         while (start > 0 && ((unsigned char)s[start] & 0xc0) == 0x80) start--;
         const unsigned char *p = (const unsigned char *)s + start;
         uint32_t c;
-        if (p[0] < 0x80) c = p[0];
-        else if (p[0] < 0xe0) c = (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu);
-        else if (p[0] < 0xf0) c = (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+        if (p[0] < 0x80)
+            c = p[0];
+        else if (p[0] < 0xe0)
+            c = (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu);
+        else if (p[0] < 0xf0)
+            c = (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
         else
-            c = (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 |
-                (p[3] & 0x3fu);
+            c = (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
         if (c == 0x10ffff) {
             len = start;
             continue;

@@ -28,9 +28,10 @@
  * lowercase hex digits, or a NULL where a value is needed is STORE_EINVAL.
  *
  * Errors: every int-returning function returns STORE_OK (0) or a negative
- * STORE_E* code and, on error, changes nothing (out-parameters included). Strings and arrays returned
- * through out-parameters are malloc'd and owned by the caller, who frees
- * them with the matching *_free function (or free() where it says so).
+ * STORE_E* code and, on error, changes nothing (out-parameters included).
+ * Strings and arrays returned through out-parameters are malloc'd and owned
+ * by the caller, who frees them with the matching *_free function (or free()
+ * where it says so).
  */
 #ifndef VN_STORE_H
 #define VN_STORE_H
@@ -45,9 +46,9 @@ enum {
     STORE_ECONFLICT = -2, /* a unique value already exists (e.g. email) */
     STORE_EIO = -3,       /* the database failed; details in the log */
     STORE_ENOMEM = -4,
-    STORE_ESCHEMA = -5,   /* database schema newer than this binary, or broken */
-    STORE_EINVAL = -6,    /* bad argument */
-    STORE_ECLOSED = -7    /* the store is shutting down */
+    STORE_ESCHEMA = -5, /* database schema newer than this binary, or broken */
+    STORE_EINVAL = -6,  /* bad argument */
+    STORE_ECLOSED = -7  /* the store is shutting down */
 };
 
 const char *store_strerror(int err);
@@ -78,9 +79,9 @@ typedef enum { ROLE_NONE = 0, ROLE_VIEWER = 1, ROLE_EDITOR = 2, ROLE_OWNER = 3 }
 
 typedef struct {
     int64_t id;
-    char *email;   /* lowercased by the caller */
+    char *email; /* lowercased by the caller */
     char *name;
-    char *pwhash;  /* libsodium argon2id string */
+    char *pwhash; /* libsodium argon2id string */
     int64_t created;
 } store_user;
 
@@ -106,6 +107,10 @@ int store_session_delete(store *st, const uint8_t token_hash[32]);
 int store_login_failure_add(store *st, const char *key, int64_t now);
 int store_login_failures(store *st, const char *key, int64_t since, int64_t *count);
 
+/* Housekeeping for the janitor: deletes the sessions expired at `now` and the
+ * login failures older than `failures_before`. */
+int store_purge_expired(store *st, int64_t now, int64_t failures_before);
+
 /* ---- vaults and members --------------------------------------------------- */
 
 typedef struct {
@@ -117,7 +122,7 @@ typedef struct {
     store_role role; /* the asking user's role, where a function says so */
 } store_vault;
 
-void store_vault_free(store_vault *v); /* frees the strings, not v */
+void store_vault_free(store_vault *v);            /* frees the strings, not v */
 void store_vaults_free(store_vault *v, size_t n); /* frees each and the array */
 
 /* Creates the vault and makes `owner` its owner, in one transaction.
@@ -159,15 +164,15 @@ int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud);
 typedef struct {
     char id[33];
     char vault[33];
-    char *path;      /* "/Projects/Q1/Design.md" */
-    char *title;     /* first heading, else the file name without extension */
-    bool is_note;    /* kind "note" (else "file") */
+    char *path;   /* "/Projects/Q1/Design.md" */
+    char *title;  /* first heading, else the file name without extension */
+    bool is_note; /* kind "note" (else "file") */
     int64_t created;
     int64_t updated;
     int64_t trashed; /* 0 when live */
 } store_file;
 
-void store_file_free(store_file *f); /* frees the strings, not f */
+void store_file_free(store_file *f);            /* frees the strings, not f */
 void store_files_free(store_file *f, size_t n); /* frees each and the array */
 int store_file_get(store *st, const char *id, store_file *out);
 /* Live (or, with trashed=true, trashed) files of the vault whose path starts
@@ -191,8 +196,8 @@ void store_txn_free(store_txn *t); /* for a txn never submitted */
 /* Appends one update to the log of `doc` (which lives in `vault`) and bumps
  * the vault's sequence number. At commit: STORE_ENOTFOUND if the vault does
  * not exist, STORE_EINVAL if `doc` already has updates in another vault. */
-int store_txn_append_update(store_txn *t, const char *vault, const char *doc,
-                            const uint8_t *update, size_t len);
+int store_txn_append_update(store_txn *t, const char *vault, const char *doc, const uint8_t *update,
+                            size_t len);
 /* Inserts or replaces the projection row of a file (path must start with
  * '/'; title NULL means ""). At commit: STORE_EINVAL if the id exists in
  * another vault, STORE_ENOTFOUND if the vault does not exist. */
@@ -208,12 +213,12 @@ void store_txn_fail_for_test(store_txn *t);
  * that transaction; a failure of the database itself (EIO, ENOMEM: the batch's
  * fate is unknown) fails every transaction of the batch. */
 typedef struct {
-    int err;            /* STORE_OK, or why the transaction was rolled back */
-    int64_t vault_seq;  /* the vault's sequence number given to this
-                           transaction's last appended update (0 if it
-                           appended none): strictly increasing per vault */
-    size_t batch_size;  /* how many transactions shared the commit */
-    double commit_ms;   /* time of the commit (for metrics) */
+    int err;           /* STORE_OK, or why the transaction was rolled back */
+    int64_t vault_seq; /* the vault's sequence number given to this
+                          transaction's last appended update (0 if it
+                          appended none): strictly increasing per vault */
+    size_t batch_size; /* how many transactions shared the commit */
+    double commit_ms;  /* time of the commit (for metrics) */
 } store_result;
 
 /* Queues `t` for the writer thread; `done` (may be NULL) runs on the writer
@@ -223,12 +228,14 @@ typedef struct {
 typedef void (*store_done_fn)(void *ud, const store_result *res);
 int store_submit(store *st, store_txn *t, store_done_fn done, void *ud);
 
-/* Submits and waits: for tests, tools and rare writes. Returns res->err (or
- * STORE_ECLOSED, res zeroed); t is consumed either way. */
+/* Submits and waits: for tests, tools and rare writes. Returns res->err (on
+ * STORE_ECLOSED, res->err is that and the rest is zero); res may be NULL; t
+ * is consumed either way. */
 int store_commit(store *st, store_txn *t, store_result *res);
 
-/* Events in the outbox after `cursor` (exclusive), at most `max` (> 0), in
- * id order, which is commit order while one vaultd writes the database. */
+/* Events in the outbox after `cursor` (exclusive), at most `max` (> 0; more
+ * than 10000 counts as 10000), in id order, which is commit order while one
+ * vaultd writes the database. */
 typedef struct {
     int64_t id;
     char vault[33];
@@ -246,7 +253,6 @@ typedef struct {
     char doc[33];
     int64_t seq;
 } store_change;
-int store_vault_changes(store *st, const char *vault, int64_t since, store_change **out,
-                        size_t *n);
+int store_vault_changes(store *st, const char *vault, int64_t since, store_change **out, size_t *n);
 
 #endif /* VN_STORE_H */

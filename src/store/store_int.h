@@ -46,6 +46,10 @@ typedef struct store_ops {
     int nmigrations;
     const char *begin_sql;        /* starts a write transaction */
     const char *migrate_lock_sql; /* run first in the migration txn, or NULL */
+    /* Locks the row of vault $1 at the start of a batch, or NULL. Batches
+     * lock every vault they write in id order, so that writers of several
+     * processes never deadlock on vault rows. */
+    const char *lock_vault_sql;
 
     /* Opens one connection to `where`; on failure writes a sentence to err. */
     int (*connect)(const char *where, store_conn **out, char *err, size_t errlen);
@@ -63,14 +67,17 @@ typedef struct store_ops {
     const char *(*col_text)(store_rows *r, int col, size_t *len);
     const uint8_t *(*col_blob)(store_rows *r, int col, size_t *len);
     void (*rows_free)(store_rows *r); /* NULL is a no-op */
+    /* Whether the last failure on c was a transient conflict between
+     * concurrent writers (deadlock, serialization), worth running the whole
+     * transaction again. NULL when the backend has none. */
+    bool (*transient)(store_conn *c);
 } store_ops;
 
 extern const store_ops store__sqlite;
 extern const store_ops store__postgres;
 
 /* Shared by the backends: logs a database failure as one JSON line. */
-void store__log_error(const char *backend, const char *what, const char *detail,
-                      const char *sql);
+void store__log_error(const char *backend, const char *what, const char *detail, const char *sql);
 
 /* ---- hooks for the store's own tests ------------------------------------- */
 

@@ -101,7 +101,8 @@ static void pg_url_for(const char *base, const char *db, char *out, size_t len) 
     host = host ? host + 3 : base;
     const char *slash = strchr(host, '/');
     const char *query = strchr(host, '?');
-    if (slash == NULL || (query != NULL && slash > query)) slash = query ? query : base + strlen(base);
+    if (slash == NULL || (query != NULL && slash > query))
+        slash = query ? query : base + strlen(base);
     snprintf(out, len, "%.*s/%s%s", (int)(slash - base), base, db, query ? query : "");
 }
 
@@ -187,8 +188,12 @@ static void put_file(struct env *e, const char *vault, unsigned n, const char *p
                      int64_t trashed) {
     char copy[256];
     snprintf(copy, sizeof(copy), "%s", path);
-    store_file f = {.path = copy, .title = "T", .is_note = true, .created = n,
-                    .updated = n + 1, .trashed = trashed};
+    store_file f = {.path = copy,
+                    .title = "T",
+                    .is_note = true,
+                    .created = n,
+                    .updated = n + 1,
+                    .trashed = trashed};
     mkid(f.id, n);
     memcpy(f.vault, vault, 33);
     store_txn *t = store_txn_new();
@@ -258,7 +263,8 @@ static int gate_fn(store *st, store_conn *c, void *arg) {
     return STORE_OK;
 }
 
-static void gate_close(struct env *e, struct gate *g) {
+/* Queues a gate transaction; the writer stops in it when it gets there. */
+static void gate_submit(store *st, struct gate *g) {
     pthread_mutex_init(&g->m, NULL);
     pthread_cond_init(&g->c, NULL);
     pthread_mutex_init(&g->col.m, NULL);
@@ -269,25 +275,44 @@ static void gate_close(struct env *e, struct gate *g) {
     store_txn *t = store_txn_new();
     ASSERT_TRUE(t != NULL);
     ASSERT_EQ_INT(store__txn_call(t, gate_fn, g), STORE_OK);
-    ASSERT_EQ_INT(store_submit(e->st, t, pending_done, &g->p), STORE_OK);
+    ASSERT_EQ_INT(store_submit(st, t, pending_done, &g->p), STORE_OK);
+}
+
+static void gate_wait_entered(struct gate *g) {
     pthread_mutex_lock(&g->m);
     while (!g->entered) pthread_cond_wait(&g->c, &g->m);
     pthread_mutex_unlock(&g->m);
 }
 
-/* Waits (without a deadline: ctest's timeout is the limit) until n
- * transactions are queued behind the gate, then opens it. */
-static void gate_open_when_queued(struct env *e, struct gate *g, size_t n) {
-    while (store__queued(e->st) < n) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+/* Holds the writer: everything submitted from now on queues up. */
+static void gate_close(store *st, struct gate *g) {
+    CHECK_HELPER(gate_submit(st, g));
+    gate_wait_entered(g);
+}
+
+/* Lets the writer go on. */
+static void gate_let_go(struct gate *g) {
     pthread_mutex_lock(&g->m);
     g->open = true;
     pthread_cond_broadcast(&g->c);
     pthread_mutex_unlock(&g->m);
+}
+
+/* Lets the writer go on and waits for the gate's own commit. */
+static void gate_open(struct gate *g) {
+    gate_let_go(g);
     collector_wait(&g->col, 1);
     ASSERT_EQ_INT(g->p.res.err, STORE_OK);
+}
+
+/* Waits (without a deadline: ctest's timeout is the limit) until n
+ * transactions are queued behind the gate, then opens it. */
+static void gate_open_when_queued(store *st, struct gate *g, size_t n) {
+    while (store__queued(st) < n) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_HELPER(gate_open(g));
 }
 
 static void gate_release(struct gate *g) {
@@ -335,8 +360,7 @@ STORE_TEST(store_users_unique_email) {
     ASSERT_EQ_INT(store_user_by_email(e->st, "nobody@example.org", &u), STORE_ENOTFOUND);
     ASSERT_EQ_INT(store_user_by_id(e->st, b + 1000, &u), STORE_ENOTFOUND);
     /* Bad input is refused and creates nothing. */
-    ASSERT_EQ_INT(store_user_create(e->st, "bad\xff@example.org", "N", "h", 1, &dup),
-                  STORE_EINVAL);
+    ASSERT_EQ_INT(store_user_create(e->st, "bad\xff@example.org", "N", "h", 1, &dup), STORE_EINVAL);
     ASSERT_EQ_INT(store_user_create(e->st, "", "N", "h", 1, &dup), STORE_EINVAL);
     ASSERT_EQ_INT(store_user_create(e->st, "c@example.org", NULL, "h", 1, &dup), STORE_EINVAL);
     ASSERT_EQ_INT(store_user_by_email(e->st, "c@example.org", &u), STORE_ENOTFOUND);
@@ -369,6 +393,12 @@ STORE_TEST(store_sessions_expire_and_delete) {
     ASSERT_EQ_INT(store_session_user(e->st, h2, 1500, &uid), STORE_ENOTFOUND);
     ASSERT_EQ_INT(store_session_delete(e->st, h2), STORE_ENOTFOUND);
     ASSERT_EQ_INT(store_session_user(e->st, h1, 1500, &uid), STORE_OK);
+
+    /* The janitor's purge removes what expired, and only that. */
+    ASSERT_EQ_INT(store_session_create(e->st, h2, a, 1000, 9000), STORE_OK);
+    ASSERT_EQ_INT(store_purge_expired(e->st, 2000, 0), STORE_OK);
+    ASSERT_EQ_INT(store_session_delete(e->st, h1), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_session_user(e->st, h2, 2000, &uid), STORE_OK);
 }
 
 STORE_TEST(store_login_failures_counted) {
@@ -386,6 +416,12 @@ STORE_TEST(store_login_failures_counted) {
     ASSERT_EQ_INT(store_login_failures(e->st, "addr:192.0.2.1", 0, &n), STORE_OK);
     ASSERT_EQ_INT(n, 1);
     ASSERT_EQ_INT(store_login_failures(e->st, "acct:nobody", 0, &n), STORE_OK);
+    ASSERT_EQ_INT(n, 0);
+
+    ASSERT_EQ_INT(store_purge_expired(e->st, 0, 250), STORE_OK);
+    ASSERT_EQ_INT(store_login_failures(e->st, "acct:ada@example.org", 0, &n), STORE_OK);
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_EQ_INT(store_login_failures(e->st, "addr:192.0.2.1", 0, &n), STORE_OK);
     ASSERT_EQ_INT(n, 0);
 }
 
@@ -557,9 +593,15 @@ STORE_TEST(store_files_projection_and_prefix) {
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
     CHECK_HELPER(new_vault(e, 2, &owner, v2));
     static const char *const paths[] = {
-        "/a.md",          "/Projects/Q1/Design.md", "/Projects/Q1/Plan.md",
-        "/Projects/Q2/x.md", "/Projects%/y.md",     "/Projects_z.md",
-        "/projects/lower.md", "/Pr\xc3\xb3ximo/\xc3\xbc.md", "/Projects\x7f.md",
+        "/a.md",
+        "/Projects/Q1/Design.md",
+        "/Projects/Q1/Plan.md",
+        "/Projects/Q2/x.md",
+        "/Projects%/y.md",
+        "/Projects_z.md",
+        "/projects/lower.md",
+        "/Pr\xc3\xb3ximo/\xc3\xbc.md",
+        "/Projects\x7f.md",
         "/Projects\xc2\x80.md",
     };
     for (unsigned i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
@@ -612,8 +654,12 @@ STORE_TEST(store_files_projection_and_prefix) {
     ASSERT_EQ_INT(f.trashed, 0);
     store_file_free(&f);
 
-    store_file g = {.path = "/Projects/Q3/Design.md", .title = NULL, .is_note = false,
-                    .created = 101, .updated = 999, .trashed = 0};
+    store_file g = {.path = "/Projects/Q3/Design.md",
+                    .title = NULL,
+                    .is_note = false,
+                    .created = 101,
+                    .updated = 999,
+                    .trashed = 0};
     memcpy(g.id, id, 33);
     memcpy(g.vault, vault, 33);
     store_txn *t = store_txn_new();
@@ -683,9 +729,8 @@ static void *gc_main(void *arg) {
     for (int r = 0; r < w->rounds; r++) {
         snprintf(w->bytes[r], sizeof(w->bytes[r]), "w%d-r%d", w->index, r);
         store_txn *t = store_txn_new();
-        if (t == NULL ||
-            store_txn_append_update(t, w->vault, w->doc, (const uint8_t *)w->bytes[r],
-                                    strlen(w->bytes[r])) != STORE_OK) {
+        if (t == NULL || store_txn_append_update(t, w->vault, w->doc, (const uint8_t *)w->bytes[r],
+                                                 strlen(w->bytes[r])) != STORE_OK) {
             store_txn_free(t);
             w->res[r].err = STORE_ENOMEM;
             continue;
@@ -702,7 +747,7 @@ static void gc_run(struct env *e, struct gc_worker *w, int rounds, const char *v
         w[i] = (struct gc_worker){.e = e, .vault = vault, .doc = doc, .index = i, .rounds = rounds};
         ASSERT_EQ_INT(pthread_create(&th[i], NULL, gc_main, &w[i]), 0);
     }
-    if (gate != NULL) CHECK_HELPER(gate_open_when_queued(e, gate, GC_THREADS));
+    if (gate != NULL) CHECK_HELPER(gate_open_when_queued(e->st, gate, GC_THREADS));
     for (int i = 0; i < GC_THREADS; i++) pthread_join(th[i], NULL);
 }
 
@@ -715,9 +760,8 @@ struct gc_log {
 static int gc_log_check(void *ud, const uint8_t *update, size_t len) {
     struct gc_log *g = ud;
     g->next++;
-    const char *want = g->next < (int)(sizeof(g->by_seq) / sizeof(g->by_seq[0]))
-                           ? g->by_seq[g->next]
-                           : NULL;
+    const char *want =
+        g->next < (int)(sizeof(g->by_seq) / sizeof(g->by_seq[0])) ? g->by_seq[g->next] : NULL;
     if (want == NULL || strlen(want) != len || memcmp(want, update, len) != 0) g->bad++;
     return 0;
 }
@@ -734,7 +778,7 @@ STORE_TEST(store_group_commit) {
 
     /* Phase 1: the writer is held while every thread queues its commit, so
      * the eight share one batch. */
-    CHECK_HELPER(gate_close(e, &gate));
+    CHECK_HELPER(gate_close(e->st, &gate));
     CHECK_HELPER(gc_run(e, w1, 1, vault, doc, &gate));
     gate_release(&gate);
     bool seen[1 + GC_THREADS * (GC_ROUNDS + 1)] = {false};
@@ -759,7 +803,8 @@ STORE_TEST(store_group_commit) {
             ASSERT_EQ_INT(res->err, STORE_OK);
             ASSERT_TRUE(res->batch_size >= 1 && res->batch_size <= GC_THREADS);
             ASSERT_TRUE(res->vault_seq > last);
-            ASSERT_TRUE(res->vault_seq > GC_THREADS && res->vault_seq <= GC_THREADS * (GC_ROUNDS + 1));
+            ASSERT_TRUE(res->vault_seq > GC_THREADS &&
+                        res->vault_seq <= GC_THREADS * (GC_ROUNDS + 1));
             ASSERT_FALSE(seen[res->vault_seq]);
             seen[res->vault_seq] = true;
             log.by_seq[res->vault_seq] = w2[i].bytes[r];
@@ -790,7 +835,7 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
     pthread_mutex_init(&col.m, NULL);
     pthread_cond_init(&col.c, NULL);
 
-    CHECK_HELPER(gate_close(e, &gate));
+    CHECK_HELPER(gate_close(e->st, &gate));
     for (int i = 0; i < 4; i++) {
         char bytes[16], path[32];
         snprintf(bytes, sizeof(bytes), "t%d", i);
@@ -802,14 +847,14 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
         ASSERT_TRUE(t != NULL);
         ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_OK);
         ASSERT_EQ_INT(store_txn_event(t, vault, "test.event", "{\"i\":1}"), STORE_OK);
-        ASSERT_EQ_INT(store_txn_append_update(t, i == 3 ? nov : vault, doc,
-                                              (const uint8_t *)bytes, strlen(bytes)),
+        ASSERT_EQ_INT(store_txn_append_update(t, i == 3 ? nov : vault, doc, (const uint8_t *)bytes,
+                                              strlen(bytes)),
                       STORE_OK);
         if (i == 1) store_txn_fail_for_test(t);
         p[i] = (struct pending){.col = &col};
         ASSERT_EQ_INT(store_submit(e->st, t, pending_done, &p[i]), STORE_OK);
     }
-    CHECK_HELPER(gate_open_when_queued(e, &gate, 4));
+    CHECK_HELPER(gate_open_when_queued(e->st, &gate, 4));
     gate_release(&gate);
     collector_wait(&col, 4);
     pthread_cond_destroy(&col.c);
@@ -839,6 +884,137 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
     ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
     ASSERT_EQ_INT(v.seq, 3);
     store_vault_free(&v);
+}
+
+STORE_TEST(store_reads_see_only_committed) {
+    int64_t owner;
+    char vault[33], doc[33], fid[33];
+    struct gate g0, g1;
+    struct collector col = {.done = 0};
+    struct pending p = {.col = &col};
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    mkid(doc, 0xd0c);
+    mkid(fid, 0xf1);
+    pthread_mutex_init(&col.m, NULL);
+    pthread_cond_init(&col.c, NULL);
+
+    /* Batch [t, g1]: t's steps run, then the writer waits in g1 before the
+     * COMMIT. */
+    CHECK_HELPER(gate_close(e->st, &g0));
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, (const uint8_t *)"u", 1), STORE_OK);
+    store_file f = {.path = "/a.md", .title = "A", .is_note = true, .created = 1, .updated = 1};
+    memcpy(f.id, fid, 33);
+    memcpy(f.vault, vault, 33);
+    ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_OK);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "doc.updated", "{}"), STORE_OK);
+    ASSERT_EQ_INT(store_submit(e->st, t, pending_done, &p), STORE_OK);
+    CHECK_HELPER(gate_submit(e->st, &g1));
+    CHECK_HELPER(gate_open_when_queued(e->st, &g0, 2));
+    gate_release(&g0);
+    gate_wait_entered(&g1);
+
+    store_file got;
+    store_vault v;
+    store_event *ev = NULL;
+    size_t n = 9;
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_file_get(e->st, fid, &got), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
+    ASSERT_EQ_INT(b.count, 0);
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0);
+    store_events_free(ev, n);
+    ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 0);
+    store_vault_free(&v);
+    pthread_mutex_lock(&col.m);
+    ASSERT_EQ_INT(col.done, 0); /* not answered before the commit */
+    pthread_mutex_unlock(&col.m);
+
+    CHECK_HELPER(gate_open(&g1));
+    gate_release(&g1);
+    collector_wait(&col, 1);
+    pthread_cond_destroy(&col.c);
+    pthread_mutex_destroy(&col.m);
+    ASSERT_EQ_INT(p.res.err, STORE_OK);
+    ASSERT_EQ_INT(p.res.vault_seq, 1);
+    ASSERT_EQ_UINT(p.res.batch_size, 2);
+    ASSERT_EQ_INT(store_file_get(e->st, fid, &got), STORE_OK);
+    store_file_free(&got);
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "u|");
+}
+
+struct counter {
+    pthread_mutex_t m;
+    int ok, failed;
+};
+
+static void count_done(void *ud, const store_result *r) {
+    struct counter *c = ud;
+    pthread_mutex_lock(&c->m);
+    if (r->err == STORE_OK)
+        c->ok++;
+    else
+        c->failed++;
+    pthread_mutex_unlock(&c->m);
+}
+
+static int count_update(void *ud, const uint8_t *update, size_t len) {
+    (void)update;
+    (void)len;
+    ++*(int *)ud;
+    return 0;
+}
+
+static void *close_main(void *arg) {
+    store_close(arg);
+    return NULL;
+}
+
+STORE_TEST(store_close_drains_queue) {
+    int64_t owner;
+    char vault[33], doc[33], err[256];
+    struct gate g;
+    struct counter c = {.ok = 0};
+    pthread_t closer;
+    pthread_mutex_init(&c.m, NULL);
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    mkid(doc, 0xd0c);
+
+    /* Everything accepted before store_close shuts the door is committed and
+     * answered; everything after is refused with ECLOSED and not answered. */
+    CHECK_HELPER(gate_close(e->st, &g));
+    ASSERT_EQ_INT(pthread_create(&closer, NULL, close_main, e->st), 0);
+    int accepted = 0, rc;
+    do {
+        store_txn *t = store_txn_new();
+        ASSERT_TRUE(t != NULL);
+        ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, (const uint8_t *)"x", 1), STORE_OK);
+        rc = store_submit(e->st, t, count_done, &c);
+        if (rc == STORE_OK) accepted++;
+    } while (rc == STORE_OK);
+    ASSERT_EQ_INT(rc, STORE_ECLOSED);
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    store_result res = {.err = 1, .vault_seq = 5};
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_ECLOSED);
+    ASSERT_EQ_INT(res.err, STORE_ECLOSED);
+    ASSERT_EQ_INT(res.vault_seq, 0);
+    CHECK_HELPER(gate_open(&g));
+    pthread_join(closer, NULL);
+    e->st = NULL;
+    gate_release(&g);
+    pthread_mutex_destroy(&c.m);
+    ASSERT_EQ_INT(c.ok, accepted);
+    ASSERT_EQ_INT(c.failed, 0);
+
+    ASSERT_EQ_INT(store_open(e->where, &e->st, err, sizeof(err)), STORE_OK);
+    int count = 0;
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, count_update, &count), STORE_OK);
+    ASSERT_EQ_INT(count, accepted);
 }
 
 STORE_TEST(store_outbox_after_cursor) {
@@ -903,8 +1079,8 @@ STORE_TEST(store_restart_keeps_everything) {
     store_txn *t = store_txn_new();
     ASSERT_TRUE(t != NULL);
     ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, (const uint8_t *)"two", 3), STORE_OK);
-    store_file f = {.path = "/Notes/a.md", .title = "A", .is_note = true, .created = 7,
-                    .updated = 8};
+    store_file f = {
+        .path = "/Notes/a.md", .title = "A", .is_note = true, .created = 7, .updated = 8};
     memcpy(f.id, fid, 33);
     memcpy(f.vault, vault, 33);
     ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_OK);
@@ -1025,11 +1201,143 @@ TEST(store_open_reports_bad_places) {
     ASSERT_TRUE(st == NULL);
     ASSERT_TRUE(strstr(err, "/nonexistent-dir/sub/dir") != NULL);
     /* Port 1 on localhost: nothing listens there. */
-    ASSERT_EQ_INT(store_open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=5", &st, err,
-                             sizeof(err)),
-                  STORE_EIO);
+    ASSERT_EQ_INT(
+        store_open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=5", &st, err, sizeof(err)),
+        STORE_EIO);
     ASSERT_TRUE(st == NULL);
     ASSERT_TRUE(strstr(err, "PostgreSQL") != NULL);
     ASSERT_EQ_STR(store_strerror(STORE_ESCHEMA),
                   "database schema newer than this program, or broken");
 }
+
+/* PostgreSQL only: two vaultd (two stores) write the same two vaults; one
+ * batch is held inside while the other's transactions touch them in the
+ * opposite order. Batches lock the vaults they write in id order (and a
+ * deadlock that still happens runs the batch again), so the second batch
+ * waits and both succeed, in order; without either, one batch failed as a
+ * whole. SQLite has one writer per database: no such conflict exists. */
+static void submit_append(store *st, const char *vault, const char *doc, struct pending *p) {
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, (const uint8_t *)"x", 1), STORE_OK);
+    ASSERT_EQ_INT(store_submit(st, t, pending_done, p), STORE_OK);
+}
+
+/* Waits until some connection to the database waits for a lock. */
+static void pg_wait_for_lock_waiter(const char *url) {
+    PGconn *c = PQconnectdb(url);
+    ASSERT_TRUE(PQstatus(c) == CONNECTION_OK);
+    for (;;) {
+        PGresult *r = PQexec(c, "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        long n = ok ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+        PQclear(r);
+        if (!ok) {
+            PQfinish(c);
+            ASSERT_TRUE(ok);
+        }
+        if (n > 0) break;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    PQfinish(c);
+}
+
+static void two_writers_body(struct env *e) {
+    int64_t owner;
+    char x[33], y[33], err[256];
+    store *a = e->st, *b = NULL;
+    struct gate a0, a1, b0;
+    struct collector col = {.done = 0};
+    struct pending p[4];
+    CHECK_HELPER(new_vault(e, 1, &owner, x));
+    CHECK_HELPER(new_vault(e, 2, &owner, y));
+    ASSERT_EQ_INT(store_open(e->where, &b, err, sizeof(err)), STORE_OK);
+    pthread_mutex_init(&col.m, NULL);
+    pthread_cond_init(&col.c, NULL);
+    for (int i = 0; i < 4; i++) p[i] = (struct pending){.col = &col};
+
+    /* a's batch: [append x, a1, append y], held at a1. */
+    CHECK_HELPER(gate_close(a, &a0));
+    CHECK_HELPER(submit_append(a, x, x, &p[0]));
+    CHECK_HELPER(gate_submit(a, &a1));
+    CHECK_HELPER(submit_append(a, y, y, &p[1]));
+    CHECK_HELPER(gate_open_when_queued(a, &a0, 3));
+    gate_wait_entered(&a1);
+    /* b's batch: [append y, append x], which must wait for a. */
+    CHECK_HELPER(gate_close(b, &b0));
+    CHECK_HELPER(submit_append(b, y, y, &p[2]));
+    CHECK_HELPER(submit_append(b, x, x, &p[3]));
+    CHECK_HELPER(gate_open_when_queued(b, &b0, 2));
+    CHECK_HELPER(pg_wait_for_lock_waiter(e->where));
+    gate_let_go(&a1);
+    collector_wait(&col, 4);
+    collector_wait(&a1.col, 1);
+    store_close(b);
+    for (int i = 0; i < 4; i++) ASSERT_EQ_INT(p[i].res.err, STORE_OK);
+    ASSERT_EQ_INT(a1.p.res.err, STORE_OK);
+    ASSERT_EQ_INT(p[0].res.vault_seq, 1);
+    ASSERT_EQ_INT(p[1].res.vault_seq, 1);
+    ASSERT_EQ_INT(p[2].res.vault_seq, 2);
+    ASSERT_EQ_INT(p[3].res.vault_seq, 2);
+    gate_release(&a0);
+    gate_release(&a1);
+    gate_release(&b0);
+    pthread_cond_destroy(&col.c);
+    pthread_mutex_destroy(&col.m);
+}
+
+TEST(store_pg_two_writers_do_not_deadlock) { CHECK_HELPER(run_postgres(two_writers_body)); }
+
+/* PostgreSQL only: a transient conflict (serialization failure, deadlock)
+ * runs the whole batch again; nothing of the failed run remains. */
+static int flaky_fn(store *st, store_conn *c, void *arg) {
+    int *calls = arg;
+    if ((*calls)++ == 0)
+        return store__conn_exec(
+            st, c, "DO $$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END $$");
+    return STORE_OK;
+}
+
+static void retry_body(struct env *e) {
+    int64_t owner;
+    char x[33];
+    int calls = 0;
+    struct gate g;
+    struct collector col = {.done = 0};
+    struct pending p[3];
+    CHECK_HELPER(new_vault(e, 1, &owner, x));
+    pthread_mutex_init(&col.m, NULL);
+    pthread_cond_init(&col.c, NULL);
+    for (int i = 0; i < 3; i++) p[i] = (struct pending){.col = &col};
+
+    CHECK_HELPER(gate_close(e->st, &g));
+    CHECK_HELPER(submit_append(e->st, x, x, &p[0]));
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store__txn_call(t, flaky_fn, &calls), STORE_OK);
+    ASSERT_EQ_INT(store_submit(e->st, t, pending_done, &p[1]), STORE_OK);
+    CHECK_HELPER(submit_append(e->st, x, x, &p[2]));
+    CHECK_HELPER(gate_open_when_queued(e->st, &g, 3));
+    gate_release(&g);
+    collector_wait(&col, 3);
+    pthread_cond_destroy(&col.c);
+    pthread_mutex_destroy(&col.m);
+    ASSERT_EQ_INT(calls, 2);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(p[i].res.err, STORE_OK);
+        ASSERT_EQ_UINT(p[i].res.batch_size, 3);
+    }
+    ASSERT_EQ_INT(p[0].res.vault_seq, 1);
+    ASSERT_EQ_INT(p[2].res.vault_seq, 2);
+    store_vault v;
+    ASSERT_EQ_INT(store_vault_get(e->st, x, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 2);
+    store_vault_free(&v);
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, x, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "x|x|");
+}
+
+TEST(store_pg_transient_conflict_reruns_batch) { CHECK_HELPER(run_postgres(retry_body)); }
