@@ -143,6 +143,16 @@ const updatesOf = (d) => { const us = []; d.on('update', (u) => us.push(u)); ret
     0x89, 9, 0, ...str('h').slice(1), 118, 2, ...key('meta'), 118, 1, ...key('z'), 120, ...key('gc'), 127,
     0])
   add('doc_options', 'merge', [docOpts, Buffer.from([0, 0])])
+  // JSON texts (ContentJSON, embeds, format values) come out as
+  // JSON.stringify(JSON.parse(text)): spacing, escapes, numbers, key order
+  const jstr = (t) => { const b = Buffer.from(t); return [b.length, ...b] }
+  const ugly = ' {"b" : [1.50, "\\u0041\\/\\ud83d\\ude00\\ud800", {}], "1": 1e2, "__proto__": null, "b": 2, "x": -0.0000001 } '
+  const jsonUpdate = Buffer.from([1, 3, 9, 0,
+    5, 1, 1, 0x61, ...jstr(ugly), // embed
+    0x86, 9, 0, ...jstr('bold'), ...jstr(' [ 1e21 , 1e-7 , 123e-2 , 1e999 ] '), // format
+    0x82, 9, 1, 2, ...jstr('undefined'), ...jstr('"\\t\\u0001"'), // JSON
+    0])
+  add('json_normalised', 'merge', [jsonUpdate, Buffer.from([0, 0])])
 }
 // 10. zero and one inputs; many updates in random order
 {

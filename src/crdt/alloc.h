@@ -11,11 +11,24 @@
  *  - An allocation failure is reported as Y_ERR_NOMEM, never by aborting.
  *  - Reading an update allocates only while decoding into a temporary
  *    structure; a failure there leaves the document untouched.
- *  - Operations on a document reserve what they need (array capacity, new
- *    items) before linking anything, so a failed call normally has no side
- *    effect. Where that is impractical (a failure in the middle of
- *    integrating an already validated update) the document stays internally
- *    consistent and the remainder is kept as pending, never half-linked.
+ *  - Each local edit first takes a small reserve (YEDIT_RESERVE): when it
+ *    cannot be had the call fails with no side
+ *    effect; afterwards allocations that fail are served from it, so the
+ *    edit completes. Only an edit needing more than the reserve while
+ *    memory is exhausted can stop part-way; the document then stays
+ *    consistent (every item whole and linked) with the part done so far.
+ *  - Applying an update: decoding and validation allocate only temporary
+ *    memory. Before integration starts, apply takes a reserve (a block
+ *    sized from the update) and pre-sizes the struct arrays it will grow;
+ *    an allocation that fails while integrating is then served from the
+ *    reserve, so the update is applied completely. Only if the reserve runs
+ *    out too can an apply fail half-way (Y_ERR_NOMEM with the document
+ *    consistent but partly updated); with the sizing used this needs
+ *    splits of very large items under real memory exhaustion.
+ *  - After integration (observer calls, the update handed to update
+ *    observers, merging adjacent structs) failures are tolerated: an
+ *    observer may miss an update, a merge may be skipped (content is the
+ *    same, the encoding keeps one more struct).
  *
  * Invariants: ymalloc(0) returns a valid unique pointer; yrealloc(NULL, n)
  * is ymalloc(n); a failed yrealloc leaves the old block untouched.
@@ -35,5 +48,14 @@ void *ycalloc(size_t n, size_t size);
 void *yrealloc(void *p, size_t n);
 /* Copies s (n bytes) into a new NUL-terminated block; NULL when out of memory. */
 char *ystrndup(const char *s, size_t n);
+
+/* Sets `bytes` aside for a section that must not fail half-way; inside it,
+ * an allocation that fails is served from the reserve instead. Y_ERR_NOMEM
+ * when the reserve itself cannot be had (nothing changed yet then). */
+int yalloc_reserve_begin(size_t bytes);
+/* The reserve each local edit (ytext_*, ymap_*, yarray_* edits) takes. */
+#define YEDIT_RESERVE (16 * 1024)
+/* Ends the section; the reserve is freed once its last block is. */
+void yalloc_reserve_end(void);
 
 #endif /* VN_CRDT_ALLOC_H */

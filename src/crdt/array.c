@@ -84,7 +84,7 @@ static int pack_any(struct ytxn *txn, struct ytype *a, yitem **left, yitem *righ
 }
 
 /* Inserts n values at index; see crdt.h. */
-int yarray_insert(ytxn *txn, ytype *a, size_t index, const yany *values, size_t n) {
+static int yarray_insert_impl(ytxn *txn, ytype *a, size_t index, const yany *values, size_t n) {
     int rc = check_arr(txn, a);
     if (rc) return rc;
     if (!values && n) return Y_ERR_INVALID;
@@ -115,7 +115,7 @@ int yarray_insert(ytxn *txn, ytype *a, size_t index, const yany *values, size_t 
 }
 
 /* Inserts a new nested type at index; *out borrows it. */
-int yarray_insert_type(ytxn *txn, ytype *a, size_t index, ytype_kind kind, ytype **out) {
+static int yarray_insert_type_impl(ytxn *txn, ytype *a, size_t index, ytype_kind kind, ytype **out) {
     int rc = check_arr(txn, a);
     if (rc) return rc;
     if ((unsigned)kind > YTYPE_XML_TEXT) return Y_ERR_INVALID;
@@ -138,7 +138,7 @@ int yarray_insert_type(ytxn *txn, ytype *a, size_t index, ytype_kind kind, ytype
 }
 
 /* Deletes len values at index; see crdt.h. */
-int yarray_delete(ytxn *txn, ytype *a, size_t index, size_t len) {
+static int yarray_delete_impl(ytxn *txn, ytype *a, size_t index, size_t len) {
     int rc = check_arr(txn, a);
     if (rc) return rc;
     if (index > a->length || len > a->length - index) return Y_ERR_RANGE;
@@ -194,4 +194,31 @@ int yarray_get(const ytype *ca, size_t index, yvalue *out) {
         idx -= n->len;
     }
     return Y_ERR_RANGE;
+}
+
+/* ---- public edits: each runs with an allocation reserve (alloc.h), so an
+ * edit that gets past its first allocation is not cut short by a failing one. */
+
+int yarray_insert(ytxn *txn, ytype *a, size_t index, const yany *values, size_t n) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = yarray_insert_impl(txn, a, index, values, n);
+    yalloc_reserve_end();
+    return rc;
+}
+
+int yarray_insert_type(ytxn *txn, ytype *a, size_t index, ytype_kind kind, ytype **out) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = yarray_insert_type_impl(txn, a, index, kind, out);
+    yalloc_reserve_end();
+    return rc;
+}
+
+int yarray_delete(ytxn *txn, ytype *a, size_t index, size_t len) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = yarray_delete_impl(txn, a, index, len);
+    yalloc_reserve_end();
+    return rc;
 }

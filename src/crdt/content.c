@@ -13,6 +13,7 @@
  *  - A ContentType owns its ytype until the type is linked into the
  *    document (integration); after that the document frees it.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "doc_int.h"
@@ -53,6 +54,10 @@ void ycontent_release(ycontent *c, uint64_t len) {
     memset(c, 0, sizeof *c);
     c->kind = YC_DELETED;
 }
+
+static _Atomic uint64_t g_oid;
+
+uint64_t ycontent_new_oid(void) { return atomic_fetch_add_explicit(&g_oid, 1, memory_order_relaxed) + 1; }
 
 static bool is_high(uint16_t u) { return u >= 0xd800 && u <= 0xdbff; }
 
@@ -300,13 +305,24 @@ static int read_json_text(yreader *r, char **out, size_t *outn) {
     size_t cn;
     int rc = yread_utf8_dup(r, &c, &cn);
     if (rc) return rc;
-    rc = yjson_validate(c, cn);
-    if (rc) {
-        yfree(c);
-        return rc;
-    }
-    *out = c;
-    if (outn) *outn = cn;
+    /* Yjs keeps JSON.parse's value and writes JSON.stringify of it: keep
+     * that canonical text */
+    yany v;
+    rc = yjson_parse(c, cn, &v);
+    yfree(c);
+    if (rc) return rc;
+    ybuf b;
+    ybuf_init(&b, YBUF_NO_LIMIT);
+    rc = yjson_write(&b, &v);
+    yany_release(&v);
+    size_t n = b.len;
+    if (!rc) rc = ybuf_u8(&b, 0);
+    uint8_t *d = NULL;
+    if (!rc) rc = ybuf_detach(&b, &d, NULL);
+    ybuf_release(&b);
+    if (rc) return rc == Y_ERR_LIMIT ? Y_ERR_MALFORMED : rc;
+    *out = (char *)d;
+    if (outn) *outn = n;
     return Y_OK;
 }
 
@@ -317,13 +333,13 @@ int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *le
     c->kind = YC_DELETED;
     switch (kind) {
     case YC_DELETED:
-        if (yread_varuint(r, &n) || n == 0) return Y_ERR_MALFORMED;
+        if (yread_varuint(r, &n)) return Y_ERR_MALFORMED;
         *len = n;
         return Y_OK;
     case YC_JSON: {
-        if (yread_varuint(r, &n) || n == 0) return Y_ERR_MALFORMED;
+        if (yread_varuint(r, &n)) return Y_ERR_MALFORMED;
         if (n > yreader_left(r)) return Y_ERR_MALFORMED; /* each entry takes >= 1 byte */
-        char **v = ycalloc((size_t)n, sizeof *v);
+        char **v = ycalloc(n ? (size_t)n : 1, sizeof *v);
         if (!v) return Y_ERR_NOMEM;
         for (uint64_t i = 0; i < n && !rc; i++) {
             const char *s;
@@ -363,7 +379,7 @@ int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *le
     case YC_STRING: {
         const char *s;
         size_t sn;
-        if (yread_varstring(r, &s, &sn) || sn == 0 || !yutf8_valid(s, sn)) return Y_ERR_MALFORMED;
+        if (yread_varstring(r, &s, &sn) || !yutf8_valid(s, sn)) return Y_ERR_MALFORMED;
         return ycontent_from_utf8(c, s, sn, len);
     }
     case YC_EMBED:
@@ -387,6 +403,7 @@ int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *le
         c->u.fmt.key = key;
         c->u.fmt.json = js;
         c->u.fmt.n = jn;
+        c->u.fmt.oid = ycontent_new_oid(); /* JSON.parse makes a new object */
         *len = 1;
         return Y_OK;
     }
@@ -410,9 +427,9 @@ int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *le
         return Y_OK;
     }
     case YC_ANY: {
-        if (yread_varuint(r, &n) || n == 0) return Y_ERR_MALFORMED;
+        if (yread_varuint(r, &n)) return Y_ERR_MALFORMED;
         if (n > yreader_left(r)) return Y_ERR_MALFORMED;
-        yany *v = ycalloc((size_t)n, sizeof *v);
+        yany *v = ycalloc(n ? (size_t)n : 1, sizeof *v);
         if (!v) return Y_ERR_NOMEM;
         uint64_t i = 0;
         for (; i < n; i++) {
@@ -437,7 +454,9 @@ int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *le
         if (rc) return rc;
         yany opts;
         rc = yread_any(r, &opts);
+        if (!rc && (opts.kind == YANY_NULL || opts.kind == YANY_UNDEFINED)) rc = Y_ERR_MALFORMED; /* Yjs reads opts.gc */
         if (rc) {
+            yany_release(&opts);
             yfree(guid);
             return rc;
         }

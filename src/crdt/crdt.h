@@ -20,7 +20,13 @@
  *    is refused with Y_ERR_RANGE: a pair is never split.
  *  - Local edits happen inside a transaction (ytxn). Committing a transaction
  *    emits exactly one update (v1) to the update observers, as Yjs's 'update'
- *    event does; a transaction that changed nothing emits none.
+ *    event does; a transaction that changed nothing emits none. Like Yjs, a
+ *    change observer's delta may remove redundant format items and a remote
+ *    update on formatted text triggers Yjs's formatting cleanup: those
+ *    changes run as a following local transaction with its own update.
+ *  - Out of memory: see src/crdt/alloc.h. In short, a refused update and an
+ *    apply that runs out of memory leave the document as it was; a local
+ *    edit that runs out of memory part-way leaves a consistent document.
  */
 #ifndef VN_CRDT_H
 #define VN_CRDT_H
@@ -169,7 +175,7 @@ typedef struct {
     size_t len;       /* UTF-16 code units (1 for an embed) */
     const char *text; /* INSERT of text: UTF-8 (len_utf8 bytes), else NULL */
     size_t len_utf8;
-    const yany *embed;       /* INSERT of an embed, else NULL */
+    const yany *embed;       /* INSERT of an embed, else NULL (both NULL: nested type) */
     const yany_entry *attrs; /* formatting attributes of INSERT/RETAIN */
     size_t nattrs;
 } ydelta;
@@ -198,12 +204,17 @@ void ydoc_unobserve(ydoc *doc, int id);
 size_t ytext_len(const ytype *text);
 
 /* Inserts UTF-8 `s` (len bytes, must be valid UTF-8) at `index`, with the
- * formatting attributes `attrs` (may be NULL). Y_ERR_RANGE past the end or
- * inside a surrogate pair; Y_ERR_INVALID for invalid UTF-8. */
+ * formatting attributes `attrs`. attrs == NULL is Yjs's insert(index, s):
+ * the new text takes the formatting in force at `index`. A non-NULL attrs
+ * (even with nattrs == 0) is Yjs's insert(index, s, attrs): the new text has
+ * exactly those attributes (a YANY_NULL value or a missing key: none).
+ * Y_ERR_RANGE past the end or inside a surrogate pair; Y_ERR_INVALID for
+ * invalid UTF-8. */
 int ytext_insert(ytxn *txn, ytype *text, size_t index, const char *s, size_t len,
                  const yany_entry *attrs, size_t nattrs);
 
-/* Inserts an embed (one position). */
+/* Inserts an embed (one position), kept as its JSON text; attrs as for
+ * ytext_insert. */
 int ytext_insert_embed(ytxn *txn, ytype *text, size_t index, const yany *embed,
                        const yany_entry *attrs, size_t nattrs);
 

@@ -13,8 +13,9 @@
  *    of the update's size (about 200 bytes per struct of >= 2 bytes).
  *  - Clocks are below 2^53; references to the same client point before the
  *    referring struct (anything else cannot have been produced by Yjs).
- *  - doc->pending holds, per client, the refs sorted by clock (ranges may
- *    overlap; integration skips what is already known).
+ *  - doc->pending is what Yjs keeps as store.pendingStructs.update: the rest
+ *    of each update merged into one update (yupdate_merge, Yjs's
+ *    mergeUpdates), so which copy of a struct survives is decided as in Yjs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ static int read_item(yreader *r, ydoc *doc, uint8_t info, yref *ref) {
         uint64_t pinfo;
         if (yread_varuint(r, &pinfo)) return Y_ERR_MALFORMED;
         if (pinfo == 1) {
-            rc = yread_utf8_dup(r, &ref->parent_name, NULL);
+            rc = yread_utf8_dup(r, &ref->parent_name, &ref->parent_name_len);
             if (rc) return rc;
             ref->parent_kind = YPARENT_NAME;
         } else {
@@ -165,7 +166,7 @@ static int read_update(ydoc *doc, const uint8_t *p, size_t n, yupd *u) {
             case 0:
             case 10: {
                 uint64_t len;
-                if (yread_varuint(&r, &len) || len == 0) goto fail;
+                if (yread_varuint(&r, &len)) goto fail; /* Yjs accepts empty structs too */
                 ref->kind = (info & 0x1f) ? YREF_SKIP : YREF_GC;
                 ref->len = len;
                 break;
@@ -195,7 +196,7 @@ fail:
 
 /* ---- integration ------------------------------------------------------- */
 
-static struct ytype *root_get(ydoc *doc, const char *name);
+static struct ytype *root_get(ydoc *doc, const char *name, size_t len);
 
 /* Item.getMissing: the client whose struct this ref needs, or resolves
  * left/right/parent and returns false. */
@@ -240,7 +241,7 @@ static bool ref_missing(struct ytxn *txn, yref *ref, uint64_t *missing) {
         yitem *pi = ystore_find(s, ref->parent_id);
         if (pi && !(pi->flags & YF_GC) && pi->content.kind == YC_TYPE) it->parent = pi->content.u.type;
     } else {
-        it->parent = root_get(txn->doc, ref->parent_name);
+        it->parent = root_get(txn->doc, ref->parent_name, ref->parent_name_len);
         if (!it->parent && !txn->err) txn->err = Y_ERR_NOMEM;
     }
     if (ref->psub && it->parent) it->psub = ref->psub;
@@ -452,54 +453,40 @@ out:
     return err;
 }
 
-static int cmp_ref(const void *a, const void *b) {
-    const yref *x = a, *y = b;
-    if (x->id.clock != y->id.clock) return x->id.clock < y->id.clock ? -1 : 1;
-    return x->len > y->len ? -1 : x->len < y->len;
+/* Counts the structs (not Skips) of an update; 0 when it does not parse. */
+static size_t count_structs(ydoc *doc, const uint8_t *p, size_t n) {
+    yupd u;
+    size_t k = 0;
+    if (read_update(doc, p, n, &u) != Y_OK) return 0;
+    for (size_t i = 0; i < u.n; i++)
+        for (size_t j = 0; j < u.c[i].n; j++)
+            if (u.c[i].r[j].kind != YREF_SKIP) k++;
+    yupd_release(&u);
+    return k;
 }
 
-/* Moves the refs of rest into doc->pending (mergeUpdates of Yjs). */
+/* Adds the refs of rest to doc->pending (store.pendingStructs.update =
+ * mergeUpdates([pending, rest])). */
 static int pending_merge(ydoc *doc, yupd *rest) {
-    yupd *p = &doc->pending;
-    for (size_t i = 0; i < rest->n; i++) {
-        yrefclient *src = &rest->c[i];
-        yrefclient *dst = NULL;
-        for (size_t k = 0; k < p->n; k++)
-            if (p->c[k].client == src->client) dst = &p->c[k];
-        if (!dst) {
-            if (p->n == p->cap) {
-                size_t ncap = p->cap ? p->cap * 2 : 4;
-                yrefclient *nc = yrealloc(p->c, ncap * sizeof *nc);
-                if (!nc) return Y_ERR_NOMEM;
-                p->c = nc;
-                p->cap = ncap;
-            }
-            dst = &p->c[p->n++];
-            memset(dst, 0, sizeof *dst);
-            dst->client = src->client;
-        }
-        if (dst->cap - dst->n < src->n) {
-            size_t ncap = dst->n + src->n;
-            yref *nr = yrealloc(dst->r, (ncap ? ncap : 1) * sizeof *nr);
-            if (!nr) return Y_ERR_NOMEM;
-            dst->r = nr;
-            dst->cap = ncap;
-        }
-        memcpy(dst->r + dst->n, src->r, src->n * sizeof *src->r);
-        dst->n += src->n;
-        src->n = 0;
-        qsort(dst->r, dst->n, sizeof *dst->r, cmp_ref);
-        size_t w = 0;
-        for (size_t k = 0; k < dst->n; k++) {
-            if (w && dst->r[w - 1].id.clock == dst->r[k].id.clock && dst->r[w - 1].len == dst->r[k].len) {
-                yref_release(&dst->r[k]);
-                continue;
-            }
-            dst->r[w++] = dst->r[k];
-        }
-        dst->n = w;
+    uint8_t *ru;
+    size_t rn;
+    int rc = yenc_refs_update(rest, &ru, &rn);
+    if (rc) return rc;
+    if (doc->pending) {
+        const uint8_t *const ups[2] = {doc->pending, ru};
+        const size_t lens[2] = {doc->pending_len, rn};
+        uint8_t *m;
+        size_t mn;
+        rc = yupdate_merge(ups, lens, 2, &m, &mn);
+        yfree(ru);
+        if (rc) return rc;
+        yfree(doc->pending);
+        ru = m;
+        rn = mn;
     }
-    if (p->n > 1) qsort(p->c, p->n, sizeof *p->c, cmp_refclient);
+    doc->pending = ru;
+    doc->pending_len = rn;
+    doc->pending_count = count_structs(doc, ru, rn);
     return Y_OK;
 }
 
@@ -553,7 +540,7 @@ static int apply_decoded(struct ytxn *txn, yupd *u, int depth) {
     ystore *s = &doc->store;
     yupd rest;
     int rc;
-    bool had_pending = doc->pending.n > 0;
+    bool had_pending = doc->pending != NULL;
     bool retry = false;
     yid *miss = NULL;
     size_t nmiss = 0, misscap = 0;
@@ -589,14 +576,46 @@ static int apply_decoded(struct ytxn *txn, yupd *u, int depth) {
     yds_release(&doc->pending_ds);
     doc->pending_ds = un1;
     if (retry && depth < 8) {
-        yupd again = doc->pending;
-        memset(&doc->pending, 0, sizeof doc->pending);
+        uint8_t *p = doc->pending;
+        size_t pn = doc->pending_len;
+        doc->pending = NULL;
+        doc->pending_len = 0;
+        doc->pending_count = 0;
         doc->nmissing = 0;
-        memset(&again.ds, 0, sizeof again.ds);
-        rc = apply_decoded(txn, &again, depth + 1);
-        yupd_release(&again);
+        yupd again;
+        rc = read_update(doc, p, pn, &again);
+        yfree(p);
+        if (!rc) {
+            rc = apply_decoded(txn, &again, depth + 1);
+            yupd_release(&again);
+        }
     }
     return rc;
+}
+
+/* Pre-sizes the struct arrays integration will grow (real allocations made
+ * before anything changes; see alloc.h). */
+static int presize(ydoc *doc, const yupd *u) {
+    ystore *s = &doc->store;
+    size_t total = 0, ranges = 0;
+    for (size_t i = 0; i < u->n; i++) total += u->c[i].n;
+    for (size_t i = 0; i < u->ds.n; i++) ranges += u->ds.c[i].n;
+    size_t spare = 2 * (total + ranges) + 4;
+    int rc;
+    for (size_t i = 0; i < u->n; i++) {
+        yclient *c;
+        rc = ystore_client_add(s, u->c[i].client, &c);
+        if (rc) return rc;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        yclient *c = &s->c[i];
+        size_t want = spare < c->n / 2 + 64 ? spare : c->n / 2 + 64;
+        for (size_t k = 0; k < u->n; k++)
+            if (u->c[k].client == c->client) want += u->c[k].n;
+        rc = yclient_reserve(c, want);
+        if (rc) return rc;
+    }
+    return Y_OK;
 }
 
 /* Applies an update v1; see crdt.h. */
@@ -606,34 +625,40 @@ int ydoc_apply_update(ydoc *doc, const uint8_t *update, size_t len, const void *
     yupd u;
     int rc = read_update(doc, update, len, &u);
     if (rc) return rc;
+    size_t reserve = 24 * 1024 + 4 * len;
+    if (reserve > 160 * 1024) reserve = 160 * 1024;
+    rc = presize(doc, &u);
+    if (!rc) rc = yalloc_reserve_begin(reserve);
+    if (rc) {
+        yupd_release(&u);
+        return rc;
+    }
     struct ytxn *txn;
     rc = ytxn_start(doc, origin, false, &txn);
     if (rc) {
+        yalloc_reserve_end();
         yupd_release(&u);
         return rc;
     }
     rc = apply_decoded(txn, &u, 0);
     yupd_release(&u);
-    int rc2 = ytxn_finish(txn);
-    return rc ? rc : rc2;
+    /* after integration, failures only cost observers an update */
+    (void)ytxn_finish(txn);
+    yalloc_reserve_end();
+    return rc;
 }
 
 /* Number of structs waiting for missing dependencies. */
-size_t ydoc_pending_structs(const ydoc *doc) {
-    size_t n = 0;
-    if (!doc) return 0;
-    for (size_t i = 0; i < doc->pending.n; i++)
-        for (size_t k = 0; k < doc->pending.c[i].n; k++)
-            if (doc->pending.c[i].r[k].kind != YREF_SKIP) n++;
-    return n;
-}
+size_t ydoc_pending_structs(const ydoc *doc) { return doc && doc->pending ? doc->pending_count : 0; }
 
 /* Whether deletes of not yet received structs are waiting. */
 bool ydoc_pending_deletes(const ydoc *doc) { return doc && doc->pending_ds.n > 0; }
 
-static struct ytype *root_get(ydoc *doc, const char *name) {
-    for (size_t i = 0; i < doc->nroots; i++)
-        if (strcmp(doc->roots[i]->name, name) == 0) return doc->roots[i];
+static struct ytype *root_get(ydoc *doc, const char *name, size_t len) {
+    for (size_t i = 0; i < doc->nroots; i++) {
+        const struct ytype *r = doc->roots[i];
+        if (r->name_len == len && memcmp(r->name, name, len) == 0) return doc->roots[i];
+    }
     if (doc->nroots == doc->rcap) {
         size_t ncap = doc->rcap ? doc->rcap * 2 : 4;
         struct ytype **nr = yrealloc(doc->roots, ncap * sizeof *nr);
@@ -643,7 +668,8 @@ static struct ytype *root_get(ydoc *doc, const char *name) {
     }
     struct ytype *t = ytype_new(doc, YTYPE_MAP, false);
     if (!t) return NULL;
-    t->name = ystrndup(name, strlen(name));
+    t->name = ystrndup(name, len);
+    t->name_len = len;
     if (!t->name) {
         ytype_free(t);
         return NULL;
@@ -656,4 +682,4 @@ static struct ytype *root_get(ydoc *doc, const char *name) {
     return t;
 }
 
-struct ytype *ydoc_root(ydoc *doc, const char *name) { return root_get(doc, name); }
+struct ytype *ydoc_root(ydoc *doc, const char *name, size_t len) { return root_get(doc, name, len); }

@@ -45,7 +45,7 @@ void ydoc_free(ydoc *doc) {
         ytype_free(t);
         t = next;
     }
-    yupd_release(&doc->pending);
+    yfree(doc->pending);
     yds_release(&doc->pending_ds);
     yfree(doc->missing);
     yfree(doc->roots);
@@ -65,7 +65,7 @@ bool ydoc_gc(const ydoc *doc) { return doc && doc->gc; }
 /* Returns the root `name` as `kind`; see crdt.h. */
 ytype *ydoc_get(ydoc *doc, const char *name, ytype_kind kind) {
     if (!doc || !name || (unsigned)kind > YTYPE_XML_TEXT) return NULL;
-    struct ytype *t = ydoc_root(doc, name);
+    struct ytype *t = ydoc_root(doc, name, strlen(name));
     if (!t) return NULL;
     if (t->kind_known) return t->kind == kind ? t : NULL;
     t->kind = (uint8_t)kind;

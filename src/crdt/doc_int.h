@@ -14,8 +14,11 @@
  *    current value). An item's len counts clock units: UTF-16 units for
  *    strings, values for Any/JSON, 1 for everything else.
  *  - ytype objects are never freed before the document: handles stay valid.
- *    Items are freed only when merged into their left neighbour, when a
- *    deleted type's children are collected, and with the document.
+ *    Items are freed only when merged into their left neighbour and with
+ *    the document; collecting a deleted type turns its children into GC
+ *    structs in place.
+ *  - Pending structs are kept as Yjs keeps them, as one merged update
+ *    (doc->pending); pending deletes as a delete set.
  *  - Search markers emulate Yjs's (max 80 per type) exactly, because the
  *    position they pick decides the origins of new items, hence the bytes.
  */
@@ -55,7 +58,8 @@ typedef struct ycontent {
         struct { char **v; size_t cap; } json;     /* item len JSON texts; NULL = undefined */
         struct { uint8_t *p; size_t n; } bin;
         struct { char *json; size_t n; } embed;    /* JSON text */
-        struct { char *key; char *json; size_t n; } fmt; /* key, JSON text of value */
+        struct { char *key; char *json; size_t n; uint64_t oid; } fmt; /* key, JSON text of value, and
+                                                  the identity of the JS object it stands for */
         struct ytype *type;
         struct { char *guid; size_t glen; yany opts; } doc;
     } u;
@@ -110,6 +114,7 @@ struct ytype {
     struct ytype *all_next;
     yitem *item;     /* the item holding this type; NULL for a root */
     char *name;      /* root name, or node name of an XML element/hook */
+    size_t name_len; /* its length (root names may hold NUL bytes) */
     uint8_t kind;
     bool kind_known; /* false for a root only seen in remote updates */
     bool linked;     /* on doc->all_types (owned by the document) */
@@ -165,6 +170,7 @@ typedef struct yref {
     uint64_t len;
     yitem *item;       /* preallocated struct (items and GC); NULL for skip */
     char *parent_name; /* owned */
+    size_t parent_name_len;
     yid parent_id;
     char *psub;        /* owned */
 } yref;
@@ -191,11 +197,13 @@ typedef struct ychanged {
     size_t nkeys, cap;
 } ychanged;
 
+#define YSTATE_NONE UINT64_MAX
+
 struct ytxn {
     ydoc *doc;
     const void *origin;
     bool local;
-    uint64_t *before; /* state of store client i at the start, i < nbefore */
+    uint64_t *before; /* state of store client i at the start (YSTATE_NONE: no struct) */
     size_t nbefore;
     yds ds;
     yid *merge; /* ids of structs to try merging at cleanup (_mergeStructs) */
@@ -221,12 +229,18 @@ struct ydoc {
     struct ytype **roots;
     size_t nroots, rcap;
     struct ytype *all_types;
-    yupd pending;   /* structs waiting for missing dependencies */
+    uint8_t *pending;      /* structs waiting for missing dependencies, kept as
+                              Yjs keeps them: one merged update (v1) */
+    size_t pending_len;
+    size_t pending_count;  /* structs in it (Skip structs not counted) */
     yid *missing;   /* per client, the lowest clock pending structs wait for */
     size_t nmissing, missingcap;
     yds pending_ds; /* deletes of structs not yet received */
     struct ytxn txn;
     bool in_txn;
+    struct ytxn *queue[8]; /* follow-up transactions of the running cleanup */
+    size_t nqueue;
+    struct ytxn *observer_txn; /* the follow-up opened by observers, if any */
     yobserver *obs;
     size_t nobs, obscap;
     int next_obs_id;
@@ -262,6 +276,8 @@ bool ycontent_merge(ycontent *left, uint64_t llen, ycontent *right, uint64_t rle
 int ycontent_write(ybuf *b, const ycontent *c, uint64_t len, uint64_t offset);
 /* Reads content of `kind`; *len receives its clock length. */
 int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *len);
+/* A fresh identity for an attribute value object (see text.c). */
+uint64_t ycontent_new_oid(void);
 int ycontent_from_utf8(ycontent *c, const char *s, size_t n, uint64_t *len);
 /* UTF-16 <-> UTF-8 helpers. */
 int yutf16_append_utf8(ybuf *b, const uint16_t *u, size_t n);
@@ -296,6 +312,9 @@ int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yite
 int ytxn_start(ydoc *doc, const void *origin, bool local, struct ytxn **out);
 int ytxn_finish(struct ytxn *txn);
 uint64_t ytxn_before(const struct ytxn *txn, uint64_t client);
+/* The local transaction Yjs opens when an observer edits the document
+ * during cleanup (created on first use, committed after `cur`). */
+struct ytxn *ytxn_followup(struct ytxn *cur);
 void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub);
 void ytxn_add_merge(struct ytxn *txn, yid id);
 void ytxn_add_delete(struct ytxn *txn, uint64_t client, uint64_t clock, uint64_t len);
@@ -306,6 +325,8 @@ int yenc_ds(ybuf *b, const yds *ds);
 int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *sv_clients,
                          const uint64_t *sv_clocks, size_t nsv);
 int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len);
+/* Encodes not yet integrated refs as one update (gaps as Skip structs). */
+int yenc_refs_update(const yupd *p, uint8_t **out, size_t *len);
 int ysv_decode(const uint8_t *p, size_t n, uint64_t **clients, uint64_t **clocks, size_t *count);
 const char *ytype_root_name(const struct ytype *t);
 
@@ -313,7 +334,7 @@ const char *ytype_root_name(const struct ytype *t);
 void yupd_release(yupd *u);
 int yds_read(yreader *r, yds *ds);
 /* The root type `name`, created untyped if absent; NULL when out of memory. */
-struct ytype *ydoc_root(ydoc *doc, const char *name);
+struct ytype *ydoc_root(ydoc *doc, const char *name, size_t len);
 
 /* ---- json.c ------------------------------------------------------------- */
 int yjson_write(ybuf *b, const yany *v);

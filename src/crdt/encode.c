@@ -40,9 +40,8 @@ static int write_struct(ybuf *b, const yitem *it, uint64_t offset) {
     if (!has_origin && !has_ro) {
         const struct ytype *p = it->parent;
         if (!p->item) {
-            const char *nm = p->name ? p->name : "";
             ybuf_varuint(b, 1);
-            ybuf_varstring(b, nm, strlen(nm));
+            ybuf_varstring(b, p->name ? p->name : "", p->name ? p->name_len : 0);
         } else {
             ybuf_varuint(b, 0);
             ybuf_varuint(b, p->item->id.client);
@@ -87,9 +86,15 @@ int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *svc, const ui
         if (!c->n) continue;
         uint64_t state = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
         uint64_t from = 0;
+        bool known = false;
         for (size_t k = 0; k < nsv; k++)
-            if (svc[k] == c->client) from = svk[k];
-        if (state > from) {
+            if (svc[k] == c->client) {
+                from = svk[k];
+                known = true;
+            }
+        /* Yjs writes every client the target does not list, even one whose
+         * only struct is empty */
+        if (known ? state > from : true) {
             list[n].c = c;
             list[n].clock = from;
             n++;
@@ -139,20 +144,32 @@ int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len) {
     bool changed = txn->ds.n > 0;
     for (size_t i = 0; i < s->n && !changed; i++) {
         const yclient *c = &s->c[i];
-        uint64_t st = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
-        if (st != (i < txn->nbefore ? txn->before[i] : 0)) changed = true;
+        if (!c->n) continue;
+        uint64_t st = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
+        if (i >= txn->nbefore || st != txn->before[i]) changed = true;
     }
     *out = NULL;
     *len = 0;
     if (!changed) return Y_OK;
     uint64_t *svc = ymalloc((txn->nbefore ? txn->nbefore : 1) * sizeof *svc);
-    if (!svc) return Y_ERR_NOMEM;
-    for (size_t i = 0; i < txn->nbefore; i++) svc[i] = s->c[i].client;
+    uint64_t *svk = ymalloc((txn->nbefore ? txn->nbefore : 1) * sizeof *svk);
+    if (!svc || !svk) {
+        yfree(svc);
+        yfree(svk);
+        return Y_ERR_NOMEM;
+    }
+    size_t nsv = 0;
+    for (size_t i = 0; i < txn->nbefore; i++) {
+        if (txn->before[i] == YSTATE_NONE) continue;
+        svc[nsv] = s->c[i].client;
+        svk[nsv++] = txn->before[i];
+    }
     ybuf b;
     ybuf_init(&b, YBUF_NO_LIMIT);
-    yenc_clients_structs(&b, s, svc, txn->before, txn->nbefore);
+    yenc_clients_structs(&b, s, svc, svk, nsv);
     yenc_ds(&b, &txn->ds);
     yfree(svc);
+    yfree(svk);
     return ybuf_detach(&b, out, len);
 }
 
@@ -220,14 +237,92 @@ int ydoc_encode_state_vector(const ydoc *doc, uint8_t **out, size_t *out_len) {
     return ybuf_detach(&b, out, out_len);
 }
 
+/* Writes one not yet integrated struct (a pending ref) from `offset`. */
+static void write_ref(ybuf *b, const yref *ref, uint64_t offset) {
+    if (ref->kind != YREF_ITEM) {
+        ybuf_u8(b, ref->kind == YREF_GC ? 0 : 10);
+        ybuf_varuint(b, ref->len - offset);
+        return;
+    }
+    const yitem *it = ref->item;
+    bool has_origin = offset > 0 || (it->flags & YF_HAS_ORIGIN);
+    bool has_ro = (it->flags & YF_HAS_RORIGIN) != 0;
+    bool psub = ref->psub && !has_origin && !has_ro;
+    ybuf_u8(b, (uint8_t)((it->content.kind & 0x1f) | (has_origin ? 0x80 : 0) | (has_ro ? 0x40 : 0) | (psub ? 0x20 : 0)));
+    if (has_origin) {
+        ybuf_varuint(b, offset > 0 ? it->id.client : it->origin.client);
+        ybuf_varuint(b, offset > 0 ? it->id.clock + offset - 1 : it->origin.clock);
+    }
+    if (has_ro) {
+        ybuf_varuint(b, it->rorigin.client);
+        ybuf_varuint(b, it->rorigin.clock);
+    }
+    if (!has_origin && !has_ro) {
+        if (ref->parent_kind == YPARENT_NAME) {
+            ybuf_varuint(b, 1);
+            ybuf_varstring(b, ref->parent_name, ref->parent_name_len);
+        } else {
+            ybuf_varuint(b, 0);
+            ybuf_varuint(b, ref->parent_id.client);
+            ybuf_varuint(b, ref->parent_id.clock);
+        }
+        if (psub) ybuf_varstring(b, ref->psub, strlen(ref->psub));
+    }
+    ycontent_write(b, &it->content, it->len, offset);
+}
+
+/* The pending structs as one update (Yjs keeps them as one): per client the
+ * refs in clock order, gaps filled with Skip structs, overlaps cut. */
+int yenc_refs_update(const yupd *p, uint8_t **out, size_t *len) {
+    ybuf b;
+    ybuf_init(&b, YBUF_NO_LIMIT);
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->c[i].n) n++;
+    ybuf_varuint(&b, n);
+    for (size_t k = p->n; k-- > 0;) { /* clients sorted ascending: write descending */
+        const yrefclient *c = &p->c[k];
+        if (!c->n) continue;
+        uint64_t end = c->r[0].id.clock;
+        size_t cnt = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            const yref *r = &c->r[i];
+            if (r->id.clock + r->len <= end && i) continue;
+            cnt += 1 + (r->id.clock > end);
+            if (r->id.clock + r->len > end) end = r->id.clock + r->len;
+        }
+        ybuf_varuint(&b, cnt);
+        ybuf_varuint(&b, c->client);
+        ybuf_varuint(&b, c->r[0].id.clock);
+        end = c->r[0].id.clock;
+        for (size_t i = 0; i < c->n; i++) {
+            const yref *r = &c->r[i];
+            if (r->id.clock + r->len <= end && i) continue;
+            if (r->id.clock > end) {
+                ybuf_u8(&b, 10);
+                ybuf_varuint(&b, r->id.clock - end);
+                end = r->id.clock;
+            }
+            write_ref(&b, r, end - r->id.clock);
+            end = r->id.clock + r->len;
+        }
+    }
+    ybuf_varuint(&b, 0);
+    return ybuf_detach(&b, out, len);
+}
+
 /* The document (or what a peer with state vector sv lacks) as one update
- * (Yjs encodeStateAsUpdate). Caller frees *out. */
+ * (Yjs encodeStateAsUpdate, including pending structs and deletes merged
+ * in with mergeUpdates as Yjs does). Caller frees *out. */
 int ydoc_encode_state_as_update(const ydoc *doc, const uint8_t *sv, size_t sv_len, uint8_t **out,
                                 size_t *out_len) {
     if (!doc || !out) return Y_ERR_INVALID;
     uint64_t *svc = NULL, *svk = NULL;
     size_t nsv = 0;
     int rc;
+    uint8_t *parts[3] = {NULL, NULL, NULL};
+    size_t lens[3] = {0, 0, 0};
+    size_t nparts = 0;
     if (sv) {
         rc = ysv_decode(sv, sv_len, &svc, &svk, &nsv);
         if (rc) return rc;
@@ -240,8 +335,34 @@ int ydoc_encode_state_as_update(const ydoc *doc, const uint8_t *sv, size_t sv_le
     yenc_clients_structs(&b, &doc->store, svc, svk, nsv);
     yenc_ds(&b, &ds);
     yds_release(&ds);
-    rc = ybuf_detach(&b, out, out_len);
+    rc = ybuf_detach(&b, &parts[0], &lens[0]);
+    if (rc) goto out;
+    nparts = 1;
+    if (doc->pending_ds.n) {
+        ybuf_init(&b, YBUF_NO_LIMIT);
+        ybuf_varuint(&b, 0);
+        yenc_ds(&b, &doc->pending_ds);
+        rc = ybuf_detach(&b, &parts[nparts], &lens[nparts]);
+        if (rc) goto out;
+        nparts++;
+    }
+    if (doc->pending) {
+        static const uint8_t empty_sv[1] = {0};
+        rc = yupdate_diff(doc->pending, doc->pending_len, sv ? sv : empty_sv, sv ? sv_len : 1, &parts[nparts],
+                          &lens[nparts]);
+        if (rc) goto out;
+        nparts++;
+    }
+    if (nparts == 1) {
+        *out = parts[0];
+        *out_len = lens[0];
+        parts[0] = NULL;
+    } else {
+        const uint8_t *const ps[3] = {parts[0], parts[1], parts[2]};
+        rc = yupdate_merge(ps, lens, nparts, out, out_len);
+    }
 out:
+    for (size_t i = 0; i < 3; i++) yfree(parts[i]);
     yfree(svc);
     yfree(svk);
     return rc;

@@ -164,7 +164,7 @@ static int resolve_left(struct ytxn *txn, yitem *it) {
 }
 
 /* Content-specific integration (ContentType, ContentFormat). */
-static void content_integrate(ydoc *doc, yitem *it) {
+static void content_integrate(struct ytxn *txn, ydoc *doc, yitem *it) {
     if (it->content.kind == YC_TYPE) {
         struct ytype *t = it->content.u.type;
         t->item = it;
@@ -173,6 +173,10 @@ static void content_integrate(ydoc *doc, yitem *it) {
             t->all_next = doc->all_types;
             doc->all_types = t;
         }
+    } else if (it->content.kind == YC_DELETED) {
+        /* ContentDeleted.integrate: the item arrives deleted */
+        it->flags |= YF_DELETED;
+        ytxn_add_delete(txn, it->id.client, it->id.clock, it->len);
     } else if (it->content.kind == YC_FORMAT) {
         it->parent->markers_on = false;
         it->parent->nmarkers = 0;
@@ -250,7 +254,7 @@ int yitem_integrate(struct ytxn *txn, yitem *it, uint64_t offset) {
     if (ent) it->psub = ent->key; /* the interned key outlives the caller's string */
     if (!it->psub && yitem_countable(it) && !yitem_deleted(it)) parent->length += it->len;
     yclient_insert(c, c->n, it);
-    content_integrate(doc, it);
+    content_integrate(txn, doc, it);
     ytxn_add_changed(txn, parent, it->psub);
     if ((parent->item && yitem_deleted(parent->item)) || (it->psub && it->right)) yitem_delete(txn, it);
     return Y_OK;
@@ -290,19 +294,17 @@ int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yite
     return Y_OK;
 }
 
-/* ContentType.delete: deletes the children of a deleted type. */
-static void delete_type_children(struct ytxn *txn, struct ytype *t) {
-    for (yitem *i = t->start; i; i = i->right) {
-        if (!yitem_deleted(i)) yitem_delete(txn, i);
-        else if (i->id.clock < ytxn_before(txn, i->id.client)) ytxn_add_merge(txn, i->id);
-    }
-    for (size_t k = 0; k < t->map_cap; k++) {
-        yitem *i = t->map[k].item;
-        if (!t->map[k].key || !i) continue;
-        if (!yitem_deleted(i)) yitem_delete(txn, i);
-        else if (i->id.clock < ytxn_before(txn, i->id.client)) ytxn_add_merge(txn, i->id);
-    }
-    /* transaction.changed.delete(type) */
+/* The part of Item.delete that does not recurse. */
+static void delete_one(struct ytxn *txn, yitem *it) {
+    struct ytype *parent = it->parent;
+    if (yitem_countable(it) && !it->psub) parent->length -= it->len;
+    it->flags |= YF_DELETED;
+    ytxn_add_delete(txn, it->id.client, it->id.clock, it->len);
+    ytxn_add_changed(txn, parent, it->psub);
+}
+
+/* transaction.changed.delete(type) */
+static void forget_changed(struct ytxn *txn, struct ytype *t) {
     for (size_t k = 0; k < txn->nchanged; k++) {
         if (txn->changed[k].type == t) {
             yfree(txn->changed[k].keys);
@@ -313,13 +315,75 @@ static void delete_type_children(struct ytxn *txn, struct ytype *t) {
     }
 }
 
+/* One level of ContentType.delete in progress: the list cursor, then the
+ * map slot cursor. */
+typedef struct dframe {
+    struct ytype *t;
+    yitem *next; /* next list item to visit */
+    size_t slot; /* next map slot to visit (after the list) */
+    bool in_map;
+} dframe;
+
+/* Visits one child of a deleted type; returns a nested type whose children
+ * must be deleted before going on, or NULL. */
+static struct ytype *delete_child(struct ytxn *txn, yitem *i) {
+    if (!yitem_deleted(i)) {
+        delete_one(txn, i);
+        if (i->content.kind == YC_TYPE) return i->content.u.type;
+    } else if (i->id.clock < ytxn_before(txn, i->id.client)) {
+        ytxn_add_merge(txn, i->id);
+    }
+    return NULL;
+}
+
+/* ContentType.delete, depth first as Yjs's recursion, but with an explicit
+ * stack so that deeply nested types cannot exhaust the C stack. */
+static void delete_type_children(struct ytxn *txn, struct ytype *root) {
+    dframe local[16];
+    dframe *st = local;
+    size_t n = 0, cap = 16;
+    st[n++] = (dframe){root, root->start, 0, false};
+    while (n) {
+        dframe *f = &st[n - 1];
+        struct ytype *nested = NULL;
+        if (!f->in_map) {
+            if (f->next) {
+                yitem *i = f->next;
+                f->next = i->right;
+                nested = delete_child(txn, i);
+            } else {
+                f->in_map = true;
+            }
+        } else if (f->slot < f->t->map_cap) {
+            ymapent *e = &f->t->map[f->slot++];
+            if (e->key && e->item) nested = delete_child(txn, e->item);
+        } else {
+            forget_changed(txn, f->t);
+            n--;
+            continue;
+        }
+        if (!nested) continue;
+        if (n == cap) {
+            size_t ncap = cap * 2;
+            dframe *ns = ymalloc(ncap * sizeof *ns);
+            if (!ns) {
+                /* out of memory: the nested children stay live (consistent) */
+                if (!txn->err) txn->err = Y_ERR_NOMEM;
+                continue;
+            }
+            memcpy(ns, st, n * sizeof *ns);
+            if (st != local) yfree(st);
+            st = ns;
+            cap = ncap;
+        }
+        st[n++] = (dframe){nested, nested->start, 0, false};
+    }
+    if (st != local) yfree(st);
+}
+
 void yitem_delete(struct ytxn *txn, yitem *it) {
     if (yitem_deleted(it)) return;
-    struct ytype *parent = it->parent;
-    if (yitem_countable(it) && !it->psub) parent->length -= it->len;
-    it->flags |= YF_DELETED;
-    ytxn_add_delete(txn, it->id.client, it->id.clock, it->len);
-    ytxn_add_changed(txn, parent, it->psub);
+    delete_one(txn, it);
     if (it->content.kind == YC_TYPE) delete_type_children(txn, it->content.u.type);
 }
 
@@ -360,30 +424,54 @@ static void to_gc(yitem *it) {
     it->psub = NULL;
 }
 
-void yitem_gc(ydoc *doc, yitem *it, bool parent_gcd) {
-    if (it->flags & YF_GC) return;
-    if (it->content.kind == YC_TYPE) {
-        struct ytype *t = it->content.u.type;
-        for (yitem *i = t->start; i;) {
-            yitem *next = i->right;
-            yitem_gc(doc, i, true);
-            i = next;
+/* Collects the children of a deleted type and everything nested in it
+ * (ContentType.gc with parentGCd), with a worklist instead of recursion. */
+static void gc_type_tree(struct ytype *root) {
+    struct ytype *local[16];
+    struct ytype **st = local;
+    size_t n = 0, cap = 16;
+    st[n++] = root;
+    while (n) {
+        struct ytype *t = st[--n];
+        for (size_t pass = 0; pass < 2; pass++) {
+            for (size_t k = 0; pass == 0 ? k < 1 : k < t->map_cap; k++) {
+                yitem *i = pass == 0 ? t->start : t->map[k].item;
+                while (i) {
+                    yitem *next = pass == 0 ? i->right : i->left;
+                    if (!(i->flags & YF_GC) && i->content.kind == YC_TYPE) {
+                        if (n == cap) {
+                            struct ytype **ns = ymalloc(cap * 2 * sizeof *ns);
+                            if (ns) {
+                                memcpy(ns, st, n * sizeof *ns);
+                                if (st != local) yfree(st);
+                                st = ns;
+                                cap *= 2;
+                            }
+                        }
+                        /* without room the nested tree keeps its items; they
+                         * are unreachable and freed with the document */
+                        if (n < cap) st[n++] = i->content.u.type;
+                    }
+                    if (!(i->flags & YF_GC)) to_gc(i);
+                    i = next;
+                }
+            }
         }
         t->start = NULL;
-        for (size_t k = 0; k < t->map_cap; k++) {
-            for (yitem *i = t->map[k].item; i;) {
-                yitem *prev = i->left;
-                yitem_gc(doc, i, true);
-                i = prev;
-            }
-            yfree(t->map[k].key);
-        }
+        for (size_t k = 0; k < t->map_cap; k++) yfree(t->map[k].key);
         yfree(t->map);
         t->map = NULL;
         t->map_cap = t->map_n = 0;
         t->nmarkers = 0;
         t->length = 0;
     }
+    if (st != local) yfree(st);
+}
+
+void yitem_gc(ydoc *doc, yitem *it, bool parent_gcd) {
+    (void)doc;
+    if (it->flags & YF_GC) return;
+    if (it->content.kind == YC_TYPE) gc_type_tree(it->content.u.type);
     if (parent_gcd) {
         to_gc(it);
     } else {

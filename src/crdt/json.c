@@ -385,6 +385,7 @@ static int parse_compound(jp *p, yany *out, int depth, bool is_obj) {
         }
         if (p->s[p->i] == close) {
             p->i++;
+            if (is_obj && p->build) yany_js_object(out, false);
             return Y_OK;
         }
         return Y_ERR_MALFORMED;

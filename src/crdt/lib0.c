@@ -219,14 +219,18 @@ int yread_varuint(yreader *r, uint64_t *out) {
     unsigned shift = 0;
     while (r->pos < r->len) {
         uint8_t c = r->p[r->pos++];
-        if (shift > 56) return Y_ERR_MALFORMED;
-        num |= (uint64_t)(c & 0x7f) << shift;
+        /* lib0 reads any number of continuation bytes; only the value counts */
+        if (shift > 56) {
+            if (c & 0x7f) return Y_ERR_MALFORMED;
+        } else {
+            num |= (uint64_t)(c & 0x7f) << shift;
+        }
         if (num > YLIB0_MAX_SAFE_INT) return Y_ERR_MALFORMED;
         if (c < 0x80) {
             *out = num;
             return Y_OK;
         }
-        shift += 7;
+        if (shift <= 56) shift += 7;
     }
     return Y_ERR_MALFORMED;
 }
@@ -239,10 +243,13 @@ int yread_varint(yreader *r, double *out) {
     unsigned shift = 6;
     while (c & 0x80) {
         if (yread_u8(r, &c)) return Y_ERR_MALFORMED;
-        if (shift > 56) return Y_ERR_MALFORMED;
-        num |= (uint64_t)(c & 0x7f) << shift;
+        if (shift > 56) {
+            if (c & 0x7f) return Y_ERR_MALFORMED;
+        } else {
+            num |= (uint64_t)(c & 0x7f) << shift;
+        }
         if (num > YLIB0_MAX_SAFE_INT) return Y_ERR_MALFORMED;
-        shift += 7;
+        if (shift <= 56) shift += 7;
     }
     double d = (double)num;
     *out = neg ? -d : d;
@@ -478,10 +485,66 @@ static int yread_any_depth(yreader *r, yany *out, int depth, bool alloc) {
         }
         out->kind = YANY_OBJECT;
         if (!alloc) out->u.obj.len = (size_t)n;
+        else yany_js_object(out, true);
         return Y_OK;
     }
     default:
         return Y_ERR_MALFORMED;
+    }
+}
+
+/* A key JavaScript treats as an array index ("0".."4294967294", canonical). */
+static bool index_key(const char *k, uint64_t *v) {
+    size_t n = strlen(k);
+    if (!n || n > 10 || (n > 1 && k[0] == '0')) return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k[i] < '0' || k[i] > '9') return false;
+        x = x * 10 + (uint64_t)(k[i] - '0');
+    }
+    if (x > 4294967294ULL) return false;
+    *v = x;
+    return true;
+}
+
+void yany_js_object(yany *v, bool assigned) {
+    if (v->kind != YANY_OBJECT || v->u.obj.len < 1) return;
+    yany_entry *e = unconst(v->u.obj.entries);
+    size_t n = v->u.obj.len, w = 0;
+    /* a repeated key keeps its first place and takes the last value */
+    for (size_t i = 0; i < n; i++) {
+        if (assigned && strcmp(e[i].key, "__proto__") == 0) {
+            /* obj.__proto__ = v sets the prototype: no own property */
+            yany_release(&e[i].value);
+            yfree(unconst(e[i].key));
+            continue;
+        }
+        size_t j = 0;
+        for (; j < w; j++)
+            if (strcmp(e[j].key, e[i].key) == 0) break;
+        if (j < w) {
+            yany_release(&e[j].value);
+            e[j].value = e[i].value;
+            yfree(unconst(e[i].key));
+        } else {
+            e[w++] = e[i];
+        }
+    }
+    v->u.obj.len = w;
+    /* integer-like keys come first, ascending (insertion sort keeps the
+     * other keys in their order) */
+    for (size_t i = 1; i < w; i++) {
+        uint64_t ki;
+        if (!index_key(e[i].key, &ki)) continue;
+        yany_entry cur = e[i];
+        size_t j = i;
+        while (j > 0) {
+            uint64_t kj;
+            if (index_key(e[j - 1].key, &kj) && kj < ki) break;
+            e[j] = e[j - 1];
+            j--;
+        }
+        e[j] = cur;
     }
 }
 

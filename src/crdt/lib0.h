@@ -127,6 +127,11 @@ int yread_any_skip(yreader *r);
 
 /* ---- Any values --------------------------------------------------------- */
 
+/* Gives an owned object the key order and uniqueness a JavaScript object
+ * has: repeated keys keep the first place and the last value, and keys that
+ * are array indexes come first in ascending order. `assigned`: the object
+ * was built by assignment (lib0 readAny), where "__proto__" is no key. */
+void yany_js_object(yany *v, bool assigned);
 /* Frees everything an owned Any tree holds and sets it to undefined. */
 void yany_release(yany *v);
 /* Deep-copies src into an owned tree *dst. Y_ERR_NOMEM, Y_ERR_LIMIT. */

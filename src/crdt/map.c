@@ -51,7 +51,7 @@ int yvalue_content(const yany *v, ycontent *c) {
 }
 
 /* Sets key to an Any value (binary values become ContentBinary). */
-int ymap_set(ytxn *txn, ytype *map, const char *key, const yany *value) {
+static int ymap_set_impl(ytxn *txn, ytype *map, const char *key, const yany *value) {
     int rc = check_map(txn, map, key);
     if (rc) return rc;
     if (!value) return Y_ERR_INVALID;
@@ -64,7 +64,7 @@ int ymap_set(ytxn *txn, ytype *map, const char *key, const yany *value) {
 }
 
 /* Sets key to a new nested type; *out borrows it. */
-int ymap_set_type(ytxn *txn, ytype *map, const char *key, ytype_kind kind, ytype **out) {
+static int ymap_set_type_impl(ytxn *txn, ytype *map, const char *key, ytype_kind kind, ytype **out) {
     int rc = check_map(txn, map, key);
     if (rc) return rc;
     if ((unsigned)kind > YTYPE_XML_TEXT) return Y_ERR_INVALID;
@@ -84,7 +84,7 @@ int ymap_set_type(ytxn *txn, ytype *map, const char *key, ytype_kind kind, ytype
 }
 
 /* Deletes key (no-op when absent). */
-int ymap_delete(ytxn *txn, ytype *map, const char *key) {
+static int ymap_delete_impl(ytxn *txn, ytype *map, const char *key) {
     int rc = check_map(txn, map, key);
     if (rc) return rc;
     ymapent *e = ytype_map_find(map, key);
@@ -147,4 +147,31 @@ int ymap_keys(const ytype *map, const char ***keys, size_t *n) {
     *keys = k;
     *n = j;
     return Y_OK;
+}
+
+/* ---- public edits: each runs with an allocation reserve (alloc.h), so an
+ * edit that gets past its first allocation is not cut short by a failing one. */
+
+int ymap_set(ytxn *txn, ytype *map, const char *key, const yany *value) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = ymap_set_impl(txn, map, key, value);
+    yalloc_reserve_end();
+    return rc;
+}
+
+int ymap_set_type(ytxn *txn, ytype *map, const char *key, ytype_kind kind, ytype **out) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = ymap_set_type_impl(txn, map, key, kind, out);
+    yalloc_reserve_end();
+    return rc;
+}
+
+int ymap_delete(ytxn *txn, ytype *map, const char *key) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = ymap_delete_impl(txn, map, key);
+    yalloc_reserve_end();
+    return rc;
 }

@@ -24,6 +24,7 @@ typedef struct tattr {
     const char *json; /* JSON text of the value; "null" for null */
     size_t jn;
     const yitem *src; /* format item that set it; NULL for user values */
+    uint64_t oid;     /* identity of the value object (JavaScript ===) */
 } tattr;
 
 typedef struct tattrs {
@@ -48,7 +49,7 @@ static tattr *attrs_get(const tattrs *t, const char *key) {
     return NULL;
 }
 
-static int attrs_set(tattrs *t, const char *key, const char *json, size_t jn, const yitem *src) {
+static int attrs_set(tattrs *t, const char *key, const char *json, size_t jn, const yitem *src, uint64_t oid) {
     tattr *e = attrs_get(t, key);
     if (!e) {
         if (t->n == t->cap) {
@@ -64,6 +65,7 @@ static int attrs_set(tattrs *t, const char *key, const char *json, size_t jn, co
     e->json = json;
     e->jn = jn;
     e->src = src;
+    e->oid = oid;
     return Y_OK;
 }
 
@@ -78,7 +80,7 @@ static void attrs_del(tattrs *t, const char *key) {
 static int attrs_copy(const tattrs *src, tattrs *dst) {
     memset(dst, 0, sizeof *dst);
     for (size_t i = 0; i < src->n; i++) {
-        int rc = attrs_set(dst, src->a[i].key, src->a[i].json, src->a[i].jn, src->a[i].src);
+        int rc = attrs_set(dst, src->a[i].key, src->a[i].json, src->a[i].jn, src->a[i].src, src->a[i].oid);
         if (rc) {
             attrs_free(dst);
             return rc;
@@ -96,7 +98,7 @@ static bool json_eq(const char *a, size_t an, const char *b, size_t bn) {
 }
 
 /* JavaScript ===: primitives by value, objects/arrays by identity. */
-static bool strict_eq(const char *a, size_t an, const yitem *as, const char *b, size_t bn, const yitem *bs) {
+static bool strict_eq(const char *a, size_t an, uint64_t as, const char *b, size_t bn, uint64_t bs) {
     if (!json_eq(a, an, b, bn)) return false;
     if (a && an && (a[0] == '{' || a[0] == '[')) return as == bs;
     return true;
@@ -107,7 +109,7 @@ static bool is_format(const yitem *it) { return !(it->flags & YF_GC) && it->cont
 static void update_current(tattrs *cur, const yitem *fmt, int *err) {
     const ycontent *c = &fmt->content;
     if (is_null_json(c->u.fmt.json, c->u.fmt.n)) attrs_del(cur, c->u.fmt.key);
-    else if (attrs_set(cur, c->u.fmt.key, c->u.fmt.json, c->u.fmt.n, fmt)) *err = Y_ERR_NOMEM;
+    else if (attrs_set(cur, c->u.fmt.key, c->u.fmt.json, c->u.fmt.n, fmt, c->u.fmt.oid)) *err = Y_ERR_NOMEM;
 }
 
 static void pos_forward(tpos *p, int *err) {
@@ -168,6 +170,7 @@ typedef struct uattr {
     char *json;
     size_t jn;
     bool owned;
+    uint64_t oid;
 } uattr;
 
 typedef struct uattrs {
@@ -188,7 +191,7 @@ static uattr *uattrs_get(uattrs *u, const char *key) {
     return NULL;
 }
 
-static int uattrs_push(uattrs *u, const char *key, char *json, size_t jn, bool owned) {
+static int uattrs_push(uattrs *u, const char *key, char *json, size_t jn, bool owned, uint64_t oid) {
     uattr *e = uattrs_get(u, key);
     if (e) {
         if (e->owned) yfree(e->json);
@@ -209,6 +212,7 @@ static int uattrs_push(uattrs *u, const char *key, char *json, size_t jn, bool o
     e->json = json;
     e->jn = jn;
     e->owned = owned;
+    e->oid = oid;
     return Y_OK;
 }
 
@@ -227,7 +231,7 @@ static int uattrs_from(const yany_entry *attrs, size_t n, uattrs *u) {
         if (!rc) rc = ybuf_u8(&b, 0);
         if (!rc) rc = ybuf_detach(&b, &d, &dl);
         ybuf_release(&b);
-        if (!rc) rc = uattrs_push(u, attrs[i].key, (char *)d, dl - 1, true);
+        if (!rc) rc = uattrs_push(u, attrs[i].key, (char *)d, dl - 1, true, ycontent_new_oid());
         if (rc) {
             uattrs_free(u);
             return rc;
@@ -236,13 +240,15 @@ static int uattrs_from(const yany_entry *attrs, size_t n, uattrs *u) {
     return Y_OK;
 }
 
-static int new_format(struct ytxn *txn, struct ytype *t, tpos *p, const char *key, const char *json, size_t jn) {
+static int new_format(struct ytxn *txn, struct ytype *t, tpos *p, const char *key, const char *json, size_t jn,
+                      uint64_t oid) {
     ycontent c;
     memset(&c, 0, sizeof c);
     c.kind = YC_FORMAT;
     c.u.fmt.key = ystrndup(key, strlen(key));
     c.u.fmt.json = ystrndup(json ? json : "null", json ? jn : 4);
     c.u.fmt.n = json ? jn : 4;
+    c.u.fmt.oid = oid;
     if (!c.u.fmt.key || !c.u.fmt.json) {
         ycontent_release(&c, 1);
         return Y_ERR_NOMEM;
@@ -278,8 +284,8 @@ static int insert_attributes(struct ytxn *txn, struct ytype *t, tpos *p, uattrs 
         uattr *a = &attrs->a[i];
         tattr *c = attrs_get(&p->cur, a->key);
         if (json_eq(c ? c->json : NULL, c ? c->jn : 0, a->json, a->jn)) continue;
-        int rc = attrs_set(neg, a->key, c ? c->json : NULL, c ? c->jn : 0, c ? c->src : NULL);
-        if (!rc) rc = new_format(txn, t, p, a->key, a->json, a->jn);
+        int rc = attrs_set(neg, a->key, c ? c->json : NULL, c ? c->jn : 0, c ? c->src : NULL, c ? c->oid : 0);
+        if (!rc) rc = new_format(txn, t, p, a->key, a->json, a->jn, a->oid);
         if (rc) return rc;
     }
     return Y_OK;
@@ -300,7 +306,7 @@ static int insert_negated(struct ytxn *txn, struct ytype *t, tpos *p, tattrs *ne
     }
     for (size_t i = 0; i < neg->n && !err; i++) {
         /* the key string may belong to an item; copy before inserting */
-        err = new_format(txn, t, p, neg->a[i].key, neg->a[i].json, neg->a[i].jn);
+        err = new_format(txn, t, p, neg->a[i].key, neg->a[i].json, neg->a[i].jn, neg->a[i].oid);
     }
     return err;
 }
@@ -324,10 +330,11 @@ static int insert_content(struct ytxn *txn, struct ytype *t, uint64_t index, yco
     if (rc) goto out;
     if (attrs == NULL) {
         for (size_t i = 0; i < p.cur.n && !rc; i++)
-            rc = uattrs_push(&ua, p.cur.a[i].key, (char *)(uintptr_t)p.cur.a[i].json, p.cur.a[i].jn, false);
+            rc = uattrs_push(&ua, p.cur.a[i].key, (char *)(uintptr_t)p.cur.a[i].json, p.cur.a[i].jn, false,
+                             p.cur.a[i].oid);
     } else {
         for (size_t i = 0; i < p.cur.n && !rc; i++)
-            if (!uattrs_get(&ua, p.cur.a[i].key)) rc = uattrs_push(&ua, p.cur.a[i].key, NULL, 0, false);
+            if (!uattrs_get(&ua, p.cur.a[i].key)) rc = uattrs_push(&ua, p.cur.a[i].key, NULL, 0, false, 0);
     }
     if (rc) goto out;
     int err = Y_OK;
@@ -355,7 +362,7 @@ out:
 /* Inserts UTF-8 text; see crdt.h. attrs == NULL inherits the formatting at
  * the position (Yjs insert without attributes); a non-NULL attrs (even with
  * nattrs == 0) gives the exact formatting of the new text. */
-int ytext_insert(ytxn *txn, ytype *text, size_t index, const char *s, size_t len, const yany_entry *attrs,
+static int ytext_insert_impl(ytxn *txn, ytype *text, size_t index, const char *s, size_t len, const yany_entry *attrs,
                  size_t nattrs) {
     int rc = check_edit(txn, text);
     if (rc) return rc;
@@ -373,7 +380,7 @@ int ytext_insert(ytxn *txn, ytype *text, size_t index, const char *s, size_t len
 }
 
 /* Inserts an embed (one position); see crdt.h. */
-int ytext_insert_embed(ytxn *txn, ytype *text, size_t index, const yany *embed, const yany_entry *attrs,
+static int ytext_insert_embed_impl(ytxn *txn, ytype *text, size_t index, const yany *embed, const yany_entry *attrs,
                        size_t nattrs) {
     int rc = check_edit(txn, text);
     if (rc) return rc;
@@ -415,7 +422,7 @@ static int cleanup_gap(struct ytxn *txn, yitem *start, yitem *curr, tattrs *star
     int err = Y_OK;
     while (end && (!yitem_countable(end) || yitem_deleted(end))) {
         if (!yitem_deleted(end) && is_format(end)) {
-            if (attrs_set(&endf, end->content.u.fmt.key, NULL, 0, end)) err = Y_ERR_NOMEM;
+            if (attrs_set(&endf, end->content.u.fmt.key, NULL, 0, end, 0)) err = Y_ERR_NOMEM;
         }
         end = end->right;
     }
@@ -428,14 +435,15 @@ static int cleanup_gap(struct ytxn *txn, yitem *start, yitem *curr, tattrs *star
         size_t vn = start->content.u.fmt.n;
         tattr *sa = attrs_get(start_attrs, key);
         tattr *ef = attrs_get(&endf, key);
-        bool start_eq = strict_eq(sa ? sa->json : NULL, sa ? sa->jn : 0, sa ? sa->src : NULL, val, vn, start);
+        uint64_t oid = start->content.u.fmt.oid;
+        bool start_eq = strict_eq(sa ? sa->json : NULL, sa ? sa->jn : 0, sa ? sa->oid : 0, val, vn, oid);
         if ((ef ? ef->src : NULL) != start || start_eq) {
             yitem_delete(txn, start);
             tattr *ca = attrs_get(cur, key);
-            if (!reached && strict_eq(ca ? ca->json : NULL, ca ? ca->jn : 0, ca ? ca->src : NULL, val, vn, start) &&
+            if (!reached && strict_eq(ca ? ca->json : NULL, ca ? ca->jn : 0, ca ? ca->oid : 0, val, vn, oid) &&
                 !start_eq) {
                 if (!sa || is_null_json(sa->json, sa->jn)) attrs_del(cur, key);
-                else if (attrs_set(cur, key, sa->json, sa->jn, sa->src)) err = Y_ERR_NOMEM;
+                else if (attrs_set(cur, key, sa->json, sa->jn, sa->src, sa->oid)) err = Y_ERR_NOMEM;
             }
         }
         if (!reached && !yitem_deleted(start)) update_current(cur, start, &err);
@@ -445,7 +453,7 @@ static int cleanup_gap(struct ytxn *txn, yitem *start, yitem *curr, tattrs *star
 }
 
 /* Deletes len units at index; see crdt.h. */
-int ytext_delete(ytxn *txn, ytype *text, size_t index, size_t len) {
+static int ytext_delete_impl(ytxn *txn, ytype *text, size_t index, size_t len) {
     int rc = check_edit(txn, text);
     if (rc) return rc;
     if (index > text->length || len > text->length - index) return Y_ERR_RANGE;
@@ -489,7 +497,7 @@ out:
 }
 
 /* Formats a range; see crdt.h. */
-int ytext_format(ytxn *txn, ytype *text, size_t index, size_t len, const yany_entry *attrs, size_t nattrs) {
+static int ytext_format_impl(ytxn *txn, ytype *text, size_t index, size_t len, const yany_entry *attrs, size_t nattrs) {
     int rc = check_edit(txn, text);
     if (rc) return rc;
     if (index > text->length || len > text->length - index) return Y_ERR_RANGE;
@@ -520,11 +528,13 @@ int ytext_format(ytxn *txn, ytype *text, size_t index, size_t len, const yany_en
                         attrs_del(&neg, r->content.u.fmt.key);
                     } else {
                         if (left == 0) break;
-                        if (attrs_set(&neg, r->content.u.fmt.key, r->content.u.fmt.json, r->content.u.fmt.n, r))
+                        if (attrs_set(&neg, r->content.u.fmt.key, r->content.u.fmt.json, r->content.u.fmt.n, r,
+                                      r->content.u.fmt.oid))
                             err = Y_ERR_NOMEM;
                     }
                     yitem_delete(txn, r);
-                } else if (attrs_set(&p.cur, r->content.u.fmt.key, r->content.u.fmt.json, r->content.u.fmt.n, r)) {
+                } else if (attrs_set(&p.cur, r->content.u.fmt.key, r->content.u.fmt.json, r->content.u.fmt.n, r,
+                                     r->content.u.fmt.oid)) {
                     err = Y_ERR_NOMEM;
                 }
             } else {
@@ -678,72 +688,279 @@ int ytext_index_to_utf8(const ytype *text, size_t index, size_t *off) {
 
 /* ---- delta for observers ---------------------------------------------------- */
 
+/* Everything a delta owns, freed together after the observers ran. */
 typedef struct dscratch {
-    ybuf text;
-    size_t *offs; /* byte offset of each insert's text in text */
+    void **blocks;
+    size_t n, cap;
+    yany **anys; /* parsed values (yany_release, then yfree) */
+    size_t nany, capany;
 } dscratch;
 
+static void *sc_keep(dscratch *sc, void *p) {
+    if (!p) return NULL;
+    if (sc->n == sc->cap) {
+        size_t ncap = sc->cap ? sc->cap * 2 : 16;
+        void **nb = yrealloc(sc->blocks, ncap * sizeof *nb);
+        if (!nb) {
+            yfree(p);
+            return NULL;
+        }
+        sc->blocks = nb;
+        sc->cap = ncap;
+    }
+    sc->blocks[sc->n++] = p;
+    return p;
+}
+
+/* Parses JSON text into a yany owned by the scratch; NULL on failure. */
+static yany *sc_json(dscratch *sc, const char *json, size_t n) {
+    if (sc->nany == sc->capany) {
+        size_t ncap = sc->capany ? sc->capany * 2 : 16;
+        yany **na = yrealloc(sc->anys, ncap * sizeof *na);
+        if (!na) return NULL;
+        sc->anys = na;
+        sc->capany = ncap;
+    }
+    yany *v = ymalloc(sizeof *v);
+    if (!v) return NULL;
+    if (yjson_parse(json, n, v) != Y_OK) {
+        yfree(v);
+        return NULL;
+    }
+    sc->anys[sc->nany++] = v;
+    return v;
+}
+
+/* The state of Yjs's YTextEvent.delta walk. */
+typedef struct dwalk {
+    dscratch *sc;
+    ydelta *d;
+    size_t nd, cap;
+    int action; /* -1 none, else a ydelta_op */
+    ybuf ins;   /* inserted text (UTF-8) */
+    size_t ins_units;
+    const yany *embed;
+    bool have_embed;
+    uint64_t retain, del;
+    tattrs cur, old, attrs; /* attrs: json NULL = absent never stored; "null" = null */
+    int err;
+} dwalk;
+
+/* Turns attribute entries into a yany_entry array (skipping null values
+ * when skip_null); NULL with *n = 0 when none. */
+static const yany_entry *make_attrs(dwalk *w, const tattrs *t, bool skip_null, size_t *n) {
+    size_t k = 0;
+    *n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (!(skip_null && is_null_json(t->a[i].json, t->a[i].jn))) k++;
+    if (!k) return NULL;
+    yany_entry *e = sc_keep(w->sc, ymalloc(k * sizeof *e));
+    if (!e) {
+        w->err = Y_ERR_NOMEM;
+        return NULL;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (skip_null && is_null_json(t->a[i].json, t->a[i].jn)) continue;
+        e[j].key = t->a[i].key;
+        const char *js = t->a[i].json ? t->a[i].json : "null";
+        yany *v = sc_json(w->sc, js, t->a[i].json ? t->a[i].jn : 4);
+        if (!v) {
+            w->err = Y_ERR_NOMEM;
+            return NULL;
+        }
+        e[j++].value = *v;
+    }
+    *n = j;
+    return e;
+}
+
+static ydelta *push_op(dwalk *w, ydelta_op op) {
+    if (w->nd == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 8;
+        ydelta *nd = yrealloc(w->d, ncap * sizeof *nd);
+        if (!nd) {
+            w->err = Y_ERR_NOMEM;
+            return NULL;
+        }
+        w->d = nd;
+        w->cap = ncap;
+    }
+    ydelta *o = &w->d[w->nd++];
+    memset(o, 0, sizeof *o);
+    o->op = op;
+    return o;
+}
+
+static void add_op(dwalk *w) {
+    ydelta *o;
+    switch (w->action) {
+    case YDELTA_DELETE:
+        if (w->del > 0 && (o = push_op(w, YDELTA_DELETE))) o->len = (size_t)w->del;
+        w->del = 0;
+        break;
+    case YDELTA_INSERT:
+        if (w->have_embed || w->ins_units > 0) {
+            if ((o = push_op(w, YDELTA_INSERT))) {
+                if (w->have_embed) {
+                    o->len = 1;
+                    o->embed = w->embed;
+                } else {
+                    uint8_t *txt = NULL;
+                    size_t tl = 0;
+                    ybuf_u8(&w->ins, 0);
+                    if (ybuf_detach(&w->ins, &txt, &tl) || !sc_keep(w->sc, txt)) w->err = Y_ERR_NOMEM;
+                    o->text = (const char *)txt;
+                    o->len_utf8 = tl ? tl - 1 : 0;
+                    o->len = w->ins_units;
+                }
+                size_t na;
+                const yany_entry *a = make_attrs(w, &w->cur, true, &na);
+                o = &w->d[w->nd - 1];
+                o->attrs = a;
+                o->nattrs = na;
+            }
+        }
+        ybuf_release(&w->ins);
+        ybuf_init(&w->ins, YBUF_NO_LIMIT);
+        w->ins_units = 0;
+        w->have_embed = false;
+        w->embed = NULL;
+        break;
+    case YDELTA_RETAIN:
+        if (w->retain > 0 && (o = push_op(w, YDELTA_RETAIN))) {
+            o->len = (size_t)w->retain;
+            size_t na;
+            const yany_entry *a = make_attrs(w, &w->attrs, false, &na);
+            o = &w->d[w->nd - 1];
+            o->attrs = a;
+            o->nattrs = na;
+        }
+        w->retain = 0;
+        break;
+    default:
+        break;
+    }
+    w->action = -1;
+}
+
+static void switch_to(dwalk *w, int action) {
+    if (w->action != action) {
+        add_op(w);
+        w->action = action;
+    }
+}
+
+static void attr_put(dwalk *w, tattrs *t, const char *key, const char *json, size_t jn, uint64_t oid) {
+    if (attrs_set(t, key, json ? json : "null", json ? jn : 4, NULL, oid)) w->err = Y_ERR_NOMEM;
+}
+
 int ytext_delta(struct ytxn *txn, struct ytype *t, ydelta **out, size_t *n, void **scratch) {
-    ydelta *d = NULL;
-    size_t nd = 0, cap = 0;
-    dscratch *sc = ycalloc(1, sizeof *sc);
-    if (!sc) return Y_ERR_NOMEM;
-    ybuf_init(&sc->text, YBUF_NO_LIMIT);
-    int rc = Y_OK;
-    for (const yitem *it = t->start; it && !rc; it = it->right) {
-        if (!yitem_countable(it) && !(it->flags & YF_DELETED)) continue;
-        if (is_format(it)) continue;
+    dwalk w;
+    memset(&w, 0, sizeof w);
+    w.sc = ycalloc(1, sizeof *w.sc);
+    if (!w.sc) return Y_ERR_NOMEM;
+    w.action = -1;
+    ybuf_init(&w.ins, YBUF_NO_LIMIT);
+    for (yitem *it = t->start; it && !w.err; it = it->right) {
         bool adds = it->id.clock >= ytxn_before(txn, it->id.client);
         bool dels = yds_contains(&txn->ds, it->id);
-        ydelta_op op;
-        if (adds && !yitem_deleted(it)) op = YDELTA_INSERT;
-        else if (dels && !adds) op = YDELTA_DELETE;
-        else if (!yitem_deleted(it)) op = YDELTA_RETAIN;
-        else continue;
-        if (op == YDELTA_INSERT && it->content.kind != YC_STRING) {
-            /* embeds and types are reported as inserts of length 1 without text */
-        }
-        if (nd && d[nd - 1].op == op && (op != YDELTA_INSERT || it->content.kind == YC_STRING)) {
-            d[nd - 1].len += (size_t)it->len;
-        } else {
-            if (nd == cap) {
-                size_t ncap = cap ? cap * 2 : 8;
-                ydelta *nd_ = yrealloc(d, ncap * sizeof *nd_);
-                size_t *no = yrealloc(sc->offs, ncap * sizeof *no);
-                if (no) sc->offs = no;
-                if (!nd_ || !no) {
-                    if (nd_) d = nd_;
-                    rc = Y_ERR_NOMEM;
-                    break;
+        switch (it->content.kind) {
+        case YC_TYPE:
+        case YC_EMBED:
+            if (adds) {
+                if (!dels) {
+                    add_op(&w);
+                    w.action = YDELTA_INSERT;
+                    w.have_embed = true;
+                    w.embed = it->content.kind == YC_EMBED
+                                  ? sc_json(w.sc, it->content.u.embed.json, it->content.u.embed.n)
+                                  : NULL;
+                    add_op(&w);
                 }
-                d = nd_;
-                cap = ncap;
+            } else if (dels) {
+                switch_to(&w, YDELTA_DELETE);
+                w.del += 1;
+            } else if (!yitem_deleted(it)) {
+                switch_to(&w, YDELTA_RETAIN);
+                w.retain += 1;
             }
-            memset(&d[nd], 0, sizeof d[nd]);
-            d[nd].op = op;
-            d[nd].len = (size_t)it->len;
-            sc->offs[nd] = sc->text.len;
-            nd++;
+            break;
+        case YC_STRING:
+            if (adds) {
+                if (!dels) {
+                    switch_to(&w, YDELTA_INSERT);
+                    if (yutf16_append_utf8(&w.ins, it->content.u.str.u, (size_t)it->len)) w.err = Y_ERR_NOMEM;
+                    w.ins_units += (size_t)it->len;
+                }
+            } else if (dels) {
+                switch_to(&w, YDELTA_DELETE);
+                w.del += it->len;
+            } else if (!yitem_deleted(it)) {
+                switch_to(&w, YDELTA_RETAIN);
+                w.retain += it->len;
+            }
+            break;
+        case YC_FORMAT: {
+            const char *key = it->content.u.fmt.key, *val = it->content.u.fmt.json;
+            size_t vn = it->content.u.fmt.n;
+            uint64_t oid = it->content.u.fmt.oid;
+            if (adds) {
+                if (!dels) {
+                    tattr *c = attrs_get(&w.cur, key);
+                    if (!json_eq(c ? c->json : NULL, c ? c->jn : 0, val, vn)) {
+                        if (w.action == YDELTA_RETAIN) add_op(&w);
+                        tattr *o = attrs_get(&w.old, key);
+                        if (json_eq(val, vn, o ? o->json : NULL, o ? o->jn : 0)) attrs_del(&w.attrs, key);
+                        else attr_put(&w, &w.attrs, key, val, vn, oid);
+                    } else if (!is_null_json(val, vn)) {
+                        yitem_delete(ytxn_followup(txn), it);
+                    }
+                }
+            } else if (dels) {
+                attr_put(&w, &w.old, key, val, vn, oid);
+                tattr *c = attrs_get(&w.cur, key);
+                if (!json_eq(c ? c->json : NULL, c ? c->jn : 0, val, vn)) {
+                    if (w.action == YDELTA_RETAIN) add_op(&w);
+                    attr_put(&w, &w.attrs, key, c ? c->json : NULL, c ? c->jn : 0, c ? c->oid : 0);
+                }
+            } else if (!yitem_deleted(it)) {
+                attr_put(&w, &w.old, key, val, vn, oid);
+                tattr *a = attrs_get(&w.attrs, key);
+                if (a) {
+                    if (!json_eq(a->json, a->jn, val, vn)) {
+                        if (w.action == YDELTA_RETAIN) add_op(&w);
+                        if (is_null_json(val, vn)) attrs_del(&w.attrs, key);
+                        else attr_put(&w, &w.attrs, key, val, vn, oid);
+                    } else if (!is_null_json(a->json, a->jn)) {
+                        yitem_delete(ytxn_followup(txn), it);
+                    }
+                }
+            }
+            if (!yitem_deleted(it)) {
+                if (w.action == YDELTA_INSERT) add_op(&w);
+                update_current(&w.cur, it, &w.err);
+            }
+            break;
         }
-        if (op == YDELTA_INSERT && it->content.kind == YC_STRING) {
-            size_t before = sc->text.len;
-            rc = yutf16_append_utf8(&sc->text, it->content.u.str.u, (size_t)it->len);
-            d[nd - 1].len_utf8 += sc->text.len - before;
+        default:
+            break;
         }
     }
-    if (!rc && nd && d[nd - 1].op == YDELTA_RETAIN) nd--;
-    if (rc) {
-        yfree(d);
-        ybuf_release(&sc->text);
-        yfree(sc->offs);
-        yfree(sc);
-        return rc;
+    add_op(&w);
+    while (w.nd && w.d[w.nd - 1].op == YDELTA_RETAIN && !w.d[w.nd - 1].nattrs) w.nd--;
+    ybuf_release(&w.ins);
+    attrs_free(&w.cur);
+    attrs_free(&w.old);
+    attrs_free(&w.attrs);
+    if (w.err) {
+        yfree(w.d);
+        ytext_delta_free(NULL, 0, w.sc);
+        return w.err;
     }
-    for (size_t i = 0; i < nd; i++)
-        if (d[i].op == YDELTA_INSERT && d[i].len_utf8) d[i].text = (const char *)sc->text.data + sc->offs[i];
-    *out = d;
-    *n = nd;
-    *scratch = sc;
+    *out = w.d;
+    *n = w.nd;
+    *scratch = w.sc;
     return Y_OK;
 }
 
@@ -751,11 +968,15 @@ void ytext_delta_free(ydelta *d, size_t n, void *scratch) {
     (void)n;
     yfree(d);
     dscratch *sc = scratch;
-    if (sc) {
-        ybuf_release(&sc->text);
-        yfree(sc->offs);
-        yfree(sc);
+    if (!sc) return;
+    for (size_t i = 0; i < sc->n; i++) yfree(sc->blocks[i]);
+    for (size_t i = 0; i < sc->nany; i++) {
+        yany_release(sc->anys[i]);
+        yfree(sc->anys[i]);
     }
+    yfree(sc->blocks);
+    yfree(sc->anys);
+    yfree(sc);
 }
 
 /* ---- formatting cleanup after remote transactions ------------------------- */
@@ -839,7 +1060,7 @@ int ytext_cleanup_after(struct ytxn *t1, struct ytxn *t2) {
     } while (0)
     for (size_t i = 0; i < s->n && !err; i++) {
         yclient *c = &s->c[i];
-        uint64_t before = i < t1->nbefore ? t1->before[i] : 0;
+        uint64_t before = ytxn_before(t1, c->client);
         uint64_t after = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
         if (before == after) continue;
         size_t idx = range_start(t1, c, before);
@@ -878,4 +1099,39 @@ int ytext_cleanup_after(struct ytxn *t1, struct ytxn *t2) {
 #undef TSET_ADD
     yfree(full);
     return err;
+}
+
+/* ---- public edits: each runs with an allocation reserve (alloc.h), so an
+ * edit that gets past its first allocation is not cut short by a failing one. */
+
+int ytext_insert(ytxn *txn, ytype *text, size_t index, const char *s, size_t len, const yany_entry *attrs, size_t nattrs) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = ytext_insert_impl(txn, text, index, s, len, attrs, nattrs);
+    yalloc_reserve_end();
+    return rc;
+}
+
+int ytext_insert_embed(ytxn *txn, ytype *text, size_t index, const yany *embed, const yany_entry *attrs, size_t nattrs) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = ytext_insert_embed_impl(txn, text, index, embed, attrs, nattrs);
+    yalloc_reserve_end();
+    return rc;
+}
+
+int ytext_delete(ytxn *txn, ytype *text, size_t index, size_t len) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = ytext_delete_impl(txn, text, index, len);
+    yalloc_reserve_end();
+    return rc;
+}
+
+int ytext_format(ytxn *txn, ytype *text, size_t index, size_t len, const yany_entry *attrs, size_t nattrs) {
+    int rc = yalloc_reserve_begin(YEDIT_RESERVE);
+    if (rc) return rc;
+    rc = ytext_format_impl(txn, text, index, len, attrs, nattrs);
+    yalloc_reserve_end();
+    return rc;
 }

@@ -27,7 +27,8 @@ static int txn_init(struct ytxn *t, ydoc *doc, const void *origin, bool local) {
         if (!before) return Y_ERR_NOMEM;
         for (size_t i = 0; i < n; i++) {
             const yclient *c = &doc->store.c[i];
-            before[i] = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
+            /* YSTATE_NONE: the client had no struct (absent from Yjs's beforeState) */
+            before[i] = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : YSTATE_NONE;
         }
     }
     t->doc = doc;
@@ -55,7 +56,7 @@ uint64_t ytxn_before(const struct ytxn *txn, uint64_t client) {
     const yclient *c = ystore_client(&txn->doc->store, client);
     if (!c) return 0;
     size_t idx = (size_t)(c - txn->doc->store.c);
-    return idx < txn->nbefore ? txn->before[idx] : 0;
+    return idx < txn->nbefore && txn->before[idx] != YSTATE_NONE ? txn->before[idx] : 0;
 }
 
 void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub) {
@@ -210,10 +211,28 @@ static void call_change_observers(struct ytxn *txn) {
 
 static uint64_t random_client_id(void);
 
+static struct ytxn *queue_new(ydoc *doc) {
+    if (doc->nqueue == sizeof doc->queue / sizeof doc->queue[0]) return NULL;
+    struct ytxn *t = ycalloc(1, sizeof *t);
+    if (!t) return NULL;
+    if (txn_init(t, doc, NULL, true) != Y_OK) {
+        yfree(t);
+        return NULL;
+    }
+    doc->queue[doc->nqueue++] = t;
+    return t;
+}
+
+struct ytxn *ytxn_followup(struct ytxn *cur) {
+    ydoc *doc = cur->doc;
+    if (!doc->observer_txn) doc->observer_txn = queue_new(doc);
+    return doc->observer_txn ? doc->observer_txn : cur;
+}
+
 /* The cleanup of one transaction (Yjs cleanupTransactions for one entry).
- * When it is a remote transaction on formatted text, *followup receives the
- * formatting-cleanup transaction Yjs runs next (or stays NULL). */
-static int cleanup_one(struct ytxn *txn, struct ytxn **followup) {
+ * Observers reading deltas and the formatting cleanup after remote changes
+ * may open follow-up transactions; they are queued and cleaned up next. */
+static int cleanup_one(struct ytxn *txn) {
     ydoc *doc = txn->doc;
     ystore *s = &doc->store;
     int rc = Y_OK;
@@ -225,24 +244,23 @@ static int cleanup_one(struct ytxn *txn, struct ytxn **followup) {
         if (!txn->local) ymarker_clear(t); /* _callObserver */
         if (!txn->local && t->has_formatting && (t->kind == YTYPE_TEXT || t->kind == YTYPE_XML_TEXT)) need_fmt = true;
     }
+    doc->observer_txn = NULL;
     call_change_observers(txn);
-    if (need_fmt && followup) {
-        struct ytxn *t2 = ycalloc(1, sizeof *t2);
-        if (t2 && txn_init(t2, doc, NULL, true) == Y_OK) {
+    doc->observer_txn = NULL;
+    if (need_fmt) {
+        struct ytxn *t2 = queue_new(doc);
+        if (t2) {
             int crc = ytext_cleanup_after(txn, t2);
             if (crc && !txn->err) txn->err = crc;
-            *followup = t2;
-        } else {
-            yfree(t2);
         }
     }
     if (doc->gc) gc_delete_set(doc, &txn->ds);
     merge_delete_set(doc, &txn->ds);
     for (size_t i = 0; i < s->n; i++) {
         yclient *c = &s->c[i];
-        uint64_t before = i < txn->nbefore ? txn->before[i] : 0;
+        uint64_t before = ytxn_before(txn, c->client);
         uint64_t after = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
-        if (before == after) continue;
+        if (!c->n || before == after) continue;
         size_t first = yclient_find(c, before);
         if (first < 1) first = 1;
         for (int64_t k = (int64_t)c->n - 1; k >= (int64_t)first;) k -= 1 + (int64_t)merge_lefts(c, (size_t)k);
@@ -282,15 +300,17 @@ static int cleanup_one(struct ytxn *txn, struct ytxn **followup) {
 
 int ytxn_finish(struct ytxn *txn) {
     ydoc *doc = txn->doc;
-    struct ytxn *t2 = NULL;
-    int rc = cleanup_one(txn, &t2);
-    if (t2) {
-        int rc2 = cleanup_one(t2, NULL);
+    int rc = cleanup_one(txn);
+    while (doc->nqueue) {
+        struct ytxn *t = doc->queue[0];
+        memmove(&doc->queue[0], &doc->queue[1], (doc->nqueue - 1) * sizeof doc->queue[0]);
+        doc->nqueue--;
+        int rc2 = cleanup_one(t);
         if (!rc) rc = rc2;
-        yfree(t2->merge);
-        yfree(t2->scratch);
-        yfree(t2->changed);
-        yfree(t2);
+        yfree(t->merge);
+        yfree(t->scratch);
+        yfree(t->changed);
+        yfree(t);
     }
     doc->in_txn = false;
     return rc;
@@ -347,7 +367,9 @@ void ydoc_unobserve(ydoc *doc, int id) {
 }
 
 static uint64_t random_client_id(void) {
-    static uint64_t state;
+    /* splitmix64 over a per-thread state seeded from time and addresses;
+     * Yjs picks a random uint32 too */
+    static _Thread_local uint64_t state;
     if (!state) state = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)&state << 16) ^ (uint64_t)clock();
     state += 0x9e3779b97f4a7c15ULL;
     uint64_t z = state;

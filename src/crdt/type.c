@@ -11,11 +11,16 @@
  *    Yjs's item.marker flag including its staleness, because Yjs's
  *    updateMarkerChanges reads that flag and the result decides origins.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "doc_int.h"
 
-static uint64_t g_marker_ts;
+/* One clock for all markers (Yjs: globalSearchMarkerTimestamp); atomic so
+ * documents on different threads may share it. */
+static _Atomic uint64_t g_marker_ts;
+
+static uint64_t next_ts(void) { return atomic_fetch_add_explicit(&g_marker_ts, 1, memory_order_relaxed); }
 
 struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     struct ytype *t = ycalloc(1, sizeof *t);
@@ -99,7 +104,7 @@ static void overwrite_marker(ymarker *m, yitem *p, uint64_t index) {
     m->p = p;
     p->flags |= YF_MARKER;
     m->index = index;
-    m->ts = g_marker_ts++;
+    m->ts = next_ts();
 }
 
 static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
@@ -114,7 +119,7 @@ static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
     p->flags |= YF_MARKER;
     m->p = p;
     m->index = index;
-    m->ts = g_marker_ts++;
+    m->ts = next_ts();
     return m;
 }
 
@@ -131,7 +136,7 @@ ymarker *ymarker_find(struct ytype *t, uint64_t index) {
     if (m) {
         p = m->p;
         pindex = m->index;
-        m->ts = g_marker_ts++;
+        m->ts = next_ts();
     }
     while (p->right && pindex < index) {
         if (yitem_live(p)) {

@@ -19,16 +19,22 @@
  *    insertion after a first run), so the Item-versus-GC tie that comparator
  *    leaves inconsistent resolves the same way;
  *  - slicing a String in the middle of a surrogate pair replaces the pair's
- *    halves by U+FFFD, as ContentString.splice does.
- * Known differences (inputs Yjs itself never produces): JSON, Embed and
- * Format values must pass JSON.parse's grammar (nesting up to
- * UJSON_MAX_DEPTH) but are copied as they are, not re-serialised by
- * JSON.stringify (so non-canonical whitespace or number spellings survive);
+ *    halves by U+FFFD, as ContentString.splice does;
+ *  - JSON, Embed and Format values must pass JSON.parse's grammar and are
+ *    written as JSON.stringify(JSON.parse(text)) would (whitespace dropped,
+ *    escapes and numbers re-spelled, object keys in JavaScript order).
+ * Known differences (inputs Yjs itself never produces): JSON and Any
+ * nesting is limited to YANY_MAX_DEPTH levels, as in the document;
  * a ContentDoc whose options hold a "guid" that is not a string keeps its
  * own guid (Yjs would stringify it, or pick a random one for undefined);
- * integers above 2^53 - 1, struct clocks and
- * delete-set ranges that end past it are refused (Yjs goes on with
- * imprecise numbers).
+ * integers above 2^53 - 1, and struct clocks and delete-set ranges that end
+ * past it, are refused (Yjs goes on with imprecise numbers); a merge loop
+ * that stops consuming input is refused instead of spinning.
+ *
+ * Cost: like Yjs, a merge re-sorts the decoder heads after every struct it
+ * writes; the heads stay almost sorted, so that is O(n) per struct for n
+ * updates. Memory: the output, a segment table, the delete ranges and one
+ * decoder per input; Any objects being re-ordered hold one entry per key.
  *
  * Invariants
  *  - Input is untrusted: every length is checked against the bytes that
@@ -43,6 +49,7 @@
  *    buffer owned by the caller (free with yfree).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +74,10 @@ enum {
     UC_DOC = 9
 };
 
-#define UINFO_ORIGIN 0x80
+#define UINFO_ORIGIN  0x80
 #define UINFO_RORIGIN 0x40
-#define UINFO_SUB 0x20
-#define UINFO_SKIP 10
+#define UINFO_SUB     0x20
+#define UINFO_SKIP    10
 
 /* Runaway guard: iterations of the merge loop that consume no input. */
 #define UMERGE_MAX_IDLE 64
@@ -153,7 +160,10 @@ static int copy_str(yreader *r, ybuf *b) {
 
 /* ---- JSON syntax, as JSON.parse accepts it ------------------------------ */
 
-#define UJSON_MAX_DEPTH 4096
+/* JSON nesting: a value inside more than YANY_MAX_DEPTH open containers is
+ * refused, the limit the document's own JSON reader (json.c) applies, so
+ * that both accept the same updates. */
+#define UJSON_MAX_DEPTH (YANY_MAX_DEPTH + 1)
 
 static size_t json_ws(const uint8_t *s, size_t n, size_t i) {
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
@@ -174,16 +184,21 @@ static size_t json_string(const uint8_t *s, size_t n, size_t i) {
         if (s[i] != '\\') continue;
         if (++i >= n) return 0;
         switch (s[i]) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-            break;
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't': break;
         case 'u':
             if (n - i < 5 || !is_hex(s[i + 1]) || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
                 !is_hex(s[i + 4]))
                 return 0;
             i += 4;
             break;
-        default:
-            return 0;
+        default: return 0;
         }
     }
     return 0;
@@ -193,9 +208,12 @@ static size_t json_string(const uint8_t *s, size_t n, size_t i) {
 static size_t json_number(const uint8_t *s, size_t n, size_t i) {
     if (i < n && s[i] == '-') i++;
     if (i >= n) return 0;
-    if (s[i] == '0') i++;
-    else if (is_digit(s[i])) while (i < n && is_digit(s[i])) i++;
-    else return 0;
+    if (s[i] == '0')
+        i++;
+    else if (is_digit(s[i]))
+        while (i < n && is_digit(s[i])) i++;
+    else
+        return 0;
     if (i < n && s[i] == '.') {
         if (++i >= n || !is_digit(s[i])) return 0;
         while (i < n && is_digit(s[i])) i++;
@@ -209,19 +227,20 @@ static size_t json_number(const uint8_t *s, size_t n, size_t i) {
 }
 
 /* True when s[0..n) is one JSON text, as JSON.parse would accept it
- * (iterative: nesting is tracked in a bit stack, refused past
- * UJSON_MAX_DEPTH levels). */
+ * (iterative: nesting is tracked in a bit stack; a value nested deeper
+ * than YANY_MAX_DEPTH is refused). */
 static bool json_valid(const uint8_t *s, size_t n) {
-    uint8_t stack[UJSON_MAX_DEPTH / 8]; /* bit set: the level is an object */
+    uint8_t stack[(UJSON_MAX_DEPTH + 7) / 8]; /* bit set: the level is an object */
     size_t depth = 0, i = json_ws(s, n, 0);
     for (;;) {
         /* a value */
-        if (i >= n) return false;
+        if (i >= n || depth > YANY_MAX_DEPTH) return false;
         if (s[i] == '{' || s[i] == '[') {
             bool obj = s[i] == '{';
-            if (depth == UJSON_MAX_DEPTH) return false;
-            if (obj) stack[depth / 8] |= (uint8_t)(1u << (depth % 8));
-            else stack[depth / 8] &= (uint8_t)~(1u << (depth % 8));
+            if (obj)
+                stack[depth / 8] |= (uint8_t)(1u << (depth % 8));
+            else
+                stack[depth / 8] &= (uint8_t) ~(1u << (depth % 8));
             depth++;
             i = json_ws(s, n, i + 1);
             if (i < n && s[i] == (obj ? '}' : ']')) {
@@ -271,17 +290,22 @@ static bool json_valid(const uint8_t *s, size_t n) {
     }
 }
 
-/* Copies a string that JSON.parse must accept ("undefined" too when
- * allow_undefined: ContentJSON stores undefined that way). */
+static int json_canon(const uint8_t *s, size_t n, ybuf *b);
+
+/* Reads a string that JSON.parse must accept ("undefined" too when
+ * allow_undefined: ContentJSON stores undefined that way) and writes it as
+ * JSON.stringify(JSON.parse(s)) would. */
 static int copy_json(yreader *r, ybuf *b, bool allow_undefined) {
     const uint8_t *p;
     size_t n;
     int rc = read_str(r, &p, &n);
     if (rc) return rc;
-    if (!(allow_undefined && n == 9 && memcmp(p, "undefined", 9) == 0) && !json_valid(p, n))
-        return Y_ERR_MALFORMED;
-    if (b) ybuf_varbytes(b, p, n);
-    return Y_OK;
+    if (allow_undefined && n == 9 && memcmp(p, "undefined", 9) == 0) {
+        if (b) ybuf_varbytes(b, p, n);
+        return Y_OK;
+    }
+    if (!json_valid(p, n)) return Y_ERR_MALFORMED;
+    return b ? json_canon(p, n, b) : Y_OK;
 }
 
 /* ---- Any, re-encoded as lib0 readAny + writeAny would ------------------- */
@@ -310,12 +334,12 @@ static void put_number(ybuf *b, double d) {
 typedef struct {
     const uint8_t *key;
     size_t key_len;
-    size_t idx;        /* position in the input */
-    size_t out_start;  /* key (varstring) starts here in the output */
-    size_t val_start;  /* value starts here */
+    size_t idx;       /* position in the input */
+    size_t out_start; /* key (varstring) starts here in the output */
+    size_t val_start; /* value starts here */
     size_t out_end;
-    size_t val_from;   /* entry whose value wins (the last of equal keys) */
-    uint64_t index;    /* array-index value, or UINT64_MAX if not an index */
+    size_t val_from; /* entry whose value wins (the last of equal keys) */
+    uint64_t index;  /* array-index value, or UINT64_MAX if not an index */
     bool drop;
 } uobj_ent;
 
@@ -376,8 +400,7 @@ static int object_fixup(ybuf *b, size_t count_pos, uobj_ent *e, size_t k) {
         if (!e[i].drop) ptrs[nkeep++] = &e[i];
     qsort(ptrs, nkeep, sizeof *ptrs, cmp_ent_order);
     bool changed = nkeep != k;
-    for (size_t i = 0; i < nkeep && !changed; i++)
-        changed = ptrs[i] != &e[i] || e[i].val_from != i;
+    for (size_t i = 0; i < nkeep && !changed; i++) changed = ptrs[i] != &e[i] || e[i].val_from != i;
     if (!changed) goto out;
 
     size_t region = b->len - body;
@@ -511,11 +534,336 @@ static int any_copy(yreader *r, ybuf *b, int depth) {
             if ((rc = any_copy(r, b, depth + 1))) return rc;
         return Y_OK;
     }
-    case YANY_TAG_OBJECT:
-        return object_copy(r, b, depth);
-    default:
-        return Y_ERR_MALFORMED;
+    case YANY_TAG_OBJECT: return object_copy(r, b, depth);
+    default: return Y_ERR_MALFORMED;
     }
+}
+
+/* ---- JSON, re-serialised as JSON.stringify(JSON.parse(text)) ------------ */
+
+/* The JSON text being canonicalised (already checked by json_valid). */
+typedef struct {
+    const uint8_t *s;
+    size_t n, i;
+} ujson;
+
+static int jc_value(ujson *j, ybuf *b);
+
+static void jc_ws(ujson *j) { j->i = json_ws(j->s, j->n, j->i); }
+
+static unsigned hex_val(uint8_t c) {
+    return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+static unsigned jc_u4(const uint8_t *p) {
+    return hex_val(p[0]) << 12 | hex_val(p[1]) << 8 | hex_val(p[2]) << 4 | hex_val(p[3]);
+}
+
+static void put_utf8(ybuf *b, uint32_t cp) {
+    uint8_t u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (uint8_t)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (uint8_t)(0xc0 | cp >> 6);
+        u[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (uint8_t)(0xe0 | cp >> 12);
+        u[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+        u[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (uint8_t)(0xf0 | cp >> 18);
+        u[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
+        u[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+        u[3] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    ybuf_put(b, u, n);
+}
+
+/* One UTF-16 code unit or code point, escaped as JSON.stringify does:
+ * quote, backslash and controls escaped, lone surrogates as \udxxx. */
+static void jc_put_char(ybuf *b, uint32_t cp) {
+    static const char hexd[] = "0123456789abcdef";
+    switch (cp) {
+    case '"': ybuf_put(b, "\\\"", 2); return;
+    case '\\': ybuf_put(b, "\\\\", 2); return;
+    case '\b': ybuf_put(b, "\\b", 2); return;
+    case '\f': ybuf_put(b, "\\f", 2); return;
+    case '\n': ybuf_put(b, "\\n", 2); return;
+    case '\r': ybuf_put(b, "\\r", 2); return;
+    case '\t': ybuf_put(b, "\\t", 2); return;
+    default: break;
+    }
+    if (cp < 0x20 || (cp >= 0xd800 && cp <= 0xdfff)) {
+        char e[6] = {'\\',         'u', hexd[cp >> 12 & 15], hexd[cp >> 8 & 15], hexd[cp >> 4 & 15],
+                     hexd[cp & 15]};
+        ybuf_put(b, e, 6);
+        return;
+    }
+    put_utf8(b, cp);
+}
+
+/* A string at j->s[j->i] == '"'. */
+static void jc_string(ujson *j, ybuf *b) {
+    const uint8_t *s = j->s;
+    size_t i = j->i + 1;
+    ybuf_u8(b, '"');
+    while (s[i] != '"') {
+        if (s[i] != '\\') {
+            /* raw UTF-8 (well-formed): copy the whole sequence */
+            size_t l = s[i] < 0x80 ? 1 : s[i] < 0xe0 ? 2 : s[i] < 0xf0 ? 3 : 4;
+            if (l == 1)
+                jc_put_char(b, s[i]);
+            else
+                ybuf_put(b, s + i, l);
+            i += l;
+            continue;
+        }
+        uint8_t e = s[i + 1];
+        i += 2;
+        switch (e) {
+        case 'b': jc_put_char(b, '\b'); break;
+        case 'f': jc_put_char(b, '\f'); break;
+        case 'n': jc_put_char(b, '\n'); break;
+        case 'r': jc_put_char(b, '\r'); break;
+        case 't': jc_put_char(b, '\t'); break;
+        case 'u': {
+            uint32_t u = jc_u4(s + i);
+            i += 4;
+            if (u >= 0xd800 && u <= 0xdbff && s[i] == '\\' && s[i + 1] == 'u') {
+                uint32_t lo = jc_u4(s + i + 2);
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    put_utf8(b, 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00));
+                    i += 6;
+                    break;
+                }
+            }
+            jc_put_char(b, u);
+            break;
+        }
+        default: jc_put_char(b, e); break; /* " \ / */
+        }
+    }
+    ybuf_u8(b, '"');
+    j->i = i + 1;
+}
+
+/* A number as JavaScript's Number.prototype.toString writes it: the
+ * shortest digits that read back to the same double, in plain notation for
+ * exponents -7 < n <= 21, else as d.ddde+n. Infinity (from 1e999) is null,
+ * as JSON.stringify writes it. */
+static int jc_number(ujson *j, ybuf *b) {
+    char lex[64], buf[40];
+    size_t start = j->i, len;
+    j->i = json_number(j->s, j->n, j->i);
+    len = j->i - start;
+    double d;
+    if (len < sizeof lex) {
+        memcpy(lex, j->s + start, len);
+        lex[len] = '\0';
+        d = strtod(lex, NULL);
+    } else {
+        char *big = ymalloc(len + 1);
+        if (!big) return Y_ERR_NOMEM;
+        memcpy(big, j->s + start, len);
+        big[len] = '\0';
+        d = strtod(big, NULL);
+        yfree(big);
+    }
+    if (isinf(d)) return ybuf_put(b, "null", 4);
+    if (d == 0) return ybuf_u8(b, '0');
+    if (d < 0) {
+        ybuf_u8(b, '-');
+        d = -d;
+    }
+    int k = 1;
+    for (; k <= 17; k++) {
+        snprintf(buf, sizeof buf, "%.*e", k - 1, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    char digits[20];
+    int nd = 0;
+    const char *p = buf;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9') digits[nd++] = *p;
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    int n = atoi(p + 1) + 1; /* the value is 0.digits * 10^n */
+    if (nd <= n && n <= 21) {
+        ybuf_put(b, digits, (size_t)nd);
+        for (int z = nd; z < n; z++) ybuf_u8(b, '0');
+    } else if (0 < n && n <= 21) {
+        ybuf_put(b, digits, (size_t)n);
+        ybuf_u8(b, '.');
+        ybuf_put(b, digits + n, (size_t)(nd - n));
+    } else if (-6 < n && n <= 0) {
+        ybuf_put(b, "0.", 2);
+        for (int z = 0; z < -n; z++) ybuf_u8(b, '0');
+        ybuf_put(b, digits, (size_t)nd);
+    } else {
+        char e[16];
+        ybuf_u8(b, (uint8_t)digits[0]);
+        if (nd > 1) {
+            ybuf_u8(b, '.');
+            ybuf_put(b, digits + 1, (size_t)(nd - 1));
+        }
+        int m = snprintf(e, sizeof e, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+        ybuf_put(b, e, (size_t)m);
+    }
+    return b->err;
+}
+
+/* An object: members in JavaScript property order (array-index keys first,
+ * ascending), a repeated key at its first place with its last value. */
+static int jc_object(ujson *j, ybuf *b) {
+    int rc = Y_OK;
+    uobj_ent *e = NULL;
+    size_t k = 0, cap = 0;
+    size_t open = b->len;
+    ybuf_u8(b, '{');
+    j->i++;
+    jc_ws(j);
+    if (j->s[j->i] == '}') {
+        j->i++;
+        return ybuf_u8(b, '}');
+    }
+    for (;;) {
+        if (k == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            uobj_ent *ne = yrealloc(e, ncap * sizeof *ne);
+            if (!ne) {
+                rc = Y_ERR_NOMEM;
+                goto out;
+            }
+            e = ne;
+            cap = ncap;
+        }
+        uobj_ent *x = &e[k];
+        x->idx = k;
+        x->out_start = b->len;
+        jc_string(j, b);
+        x->val_start = b->len;
+        if ((rc = b->err)) goto out;
+        /* the key without its quotes, as written (canonical, so equal keys
+         * are equal bytes); pointers are fixed up below, after growth */
+        x->key = NULL;
+        x->key_len = x->val_start - x->out_start - 2;
+        jc_ws(j);
+        j->i++; /* ':' */
+        jc_ws(j);
+        if ((rc = jc_value(j, b))) goto out;
+        x->out_end = b->len;
+        k++;
+        jc_ws(j);
+        if (j->s[j->i++] == '}') break;
+        jc_ws(j); /* after ',' */
+    }
+    /* the output may have moved while growing: take key pointers now */
+    for (size_t i = 0; i < k; i++) {
+        e[i].key = b->data + e[i].out_start + 1;
+        e[i].index = array_index_of(e[i].key, e[i].key_len);
+    }
+    {
+        /* reuse the Any object ordering, then put the commas and colons */
+        uobj_ent **ptrs = ymalloc(k * sizeof *ptrs);
+        uint8_t *tmp = ymalloc(b->len - open);
+        if (!ptrs || !tmp) {
+            yfree(ptrs);
+            yfree(tmp);
+            rc = Y_ERR_NOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < k; i++) {
+            e[i].val_from = i;
+            e[i].drop = false;
+            ptrs[i] = &e[i];
+        }
+        qsort(ptrs, k, sizeof *ptrs, cmp_ent_key);
+        for (size_t i = 0; i < k;) {
+            size_t m = i + 1;
+            while (m < k && ptrs[m]->key_len == ptrs[i]->key_len &&
+                   memcmp(ptrs[m]->key, ptrs[i]->key, ptrs[i]->key_len) == 0)
+                m++;
+            ptrs[i]->val_from = ptrs[m - 1]->idx;
+            for (size_t x = i + 1; x < m; x++) ptrs[x]->drop = true;
+            i = m;
+        }
+        size_t nkeep = 0;
+        for (size_t i = 0; i < k; i++)
+            if (!e[i].drop) ptrs[nkeep++] = &e[i];
+        qsort(ptrs, nkeep, sizeof *ptrs, cmp_ent_order);
+        memcpy(tmp, b->data + open, b->len - open);
+        b->len = open + 1;
+        for (size_t i = 0; i < nkeep; i++) {
+            const uobj_ent *ke = ptrs[i], *ve = &e[ke->val_from];
+            if (i) ybuf_u8(b, ',');
+            ybuf_put(b, tmp + (ke->out_start - open), ke->val_start - ke->out_start);
+            ybuf_u8(b, ':');
+            ybuf_put(b, tmp + (ve->val_start - open), ve->out_end - ve->val_start);
+        }
+        ybuf_u8(b, '}');
+        yfree(tmp);
+        yfree(ptrs);
+    }
+out:
+    yfree(e);
+    return rc ? rc : b->err;
+}
+
+static int jc_value(ujson *j, ybuf *b) {
+    uint8_t c = j->s[j->i];
+    int rc;
+    if (c == '{') return jc_object(j, b);
+    if (c == '[') {
+        ybuf_u8(b, '[');
+        j->i++;
+        jc_ws(j);
+        if (j->s[j->i] == ']') {
+            j->i++;
+        } else {
+            for (bool first = true;; first = false) {
+                if (!first) ybuf_u8(b, ',');
+                if ((rc = jc_value(j, b))) return rc;
+                jc_ws(j);
+                if (j->s[j->i++] == ']') break;
+                jc_ws(j);
+            }
+        }
+        ybuf_u8(b, ']');
+        return b->err;
+    }
+    if (c == '"') {
+        jc_string(j, b);
+        return b->err;
+    }
+    if (c == 't' || c == 'n') {
+        ybuf_put(b, j->s + j->i, 4);
+        j->i += 4;
+        return b->err;
+    }
+    if (c == 'f') {
+        ybuf_put(b, "false", 5);
+        j->i += 5;
+        return b->err;
+    }
+    return jc_number(j, b);
+}
+
+/* Writes JSON.stringify(JSON.parse(s)) as a varstring; s passed json_valid
+ * (which bounds the nesting, hence the recursion here). */
+static int json_canon(const uint8_t *s, size_t n, ybuf *b) {
+    ybuf tmp;
+    ujson j = {s, n, 0};
+    ybuf_init(&tmp, YBUF_NO_LIMIT);
+    jc_ws(&j);
+    int rc = jc_value(&j, &tmp);
+    if (!rc) rc = tmp.err;
+    if (!rc) ybuf_varbytes(b, tmp.data ? tmp.data : (const uint8_t *)"", tmp.len);
+    ybuf_release(&tmp);
+    return rc ? rc : b->err;
 }
 
 /* JavaScript truthiness of the Any value at r (which is then skipped). */
@@ -530,9 +878,7 @@ static int any_truthy(yreader *r, bool *truthy) {
     switch (tag) {
     case YANY_TAG_UNDEFINED:
     case YANY_TAG_NULL:
-    case YANY_TAG_FALSE:
-        *truthy = false;
-        return Y_OK;
+    case YANY_TAG_FALSE: *truthy = false; return Y_OK;
     case YANY_TAG_INT: {
         double d;
         if (yread_varint(&v, &d)) return Y_ERR_MALFORMED;
@@ -551,15 +897,11 @@ static int any_truthy(yreader *r, bool *truthy) {
         *truthy = d != 0 && !isnan(d);
         return Y_OK;
     }
-    case YANY_TAG_BIGINT:
-        *truthy = memcmp(v.p + 1, "\0\0\0\0\0\0\0\0", 8) != 0;
-        return Y_OK;
+    case YANY_TAG_BIGINT: *truthy = memcmp(v.p + 1, "\0\0\0\0\0\0\0\0", 8) != 0; return Y_OK;
     case YANY_TAG_STRING:
         *truthy = v.p[1] != 0; /* a zero length is the single byte 0 */
         return Y_OK;
-    default: /* true, objects, arrays, binaries */
-        *truthy = true;
-        return Y_OK;
+    default: /* true, objects, arrays, binaries */ *truthy = true; return Y_OK;
     }
 }
 
@@ -567,7 +909,8 @@ static int any_truthy(yreader *r, bool *truthy) {
  * a Doc from {guid, ...opts} and writes back only what that Doc reflects,
  * in this order: gc: false if opts.gc was falsy (absent means true),
  * autoLoad: true if opts.autoLoad was truthy, meta if opts.meta was
- * neither null nor absent; a string opts.guid replaces the guid. Only an
+ * neither null nor absent; a string opts.guid replaces the guid. Options
+ * that are null or undefined are refused (Yjs throws reading them). Only an
  * object's own keys spread (the last of repeated keys wins); other values
  * contribute nothing that matters here. */
 static int doc_content_copy(yreader *r, ybuf *b) {
@@ -576,7 +919,10 @@ static int doc_content_copy(yreader *r, ybuf *b) {
     int rc = read_str(r, &guid, &guid_len);
     if (rc) return rc;
     size_t start = r->pos;
-    if ((rc = any_copy(r, NULL, 0)) || !b) return rc;
+    if ((rc = any_copy(r, NULL, 0))) return rc;
+    /* Yjs reads opts.shouldLoad: null or undefined options throw */
+    if (r->p[start] == YANY_TAG_NULL || r->p[start] == YANY_TAG_UNDEFINED) return Y_ERR_MALFORMED;
+    if (!b) return Y_OK;
     bool gc = true, autoload = false, has_meta = false;
     size_t meta_at = 0;
     yreader v;
@@ -649,8 +995,7 @@ static int content_body(uint8_t ref, yreader *r, uint64_t count, ybuf *b) {
         if (b) ybuf_varbytes(b, p, n);
         return Y_OK;
     }
-    case UC_EMBED:
-        return copy_json(r, b, false);
+    case UC_EMBED: return copy_json(r, b, false);
     case UC_FORMAT:
         if ((rc = copy_str(r, b))) return rc;
         return copy_json(r, b, false);
@@ -662,10 +1007,8 @@ static int content_body(uint8_t ref, yreader *r, uint64_t count, ybuf *b) {
         if (tref == YTYPE_XML_ELEMENT || tref == YTYPE_XML_HOOK) return copy_str(r, b);
         return Y_OK;
     }
-    case UC_DOC:
-        return doc_content_copy(r, b);
-    default:
-        return Y_ERR_MALFORMED;
+    case UC_DOC: return doc_content_copy(r, b);
+    default: return Y_ERR_MALFORMED;
     }
 }
 
@@ -706,8 +1049,7 @@ static int read_content(yreader *r, ustruct *s) {
         s->c = r->p + start;
         s->clen = r->pos - start;
         return Y_OK;
-    default:
-        return Y_ERR_MALFORMED;
+    default: return Y_ERR_MALFORMED;
     }
 }
 
@@ -719,8 +1061,7 @@ static int slice_struct(ustruct *s, uint64_t diff) {
     if (s->kind == US_ITEM) {
         yreader r;
         switch (s->ref) {
-        case UC_DELETED:
-            break;
+        case UC_DELETED: break;
         case UC_STRING: {
             uint64_t d = diff;
             size_t i = 0;
@@ -754,8 +1095,7 @@ static int slice_struct(ustruct *s, uint64_t diff) {
             s->clen -= r.pos;
             break;
         }
-        default:
-            return Y_ERR_MALFORMED; /* length-1 contents cannot be cut */
+        default: return Y_ERR_MALFORMED; /* length-1 contents cannot be cut */
         }
         s->has_origin = true;
         s->origin.client = s->client;
@@ -887,9 +1227,7 @@ static int emit_struct(ybuf *b, const ustruct *s) {
     yreader r;
     yreader_init(&r, s->c, s->clen);
     switch (s->ref) {
-    case UC_DELETED:
-        ybuf_varuint(b, s->len);
-        break;
+    case UC_DELETED: ybuf_varuint(b, s->len); break;
     case UC_STRING:
         ybuf_varuint(b, s->clen + (s->fffd ? 3 : 0));
         if (s->fffd) ybuf_put(b, "\xEF\xBF\xBD", 3);
@@ -1108,8 +1446,10 @@ static void v8_sort(ulazy **a, size_t n) {
         size_t left = 0, right = start;
         while (left < right) {
             size_t mid = left + ((right - left) >> 1);
-            if (cmp_heads(pivot, a[mid]) < 0) right = mid;
-            else left = mid + 1;
+            if (cmp_heads(pivot, a[mid]) < 0)
+                right = mid;
+            else
+                left = mid + 1;
         }
         memmove(&a[left + 1], &a[left], (start - left) * sizeof *a);
         a[left] = pivot;
@@ -1271,14 +1611,16 @@ static uint64_t sv_get(const usv *v, size_t n, uint64_t client) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (v[mid].client <= client) lo = mid + 1;
-        else hi = mid;
+        if (v[mid].client <= client)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo > 0 && v[lo - 1].client == client ? v[lo - 1].clock : 0;
 }
 
-int yupdate_diff(const uint8_t *update, size_t len, const uint8_t *sv, size_t sv_len,
-                 uint8_t **out, size_t *out_len) {
+int yupdate_diff(const uint8_t *update, size_t len, const uint8_t *sv, size_t sv_len, uint8_t **out,
+                 size_t *out_len) {
     int rc = Y_OK;
     usv *svs = NULL;
     size_t nsv = 0;

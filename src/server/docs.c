@@ -197,3 +197,18 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len) {
     if (rc == Y_OK) d->version++;
     return rc;
 }
+
+int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
+                       size_t *changed_len) {
+    free(d->captured);
+    d->captured = NULL;
+    d->captured_len = 0;
+    int rc = ydoc_apply_update(d->doc, update, len, NULL);
+    *changed = rc == Y_OK ? d->captured : NULL;
+    *changed_len = rc == Y_OK ? d->captured_len : 0;
+    if (rc != Y_OK) free(d->captured);
+    d->captured = NULL;
+    d->captured_len = 0;
+    if (*changed != NULL) d->version++;
+    return rc;
+}

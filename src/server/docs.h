@@ -78,6 +78,15 @@ int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out);
  * it as one version. Returns Y_OK or the engine's error (d unchanged). */
 int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
 
+/* Integrates an update received from a peer (a sync connection) into d.
+ * When it changed the document, *changed gets the update the change amounts
+ * to (what to store and to broadcast; malloc'd, caller frees) and the
+ * version counts it; when it changed nothing (all of it was known, or it
+ * waits for missing dependencies), *changed is NULL and the version stays.
+ * Returns Y_OK or the engine's error (d unchanged, *changed NULL). */
+int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
+                       size_t *changed_len);
+
 /* Number of open documents (for /metrics). */
 size_t vdocs_count(const vdocs *c);
 

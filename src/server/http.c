@@ -21,6 +21,7 @@
 
 #include "server/auth.h"
 #include "server/metrics.h"
+#include "server/sync.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -47,6 +48,7 @@ struct vhttp {
     store *st;
     vdocs *docs;
     vmetrics *metrics;
+    vsync *sync; /* sync connections (sync.c) */
     uv_tcp_t listener;
     uv_timer_t shutdown_timer;
     uv_async_t async;
@@ -82,6 +84,8 @@ typedef struct {
 struct vmetrics *vhttp_metrics(vhttp *srv) {
     return srv->metrics;
 }
+
+struct vsync *vhttp_sync(vhttp *srv) { return srv->sync; }
 
 /* ---- answering ------------------------------------------------------------ */
 
@@ -135,6 +139,7 @@ void vhttp_send_raw(vctx *ctx, int status, const char *type, const char *data, s
     req->res.reason = reason_of(status);
     if (type != NULL) vhttp_add_header(ctx, "content-type", type);
     vhttp_add_header(ctx, "cache-control", "no-store");
+    req->res.content_length = len; /* else h2o chunks, and closes non-200 answers */
     h2o_send_inline(req, data, len);
 }
 
@@ -616,6 +621,12 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
     uv_async_init(loop, &srv->async, on_async);
     srv->async.data = srv;
     srv->handles_open = 3;
+    if (docs != NULL && (srv->sync = vsync_new(loop, st, docs)) == NULL) {
+        vhttp_shutdown(srv);
+        uv_run(loop, UV_RUN_DEFAULT);
+        vhttp_free(srv);
+        return UV_ENOMEM;
+    }
     rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_accept);
     if (rc == 0) {
@@ -662,6 +673,7 @@ void vhttp_shutdown(vhttp *srv) {
     srv->shutting_down = 1;
     srv->shutdown_started = uv_now(srv->loop);
     uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
+    vsync_shutdown(srv->sync);
     h2o_context_request_shutdown(&srv->ctx);
     uv_timer_start(&srv->shutdown_timer, on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
 }
@@ -671,6 +683,8 @@ void vhttp_free(vhttp *srv) {
     /* Answers still queued go to requests that can no longer be served:
      * run them so their owners release what they hold. */
     on_async(&srv->async);
+    vsync_free(srv->sync);
+    srv->sync = NULL;
     if (!uv_is_closing((uv_handle_t *)&srv->async))
         uv_close((uv_handle_t *)&srv->async, on_handle_closed);
     /* Let the loop retire the handles closed above and by vhttp_shutdown. */

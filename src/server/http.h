@@ -138,4 +138,8 @@ void vhttp_complete(vdeferred *d);
 /* The server's metrics (metrics.h), borrowed. */
 struct vmetrics *vhttp_metrics(vhttp *srv);
 
+/* The server's sync connections (sync.h), borrowed; NULL without a
+ * document cache. */
+struct vsync *vhttp_sync(vhttp *srv);
+
 #endif /* VN_HTTP_H */

@@ -17,6 +17,7 @@
 
 #include "server/auth.h"
 #include "server/metrics.h"
+#include "server/sync.h"
 #include "server/vaults.h"
 #include "util/log.h"
 #include "util/textdiff.h"
@@ -173,12 +174,18 @@ typedef struct {
     json_t *reply; /* body on success (NULL: 204) */
     char etag[32];
     const char *what; /* for the log */
+    char sync_doc[33];     /* a note whose sync connections hear of the change, or "" */
+    uint8_t *sync_update;  /* the change, broadcast after the commit */
+    size_t sync_len;
 } write_job;
 
 static void write_answer(vctx *ctx, void *ud) {
     write_job *j = ud;
     bool ok = j->result.err == STORE_OK;
     for (int i = 0; i < j->ntouched; i++) vdocs_answered(j->docs, j->touched[i], ok);
+    if (j->sync_doc[0] != '\0') /* durable now: sync connections may see it */
+        vsync_committed(vhttp_sync(j->srv), j->sync_doc, ok ? j->sync_update : NULL, j->sync_len);
+    free(j->sync_update);
     if (ctx != NULL) {
         if (!ok) {
             vlog(VLOG_ERROR, "commit failed",
@@ -225,6 +232,7 @@ static void submit(vctx *ctx, store_txn *t, write_job *j) {
         store_txn_free(t);
         for (int i = 0; i < j->ntouched; i++) j->touched[i]->broken = true;
         json_decref(j->reply);
+        free(j->sync_update);
         free(j);
         vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory; nothing was changed.");
         return;
@@ -600,6 +608,10 @@ void notes_route_put(vctx *ctx) {
         goto out;
     }
     free(evs);
+    memcpy(j->sync_doc, f.id, 33);
+    j->sync_update = update; /* the job owns it now */
+    j->sync_len = ulen;
+    update = NULL;
     submit(ctx, t, j);
 out:
     textdiff_release(&diff);

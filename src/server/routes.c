@@ -10,6 +10,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/notes.h"
+#include "server/sync.h"
 #include "server/vaults.h"
 
 #include <stdlib.h>
@@ -63,6 +64,7 @@ const vroute vroutes[] = {
     {"PUT", "/api/v1/notes/{note}", notes_route_put, ACCESS_EDITOR},
     {"PATCH", "/api/v1/notes/{note}", notes_route_patch, ACCESS_EDITOR},
     {"DELETE", "/api/v1/notes/{note}", notes_route_delete, ACCESS_EDITOR},
+    {"GET", "/api/v1/sync/{note}", sync_route, ACCESS_VIEWER},
 };
 
 const size_t vroutes_len = sizeof(vroutes) / sizeof(vroutes[0]);

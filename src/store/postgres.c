@@ -2,32 +2,51 @@
  * postgres.c - the PostgreSQL backend of the storage API (see store_int.h),
  * on libpq.
  *
- * Statements run with PQexecParams: parameters travel as text (integers,
- * strings) or binary (blobs), results always come back in binary format, so
- * integers are read as big-endian words and bytea as raw bytes; no escaping
- * anywhere. Durability is the server's: fsync and synchronous_commit as
- * configured (on by default). Notices (e.g. from CREATE ... IF NOT EXISTS)
- * are dropped.
+ * Statements are prepared once per connection (PQprepare, named "vnN", keyed
+ * by their SQL text) and then run with PQexecPrepared, so the server parses
+ * and plans a query once rather than on every call; once PG_CACHE_MAX are
+ * prepared, further SQL runs with PQexecParams. Parameters travel as text
+ * (integers, strings) or binary (blobs), results always come back in binary
+ * format, so integers are read as big-endian words and bytea as raw bytes;
+ * no escaping anywhere. Durability is the server's: fsync and
+ * synchronous_commit as configured (on by default). Notices (e.g. from
+ * CREATE ... IF NOT EXISTS) are dropped.
  *
  * Invariants: a store_rows owns one PGresult, fully received, and its cursor;
  * after an error that broke the connection it is reset, so the next
- * statement may succeed once the server is back.
+ * statement may succeed once the server is back, and the cache of prepared
+ * statements is emptied with it (a new session has none). A statement is
+ * cached only once the server has prepared it; prepared statements are not
+ * transactional, so a rollback leaves the cache true.
  */
 #include "store/store_int.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
 
-#define PG_MAX_ARGS 16
+#define PG_MAX_ARGS    16
+#define PG_CACHE_SLOTS 256 /* hash slots, a power of two */
+#define PG_CACHE_MAX   128 /* prepared statements; the table stays half empty */
+
+/* One statement prepared on the connection. */
+typedef struct {
+    char *sql;
+    uint32_t hash;
+    char name[16];
+} pg_prepared;
 
 struct store_conn {
     PGconn *pg;
     bool transient; /* the last failure was 40001 or 40P01 */
+    unsigned nprepared;
+    unsigned next_name; /* never reused in a session, even after a failed PQprepare */
+    pg_prepared *slots[PG_CACHE_SLOTS]; /* open addressing, linear probing */
 };
 
 struct store_rows {
@@ -107,6 +126,18 @@ static void pg_message(char *buf, size_t len, const char *prefix, const char *ms
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = '\0';
 }
 
+/* Forgets every prepared statement (the session that held them is gone). */
+static void pg_cache_clear(store_conn *c) {
+    for (size_t i = 0; i < PG_CACHE_SLOTS; i++) {
+        if (c->slots[i] == NULL) continue;
+        free(c->slots[i]->sql);
+        free(c->slots[i]);
+        c->slots[i] = NULL;
+    }
+    c->nprepared = 0;
+    c->next_name = 0;
+}
+
 /* Maps a failed result (res may be NULL) by SQLSTATE; logs what is the
  * database's fault and resets a broken connection. */
 static int pg_error(store_conn *c, const PGresult *res, const char *sql) {
@@ -130,12 +161,16 @@ static int pg_error(store_conn *c, const PGresult *res, const char *sql) {
         return STORE_EIO;
     }
     store__log_error("postgres", state ? state : "no result", detail, sql);
-    if (PQstatus(c->pg) == CONNECTION_BAD) PQreset(c->pg);
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        pg_cache_clear(c);
+        PQreset(c->pg);
+    }
     return res == NULL && PQstatus(c->pg) == CONNECTION_OK ? STORE_ENOMEM : STORE_EIO;
 }
 
 static void pg_disconnect(store_conn *c) {
     if (c == NULL) return;
+    pg_cache_clear(c);
     PQfinish(c->pg);
     free(c);
 }
@@ -182,6 +217,56 @@ static int pg_exec(store_conn *c, const char *sql) {
     return err;
 }
 
+/* FNV-1a over the SQL text. */
+static uint32_t pg_hash(const char *sql) {
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++) h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* Sets *out to the statement prepared for sql, preparing it first if needed;
+ * *out is NULL when the cache is full (run the SQL unprepared). A failure to
+ * prepare is mapped like a failure to run, and caches nothing. */
+static int pg_prepare(store_conn *c, const char *sql, const pg_prepared **out) {
+    uint32_t hash = pg_hash(sql);
+    size_t i = hash & (PG_CACHE_SLOTS - 1);
+    while (c->slots[i] != NULL) {
+        if (c->slots[i]->hash == hash && strcmp(c->slots[i]->sql, sql) == 0) {
+            *out = c->slots[i];
+            return STORE_OK;
+        }
+        i = (i + 1) & (PG_CACHE_SLOTS - 1);
+    }
+    *out = NULL;
+    if (c->nprepared >= PG_CACHE_MAX) return STORE_OK;
+    pg_prepared *p = malloc(sizeof(*p));
+    size_t len = strlen(sql);
+    char *copy = malloc(len + 1);
+    if (p == NULL || copy == NULL) {
+        free(p);
+        free(copy);
+        return STORE_ENOMEM;
+    }
+    memcpy(copy, sql, len + 1);
+    p->sql = copy;
+    p->hash = hash;
+    /* A failed PQprepare may still have created the name on the server (a
+     * result lost in the client): never try a name twice in a session. */
+    snprintf(p->name, sizeof(p->name), "vn%u", c->next_name++);
+    PGresult *res = PQprepare(c->pg, p->name, sql, 0, NULL);
+    int err = pg_check(c, res, sql);
+    PQclear(res);
+    if (err != STORE_OK) {
+        free(copy);
+        free(p);
+        return err;
+    }
+    c->slots[i] = p;
+    c->nprepared++;
+    *out = p;
+    return STORE_OK;
+}
+
 static int pg_query(store_conn *c, const char *sql, const store_arg *args, int nargs,
                     store_rows **rows) {
     const char *values[PG_MAX_ARGS];
@@ -209,8 +294,12 @@ static int pg_query(store_conn *c, const char *sql, const store_arg *args, int n
         }
     }
     c->transient = false;
-    PGresult *res = PQexecParams(c->pg, sql, nargs, NULL, values, lengths, formats, 1);
-    int err = pg_check(c, res, sql);
+    const pg_prepared *p = NULL;
+    int err = pg_prepare(c, sql, &p);
+    if (err != STORE_OK) return err;
+    PGresult *res = p != NULL ? PQexecPrepared(c->pg, p->name, nargs, values, lengths, formats, 1)
+                              : PQexecParams(c->pg, sql, nargs, NULL, values, lengths, formats, 1);
+    err = pg_check(c, res, sql);
     if (err != STORE_OK || rows == NULL) {
         PQclear(res);
         return err;
@@ -277,6 +366,9 @@ const store_ops store__postgres = {
      * 0x564e5354, "VNST". */
     .migrate_lock_sql = "SELECT pg_advisory_xact_lock(1447973716)",
     .lock_vault_sql = "SELECT 1 FROM vaults WHERE id = $1 FOR UPDATE",
+    .append_sql = "WITH v AS (UPDATE vaults SET seq = seq + 1 WHERE id = $2 RETURNING seq)"
+                  " INSERT INTO doc_updates (doc, vault, vseq, data)"
+                  " SELECT $1, $2, seq, $3 FROM v RETURNING vseq",
     .connect = pg_connect,
     .disconnect = pg_disconnect,
     .exec = pg_exec,

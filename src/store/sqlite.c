@@ -6,28 +6,62 @@
  * see its uncommitted work. Every connection enables foreign keys and waits
  * (busy_timeout) rather than failing when another connection holds a lock.
  *
- * Invariants: a store_rows owns one prepared statement and finalizes it in
- * rows_free; parameters $N are bound by name (so a statement may use them in
- * any order or more than once) and copied (so they may die before the rows).
+ * Statement cache: each connection keeps the statements it prepared, keyed
+ * by their SQL text (prepared with SQLITE_PREPARE_PERSISTENT), so a query, or
+ * a statement of a short script (the writer's BEGIN, SAVEPOINT, COMMIT...),
+ * compiles once per connection rather than once per call. A cached
+ * statement is busy while a store_rows walks it; a nested use of the same SQL
+ * meanwhile prepares a one-off statement, finalized when its rows are freed.
+ * Once the cache holds SQ_CACHE_MAX statements, further SQL runs one-off.
+ *
+ * Invariants: a store_rows uses one prepared statement, owned by the cache
+ * (then busy until rows_free resets it and clears its bindings, which also
+ * ends its read transaction) or by the rows (then finalized in rows_free);
+ * an idle cached statement is reset and has no bindings; disconnect
+ * finalizes every statement. Parameters $N are bound by name (so a
+ * statement may use them in any order or more than once) and copied (so they
+ * may die before the rows).
  */
 #include "store/store_int.h"
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define SQ_BUSY_TIMEOUT_MS 60000
+#define SQ_CACHE_SLOTS     256 /* hash slots, a power of two */
+#define SQ_CACHE_MAX       128 /* cached statements; the table stays half empty */
+#define SQ_MAX_ARGS        16  /* parameters whose bind index is remembered */
+#define SQ_EXEC_CACHED_MAX 256 /* longer scripts run without the cache */
 
-struct store_conn {
-    sqlite3 *db;
-};
+typedef struct sq_cached sq_cached;
 
 struct store_rows {
     store_conn *conn;
     sqlite3_stmt *stmt;
+    sq_cached *cached; /* the cache entry owning stmt, or NULL for a one-off */
+    size_t tail;       /* bytes of the SQL that stmt took (sq_exec goes on after them) */
+};
+
+/* One cached statement. `rows` is handed out while busy, so a cached query
+ * allocates nothing. */
+struct sq_cached {
+    char *sql;
+    uint32_t hash;
+    bool busy;
+    sqlite3_stmt *stmt;
+    int idx[SQ_MAX_ARGS]; /* bind index of $1.., 0 when unused */
+    store_rows rows;
+};
+
+struct store_conn {
+    sqlite3 *db;
+    size_t ncached;
+    sq_cached *slots[SQ_CACHE_SLOTS]; /* open addressing, linear probing */
 };
 
 /* Equivalent to postgres.c's migrations: keep the two in step. */
@@ -110,6 +144,13 @@ static int sq_error(sqlite3 *db, int rc, const char *sql) {
 
 static void sq_disconnect(store_conn *c) {
     if (c == NULL) return;
+    for (size_t i = 0; i < SQ_CACHE_SLOTS; i++) {
+        sq_cached *e = c->slots[i];
+        if (e == NULL) continue;
+        sqlite3_finalize(e->stmt);
+        free(e->sql);
+        free(e);
+    }
     sqlite3_close_v2(c->db);
     free(c);
 }
@@ -190,18 +231,35 @@ fail:
     return res;
 }
 
-static int sq_exec(store_conn *c, const char *sql) {
-    char *msg = NULL;
-    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
-    sqlite3_free(msg);
-    return rc == SQLITE_OK ? STORE_OK : sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
+/* FNV-1a over the SQL text. */
+static uint32_t sq_hash(const char *sql) {
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++) h = (h ^ *p) * 16777619u;
+    return h;
 }
 
-static int sq_bind(sqlite3_stmt *stmt, const store_arg *args, int nargs) {
-    for (int i = 0; i < nargs; i++) {
+/* Fills idx[i] with the bind index of $i+1 (0 when the statement does not use
+ * it), for the first n parameters. */
+static void sq_param_map(sqlite3_stmt *stmt, int *idx, int n) {
+    for (int i = 0; i < n; i++) {
         char name[16];
         snprintf(name, sizeof(name), "$%d", i + 1);
-        int idx = sqlite3_bind_parameter_index(stmt, name);
+        idx[i] = sqlite3_bind_parameter_index(stmt, name);
+    }
+}
+
+/* Binds args by their $N names; map (may be NULL) holds the indexes of the
+ * first nmap parameters, already looked up. */
+static int sq_bind(sqlite3_stmt *stmt, const int *map, int nmap, const store_arg *args, int nargs) {
+    for (int i = 0; i < nargs; i++) {
+        int idx;
+        if (i < nmap) {
+            idx = map[i];
+        } else {
+            char name[16];
+            snprintf(name, sizeof(name), "$%d", i + 1);
+            idx = sqlite3_bind_parameter_index(stmt, name);
+        }
         if (idx == 0) continue; /* the statement does not use this one */
         int rc;
         const store_arg *a = &args[i];
@@ -218,36 +276,146 @@ static int sq_bind(sqlite3_stmt *stmt, const store_arg *args, int nargs) {
     return SQLITE_OK;
 }
 
+/* The cache's slot for sql: the one holding it, or the empty one where it
+ * would go. The table is never full (SQ_CACHE_MAX < SQ_CACHE_SLOTS). */
+static sq_cached **sq_slot(store_conn *c, const char *sql, uint32_t hash) {
+    size_t i = hash & (SQ_CACHE_SLOTS - 1);
+    for (;;) {
+        sq_cached *e = c->slots[i];
+        if (e == NULL || (e->hash == hash && strcmp(e->sql, sql) == 0)) return &c->slots[i];
+        i = (i + 1) & (SQ_CACHE_SLOTS - 1);
+    }
+}
+
+/* Prepares sql into a new cache entry at *slot; on failure returns an SQLite
+ * code and caches nothing. */
+static int sq_cache_add(store_conn *c, sq_cached **slot, const char *sql, uint32_t hash) {
+    sq_cached *e = calloc(1, sizeof(*e));
+    size_t len = strlen(sql);
+    char *copy = malloc(len + 1);
+    if (e == NULL || copy == NULL) {
+        free(e);
+        free(copy);
+        return SQLITE_NOMEM;
+    }
+    memcpy(copy, sql, len + 1);
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &e->stmt, &tail);
+    if (rc != SQLITE_OK || e->stmt == NULL) {
+        /* No statement at all (only blanks or a comment) is misuse. */
+        rc = rc != SQLITE_OK ? sqlite3_extended_errcode(c->db) : SQLITE_MISUSE;
+        sqlite3_finalize(e->stmt);
+        free(copy);
+        free(e);
+        return rc;
+    }
+    e->sql = copy;
+    e->hash = hash;
+    sq_param_map(e->stmt, e->idx, SQ_MAX_ARGS);
+    e->rows = (store_rows){.conn = c, .stmt = e->stmt, .cached = e, .tail = (size_t)(tail - sql)};
+    *slot = e;
+    c->ncached++;
+    return SQLITE_OK;
+}
+
+/* Puts a cached statement back: reset (which ends its read transaction),
+ * bindings cleared, no longer busy. */
+static void sq_cache_release(sq_cached *e) {
+    sqlite3_reset(e->stmt);
+    sqlite3_clear_bindings(e->stmt);
+    e->busy = false;
+}
+
+/* Frees what sq_get handed out. */
+static void sq_put(store_rows *r) {
+    if (r->cached != NULL) {
+        sq_cache_release(r->cached);
+    } else {
+        sqlite3_finalize(r->stmt);
+        free(r);
+    }
+}
+
+/* Rows for sql, not yet bound: the cached statement when idle, else a one-off
+ * (a nested use of a busy statement, or a full cache). On failure returns
+ * NULL with an SQLite code in *rc. */
+static store_rows *sq_get(store_conn *c, const char *sql, int *rc) {
+    uint32_t hash = sq_hash(sql);
+    sq_cached **slot = sq_slot(c, sql, hash);
+    if (*slot == NULL && c->ncached < SQ_CACHE_MAX) {
+        *rc = sq_cache_add(c, slot, sql, hash);
+        if (*rc != SQLITE_OK) return NULL;
+    }
+    if (*slot != NULL && !(*slot)->busy) {
+        (*slot)->busy = true;
+        return &(*slot)->rows;
+    }
+    store_rows *r = malloc(sizeof(*r));
+    if (r == NULL) {
+        *rc = SQLITE_NOMEM;
+        return NULL;
+    }
+    *r = (store_rows){.conn = c, .stmt = NULL, .cached = NULL};
+    const char *tail = NULL;
+    *rc = sqlite3_prepare_v2(c->db, sql, -1, &r->stmt, &tail);
+    if (*rc != SQLITE_OK || r->stmt == NULL) {
+        *rc = *rc != SQLITE_OK ? sqlite3_extended_errcode(c->db) : SQLITE_MISUSE;
+        sqlite3_finalize(r->stmt);
+        free(r);
+        return NULL;
+    }
+    r->tail = (size_t)(tail - sql);
+    return r;
+}
+
+/* Runs a script: each statement from the cache when the script is short
+ * (the writer's BEGIN, SAVEPOINT, COMMIT...), else through sqlite3_exec (the
+ * migrations, run once). */
+static int sq_exec(store_conn *c, const char *sql) {
+    if (strlen(sql) > SQ_EXEC_CACHED_MAX) {
+        char *msg = NULL;
+        int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+        sqlite3_free(msg);
+        return rc == SQLITE_OK ? STORE_OK : sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
+    }
+    const char *p = sql;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (*p == '\0') return STORE_OK;
+        int rc = SQLITE_OK;
+        store_rows *r = sq_get(c, p, &rc);
+        if (r == NULL) return sq_error(c->db, rc, sql);
+        while ((rc = sqlite3_step(r->stmt)) == SQLITE_ROW) {
+        }
+        int err =
+            rc == SQLITE_DONE ? STORE_OK : sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
+        p += r->tail;
+        sq_put(r);
+        if (err != STORE_OK) return err;
+    }
+}
+
 static int sq_query(store_conn *c, const char *sql, const store_arg *args, int nargs,
                     store_rows **rows) {
-    sqlite3_stmt *stmt = NULL;
-    int err = STORE_OK;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
+    int rc = SQLITE_OK;
+    store_rows *r = sq_get(c, sql, &rc);
+    if (r == NULL) return sq_error(c->db, rc, sql);
+    rc = r->cached ? sq_bind(r->stmt, r->cached->idx, SQ_MAX_ARGS, args, nargs)
+                   : sq_bind(r->stmt, NULL, 0, args, nargs);
     if (rc != SQLITE_OK) {
-        err = sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
-        goto out;
-    }
-    rc = sq_bind(stmt, args, nargs);
-    if (rc != SQLITE_OK) {
-        err = sq_error(c->db, rc, sql);
-        goto out;
+        int err = sq_error(c->db, rc, sql);
+        sq_put(r);
+        return err;
     }
     if (rows != NULL) {
-        store_rows *r = malloc(sizeof(*r));
-        if (r == NULL) {
-            err = STORE_ENOMEM;
-            goto out;
-        }
-        r->conn = c;
-        r->stmt = stmt;
         *rows = r;
         return STORE_OK;
     }
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(r->stmt)) == SQLITE_ROW) {
     }
+    int err = STORE_OK;
     if (rc != SQLITE_DONE) err = sq_error(c->db, sqlite3_extended_errcode(c->db), sql);
-out:
-    sqlite3_finalize(stmt);
+    sq_put(r);
     return err;
 }
 
@@ -278,8 +446,7 @@ static const uint8_t *sq_col_blob(store_rows *r, int col, size_t *len) {
 
 static void sq_rows_free(store_rows *r) {
     if (r == NULL) return;
-    sqlite3_finalize(r->stmt);
-    free(r);
+    sq_put(r);
 }
 
 const store_ops store__sqlite = {
@@ -289,6 +456,7 @@ const store_ops store__sqlite = {
     .begin_sql = "BEGIN IMMEDIATE",
     .migrate_lock_sql = NULL,
     .lock_vault_sql = NULL, /* BEGIN IMMEDIATE already locks the database */
+    .append_sql = NULL,     /* no UPDATE in a WITH clause; statements cost no round trip */
     .connect = sq_connect,
     .disconnect = sq_disconnect,
     .exec = sq_exec,

@@ -19,6 +19,13 @@
  * them, and a transient conflict that remains (deadlock or serialization
  * failure elsewhere) runs the batch again, up to BATCH_ATTEMPTS times.
  *
+ * Round trips: the writer releases a txn's savepoint in the same exec that
+ * opens the next one's ("RELEASE SAVEPOINT txn; SAVEPOINT txn"), and lets
+ * COMMIT release the last. It also remembers, per store, documents whose
+ * updates it has seen committed in a vault (`docs`): the log of a document
+ * never leaves its vault (no API deletes updates or vaults), so appending to
+ * such a document in that same vault needs no check of its log.
+ *
  * Invariants:
  * - a txn is answered exactly once, after its batch's COMMIT or ROLLBACK;
  * - a failed API call has no side effect: steps are validated and copied
@@ -40,6 +47,8 @@
 #define MAX_UPDATE_BYTES (64u << 20) /* one update; compaction keeps the log small */
 #define MAX_EVENTS       10000       /* one store_events_after call */
 #define BATCH_ATTEMPTS   5           /* runs of a batch that hit a transient conflict */
+#define DOC_SLOTS        4096        /* writer's doc -> vault cache, a power of two */
+#define DOC_MAX          2048        /* entries before the cache starts over */
 
 typedef enum { STEP_UPDATE, STEP_FILE, STEP_EVENT, STEP_CALL } step_kind;
 
@@ -67,6 +76,11 @@ struct store_txn {
     int64_t seq;     /* set by the writer: seq of the last appended update */
 };
 
+/* A document known to have committed updates in `vault`. */
+struct doc_vault {
+    char doc[32], vault[32]; /* ids without their NUL; doc[0] == 0: empty slot */
+};
+
 struct store {
     const store_ops *be;
     store_conn *wconn; /* the writer thread's */
@@ -79,6 +93,8 @@ struct store {
     bool closing;
     pthread_t writer;
     int schema_version;
+    struct doc_vault *docs; /* the writer's, DOC_SLOTS or NULL (not allocated yet) */
+    size_t ndocs;
 };
 
 #define A_INT(v)     ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
@@ -272,28 +288,82 @@ static int write_stmt(store *st, store_conn *c, const char *sql, const store_arg
     return err;
 }
 
+/* The slot of doc in st->docs: the one holding it, or the empty one where it
+ * would go (the table is never full: DOC_MAX < DOC_SLOTS). */
+static struct doc_vault *doc_slot(store *st, const char *doc) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 32; i++) h = (h ^ (unsigned char)doc[i]) * 16777619u;
+    for (size_t i = h & (DOC_SLOTS - 1);; i = (i + 1) & (DOC_SLOTS - 1)) {
+        struct doc_vault *d = &st->docs[i];
+        if (d->doc[0] == '\0' || memcmp(d->doc, doc, 32) == 0) return d;
+    }
+}
+
+/* Whether doc is known to have committed updates in vault. */
+static bool doc_known(store *st, const char *doc, const char *vault) {
+    if (st->docs == NULL) return false;
+    const struct doc_vault *d = doc_slot(st, doc);
+    return d->doc[0] != '\0' && memcmp(d->vault, vault, 32) == 0;
+}
+
+/* Remembers the documents that the committed txns of batch appended to. A
+ * cache that cannot be allocated stays off. */
+static void docs_remember(store *st, store_txn *batch) {
+    if (st->docs == NULL) {
+        st->docs = calloc(DOC_SLOTS, sizeof(*st->docs));
+        if (st->docs == NULL) return;
+    }
+    for (store_txn *t = batch; t != NULL; t = t->next) {
+        if (t->err != STORE_OK) continue;
+        for (size_t i = 0; i < t->n; i++) {
+            const struct step *s = &t->steps[i];
+            if (s->kind != STEP_UPDATE) continue;
+            struct doc_vault *d = doc_slot(st, s->id);
+            if (d->doc[0] != '\0') continue; /* the log never changes vault */
+            if (st->ndocs == DOC_MAX) {
+                memset(st->docs, 0, DOC_SLOTS * sizeof(*st->docs));
+                st->ndocs = 0;
+                d = doc_slot(st, s->id);
+            }
+            memcpy(d->doc, s->id, 32);
+            memcpy(d->vault, s->vault, 32);
+            st->ndocs++;
+        }
+    }
+}
+
 static int step_update(store *st, store_conn *c, store_txn *t, const struct step *s) {
     store_rows *r = NULL;
-    int64_t seq;
-    store_arg qd[] = {A_TEXT(s->id)};
-    int err =
-        st->be->query(c, "SELECT vault FROM doc_updates WHERE doc = $1 LIMIT 1", qd, NARGS(qd), &r);
-    if (err != STORE_OK) goto out;
-    err = st->be->next(r);
-    if (err == STORE_ROW) {
-        size_t len;
-        const char *v = st->be->col_text(r, 0, &len);
-        err = len == 32 && memcmp(v, s->vault, 32) == 0 ? STORE_OK : STORE_EINVAL;
+    int64_t seq = 0;
+    int err = STORE_OK;
+    /* The doc's log must be empty or in this vault. */
+    if (!doc_known(st, s->id, s->vault)) {
+        store_arg qd[] = {A_TEXT(s->id)};
+        err = st->be->query(c, "SELECT vault FROM doc_updates WHERE doc = $1 LIMIT 1", qd,
+                            NARGS(qd), &r);
+        if (err != STORE_OK) goto out;
+        err = st->be->next(r);
+        if (err == STORE_ROW) {
+            size_t len;
+            const char *v = st->be->col_text(r, 0, &len);
+            err = len == 32 && memcmp(v, s->vault, 32) == 0 ? STORE_OK : STORE_EINVAL;
+        }
+        if (err != STORE_OK) goto out;
     }
-    if (err != STORE_OK) goto out;
-    store_arg qv[] = {A_TEXT(s->vault)};
-    err = write_stmt(st, c, "UPDATE vaults SET seq = seq + 1 WHERE id = $1 RETURNING seq", qv,
-                     NARGS(qv), &seq);
-    if (err != STORE_OK) goto out;
-    store_arg qi[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(seq), A_BLOB(s->data, s->len)};
-    err = write_stmt(st, c,
-                     "INSERT INTO doc_updates (doc, vault, vseq, data) VALUES ($1, $2, $3, $4)", qi,
-                     NARGS(qi), NULL);
+    if (st->be->append_sql != NULL) {
+        store_arg qa[] = {A_TEXT(s->id), A_TEXT(s->vault), A_BLOB(s->data, s->len)};
+        err = write_stmt(st, c, st->be->append_sql, qa, NARGS(qa), &seq);
+    } else {
+        store_arg qv[] = {A_TEXT(s->vault)};
+        err = write_stmt(st, c, "UPDATE vaults SET seq = seq + 1 WHERE id = $1 RETURNING seq", qv,
+                         NARGS(qv), &seq);
+        store_arg qi[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(seq), A_BLOB(s->data, s->len)};
+        if (err == STORE_OK)
+            err = write_stmt(st, c,
+                             "INSERT INTO doc_updates (doc, vault, vseq, data)"
+                             " VALUES ($1, $2, $3, $4)",
+                             qi, NARGS(qi), NULL);
+    }
     if (err == STORE_OK) t->seq = seq;
 out:
     st->be->rows_free(r);
@@ -370,12 +440,13 @@ static bool own_error(int err) {
 }
 
 /* Runs one txn in a savepoint; returns a batch-fatal error, or STORE_OK with
- * t->err telling the txn's own fate. */
-static int run_txn(store *st, store_txn *t) {
+ * t->err telling the txn's own fate. The savepoint stays open: the next
+ * txn's start (`first` false) or COMMIT releases it. */
+static int run_txn(store *st, store_txn *t, bool first) {
     const store_ops *be = st->be;
     t->seq = 0;
     t->err = STORE_OK;
-    int err = be->exec(st->wconn, "SAVEPOINT txn");
+    int err = be->exec(st->wconn, first ? "SAVEPOINT txn" : "RELEASE SAVEPOINT txn; SAVEPOINT txn");
     if (err != STORE_OK) return err;
     for (size_t i = 0; i < t->n && err == STORE_OK; i++) err = run_step(st, t, &t->steps[i]);
     if (err == STORE_OK && t->fail) {
@@ -389,7 +460,7 @@ static int run_txn(store *st, store_txn *t) {
         t->seq = 0;
     }
     t->err = err;
-    return be->exec(st->wconn, "RELEASE SAVEPOINT txn");
+    return STORE_OK;
 }
 
 static int cmp_vault(const void *a, const void *b) {
@@ -423,8 +494,10 @@ static int run_batch_once(store *st, store_txn *batch) {
     const store_ops *be = st->be;
     int berr = be->exec(st->wconn, be->begin_sql);
     if (berr == STORE_OK && be->lock_vault_sql != NULL) berr = lock_vaults(st, batch);
-    for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next) berr = run_txn(st, t);
+    for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next)
+        berr = run_txn(st, t, t == batch);
     if (berr == STORE_OK) berr = be->exec(st->wconn, "COMMIT");
+    if (berr == STORE_OK) docs_remember(st, batch);
     if (berr != STORE_OK) {
         bool transient = be->transient != NULL && be->transient(st->wconn);
         (void)be->exec(st->wconn, "ROLLBACK");
@@ -603,6 +676,7 @@ void store_close(store *st) {
     pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->qlock);
     pthread_mutex_destroy(&st->rlock);
+    free(st->docs);
     free(st);
 }
 

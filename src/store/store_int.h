@@ -50,6 +50,11 @@ typedef struct store_ops {
      * lock every vault they write in id order, so that writers of several
      * processes never deadlock on vault rows. */
     const char *lock_vault_sql;
+    /* Bumps the seq of vault $2 and appends update $3 of doc $1 with it,
+     * returning that seq (no row: no such vault), in one statement; NULL
+     * runs the UPDATE and the INSERT separately. It saves a round trip where
+     * a statement costs one. */
+    const char *append_sql;
 
     /* Opens one connection to `where`; on failure writes a sentence to err. */
     int (*connect)(const char *where, store_conn **out, char *err, size_t errlen);

@@ -1194,6 +1194,231 @@ STORE_TEST(store_bad_input_changes_nothing) {
     store_user_free(&u);
 }
 
+/* ---- the backends' statement caches --------------------------------------
+ * These talk to a backend directly (store_int.h), on connections of their
+ * own to the database the store opened. */
+
+static const store_ops *env_ops(const struct env *e) {
+    return strcmp(e->backend, "sqlite") == 0 ? &store__sqlite : &store__postgres;
+}
+
+static void conn_open(const struct env *e, store_conn **c) {
+    char err[256];
+    *c = NULL;
+    ASSERT_EQ_INT(env_ops(e)->connect(e->where, c, err, sizeof(err)), STORE_OK);
+}
+
+#define USERS_SQL "SELECT id FROM users ORDER BY id"
+
+/* Walks USERS_SQL to its end from rows r; expects the ids ids[from..n). */
+static void walk_ids(const store_ops *be, store_rows *r, const int64_t *ids, int from, int n) {
+    for (int i = from; i < n; i++) {
+        ASSERT_EQ_INT(be->next(r), STORE_ROW);
+        ASSERT_EQ_INT(be->col_int(r, 0), ids[i]);
+    }
+    ASSERT_EQ_INT(be->next(r), STORE_DONE);
+}
+
+static void query_ids(const store_ops *be, store_conn *c, const int64_t *ids, int n) {
+    store_rows *r = NULL;
+    ASSERT_EQ_INT(be->query(c, USERS_SQL, NULL, 0, &r), STORE_OK);
+    CHECK_HELPER(walk_ids(be, r, ids, 0, n));
+    be->rows_free(r);
+}
+
+static void query_int(const store_ops *be, store_conn *c, const char *sql, const store_arg *args,
+                      int nargs, int64_t want) {
+    store_rows *r = NULL;
+    ASSERT_EQ_INT(be->query(c, sql, args, nargs, &r), STORE_OK);
+    ASSERT_EQ_INT(be->next(r), STORE_ROW);
+    ASSERT_EQ_INT(be->col_int(r, 0), want);
+    ASSERT_EQ_INT(be->next(r), STORE_DONE);
+    be->rows_free(r);
+}
+
+/* The same SQL used again while its first use still has rows open (the
+ * cached statement is busy), by a walk and by a run to completion; both uses
+ * give every row, and the statement serves again once released. */
+STORE_TEST(store_backend_nested_same_statement) {
+    const store_ops *be = env_ops(e);
+    store_conn *c = NULL;
+    int64_t ids[4];
+    for (int i = 0; i < 3; i++) {
+        char email[32];
+        snprintf(email, sizeof(email), "u%d@example.org", i);
+        CHECK_HELPER(new_user(e, email, &ids[i]));
+    }
+    CHECK_HELPER(conn_open(e, &c));
+
+    store_rows *outer = NULL, *inner = NULL;
+    ASSERT_EQ_INT(be->query(c, USERS_SQL, NULL, 0, &outer), STORE_OK);
+    ASSERT_EQ_INT(be->next(outer), STORE_ROW);
+    ASSERT_EQ_INT(be->col_int(outer, 0), ids[0]);
+    ASSERT_EQ_INT(be->query(c, USERS_SQL, NULL, 0, &inner), STORE_OK);
+    CHECK_HELPER(walk_ids(be, inner, ids, 0, 3));
+    ASSERT_EQ_INT(be->query(c, USERS_SQL, NULL, 0, NULL), STORE_OK);
+    ASSERT_EQ_INT(be->exec(c, USERS_SQL), STORE_OK);
+    CHECK_HELPER(query_ids(be, c, ids, 3)); /* a third use, while outer is open */
+    be->rows_free(inner);
+    ASSERT_EQ_INT(be->col_int(outer, 0), ids[0]);
+    CHECK_HELPER(walk_ids(be, outer, ids, 1, 3));
+    be->rows_free(outer);
+    CHECK_HELPER(query_ids(be, c, ids, 3));
+
+    /* Rows freed before their end release the statement and what it read:
+     * a later query on the connection sees a commit made meanwhile. */
+    ASSERT_EQ_INT(be->query(c, USERS_SQL, NULL, 0, &outer), STORE_OK);
+    ASSERT_EQ_INT(be->next(outer), STORE_ROW);
+    be->rows_free(outer);
+    CHECK_HELPER(new_user(e, "late@example.org", &ids[3]));
+    CHECK_HELPER(query_ids(be, c, ids, 4));
+    CHECK_HELPER(query_int(be, c, "SELECT COUNT(*) FROM users", NULL, 0, 4));
+
+    /* A statement that failed serves again with other arguments. */
+    static const char ins[] =
+        "INSERT INTO users (email, name, pwhash, created) VALUES ($1, 'n', 'p', 1) RETURNING id";
+    store_arg dup[] = {{SARG_TEXT, 0, "u1@example.org", 0}};
+    store_arg fresh[] = {{SARG_TEXT, 0, "fresh@example.org", 0}};
+    ASSERT_EQ_INT(be->query(c, ins, dup, 1, NULL), STORE_ECONFLICT);
+    ASSERT_EQ_INT(be->query(c, ins, dup, 1, NULL), STORE_ECONFLICT);
+    ASSERT_EQ_INT(be->query(c, ins, fresh, 1, NULL), STORE_OK);
+    CHECK_HELPER(query_int(be, c, "SELECT COUNT(*) FROM users", NULL, 0, 5));
+
+    /* Scripts of several statements, run again and again. */
+    static const char two[] = "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);\n";
+    ASSERT_EQ_INT(be->exec(c, "CREATE TEMP TABLE t (x INTEGER)"), STORE_OK);
+    for (int i = 0; i < 3; i++) ASSERT_EQ_INT(be->exec(c, two), STORE_OK);
+    CHECK_HELPER(query_int(be, c, "SELECT SUM(x) FROM t", NULL, 0, 9));
+    ASSERT_EQ_INT(be->exec(c, "INSERT INTO t VALUES (5); SELEKT; INSERT INTO t VALUES (6)"),
+                  STORE_EIO);
+    be->disconnect(c);
+}
+
+/* More distinct statements than a connection caches, each used several
+ * times, some while others are open; then the connection is closed (every
+ * statement finalized: the sanitizer build checks nothing leaks) and a new
+ * one runs them again. */
+STORE_TEST(store_backend_many_statements_and_reopen) {
+    const store_ops *be = env_ops(e);
+    store_conn *c = NULL;
+    enum { NSQL = 300 };
+    CHECK_HELPER(conn_open(e, &c));
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < NSQL; i++) {
+            char sql[64];
+            snprintf(sql, sizeof(sql), "SELECT %d + $1", i);
+            store_arg a[] = {{SARG_INT, round * 1000, NULL, 0}};
+            CHECK_HELPER(query_int(be, c, sql, a, 1, i + round * 1000));
+        }
+        /* Two cached statements and a one-off open at once. */
+        store_rows *r1 = NULL, *r2 = NULL;
+        store_arg a[] = {{SARG_INT, 1, NULL, 0}};
+        ASSERT_EQ_INT(be->query(c, "SELECT 0 + $1", a, 1, &r1), STORE_OK);
+        ASSERT_EQ_INT(be->query(c, "SELECT 1 + $1", a, 1, &r2), STORE_OK);
+        CHECK_HELPER(query_int(be, c, "SELECT 299 + $1", a, 1, 300));
+        ASSERT_EQ_INT(be->next(r2), STORE_ROW);
+        ASSERT_EQ_INT(be->next(r1), STORE_ROW);
+        ASSERT_EQ_INT(be->col_int(r1, 0), 1);
+        ASSERT_EQ_INT(be->col_int(r2, 0), 2);
+        be->rows_free(r2);
+        be->rows_free(r1);
+        /* A statement that does not compile is refused every time, and
+         * nothing of it is kept. */
+        ASSERT_EQ_INT(be->query(c, "SELEKT 1", NULL, 0, NULL), STORE_EIO);
+        if (round == 1) {
+            be->disconnect(c);
+            CHECK_HELPER(conn_open(e, &c));
+        }
+    }
+    be->disconnect(c);
+    /* The store's own connections too, after a restart. */
+    char err[256];
+    store_close(e->st);
+    e->st = NULL;
+    ASSERT_EQ_INT(store_open(e->where, &e->st, err, sizeof(err)), STORE_OK);
+    int64_t id;
+    CHECK_HELPER(new_user(e, "after@example.org", &id));
+    store_user u;
+    ASSERT_EQ_INT(store_user_by_email(e->st, "after@example.org", &u), STORE_OK);
+    ASSERT_EQ_INT(u.id, id);
+    store_user_free(&u);
+}
+
+/* The writer skips the vault check of a doc it has seen committed: a doc
+ * whose only appends were rolled back may still go to any vault, and one
+ * that has a log stays refused elsewhere, across batches and restarts. */
+STORE_TEST(store_doc_vault_check_after_rollback) {
+    int64_t owner, other;
+    char x[33], y[33], doc[33], err[256];
+    store_result res;
+    CHECK_HELPER(new_vault(e, 1, &owner, x));
+    CHECK_HELPER(new_vault(e, 2, &other, y));
+    mkid(doc, 0xd0c);
+
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, x, doc, (const uint8_t *)"gone", 4), STORE_OK);
+    store_txn_fail_for_test(t);
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_EIO);
+    CHECK_HELPER(append(e, y, doc, "y1", 1));
+    for (int restart = 0; restart < 2; restart++) {
+        t = store_txn_new();
+        ASSERT_TRUE(t != NULL);
+        ASSERT_EQ_INT(store_txn_append_update(t, x, doc, (const uint8_t *)"x", 1), STORE_OK);
+        ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_EINVAL);
+        CHECK_HELPER(append(e, y, doc, restart ? "y3" : "y2", 2 + restart));
+        store_close(e->st);
+        e->st = NULL;
+        ASSERT_EQ_INT(store_open(e->where, &e->st, err, sizeof(err)), STORE_OK);
+    }
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "y1|y2|y3|");
+    store_vault v;
+    ASSERT_EQ_INT(store_vault_get(e->st, x, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 0);
+    store_vault_free(&v);
+}
+
+/* PostgreSQL only: the server ends the session; the failed query resets the
+ * connection, and the statements prepared in the old session are prepared
+ * again in the new one. */
+static void pg_session_lost_body(struct env *e) {
+    const store_ops *be = &store__postgres;
+    store_conn *c = NULL, *admin = NULL;
+    int64_t ids[1], pid = 0;
+    CHECK_HELPER(new_user(e, "one@example.org", &ids[0]));
+    CHECK_HELPER(conn_open(e, &c));
+    CHECK_HELPER(conn_open(e, &admin));
+    CHECK_HELPER(query_ids(be, c, ids, 1));
+    store_rows *r = NULL;
+    ASSERT_EQ_INT(be->query(c, "SELECT pg_backend_pid()", NULL, 0, &r), STORE_OK);
+    ASSERT_EQ_INT(be->next(r), STORE_ROW);
+    pid = be->col_int(r, 0);
+    be->rows_free(r);
+    store_arg a[] = {{SARG_INT, pid, NULL, 0}};
+    CHECK_HELPER(query_int(be, admin, "SELECT pg_terminate_backend($1::int)::int", a, 1, 1));
+    for (;;) {
+        r = NULL;
+        ASSERT_EQ_INT(
+            be->query(admin, "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1::int", a, 1, &r),
+            STORE_OK);
+        ASSERT_EQ_INT(be->next(r), STORE_ROW);
+        int64_t n = be->col_int(r, 0);
+        be->rows_free(r);
+        if (n == 0) break;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    ASSERT_EQ_INT(be->query(c, USERS_SQL, NULL, 0, NULL), STORE_EIO);
+    CHECK_HELPER(query_ids(be, c, ids, 1));
+    CHECK_HELPER(query_int(be, c, "SELECT COUNT(*) FROM users", NULL, 0, 1));
+    be->disconnect(admin);
+    be->disconnect(c);
+}
+
+TEST(store_pg_session_lost_prepares_again) { CHECK_HELPER(run_postgres(pg_session_lost_body)); }
+
 TEST(store_open_reports_bad_places) {
     char err[256];
     store *st = NULL;

@@ -1,0 +1,757 @@
+/*
+ * sync.c - y-websocket sync connections (see sync.h).
+ *
+ * A connection (sconn) is born in sync_route(), which upgrades the request
+ * with h2o and queues the server's sync step 1; it dies only in
+ * conn_gone(), which h2o triggers through the message callback with a NULL
+ * argument (the socket closed or failed), or the reaper after a close that
+ * the client never acknowledged. Connections on one note form a room; a
+ * room lives while it has connections.
+ *
+ * Sending never calls into h2o directly: messages are queued on the
+ * connection's wslay context and the connection is marked dirty; the
+ * module's uv_async then runs h2o_websocket_proceed() on each dirty
+ * connection, outside every h2o callback. So a connection is never freed
+ * while code up the stack still holds it, and wslay is never re-entered.
+ *
+ * Writes: an update from an editor is integrated into the shared document
+ * (docs.h), submitted to the store as one transaction, and broadcast to the
+ * room's other connections when the store has committed it (sjob, handed
+ * back to the loop through `done_head`). A step 1 received while the note
+ * has commits in flight waits (sconn.wait_sv) until none is, so that no
+ * client is sent content that is not durable yet.
+ *
+ * Invariants: every sconn is in its room's list exactly once, and in the
+ * dirty list at most once (dirty == true); a closing connection sends and
+ * handles nothing more; an sjob holds its vdoc, which cannot be freed while
+ * the job's commit is counted in flight; the done queue is touched only
+ * under `mu`.
+ */
+#include "server/sync.h"
+
+#include "server/auth.h"
+#include "sync/yaware.h"
+#include "sync/yproto.h"
+#include "util/log.h"
+#include "util/vpath.h"
+
+#include <h2o/websocket.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AWARE_MAX_ENTRIES 256         /* entries in one awareness message */
+#define AWARE_MAX_STATE   (64u << 10) /* bytes of one client's awareness state */
+#define CLOSE_GRACE_MS    5000        /* a close unanswered for this long drops the socket */
+#define REAP_INTERVAL_MS  1000
+
+enum {
+    CLOSE_GOING_AWAY = 1001,
+    CLOSE_PROTOCOL_ERROR = 1002,
+    CLOSE_UNSUPPORTED_DATA = 1003,
+    CLOSE_TOO_BIG = 1009,
+    CLOSE_INTERNAL = 1011,
+    CLOSE_TRY_AGAIN_LATER = 1013,
+    CLOSE_READ_ONLY = 4403
+};
+
+typedef struct sroom sroom;
+
+typedef struct sconn {
+    vsync *s;
+    sroom *room;
+    h2o_websocket_conn_t *ws;
+    uint64_t id;
+    bool editor;
+    bool closing;
+    uint64_t closing_since; /* loop time of the close */
+    bool dirty;
+    bool waiting;     /* a step 1 waits for the note's commits */
+    uint8_t *wait_sv; /* its state vector */
+    size_t wait_sv_len;
+    struct sconn *next;       /* in the room */
+    struct sconn *next_dirty; /* in vsync.dirty */
+} sconn;
+
+struct sroom {
+    char id[33];
+    char vault[33];
+    sconn *conns;
+    yaware *aware;
+    struct sroom *next;
+};
+
+/* A commit in flight for a sync connection. */
+typedef struct sjob {
+    vsync *s;
+    vdoc *d;
+    char doc[33];
+    uint64_t conn_id; /* the sender */
+    uint8_t *update;  /* what to broadcast */
+    size_t len;
+    store_result res;
+    struct sjob *next;
+} sjob;
+
+struct vsync {
+    uv_loop_t *loop;
+    store *st;
+    vdocs *docs;
+    sroom *rooms;
+    uint64_t next_conn_id;
+    sconn *dirty;
+    uv_async_t async;
+    uv_timer_t reaper;
+    int handles_open;
+    pthread_mutex_t mu;
+    sjob *done_head, *done_tail;
+    bool shutting_down;
+    size_t max_queued;
+};
+
+static void conn_gone(sconn *c);
+
+/* ---- rooms ----------------------------------------------------------------- */
+
+static sroom *find_room(vsync *s, const char *id) {
+    for (sroom *r = s->rooms; r != NULL; r = r->next)
+        if (strcmp(r->id, id) == 0) return r;
+    return NULL;
+}
+
+static sroom *room_get(vsync *s, const char *id, const char *vault) {
+    sroom *r = find_room(s, id);
+    if (r != NULL) return r;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) return NULL;
+    r->aware = yaware_new();
+    if (r->aware == NULL) {
+        free(r);
+        return NULL;
+    }
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    snprintf(r->vault, sizeof(r->vault), "%s", vault);
+    r->next = s->rooms;
+    s->rooms = r;
+    return r;
+}
+
+/* Frees the room once nobody is in it. */
+static void room_release(vsync *s, sroom *r) {
+    if (r->conns != NULL) return;
+    for (sroom **p = &s->rooms; *p != NULL; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    }
+    yaware_free(r->aware);
+    free(r);
+}
+
+static sconn *find_conn(sroom *r, uint64_t id) {
+    for (sconn *c = r->conns; c != NULL; c = c->next)
+        if (c->id == id) return c;
+    return NULL;
+}
+
+/* ---- sending ----------------------------------------------------------------- */
+
+static void mark_dirty(sconn *c) {
+    vsync *s = c->s;
+    if (!c->dirty) {
+        c->dirty = true;
+        c->next_dirty = s->dirty;
+        s->dirty = c;
+    }
+    uv_async_send(&s->async);
+}
+
+static void log_close(const sconn *c, int code, const char *reason) {
+    vlog(code == CLOSE_GOING_AWAY ? VLOG_DEBUG : VLOG_INFO, "sync connection closed by the server",
+         json_pack("{s:s, s:I, s:i, s:s}", "doc", c->room->id, "conn", (json_int_t)c->id, "code",
+                   code, "reason", reason));
+}
+
+/* Starts the closing handshake with `code` and `reason` (a sentence). The
+ * connection sends and handles nothing more. */
+static void close_conn(sconn *c, int code, const char *reason) {
+    if (c->closing) return;
+    c->closing = true;
+    c->closing_since = uv_now(c->s->loop);
+    log_close(c, code, reason);
+    wslay_event_queue_close(c->ws->ws_ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
+    mark_dirty(c);
+}
+
+/* Queues one message (copied) to c. A connection whose queue would pass
+ * the cap is closed instead. */
+static void send_bytes(sconn *c, const uint8_t *msg, size_t len) {
+    if (c->closing) return;
+    size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx);
+    if (queued > 0 && queued + len > c->s->max_queued) {
+        close_conn(c, CLOSE_TRY_AGAIN_LATER,
+                   "too many messages waiting for this connection; reconnect later");
+        return;
+    }
+    struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len};
+    if (wslay_event_queue_msg(c->ws->ws_ctx, &m) != 0) {
+        close_conn(c, CLOSE_INTERNAL, "the server could not queue a message");
+        return;
+    }
+    mark_dirty(c);
+}
+
+/* Sends msg to every connection of the room but `except` (0: nobody). */
+static void room_send(sroom *r, uint64_t except, const uint8_t *msg, size_t len) {
+    for (sconn *c = r->conns; c != NULL; c = c->next)
+        if (c->id != except) send_bytes(c, msg, len);
+}
+
+static void send_sync(sconn *c, int sync_type, const uint8_t *payload, size_t len) {
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    if (yproto_encode_sync(sync_type, payload, len, &msg, &mlen) != YPROTO_OK) {
+        close_conn(c, CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    send_bytes(c, msg, mlen);
+    free(msg);
+}
+
+static void room_send_awareness(sroom *r, uint64_t except, const uint8_t *update, size_t len) {
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    if (yproto_encode_awareness(update, len, &msg, &mlen) != YPROTO_OK) return; /* best effort */
+    room_send(r, except, msg, mlen);
+    free(msg);
+}
+
+/* Runs h2o on every dirty connection. h2o may close and free one (through
+ * conn_gone), which is why each is taken off the list first. */
+static void flush(vsync *s) {
+    while (s->dirty != NULL) {
+        sconn *c = s->dirty;
+        s->dirty = c->next_dirty;
+        c->dirty = false;
+        c->next_dirty = NULL;
+        if (c->ws->sock == NULL) continue; /* the upgrade is still being sent: h2o proceeds then */
+        h2o_websocket_proceed(c->ws);
+    }
+}
+
+/* ---- answering step 1 ------------------------------------------------------ */
+
+/* Sends step 2: what the client with state vector sv lacks. */
+static void answer_step1(sconn *c, vdoc *d, const uint8_t *sv, size_t sv_len) {
+    uint8_t *u = NULL;
+    size_t ulen = 0;
+    int rc = ydoc_encode_state_as_update(d->doc, sv, sv_len, &u, &ulen);
+    if (rc != Y_OK) {
+        close_conn(c, rc == Y_ERR_NOMEM ? CLOSE_INTERNAL : CLOSE_PROTOCOL_ERROR,
+                   rc == Y_ERR_NOMEM ? "out of memory" : "the state vector is malformed");
+        return;
+    }
+    send_sync(c, YSYNC_STEP2, u, ulen);
+    yfree(u);
+}
+
+/* Answers the step 1s that waited, once the note has no commit in flight. */
+static void release_waiting(vsync *s, sroom *r) {
+    bool any = false;
+    for (sconn *c = r->conns; c != NULL; c = c->next) any = any || c->waiting;
+    if (!any) return;
+    vdoc *d = NULL;
+    if (vdocs_get(s->docs, r->vault, r->id, &d) != STORE_OK)
+        return; /* retried at the next commit */
+    if (d->inflight > 0) return;
+    for (sconn *c = r->conns; c != NULL; c = c->next) {
+        if (!c->waiting) continue;
+        c->waiting = false;
+        answer_step1(c, d, c->wait_sv, c->wait_sv_len);
+        free(c->wait_sv);
+        c->wait_sv = NULL;
+        c->wait_sv_len = 0;
+    }
+}
+
+/* ---- writing ----------------------------------------------------------------- */
+
+static void on_store_done(void *ud, const store_result *res) {
+    sjob *j = ud;
+    vsync *s = j->s;
+    j->res = *res;
+    pthread_mutex_lock(&s->mu);
+    if (s->done_tail != NULL)
+        s->done_tail->next = j;
+    else
+        s->done_head = j;
+    s->done_tail = j;
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+}
+
+/* A commit of a sync connection's update came back (loop thread). */
+static void job_done(vsync *s, sjob *j) {
+    bool ok = j->res.err == STORE_OK;
+    vdocs_answered(s->docs, j->d, ok);
+    int inflight = j->d->inflight;
+    sroom *r = find_room(s, j->doc);
+    if (!ok)
+        vlog(VLOG_ERROR, "sync commit failed",
+             json_pack("{s:s, s:s}", "doc", j->doc, "error", store_strerror(j->res.err)));
+    if (r != NULL) {
+        if (ok) {
+            uint8_t *msg = NULL;
+            size_t mlen = 0;
+            if (yproto_encode_sync(YSYNC_UPDATE, j->update, j->len, &msg, &mlen) == YPROTO_OK)
+                room_send(r, j->conn_id, msg, mlen);
+            free(msg);
+        } else {
+            /* The sender believes the server has its change: make it
+             * reconnect, so that its step 2 sends the change again. */
+            sconn *c = find_conn(r, j->conn_id);
+            if (c != NULL) close_conn(c, CLOSE_INTERNAL, "the change could not be saved");
+        }
+        if (inflight == 0) release_waiting(s, r);
+    }
+    free(j->update);
+    free(j);
+}
+
+/* The projection row of note `id` as the vault index and the note's text
+ * say now. Returns 0 (caller frees *f with store_file_free) or -1 when the
+ * index has no entry for the note. */
+static int projection(vdoc *idx, vdoc *d, store_file *f) {
+    ytype *files = ydoc_get(idx->doc, "files", YTYPE_MAP);
+    yvalue v;
+    if (files == NULL || ymap_get(files, d->id, &v) != Y_OK || v.kind != YVALUE_TYPE) return -1;
+    ytype *meta = v.type;
+    if (ymap_get(meta, "path", &v) != Y_OK || v.kind != YVALUE_ANY || v.any.kind != YANY_STRING)
+        return -1;
+    memset(f, 0, sizeof(*f));
+    f->path = strndup(v.any.u.str.ptr, v.any.u.str.len);
+    if (f->path == NULL) return -1;
+    memcpy(f->id, d->id, 33);
+    memcpy(f->vault, idx->id, 33);
+    f->is_note = true;
+    if (ymap_get(meta, "created", &v) == Y_OK && v.kind == YVALUE_ANY && v.any.kind == YANY_NUMBER)
+        f->created = (int64_t)v.any.u.num;
+    if (ymap_get(meta, "trashed", &v) == Y_OK && v.kind == YVALUE_ANY && v.any.kind == YANY_NUMBER)
+        f->trashed = (int64_t)v.any.u.num;
+    f->updated = auth_now_ms();
+    char *text = NULL;
+    size_t len = 0;
+    ytype *content = ydoc_get(d->doc, "content", YTYPE_TEXT);
+    if (content == NULL || ytext_string(content, &text, &len) != Y_OK) {
+        text = NULL;
+        len = 0;
+    }
+    char *title = NULL;
+    if (vpath_title(text != NULL ? text : "", len, f->path, &title) == VPATH_OK) f->title = title;
+    yfree(text);
+    return 0;
+}
+
+static void note_changed(void *ud, const uint8_t *update, size_t len, const void *origin) {
+    (void)update;
+    (void)len;
+    (void)origin;
+    *(bool *)ud = true;
+}
+
+/* Whether applying u would change the document, tried on a scratch copy.
+ * Returns Y_OK or the engine's error for a malformed update. */
+static int would_change(const ydoc *doc, const uint8_t *u, size_t len, bool *changes) {
+    *changes = false;
+    if (len == 2 && u[0] == 0 && u[1] == 0) return Y_OK; /* no structs, no deletions */
+    ydoc_options opt = {.gc = false};
+    ydoc *scratch = ydoc_new(&opt);
+    uint8_t *whole = NULL;
+    size_t wlen = 0;
+    int rc =
+        scratch != NULL ? ydoc_encode_state_as_update(doc, NULL, 0, &whole, &wlen) : Y_ERR_NOMEM;
+    if (rc == Y_OK) rc = ydoc_apply_update(scratch, whole, wlen, NULL);
+    if (rc == Y_OK && ydoc_observe_updates(scratch, note_changed, changes) < 0) rc = Y_ERR_NOMEM;
+    if (rc == Y_OK) rc = ydoc_apply_update(scratch, u, len, NULL);
+    yfree(whole);
+    ydoc_free(scratch);
+    return rc;
+}
+
+static void refuse_write(sconn *c) {
+    static const char reason[] = "this connection is read-only: viewers may not edit this note";
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    if (yproto_encode_permission_denied(reason, &msg, &mlen) == YPROTO_OK) send_bytes(c, msg, mlen);
+    free(msg);
+    close_conn(c, CLOSE_READ_ONLY, reason);
+}
+
+/* An update (step 2 or update) from c. */
+static void handle_update(sconn *c, const uint8_t *u, size_t len) {
+    vsync *s = c->s;
+    sroom *r = c->room;
+    vdoc *idx = NULL, *d = NULL;
+    if (vdocs_get(s->docs, r->vault, r->vault, &idx) != STORE_OK ||
+        vdocs_get(s->docs, r->vault, r->id, &d) != STORE_OK) {
+        close_conn(c, CLOSE_INTERNAL, "the note could not be loaded");
+        return;
+    }
+    if (!c->editor) {
+        bool changes = false;
+        int rc = would_change(d->doc, u, len, &changes);
+        if (rc != Y_OK)
+            close_conn(c, rc == Y_ERR_NOMEM ? CLOSE_INTERNAL : CLOSE_PROTOCOL_ERROR,
+                       rc == Y_ERR_NOMEM ? "out of memory" : "the update is malformed");
+        else if (changes)
+            refuse_write(c);
+        return;
+    }
+    uint8_t *changed = NULL;
+    size_t clen = 0;
+    int rc = vdocs_apply_remote(d, u, len, &changed, &clen);
+    if (rc != Y_OK) {
+        close_conn(c, rc == Y_ERR_NOMEM ? CLOSE_INTERNAL : CLOSE_PROTOCOL_ERROR,
+                   rc == Y_ERR_NOMEM ? "out of memory" : "the update is malformed");
+        return;
+    }
+    if (changed == NULL) return; /* nothing new, or waiting for what it builds on */
+
+    char event[64];
+    snprintf(event, sizeof(event), "{\"id\":\"%s\"}", d->id);
+    store_file f;
+    bool has_file = projection(idx, d, &f) == 0;
+    store_txn *t = store_txn_new();
+    sjob *j = calloc(1, sizeof(*j));
+    bool ok = t != NULL && j != NULL &&
+              store_txn_append_update(t, r->vault, d->id, changed, clen) == STORE_OK &&
+              (!has_file || store_txn_put_file(t, &f) == STORE_OK) &&
+              store_txn_event(t, r->vault, "note.updated", event) == STORE_OK;
+    if (has_file) store_file_free(&f);
+    if (!ok) {
+        store_txn_free(t);
+        free(j);
+        free(changed);
+        d->broken = true; /* memory is ahead of the log: reload it */
+        close_conn(c, CLOSE_INTERNAL, "the change could not be saved");
+        return;
+    }
+    j->d = d;
+    memcpy(j->doc, d->id, 33);
+    j->conn_id = c->id;
+    j->update = changed;
+    j->len = clen;
+    j->s = s;
+    vdocs_submitted(d);
+    if (store_submit(s->st, t, on_store_done, j) != STORE_OK) {
+        j->res.err = STORE_ECLOSED;
+        on_store_done(j, &j->res);
+    }
+}
+
+/* ---- receiving ----------------------------------------------------------------- */
+
+static void handle_step1(sconn *c, const uint8_t *sv, size_t len) {
+    if (yproto_state_vector_check(sv, len) != YPROTO_OK) {
+        close_conn(c, CLOSE_PROTOCOL_ERROR, "the state vector is malformed");
+        return;
+    }
+    vsync *s = c->s;
+    vdoc *d = NULL;
+    if (vdocs_get(s->docs, c->room->vault, c->room->id, &d) != STORE_OK) {
+        close_conn(c, CLOSE_INTERNAL, "the note could not be loaded");
+        return;
+    }
+    if (d->inflight == 0) {
+        answer_step1(c, d, sv, len);
+        return;
+    }
+    /* Wait for the commits. A client's state only grows, so an older
+     * pending vector asks for at least as much as this one. */
+    if (c->waiting) return;
+    c->wait_sv = malloc(len);
+    if (c->wait_sv == NULL) {
+        close_conn(c, CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    memcpy(c->wait_sv, sv, len);
+    c->wait_sv_len = len;
+    c->waiting = true;
+}
+
+static void handle_awareness(sconn *c, const uint8_t *buf, size_t len) {
+    yaware_entry *e = NULL;
+    size_t n = 0;
+    int rc = yproto_awareness_decode(buf, len, AWARE_MAX_ENTRIES, AWARE_MAX_STATE, &e, &n);
+    if (rc != YPROTO_OK) {
+        close_conn(c, rc == YPROTO_ENOMEM ? CLOSE_INTERNAL : CLOSE_PROTOCOL_ERROR,
+                   rc == YPROTO_ETOOBIG ? "the awareness update is too big"
+                                        : "the awareness update is malformed");
+        return;
+    }
+    /* Peers JSON.parse every state: relay nothing they would choke on. */
+    for (size_t i = 0; i < n; i++) {
+        json_error_t err;
+        json_t *v = json_loadb(e[i].state, e[i].state_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        if (v == NULL) {
+            free(e);
+            close_conn(c, CLOSE_PROTOCOL_ERROR, "an awareness state is not JSON");
+            return;
+        }
+        json_decref(v);
+    }
+    uint8_t *relay = NULL;
+    size_t rlen = 0;
+    rc = yaware_apply(c->room->aware, c->id, e, n, &relay, &rlen);
+    free(e);
+    if (rc == YPROTO_OK && relay != NULL) room_send_awareness(c->room, c->id, relay, rlen);
+    free(relay);
+}
+
+static void send_all_awareness(sconn *c) {
+    uint8_t *all = NULL;
+    size_t len = 0;
+    if (yaware_encode_all(c->room->aware, &all, &len) != YPROTO_OK || all == NULL) return;
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    if (yproto_encode_awareness(all, len, &msg, &mlen) == YPROTO_OK) send_bytes(c, msg, mlen);
+    free(msg);
+    free(all);
+}
+
+static void handle_message(sconn *c, const uint8_t *buf, size_t len) {
+    ymsg m;
+    int rc = yproto_decode(buf, len, VSYNC_MAX_MESSAGE, &m);
+    if (rc != YPROTO_OK) {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "%s", yproto_strerror(rc));
+        close_conn(c, rc == YPROTO_ETOOBIG ? CLOSE_TOO_BIG : CLOSE_PROTOCOL_ERROR, reason);
+        return;
+    }
+    switch (m.type) {
+    case YMSG_SYNC:
+        if (m.sync_type == YSYNC_STEP1)
+            handle_step1(c, m.payload, m.payload_len);
+        else
+            handle_update(c, m.payload, m.payload_len);
+        break;
+    case YMSG_AWARENESS: handle_awareness(c, m.payload, m.payload_len); break;
+    case YMSG_QUERY_AWARENESS: send_all_awareness(c); break;
+    default: break; /* auth messages are the server's to send */
+    }
+}
+
+static void on_ws_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg) {
+    sconn *c = ws->data;
+    if (arg == NULL) {
+        conn_gone(c);
+        return;
+    }
+    if (wslay_is_ctrl_frame(arg->opcode) || c->closing) return; /* wslay answers pings/closes */
+    if (arg->opcode != WSLAY_BINARY_FRAME) {
+        close_conn(c, CLOSE_UNSUPPORTED_DATA, "send binary messages");
+        return;
+    }
+    handle_message(c, arg->msg, arg->msg_length);
+}
+
+/* ---- connections ------------------------------------------------------------- */
+
+/* The connection is over: announce its peers' departure, forget it. */
+static void conn_gone(sconn *c) {
+    vsync *s = c->s;
+    sroom *r = c->room;
+    for (sconn **p = &r->conns; *p != NULL; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    if (c->dirty) {
+        for (sconn **p = &s->dirty; *p != NULL; p = &(*p)->next_dirty) {
+            if (*p == c) {
+                *p = c->next_dirty;
+                break;
+            }
+        }
+    }
+    uint8_t *relay = NULL;
+    size_t rlen = 0;
+    if (yaware_remove_owner(r->aware, c->id, &relay, &rlen) == YPROTO_OK && relay != NULL)
+        room_send_awareness(r, c->id, relay, rlen);
+    free(relay);
+    vlog(VLOG_DEBUG, "sync connection gone",
+         json_pack("{s:s, s:I}", "doc", r->id, "conn", (json_int_t)c->id));
+    free(c->wait_sv);
+    h2o_websocket_close(c->ws);
+    free(c);
+    room_release(s, r);
+}
+
+static void on_async(uv_async_t *async) {
+    vsync *s = async->data;
+    pthread_mutex_lock(&s->mu);
+    sjob *j = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (j != NULL) {
+        sjob *next = j->next;
+        job_done(s, j);
+        j = next;
+    }
+    flush(s);
+}
+
+/* Drops connections whose close the client has not answered in time. */
+static void on_reap(uv_timer_t *timer) {
+    vsync *s = timer->data;
+    uint64_t now = uv_now(s->loop);
+    for (sroom *r = s->rooms, *rnext; r != NULL; r = rnext) {
+        rnext = r->next;
+        for (sconn *c = r->conns, *next; c != NULL; c = next) {
+            next = c->next; /* still in the room, so the room outlives c when next != NULL */
+            if (c->closing && c->ws->sock != NULL && now - c->closing_since > CLOSE_GRACE_MS)
+                conn_gone(c);
+        }
+    }
+}
+
+void sync_route(vctx *ctx) {
+    vsync *s = vhttp_sync(ctx->srv);
+    if (s == NULL || ctx->docs == NULL || s->shutting_down) {
+        vhttp_send_problem(ctx, 503, "Service Unavailable", "Sync is not available right now.");
+        return;
+    }
+    const char *key = NULL;
+    if (h2o_is_websocket_handshake(ctx->req, &key) != 0 || key == NULL) {
+        vhttp_send_problem(ctx, 400, "Bad Request",
+                           "Connect with a WebSocket: this endpoint speaks the y-websocket "
+                           "protocol (docs/sync.md).");
+        return;
+    }
+    store_file f;
+    int rc = store_file_get(ctx->st, vctx_param(ctx, "note"), &f);
+    if (rc == STORE_OK && (f.trashed != 0 || !f.is_note)) {
+        store_file_free(&f);
+        rc = STORE_ENOTFOUND;
+    }
+    if (rc != STORE_OK) {
+        if (rc == STORE_ENOTFOUND)
+            vhttp_send_problem(ctx, 404, "Not Found", "No such note.");
+        else
+            vhttp_send_problem(ctx, 503, "Service Unavailable", "The database did not answer.");
+        return;
+    }
+    vdoc *d = NULL;
+    uint8_t *sv = NULL, *step1 = NULL;
+    size_t sv_len = 0, step1_len = 0;
+    sroom *r = NULL;
+    sconn *c = NULL;
+    if (vdocs_get(ctx->docs, f.vault, f.id, &d) != STORE_OK ||
+        ydoc_encode_state_vector(d->doc, &sv, &sv_len) != Y_OK ||
+        yproto_encode_sync(YSYNC_STEP1, sv, sv_len, &step1, &step1_len) != YPROTO_OK ||
+        (r = room_get(s, f.id, f.vault)) == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+        if (r != NULL) room_release(s, r);
+        vhttp_send_problem(ctx, 503, "Service Unavailable", "The note could not be opened.");
+        goto out;
+    }
+    c->s = s;
+    c->room = r;
+    c->id = ++s->next_conn_id;
+    c->editor = ctx->role >= ROLE_EDITOR;
+    c->next = r->conns;
+    r->conns = c;
+    vlog(VLOG_INFO, "sync connection opened",
+         json_pack("{s:s, s:I, s:s, s:s}", "doc", f.id, "conn", (json_int_t)c->id, "access",
+                   c->editor ? "read-write" : "read-only", "trace_id", ctx->trace_id));
+    c->ws = h2o_upgrade_to_websocket(ctx->req, key, c, on_ws_msg);
+    wslay_event_config_set_max_recv_msg_length(c->ws->ws_ctx, VSYNC_MAX_MESSAGE);
+    /* Queued now, sent by h2o once the 101 response is out. */
+    send_bytes(c, step1, step1_len);
+    send_all_awareness(c);
+out:
+    yfree(sv);
+    free(step1);
+    store_file_free(&f);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+void vsync_committed(vsync *s, const char *doc, const uint8_t *update, size_t len) {
+    if (s == NULL) return;
+    sroom *r = find_room(s, doc);
+    if (r == NULL) return;
+    if (update != NULL) {
+        uint8_t *msg = NULL;
+        size_t mlen = 0;
+        if (yproto_encode_sync(YSYNC_UPDATE, update, len, &msg, &mlen) == YPROTO_OK)
+            room_send(r, 0, msg, mlen);
+        free(msg);
+    }
+    release_waiting(s, r);
+}
+
+static size_t env_size(const char *name, size_t dflt) {
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') return dflt;
+    char *end = NULL;
+    unsigned long long n = strtoull(v, &end, 10);
+    return (end != NULL && *end == '\0' && n > 0) ? (size_t)n : dflt;
+}
+
+vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs) {
+    vsync *s = calloc(1, sizeof(*s));
+    if (s == NULL) return NULL;
+    s->loop = loop;
+    s->st = st;
+    s->docs = docs;
+    s->max_queued = env_size("VAULT_SYNC_MAX_QUEUED", VSYNC_MAX_QUEUED);
+    pthread_mutex_init(&s->mu, NULL);
+    uv_async_init(loop, &s->async, on_async);
+    s->async.data = s;
+    uv_timer_init(loop, &s->reaper);
+    s->reaper.data = s;
+    uv_timer_start(&s->reaper, on_reap, REAP_INTERVAL_MS, REAP_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&s->reaper);
+    s->handles_open = 2;
+    return s;
+}
+
+void vsync_shutdown(vsync *s) {
+    if (s == NULL || s->shutting_down) return;
+    s->shutting_down = true;
+    for (sroom *r = s->rooms; r != NULL; r = r->next)
+        for (sconn *c = r->conns; c != NULL; c = c->next)
+            close_conn(c, CLOSE_GOING_AWAY, "the server is shutting down");
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    vsync *s = h->data;
+    s->handles_open--;
+}
+
+void vsync_free(vsync *s) {
+    if (s == NULL) return;
+    on_async(&s->async); /* answers of the last commits */
+    /* Connections that outlived the shutdown grace period. */
+    while (s->rooms != NULL) {
+        sroom *r = s->rooms;
+        sconn *c = r->conns;
+        while (c != NULL && c->ws->sock == NULL) c = c->next;
+        if (c == NULL) {
+            /* Only upgrades still being sent: h2o calls back into these
+             * connections, so they stay allocated until the process exits. */
+            s->rooms = r->next;
+            continue;
+        }
+        conn_gone(c);
+    }
+    uv_close((uv_handle_t *)&s->async, on_handle_closed);
+    uv_close((uv_handle_t *)&s->reaper, on_handle_closed);
+    while (s->handles_open > 0) uv_run(s->loop, UV_RUN_NOWAIT);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
