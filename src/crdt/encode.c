@@ -47,7 +47,7 @@ static int write_struct(ybuf *b, const yitem *it, uint64_t offset) {
             ybuf_varuint(b, p->item->id.client);
             ybuf_varuint(b, p->item->id.clock);
         }
-        if (it->psub) ybuf_varstring(b, it->psub, strlen(it->psub));
+        if (it->psub) ybuf_varstring(b, it->psub, ykey_len(it->psub));
     }
     return ycontent_write(b, &it->content, it->len, offset);
 }
@@ -239,7 +239,10 @@ int ydoc_encode_state_vector(const ydoc *doc, uint8_t **out, size_t *out_len) {
 
 /* Writes one not yet integrated struct (a pending ref) from `offset`. */
 static void write_ref(ybuf *b, const yref *ref, uint64_t offset) {
-    if (ref->kind != YREF_ITEM) {
+    /* A ref the store already took (integrated before the stack that moved
+     * its client's tail to the pending set) is known to the document: it
+     * stays in the pending update only as a Skip over its clocks. */
+    if (ref->kind != YREF_ITEM || ref->item == NULL) {
         ybuf_u8(b, ref->kind == YREF_GC ? 0 : 10);
         ybuf_varuint(b, ref->len - offset);
         return;
@@ -266,7 +269,7 @@ static void write_ref(ybuf *b, const yref *ref, uint64_t offset) {
             ybuf_varuint(b, ref->parent_id.client);
             ybuf_varuint(b, ref->parent_id.clock);
         }
-        if (psub) ybuf_varstring(b, ref->psub, strlen(ref->psub));
+        if (psub) ybuf_varstring(b, ref->psub, ykey_len(ref->psub));
     }
     ycontent_write(b, &it->content, it->len, offset);
 }
