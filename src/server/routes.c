@@ -34,6 +34,10 @@ static void route_metrics(vctx *ctx) {
     if (ctx->docs != NULL)
         vmetrics_gauge(m, "vault_open_documents", "CRDT documents held in memory.",
                        (double)vdocs_count(ctx->docs));
+    vmetrics_gauge(m, "vault_sync_connections", "Open sync WebSocket connections.",
+                   (double)vsync_connections(vhttp_sync(ctx->srv)));
+    vmetrics_gauge(m, "vault_sync_documents", "Notes with at least one sync connection.",
+                   (double)vsync_documents(vhttp_sync(ctx->srv)));
     char *text = vmetrics_render(m);
     if (text == NULL) {
         vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");

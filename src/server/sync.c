@@ -694,6 +694,19 @@ void vsync_committed(vsync *s, const char *doc, const uint8_t *update, size_t le
     release_waiting(s, r);
 }
 
+size_t vsync_connections(const vsync *s) {
+    size_t n = 0;
+    for (const sroom *r = s != NULL ? s->rooms : NULL; r != NULL; r = r->next)
+        for (const sconn *c = r->conns; c != NULL; c = c->next) n++;
+    return n;
+}
+
+size_t vsync_documents(const vsync *s) {
+    size_t n = 0;
+    for (const sroom *r = s != NULL ? s->rooms : NULL; r != NULL; r = r->next) n++;
+    return n;
+}
+
 static size_t env_size(const char *name, size_t dflt) {
     const char *v = getenv(name);
     if (v == NULL || *v == '\0') return dflt;

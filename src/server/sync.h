@@ -66,6 +66,11 @@ void vsync_free(vsync *s);
  * and answers that waited for the document's commits go out. */
 void vsync_committed(vsync *s, const char *doc, const uint8_t *update, size_t len);
 
+/* Open sync connections, and notes that have at least one (for /metrics).
+ * NULL counts nothing. */
+size_t vsync_connections(const vsync *s);
+size_t vsync_documents(const vsync *s);
+
 /* The route handler: upgrades the request to a sync connection, or answers
  * 400 when it is not a WebSocket handshake, 404 when the note is not a live
  * note, 503 while shutting down. */

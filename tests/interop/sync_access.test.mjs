@@ -265,3 +265,52 @@ test('the worked example of docs/sync.md is what Yjs and y-protocols write', asy
   s.destroy()
   c.destroy()
 })
+
+test('mutated real messages from many connections never hurt the server or the others', () => withSetup(async ({ server, owner, note }) => {
+  const a = provider(server, owner, note)
+  await synced(a)
+  // real messages a client sends: step 1, step 2, update, awareness, query
+  const d = new Y.Doc()
+  d.clientID = 12345
+  let update
+  d.on('update', u => { update = u })
+  d.getText('content').insert(0, 'mutant text 😀 with some length')
+  const awareness = (() => {
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, 1)
+    encoding.writeVarUint(e, 12345)
+    encoding.writeVarUint(e, 3)
+    encoding.writeVarString(e, '{"user":{"name":"M"}}')
+    return encoding.toUint8Array(e)
+  })()
+  const real = [
+    syncMessage(0, Y.encodeStateVector(d)), syncMessage(1, Y.encodeStateAsUpdate(d)),
+    syncMessage(2, update), Uint8Array.from([1, awareness.length, ...awareness]), Uint8Array.from([3])
+  ]
+  let seed = 7
+  const rand = n => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  for (let conn = 0; conn < 25; conn++) {
+    const ws = await rawSocket(server, note, owner)
+    ws.on('error', () => {})
+    for (let i = 0; i < 20 && ws.readyState === ws.OPEN; i++) {
+      const m = new Uint8Array(real[rand(real.length)])
+      const flips = 1 + rand(3)
+      for (let k = 0; k < flips; k++) m[rand(m.length)] ^= 1 << rand(8)
+      ws.send(rand(5) === 0 ? m.subarray(0, rand(m.length)) : m)
+      await sleep(1)
+    }
+    if (ws.readyState === ws.OPEN) ws.close()
+    await ws.closed
+  }
+  // the server is alive, the provider never noticed, and everyone agrees
+  assert.deepEqual(a.p.closes, [])
+  const b = provider(server, owner, note)
+  await synced(b)
+  a.doc.getText('content').insert(0, 'end ')
+  await until(async () => {
+    const rest = await server.text(owner, note)
+    return rest === a.text() && rest === b.text() && rest.startsWith('end ')
+  }, 'the providers and REST to agree')
+  a.destroy()
+  b.destroy()
+}))

@@ -86,6 +86,24 @@ test(`three providers edit at random, offline and online, and converge (seed ${s
   fresh.destroy()
 }))
 
+test('an edit another client has seen survives a crash of the server', () => withServer(async server => {
+  const token = await server.user('ada@example.com')
+  const vault = await server.vault(token)
+  const note = await server.note(token, vault, '/Crash.md', '')
+  const a = provider(server, token, note)
+  const b = provider(server, token, note)
+  await synced(a)
+  await synced(b)
+  const t = a.doc.getText('content')
+  for (let i = 0; i < 50; i++) t.insert(t.length, `line ${i}\n`)
+  // b sees an edit only after its commit: once b has it all, a crash cannot lose it
+  const seen = await until(() => b.text().includes('line 49\n') ? b.text() : null, 'b to see every line')
+  a.destroy()
+  b.destroy()
+  await server.crash()
+  assert.equal(await server.text(token, note), seen)
+}))
+
 test('a REST edit reaches connected providers after its commit', () => withServer(async server => {
   const token = await server.user('ada@example.com')
   const vault = await server.vault(token)
@@ -104,6 +122,32 @@ test('a REST edit reaches connected providers after its commit', () => withServe
   a.destroy()
 }))
 
+test('a sync edit updates the note\'s title and time like a REST edit', () => withServer(async server => {
+  const token = await server.user('ada@example.com')
+  const vault = await server.vault(token)
+  const note = await server.note(token, vault, '/Folder/Untitled.md', 'text')
+  const before = await server.api('GET', `/api/v1/notes/${note}`, { token })
+  const a = provider(server, token, note)
+  await synced(a)
+  a.doc.getText('content').insert(0, '# Meeting notes\n')
+  const after = await until(async () => {
+    const r = await server.api('GET', `/api/v1/notes/${note}`, { token })
+    return r.body.title === 'Meeting notes' ? r : null
+  }, 'the title to follow the sync edit')
+  assert.equal(after.body.path, '/Folder/Untitled.md')
+  assert.ok(after.body.updated >= before.body.updated)
+  assert.equal(after.body.content, '# Meeting notes\ntext')
+  // the version (ETag) counts the sync update, so a PUT against it merges cleanly
+  const put = await server.api('PUT', `/api/v1/notes/${note}`, {
+    token, body: { content: '# Meeting notes\ntext and more' }, headers: { 'if-match': after.headers.get('etag') }
+  })
+  assert.equal(put.status, 200)
+  await until(() => a.text() === '# Meeting notes\ntext and more', 'the provider to see the PUT')
+  const list = await server.api('GET', `/api/v1/vaults/${vault}/notes`, { token })
+  assert.equal(list.body.notes[0].title, 'Meeting notes')
+  a.destroy()
+}))
+
 test('awareness is relayed, and removed when a peer leaves', () => withServer(async server => {
   const token = await server.user('ada@example.com')
   const vault = await server.vault(token)
@@ -112,6 +156,9 @@ test('awareness is relayed, and removed when a peer leaves', () => withServer(as
   const b = provider(server, token, note)
   await synced(a)
   await synced(b)
+  const metrics = await server.api('GET', '/metrics')
+  assert.match(metrics.body, /^vault_sync_connections 2$/m)
+  assert.match(metrics.body, /^vault_sync_documents 1$/m)
   a.p.awareness.setLocalStateField('user', { name: 'Ada', cursor: 3 })
   const idA = a.doc.clientID
   await until(() => b.p.awareness.getStates().get(idA)?.user?.name === 'Ada', 'b to see a')

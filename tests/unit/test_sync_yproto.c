@@ -273,3 +273,47 @@ TEST(utf8_validation) {
     ASSERT_FALSE(yproto_utf8_valid("\xe2\x82", 2));         /* cut */
     ASSERT_FALSE(yproto_utf8_valid("\x80", 1));
 }
+
+/* Random and mutated bytes: every decoder either refuses them or returns
+ * fields inside the input; run under ASan, any stray read would stop it. */
+TEST(decoders_survive_random_bytes) {
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    uint8_t buf[64];
+    static const char *const seeds[] = {"00 00 03 01 01 03", "00 02 02 00 00",
+                                        "01 06 01 02 01 02 7b 7d", "02 00 02 6e 6f", "03"};
+    for (int round = 0; round < 200000; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t len;
+        if (round % 2 == 0) {
+            len = (size_t)(x % sizeof(buf));
+            uint64_t y = x;
+            for (size_t i = 0; i < len; i++) {
+                y = y * 6364136223846793005ull + 1442695040888963407ull;
+                buf[i] = (uint8_t)(y >> 56);
+            }
+        } else {
+            len = unhex(seeds[x % 5], buf, sizeof(buf));
+            buf[(x >> 8) % len] ^= (uint8_t)(x >> 16);
+            if ((x >> 24) % 3 == 0 && len > 1) len--;
+        }
+        ymsg m;
+        if (yproto_decode(buf, len, 32, &m) == YPROTO_OK) {
+            ASSERT_TRUE(m.payload_len <= len);
+            if (m.payload_len > 0)
+                ASSERT_TRUE(m.payload >= buf && m.payload + m.payload_len <= buf + len);
+            if (m.type == YMSG_AWARENESS) {
+                yaware_entry *e = NULL;
+                size_t n = 0;
+                if (yproto_awareness_decode(m.payload, m.payload_len, 8, 32, &e, &n) == YPROTO_OK) {
+                    for (size_t i = 0; i < n; i++)
+                        ASSERT_TRUE(e[i].state + e[i].state_len <= (const char *)buf + len);
+                    free(e);
+                }
+            }
+            if (m.type == YMSG_SYNC && m.sync_type == YSYNC_STEP1)
+                (void)yproto_state_vector_check(m.payload, m.payload_len);
+        }
+    }
+}

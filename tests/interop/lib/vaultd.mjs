@@ -93,6 +93,13 @@ export class Vaultd {
     assert.equal(code, 0, `vaultd exited with ${code ?? signal}; stderr:\n${this.stderr.slice(-4000)}`)
   }
 
+  /** SIGKILL (no shutdown at all), then start again on the same data directory. */
+  async crash () {
+    this.proc.kill('SIGKILL')
+    await this.exited
+    await this.#spawn()
+  }
+
   async restart () {
     await this.stop()
     await this.#spawn()
