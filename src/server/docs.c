@@ -1,10 +1,12 @@
 /*
  * docs.c - the open-document cache (see docs.h).
  *
- * Invariants: every vdoc is in the `head` list exactly once; a vdoc with
- * inflight > 0 is never freed (the store's answer will come back to it);
- * at most max_docs idle documents stay open, the least recently used idle
- * one is closed first.
+ * Invariants: every vdoc is in the `head` list and in the hash chain of
+ * its id's bucket exactly once; a vdoc with inflight > 0 is never freed (the
+ * store's answer will come back to it); at most max_docs idle documents stay
+ * open, the least recently used idle one is closed first, and never one of
+ * the RECENT most recently fetched (a handler may hold a few vdoc pointers
+ * across vdocs_get calls: the note and its vault's index).
  */
 #include "server/docs.h"
 
@@ -13,13 +15,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define BUCKETS 4096 /* power of two */
+#define RECENT  16
+
 struct vdocs {
     store *st;
     size_t max_docs;
     size_t count;
     uint64_t clock;
     vdoc *head;
+    vdoc *buckets[BUCKETS];
 };
+
+/* FNV-1a of the id: ids are random hex, any cheap mix spreads them. */
+static vdoc **bucket(vdocs *c, const char *id) {
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p != '\0'; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    return &c->buckets[h & (BUCKETS - 1)];
+}
+
+/* Takes d out of the list and its hash chain, and frees it. */
+static void vdoc_close(vdocs *c, vdoc *d);
 
 vdocs *vdocs_new(store *st, size_t max_docs) {
     vdocs *c = calloc(1, sizeof(*c));
@@ -96,30 +112,42 @@ static int load(store *st, const char *id, uint64_t limit, ydoc **out, uint64_t 
     return STORE_OK;
 }
 
+static void vdoc_close(vdocs *c, vdoc *d) {
+    for (vdoc **p = &c->head; *p != NULL; p = &(*p)->next) {
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    }
+    for (vdoc **p = bucket(c, d->id); *p != NULL; p = &(*p)->hnext) {
+        if (*p == d) {
+            *p = d->hnext;
+            break;
+        }
+    }
+    vdoc_free(d);
+    c->count--;
+}
+
 /* Closes idle documents beyond the cap, least recently used first. */
 static void trim(vdocs *c) {
     while (c->count > c->max_docs) {
-        vdoc **victim = NULL;
-        for (vdoc **p = &c->head; *p != NULL; p = &(*p)->next)
-            if ((*p)->inflight == 0 && (victim == NULL || (*p)->last_used < (*victim)->last_used))
-                victim = p;
-        if (victim == NULL) return; /* everything is busy */
-        vdoc *d = *victim;
-        *victim = d->next;
-        vdoc_free(d);
-        c->count--;
+        vdoc *victim = NULL;
+        for (vdoc *d = c->head; d != NULL; d = d->next)
+            if (d->inflight == 0 && d->last_used + RECENT <= c->clock &&
+                (victim == NULL || d->last_used < victim->last_used))
+                victim = d;
+        if (victim == NULL) return; /* everything is busy or just used */
+        vdoc_close(c, victim);
     }
 }
 
 int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
-    vdoc **p;
-    for (p = &c->head; *p != NULL; p = &(*p)->next)
-        if (strcmp((*p)->id, id) == 0) break;
-    vdoc *d = *p;
+    vdoc *d;
+    for (d = *bucket(c, id); d != NULL; d = d->hnext)
+        if (strcmp(d->id, id) == 0) break;
     if (d != NULL && d->broken && d->inflight == 0) { /* reload from the log */
-        *p = d->next;
-        vdoc_free(d);
-        c->count--;
+        vdoc_close(c, d);
         d = NULL;
     }
     if (d == NULL) {
@@ -138,6 +166,9 @@ int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
         snprintf(d->vault, sizeof(d->vault), "%s", vault);
         d->next = c->head;
         c->head = d;
+        vdoc **b = bucket(c, d->id);
+        d->hnext = *b;
+        *b = d;
         c->count++;
     }
     d->last_used = ++c->clock;

@@ -38,7 +38,8 @@ typedef struct vdoc {
     uint8_t *captured;
     size_t captured_len;
     uint64_t last_used;
-    struct vdoc *next;
+    struct vdoc *next;  /* all open documents */
+    struct vdoc *hnext; /* same hash bucket */
 } vdoc;
 
 typedef struct vdocs vdocs;

@@ -85,7 +85,9 @@ struct vmetrics *vhttp_metrics(vhttp *srv) {
     return srv->metrics;
 }
 
-struct vsync *vhttp_sync(vhttp *srv) { return srv->sync; }
+struct vsync *vhttp_sync(vhttp *srv) {
+    return srv->sync;
+}
 
 /* ---- answering ------------------------------------------------------------ */
 
@@ -405,6 +407,16 @@ static int parse_body(vctx *ctx) {
     return 0;
 }
 
+static void on_file_dispose(void *p) { store_file_free(p); }
+
+int vctx_take_file(vctx *ctx, store_file *out) {
+    if (ctx->file == NULL) return -1;
+    *out = *ctx->file;
+    memset(ctx->file, 0, sizeof(*ctx->file)); /* the pool frees nothing now */
+    ctx->file = NULL;
+    return 0;
+}
+
 static int is_hex_id(h2o_iovec_t v) {
     if (v.len != 32) return 0;
     for (size_t i = 0; i < 32; i++)
@@ -437,10 +449,11 @@ static int authorize(vctx *ctx) {
             memcpy(ctx->vault, key, 33);
             found = 1;
         } else {
-            store_file f;
-            if (store_file_get(ctx->st, key, &f) == STORE_OK) {
-                memcpy(ctx->vault, f.vault, 33);
-                store_file_free(&f);
+            store_file *f = h2o_mem_alloc_shared(&ctx->req->pool, sizeof(*f), on_file_dispose);
+            memset(f, 0, sizeof(*f));
+            if (store_file_get(ctx->st, key, f) == STORE_OK) {
+                memcpy(ctx->vault, f->vault, 33);
+                ctx->file = f;
                 found = 1;
             }
         }

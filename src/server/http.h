@@ -55,10 +55,12 @@ typedef struct vctx {
     h2o_iovec_t params[VHTTP_MAX_PARAMS]; /* values of the pattern's {..} */
     const char *param_names[VHTTP_MAX_PARAMS];
     int nparams;
-    int64_t user_id; /* 0 when not signed in */
-    store_role role; /* the caller's role on the route's vault */
-    char vault[33];  /* the route's vault, when it has one */
-    json_t *body;    /* the parsed JSON body, or NULL; freed by the server */
+    int64_t user_id;  /* 0 when not signed in */
+    store_role role;  /* the caller's role on the route's vault */
+    char vault[33];   /* the route's vault, when it has one */
+    store_file *file; /* the route's {note} as the role check read it, or NULL;
+                         owned by the request (see vctx_take_file) */
+    json_t *body;     /* the parsed JSON body, or NULL; freed by the server */
     char trace_id[33];
     char client_addr[64];
 } vctx;
@@ -118,6 +120,11 @@ h2o_iovec_t vhttp_header(const vctx *ctx, const char *name);
 /* The route parameter `name` as a NUL-terminated string in the request's
  * pool, or NULL. */
 const char *vctx_param(const vctx *ctx, const char *name);
+
+/* Hands the caller the {note} row the dispatcher read while checking the
+ * role (so the handler need not read it again): returns 0 and fills *out
+ * (caller frees with store_file_free), or -1 if there is none. */
+int vctx_take_file(vctx *ctx, store_file *out);
 
 /* The query parameter `name`, percent-decoded, in the request's pool, or
  * NULL if absent. */

@@ -173,9 +173,9 @@ typedef struct {
     int status;    /* answer on success */
     json_t *reply; /* body on success (NULL: 204) */
     char etag[32];
-    const char *what; /* for the log */
-    char sync_doc[33];     /* a note whose sync connections hear of the change, or "" */
-    uint8_t *sync_update;  /* the change, broadcast after the commit */
+    const char *what;     /* for the log */
+    char sync_doc[33];    /* a note whose sync connections hear of the change, or "" */
+    uint8_t *sync_update; /* the change, broadcast after the commit */
     size_t sync_len;
 } write_job;
 
@@ -390,8 +390,8 @@ out:
 
 /* The live file named by the route, or answers 404 and returns -1. */
 static int live_file(vctx *ctx, store_file *f) {
-    const char *id = vctx_param(ctx, "note");
-    int rc = store_file_get(ctx->st, id, f);
+    int rc = STORE_OK;
+    if (vctx_take_file(ctx, f) != 0) rc = store_file_get(ctx->st, vctx_param(ctx, "note"), f);
     if (rc == STORE_ENOTFOUND || (rc == STORE_OK && (f->trashed != 0 || !f->is_note))) {
         if (rc == STORE_OK) store_file_free(f);
         vhttp_send_problem(ctx, 404, "Not Found", "No such note.");
