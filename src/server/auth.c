@@ -86,42 +86,6 @@ int auth_authenticate(vctx *ctx) {
 
 /* ---- request bodies -------------------------------------------------------- */
 
-/* Checks that the body is an object with only `allowed` keys and string
- * values for them. Answers 400/422 and returns -1 otherwise. */
-static int check_fields(vctx *ctx, const char *const *allowed, const char *const *required) {
-    if (ctx->body == NULL || !json_is_object(ctx->body)) {
-        vhttp_send_problem(ctx, 400, "Bad Request", "Send a JSON object as the request body.");
-        return -1;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach(ctx->body, key, val) {
-        int ok = 0;
-        for (int i = 0; allowed[i] != NULL; i++)
-            if (strcmp(key, allowed[i]) == 0) ok = 1;
-        char detail[160];
-        if (!ok) {
-            snprintf(detail, sizeof(detail), "Unknown field \"%.64s\".", key);
-            vhttp_send_problem(ctx, 400, "Bad Request", detail);
-            return -1;
-        }
-        if (!json_is_string(val)) {
-            snprintf(detail, sizeof(detail), "Field \"%.64s\" must be a string.", key);
-            vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
-            return -1;
-        }
-    }
-    for (int i = 0; required[i] != NULL; i++) {
-        if (json_object_get(ctx->body, required[i]) == NULL) {
-            char detail[160];
-            snprintf(detail, sizeof(detail), "Field \"%s\" is required.", required[i]);
-            vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Lowercases and checks an email address into out (256 bytes). */
 static int normalize_email(const char *in, char out[256]) {
     size_t n = strlen(in);
@@ -245,9 +209,8 @@ static int start_job(vctx *ctx, pw_job *j, uv_work_cb work, vdeferred_fn done) {
 }
 
 void auth_route_register(vctx *ctx) {
-    static const char *const allowed[] = {"email", "password", "name", NULL};
-    static const char *const required[] = {"email", "password", NULL};
-    if (check_fields(ctx, allowed, required) != 0) return;
+    static const char *const keys[] = {"email", "password", "name", NULL};
+    if (vctx_body_fields(ctx, keys, NULL, 2) != 0) return;
     const char *password = json_string_value(json_object_get(ctx->body, "password"));
     size_t plen = strlen(password);
     if (plen < AUTH_MIN_PASSWORD || plen > AUTH_MAX_PASSWORD) {
@@ -358,8 +321,8 @@ static int over_limit(vctx *ctx, const char *key, int64_t limit, int64_t now) {
 }
 
 void auth_route_login(vctx *ctx) {
-    static const char *const allowed[] = {"email", "password", NULL};
-    if (check_fields(ctx, allowed, allowed) != 0) return;
+    static const char *const keys[] = {"email", "password", NULL};
+    if (vctx_body_fields(ctx, keys, NULL, 2) != 0) return;
     pw_job *j = job_from_body(ctx);
     if (j == NULL) return;
     int64_t now = auth_now_ms();

@@ -232,6 +232,43 @@ const char *vctx_query(const vctx *ctx, const char *name) {
     return NULL;
 }
 
+int vctx_body_fields(vctx *ctx, const char *const *keys, const json_type *types, int nrequired) {
+    if (ctx->body == NULL || !json_is_object(ctx->body)) {
+        vhttp_send_problem(ctx, 400, "Bad Request", "Send a JSON object as the request body.");
+        return -1;
+    }
+    const char *key;
+    json_t *val;
+    char detail[160];
+    json_object_foreach(ctx->body, key, val) {
+        int i;
+        for (i = 0; keys[i] != NULL; i++)
+            if (strcmp(key, keys[i]) == 0) break;
+        if (keys[i] == NULL) {
+            snprintf(detail, sizeof(detail), "Unknown field \"%.64s\".", key);
+            vhttp_send_problem(ctx, 400, "Bad Request", detail);
+            return -1;
+        }
+        json_type want = types != NULL ? types[i] : JSON_STRING;
+        if (json_typeof(val) != want) {
+            static const char *const names[] = {"an object", "an array", "a string", "an integer",
+                                                "a number",  "true",     "false",    "null"};
+            snprintf(detail, sizeof(detail), "Field \"%s\" must be %s.", keys[i],
+                     (unsigned)want < 8 ? names[want] : "of another type");
+            vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
+            return -1;
+        }
+    }
+    for (int i = 0; i < nrequired; i++) {
+        if (json_object_get(ctx->body, keys[i]) == NULL) {
+            snprintf(detail, sizeof(detail), "Field \"%s\" is required.", keys[i]);
+            vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- answering later ------------------------------------------------------ */
 
 static void on_slot_dispose(void *p) {

@@ -121,6 +121,12 @@ h2o_iovec_t vhttp_header(const vctx *ctx, const char *name);
  * pool, or NULL. */
 const char *vctx_param(const vctx *ctx, const char *name);
 
+/* Checks the JSON body: an object whose keys are all among `keys`
+ * (NULL-terminated), key i of JSON type types[i] (types NULL: all strings),
+ * and the first `nrequired` keys present. Returns 0, or answers 400 (not an
+ * object, unknown key) or 422 (wrong type, missing key) and returns -1. */
+int vctx_body_fields(vctx *ctx, const char *const *keys, const json_type *types, int nrequired);
+
 /* Hands the caller the {note} row the dispatcher read while checking the
  * role (so the handler need not read it again): returns 0 and fills *out
  * (caller frees with store_file_free), or -1 if there is none. */

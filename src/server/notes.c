@@ -46,40 +46,6 @@ static yany any_num(double v) {
     return a;
 }
 
-/* Only the listed keys, each a string; the first `nrequired` required. */
-static int string_fields(vctx *ctx, const char *const *keys, int nrequired) {
-    if (ctx->body == NULL || !json_is_object(ctx->body)) {
-        vhttp_send_problem(ctx, 400, "Bad Request", "Send a JSON object as the request body.");
-        return -1;
-    }
-    const char *key;
-    json_t *val;
-    char detail[160];
-    json_object_foreach(ctx->body, key, val) {
-        int i;
-        for (i = 0; keys[i] != NULL; i++)
-            if (strcmp(key, keys[i]) == 0) break;
-        if (keys[i] == NULL) {
-            snprintf(detail, sizeof(detail), "Unknown field \"%.64s\".", key);
-            vhttp_send_problem(ctx, 400, "Bad Request", detail);
-            return -1;
-        }
-        if (!json_is_string(val)) {
-            snprintf(detail, sizeof(detail), "Field \"%s\" must be a string.", keys[i]);
-            vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
-            return -1;
-        }
-    }
-    for (int i = 0; i < nrequired; i++) {
-        if (json_object_get(ctx->body, keys[i]) == NULL) {
-            snprintf(detail, sizeof(detail), "Field \"%s\" is required.", keys[i]);
-            vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Checks a file (or folder) path; answers 422 with the reason and returns
  * -1 if it breaks a rule. JSON strings may hold NUL bytes, hence the length. */
 static int check_path(vctx *ctx, json_t *jpath, vpath_kind kind) {
@@ -294,7 +260,7 @@ void notes_route_list(vctx *ctx) {
 
 void notes_route_create(vctx *ctx) {
     static const char *const keys[] = {"path", "content", NULL};
-    if (string_fields(ctx, keys, 1) != 0) return;
+    if (vctx_body_fields(ctx, keys, NULL, 1) != 0) return;
     const char *path = json_string_value(json_object_get(ctx->body, "path"));
     json_t *jc = json_object_get(ctx->body, "content");
     const char *content = jc != NULL ? json_string_value(jc) : "";
@@ -471,7 +437,7 @@ static int apply_ops(ydoc *doc, const textdiff *diff) {
 
 void notes_route_put(vctx *ctx) {
     static const char *const keys[] = {"content", NULL};
-    if (string_fields(ctx, keys, 1) != 0) return;
+    if (vctx_body_fields(ctx, keys, NULL, 1) != 0) return;
     json_t *jc = json_object_get(ctx->body, "content");
     const char *content = json_string_value(jc);
     size_t clen = json_string_length(jc);
@@ -673,7 +639,7 @@ static int edit_set_one(ytxn *tx, vdoc *idx, void *ud) {
 
 void notes_route_patch(vctx *ctx) {
     static const char *const keys[] = {"path", NULL};
-    if (string_fields(ctx, keys, 1) != 0) return;
+    if (vctx_body_fields(ctx, keys, NULL, 1) != 0) return;
     const char *path = json_string_value(json_object_get(ctx->body, "path"));
     if (check_path(ctx, json_object_get(ctx->body, "path"), VPATH_FILE) != 0) return;
     store_file f;
@@ -758,7 +724,7 @@ static int edit_set_paths(ytxn *tx, vdoc *idx, void *ud) {
 
 void notes_route_folder_rename(vctx *ctx) {
     static const char *const keys[] = {"from", "to", NULL};
-    if (string_fields(ctx, keys, 2) != 0) return;
+    if (vctx_body_fields(ctx, keys, NULL, 2) != 0) return;
     const char *from = json_string_value(json_object_get(ctx->body, "from"));
     const char *to = json_string_value(json_object_get(ctx->body, "to"));
     if (check_path(ctx, json_object_get(ctx->body, "from"), VPATH_FOLDER) != 0 ||

@@ -54,41 +54,6 @@ static void db_failed(vctx *ctx) {
     vhttp_send_problem(ctx, 503, "Service Unavailable", "The database did not answer.");
 }
 
-/* Only the listed keys, each of the given JSON type. Answers and returns -1
- * otherwise. */
-static int body_fields(vctx *ctx, const char *const *keys, const json_type *types, int nrequired) {
-    if (ctx->body == NULL || !json_is_object(ctx->body)) {
-        vhttp_send_problem(ctx, 400, "Bad Request", "Send a JSON object as the request body.");
-        return -1;
-    }
-    const char *key;
-    json_t *val;
-    char detail[160];
-    json_object_foreach(ctx->body, key, val) {
-        int i;
-        for (i = 0; keys[i] != NULL; i++)
-            if (strcmp(key, keys[i]) == 0) break;
-        if (keys[i] == NULL) {
-            snprintf(detail, sizeof(detail), "Unknown field \"%.64s\".", key);
-            vhttp_send_problem(ctx, 400, "Bad Request", detail);
-            return -1;
-        }
-        if (json_typeof(val) != types[i]) {
-            snprintf(detail, sizeof(detail), "Field \"%s\" has the wrong type.", keys[i]);
-            vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
-            return -1;
-        }
-    }
-    for (int i = 0; i < nrequired; i++) {
-        if (json_object_get(ctx->body, keys[i]) == NULL) {
-            snprintf(detail, sizeof(detail), "Field \"%s\" is required.", keys[i]);
-            vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 void vaults_route_list(vctx *ctx) {
     store_vault *v = NULL;
     size_t n = 0;
@@ -118,7 +83,7 @@ static int valid_name(const char *s) {
 void vaults_route_create(vctx *ctx) {
     static const char *const keys[] = {"name", NULL};
     static const json_type types[] = {JSON_STRING};
-    if (body_fields(ctx, keys, types, 1) != 0) return;
+    if (vctx_body_fields(ctx, keys, types, 1) != 0) return;
     const char *name = json_string_value(json_object_get(ctx->body, "name"));
     if (!valid_name(name)) {
         vhttp_send_problem(ctx, 422, "Unprocessable Content",
@@ -229,7 +194,7 @@ static int count_owners(vctx *ctx) {
 void vaults_route_member_add(vctx *ctx) {
     static const char *const keys[] = {"email", "role", NULL};
     static const json_type types[] = {JSON_STRING, JSON_STRING};
-    if (body_fields(ctx, keys, types, 2) != 0) return;
+    if (vctx_body_fields(ctx, keys, types, 2) != 0) return;
     const char *email = json_string_value(json_object_get(ctx->body, "email"));
     store_role role;
     if (role_from_name(json_string_value(json_object_get(ctx->body, "role")), &role) != 0) {
