@@ -33,6 +33,7 @@
  *  - Indexes are ptrdiff_t; inputs too large for them are refused up front.
  */
 #include "util/textdiff.h"
+#include "util/utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,38 +47,6 @@
 #define NONE_B PTRDIFF_MAX     /* backward frontier: no point on this diagonal */
 
 /* ---- UTF-8 ------------------------------------------------------------- */
-
-/* Decodes the code point at s[i] (i < len) into *cp and returns its length in
- * bytes (1..4), or returns 0 if the bytes there are not valid UTF-8 (overlong
- * forms, surrogates, code points past U+10FFFF and truncated sequences are
- * invalid). */
-static size_t utf8_decode(const unsigned char *s, size_t len, size_t i, uint32_t *cp) {
-    unsigned c = s[i];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2, v = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3, v = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len - i < n) return 0;
-    for (size_t k = 1; k < n; k++) {
-        unsigned cc = s[i + k];
-        if ((cc & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (cc & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return n;
-}
 
 /* Checks that s[0..len) is valid UTF-8; stores the number of code points in
  * *ncp (may be NULL) and the number of UTF-16 units in *units (may be NULL). */

@@ -11,41 +11,11 @@
  *    (vpath_basename) point into the caller's string.
  */
 #include "util/vpath.h"
+#include "util/utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Decodes the code point at s[i] (i < len) into *cp and returns its length
- * (1..4), or 0 if the bytes there are not valid UTF-8. (textdiff.c has the
- * same decoder; both move to a shared utf8 module when one exists.) */
-static size_t utf8_decode(const unsigned char *s, size_t len, size_t i, uint32_t *cp) {
-    unsigned c = s[i];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2, v = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3, v = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len - i < n) return 0;
-    for (size_t k = 1; k < n; k++) {
-        unsigned cc = s[i + k];
-        if ((cc & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (cc & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return n;
-}
 
 static bool is_control(uint32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
 
