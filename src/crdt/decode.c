@@ -25,7 +25,7 @@
 static void yref_release(yref *r) {
     if (r->item) yitem_free(r->item);
     yfree(r->parent_name);
-    yfree(r->psub);
+    ykey_free(r->psub);
     memset(r, 0, sizeof *r);
 }
 
@@ -77,8 +77,11 @@ static int read_item(yreader *r, ydoc *doc, uint8_t info, yref *ref) {
             ref->parent_kind = YPARENT_ID;
         }
         if (info & 0x20) {
-            rc = yread_utf8_dup(r, &ref->psub, NULL);
-            if (rc) return rc;
+            const char *k;
+            size_t kn;
+            if (yread_varstring(r, &k, &kn) || !yutf8_valid(k, kn)) return Y_ERR_MALFORMED;
+            ref->psub = ykey_new(k, kn);
+            if (!ref->psub) return Y_ERR_NOMEM;
         }
     }
     uint64_t len;

@@ -83,7 +83,7 @@ struct yitem {
     yitem *left, *right;
     yid origin, rorigin;
     struct ytype *parent;
-    const char *psub; /* map key, interned in the parent's map; NULL in lists */
+    const char *psub; /* map key (a ykey interned in the parent's map); NULL in lists */
     uint8_t flags;
     ycontent content;
 };
@@ -105,9 +105,16 @@ typedef struct ymarker {
 #define YMARKER_MAX 80
 
 typedef struct ymapent {
-    char *key; /* owned; NULL: empty slot */
+    char *key; /* owned, a ykey (length-prefixed); NULL: empty slot */
     yitem *item;
 } ymapent;
+
+/* Map keys (item parentSub) are "ykeys": NUL-terminated strings with their
+ * byte length stored just before them, because a key read off the wire may
+ * hold NUL bytes and still be a different key (Yjs keys are JS strings). */
+char *ykey_new(const char *s, size_t n); /* NULL when out of memory */
+void ykey_free(char *k);
+size_t ykey_len(const char *k);
 
 struct ytype {
     ydoc *doc;
@@ -126,6 +133,13 @@ struct ytype {
     size_t map_n, map_cap;
     ymarker markers[YMARKER_MAX];
     size_t nmarkers;
+    /* false guarantees that every marker's item is live and has YF_MARKER
+     * set, so ymarker_update may skip Yjs's walk over the markers' items
+     * (it would change nothing). Set by anything that may break that. */
+    bool markers_dirty;
+    /* false guarantees that no two markers point at the same item, so
+     * clearing a marker's flag cannot unflag another marker's item. */
+    bool markers_share;
 };
 
 /* ---- store and delete sets ---------------------------------------------- */
@@ -172,7 +186,7 @@ typedef struct yref {
     char *parent_name; /* owned */
     size_t parent_name_len;
     yid parent_id;
-    char *psub;        /* owned */
+    char *psub;        /* owned ykey */
 } yref;
 
 typedef struct yrefclient {
@@ -286,12 +300,14 @@ size_t yutf16_utf8_len(const uint16_t *u, size_t n);
 /* ---- type.c ------------------------------------------------------------- */
 struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known);
 void ytype_free(struct ytype *t);
-ymapent *ytype_map_find(const struct ytype *t, const char *key);
-int ytype_map_intern(struct ytype *t, const char *key, ymapent **out);
+ymapent *ytype_map_find(const struct ytype *t, const char *key, size_t len);
+int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out);
 ymarker *ymarker_find(struct ytype *t, uint64_t index);
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len);
 void ymarker_on_merge(yitem *left, yitem *right);
 void ymarker_clear(struct ytype *t);
+/* An item of t is being deleted: notes whether it holds a marker. */
+void ymarker_on_delete(struct ytype *t, const yitem *it);
 
 /* ---- item.c ------------------------------------------------------------- */
 yitem *yitem_alloc(void);

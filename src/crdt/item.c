@@ -56,7 +56,7 @@ int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
     if (r->right) r->right->left = r;
     l->len = diff;
     if (r->psub && !r->right) {
-        ymapent *e = ytype_map_find(r->parent, r->psub);
+        ymapent *e = ytype_map_find(r->parent, r->psub, ykey_len(r->psub));
         if (e) e->item = r;
     }
     yclient_insert(c, idx + 1, r); /* capacity reserved above */
@@ -107,7 +107,7 @@ static int scratch_push(struct ytxn *txn, yitem *it) {
 
 /* The first item of a map entry's list. */
 static yitem *map_first(struct ytype *t, const char *key) {
-    ymapent *e = ytype_map_find(t, key);
+    ymapent *e = ytype_map_find(t, key, ykey_len(key));
     yitem *o = e ? e->item : NULL;
     while (o && o->left) o = o->left;
     return o;
@@ -224,7 +224,7 @@ int yitem_integrate(struct ytxn *txn, yitem *it, uint64_t offset) {
     struct ytype *parent = it->parent;
     ymapent *ent = NULL;
     if (it->psub) {
-        rc = ytype_map_intern(parent, it->psub, &ent);
+        rc = ytype_map_intern(parent, it->psub, ykey_len(it->psub), &ent);
         if (rc) return rc;
     }
     if ((!it->left && (!it->right || it->right->left)) || (it->left && it->left->right != it->right)) {
@@ -298,6 +298,7 @@ int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yite
 static void delete_one(struct ytxn *txn, yitem *it) {
     struct ytype *parent = it->parent;
     if (yitem_countable(it) && !it->psub) parent->length -= it->len;
+    if (parent->nmarkers) ymarker_on_delete(parent, it);
     it->flags |= YF_DELETED;
     ytxn_add_delete(txn, it->id.client, it->id.clock, it->len);
     ytxn_add_changed(txn, parent, it->psub);
@@ -410,7 +411,7 @@ bool yitem_try_merge(yitem *l, yitem *r) {
     if (l->right) l->right->left = l;
     l->len += r->len;
     if (r->psub && r->parent) {
-        ymapent *e = ytype_map_find(r->parent, r->psub);
+        ymapent *e = ytype_map_find(r->parent, r->psub, ykey_len(r->psub));
         if (e && e->item == r) e->item = l;
     }
     return true;
@@ -458,7 +459,7 @@ static void gc_type_tree(struct ytype *root) {
             }
         }
         t->start = NULL;
-        for (size_t k = 0; k < t->map_cap; k++) yfree(t->map[k].key);
+        for (size_t k = 0; k < t->map_cap; k++) ykey_free(t->map[k].key);
         yfree(t->map);
         t->map = NULL;
         t->map_cap = t->map_n = 0;

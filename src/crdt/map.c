@@ -19,9 +19,10 @@ static int check_map(ytxn *txn, ytype *map, const char *key) {
 }
 
 static int map_insert(ytxn *txn, ytype *map, const char *key, ycontent *c, uint64_t len) {
-    ymapent *e = ytype_map_find(map, key);
-    yitem *left = e ? e->item : NULL;
-    return yitem_insert_local(txn, map, left, NULL, key, c, len, NULL);
+    ymapent *e;
+    int rc = ytype_map_intern(map, key, strlen(key), &e); /* items point at the interned key */
+    if (rc) return rc;
+    return yitem_insert_local(txn, map, e->item, NULL, e->key, c, len, NULL);
 }
 
 /* Any value -> content of one map/array value, as typeMapSet picks. */
@@ -87,7 +88,7 @@ static int ymap_set_type_impl(ytxn *txn, ytype *map, const char *key, ytype_kind
 static int ymap_delete_impl(ytxn *txn, ytype *map, const char *key) {
     int rc = check_map(txn, map, key);
     if (rc) return rc;
-    ymapent *e = ytype_map_find(map, key);
+    ymapent *e = ytype_map_find(map, key, strlen(key));
     if (e && e->item) yitem_delete(txn, e->item);
     return Y_OK;
 }
@@ -118,7 +119,7 @@ int yitem_value(const yitem *it, uint64_t k, yvalue *out) {
 
 int ymap_get(const ytype *map, const char *key, yvalue *out) {
     if (!map || !key || !out) return Y_ERR_INVALID;
-    ymapent *e = ytype_map_find(map, key);
+    ymapent *e = ytype_map_find(map, key, strlen(key));
     if (!e || !e->item || yitem_deleted(e->item)) return Y_ERR_RANGE;
     return yitem_value(e->item, e->item->len - 1, out);
 }

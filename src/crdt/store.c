@@ -94,6 +94,9 @@ uint64_t ystore_state(const ystore *s, uint64_t client) {
 }
 
 size_t yclient_find(const yclient *c, uint64_t clock) {
+    /* Most lookups (new items, a transaction's update, recent typing) are
+     * for the newest struct: check it before searching. */
+    if (c->n && c->s[c->n - 1]->id.clock <= clock) return c->n - 1;
     size_t lo = 0, hi = c->n;
     while (lo + 1 < hi) {
         size_t mid = lo + (hi - lo) / 2;

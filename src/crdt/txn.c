@@ -85,7 +85,9 @@ void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub) {
         return;
     }
     for (size_t i = 0; i < ch->nkeys; i++)
-        if (ch->keys[i] == psub || strcmp(ch->keys[i], psub) == 0) return;
+        if (ch->keys[i] == psub || (ykey_len(ch->keys[i]) == ykey_len(psub) &&
+                                    memcmp(ch->keys[i], psub, ykey_len(psub)) == 0))
+            return;
     if (ch->nkeys == ch->cap) {
         size_t ncap = ch->cap ? ch->cap * 2 : 4;
         char **nk = yrealloc(ch->keys, ncap * sizeof *nk);

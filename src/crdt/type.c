@@ -32,27 +32,47 @@ struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     return t;
 }
 
+char *ykey_new(const char *s, size_t n) {
+    if (n > SIZE_MAX - sizeof(size_t) - 1) return NULL;
+    char *b = ymalloc(sizeof(size_t) + n + 1);
+    if (!b) return NULL;
+    memcpy(b, &n, sizeof n);
+    if (n) memcpy(b + sizeof n, s, n);
+    b[sizeof n + n] = '\0';
+    return b + sizeof n;
+}
+
+void ykey_free(char *k) {
+    if (k) yfree(k - sizeof(size_t));
+}
+
+size_t ykey_len(const char *k) {
+    size_t n;
+    memcpy(&n, k - sizeof n, sizeof n);
+    return n;
+}
+
 void ytype_free(struct ytype *t) {
     if (!t) return;
-    for (size_t i = 0; i < t->map_cap; i++) yfree(t->map[i].key);
+    for (size_t i = 0; i < t->map_cap; i++) ykey_free(t->map[i].key);
     yfree(t->map);
     yfree(t->name);
     yfree(t);
 }
 
-static size_t hash_str(const char *s) {
+static size_t hash_str(const char *s, size_t n) {
     size_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     return h;
 }
 
-ymapent *ytype_map_find(const struct ytype *t, const char *key) {
+ymapent *ytype_map_find(const struct ytype *t, const char *key, size_t len) {
     if (!t->map_cap) return NULL;
     size_t mask = t->map_cap - 1;
-    for (size_t h = hash_str(key) & mask;; h = (h + 1) & mask) {
+    for (size_t h = hash_str(key, len) & mask;; h = (h + 1) & mask) {
         ymapent *e = &t->map[h];
         if (!e->key) return NULL;
-        if (strcmp(e->key, key) == 0) return e;
+        if (ykey_len(e->key) == len && memcmp(e->key, key, len) == 0) return e;
     }
 }
 
@@ -63,7 +83,7 @@ static int map_grow(struct ytype *t) {
     for (size_t i = 0; i < t->map_cap; i++) {
         ymapent *e = &t->map[i];
         if (!e->key) continue;
-        size_t h = hash_str(e->key) & (ncap - 1);
+        size_t h = hash_str(e->key, ykey_len(e->key)) & (ncap - 1);
         while (nm[h].key) h = (h + 1) & (ncap - 1);
         nm[h] = *e;
     }
@@ -73,8 +93,8 @@ static int map_grow(struct ytype *t) {
     return Y_OK;
 }
 
-int ytype_map_intern(struct ytype *t, const char *key, ymapent **out) {
-    ymapent *e = ytype_map_find(t, key);
+int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out) {
+    ymapent *e = ytype_map_find(t, key, len);
     if (e) {
         *out = e;
         return Y_OK;
@@ -83,10 +103,10 @@ int ytype_map_intern(struct ytype *t, const char *key, ymapent **out) {
         int rc = map_grow(t);
         if (rc) return rc;
     }
-    char *k = ystrndup(key, strlen(key));
+    char *k = ykey_new(key, len);
     if (!k) return Y_ERR_NOMEM;
     size_t mask = t->map_cap - 1;
-    size_t h = hash_str(key) & mask;
+    size_t h = hash_str(key, len) & mask;
     while (t->map[h].key) h = (h + 1) & mask;
     t->map[h].key = k;
     t->map[h].item = NULL;
@@ -99,7 +119,30 @@ int ytype_map_intern(struct ytype *t, const char *key, ymapent **out) {
 
 static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
 
-static void overwrite_marker(ymarker *m, yitem *p, uint64_t index) {
+/* Sets t->markers_dirty when p is not live or a marker other than `self`
+ * points at it (its flag is about to be cleared): the invariant of
+ * markers_dirty (doc_int.h) may no longer hold. */
+static void note_marker_item(struct ytype *t, const ymarker *self, const yitem *p) {
+    if (t->markers_dirty) return;
+    if (!yitem_live(p)) {
+        t->markers_dirty = true;
+        return;
+    }
+    for (size_t i = 0; i < t->nmarkers; i++)
+        if (&t->markers[i] != self && t->markers[i].p == p) {
+            t->markers_dirty = true;
+            return;
+        }
+}
+
+static void overwrite_marker(struct ytype *t, ymarker *m, yitem *p, uint64_t index) {
+    /* Clearing the flag of the old item breaks the invariant if another
+     * marker still points at it; the new item must be live. */
+    if (t->markers_share) note_marker_item(t, m, m->p);
+    if (!yitem_live(p)) t->markers_dirty = true;
+    /* Without dirt every marker's item is flagged, so an unflagged p is no
+     * other marker's item. */
+    if (p != m->p && (t->markers_dirty || (p->flags & YF_MARKER))) t->markers_share = true;
     m->p->flags &= (uint8_t)~YF_MARKER;
     m->p = p;
     p->flags |= YF_MARKER;
@@ -112,9 +155,11 @@ static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
         ymarker *old = &t->markers[0];
         for (size_t i = 1; i < t->nmarkers; i++)
             if (!(old->ts < t->markers[i].ts)) old = &t->markers[i];
-        overwrite_marker(old, p, index);
+        overwrite_marker(t, old, p, index);
         return old;
     }
+    if (!yitem_live(p)) t->markers_dirty = true;
+    if (t->markers_dirty || (p->flags & YF_MARKER)) t->markers_share = true;
     ymarker *m = &t->markers[t->nmarkers++];
     p->flags |= YF_MARKER;
     m->p = p;
@@ -123,14 +168,19 @@ static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
     return m;
 }
 
+/* Yjs's searchMarker.reduce((a, b) => |index - a.index| < |index - b.index| ?
+ * a : b): the last of the closest markers, or NULL when there is none. */
+static ymarker *closest_marker(struct ytype *t, uint64_t index) {
+    if (!t->nmarkers) return NULL;
+    ymarker *m = &t->markers[0];
+    for (size_t i = 1; i < t->nmarkers; i++)
+        if (!(absdiff(index, m->index) < absdiff(index, t->markers[i].index))) m = &t->markers[i];
+    return m;
+}
+
 ymarker *ymarker_find(struct ytype *t, uint64_t index) {
     if (!t->start || index == 0 || !t->markers_on) return NULL;
-    ymarker *m = NULL;
-    if (t->nmarkers) {
-        m = &t->markers[0];
-        for (size_t i = 1; i < t->nmarkers; i++)
-            if (!(absdiff(index, m->index) < absdiff(index, t->markers[i].index))) m = &t->markers[i];
-    }
+    ymarker *m = closest_marker(t, index);
     yitem *p = t->start;
     uint64_t pindex = 0;
     if (m) {
@@ -154,7 +204,7 @@ ymarker *ymarker_find(struct ytype *t, uint64_t index) {
         if (yitem_live(p)) pindex -= p->len;
     }
     if (m && (double)absdiff(m->index, pindex) < (double)t->length / YMARKER_MAX) {
-        overwrite_marker(m, p, pindex);
+        overwrite_marker(t, m, p, pindex);
         return m;
     }
     return mark_position(t, p, pindex);
@@ -162,10 +212,19 @@ ymarker *ymarker_find(struct ytype *t, uint64_t index) {
 
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
     if (!t->markers_on) return;
+    if (len > 0 && !t->markers_dirty) {
+        /* Every marker's item is live and flagged: Yjs's walk below would
+         * leave every marker and flag as it is; only the indexes move. */
+        for (size_t k = 0; k < t->nmarkers; k++) /* branch-free: taken about half the time */
+            t->markers[k].index += (uint64_t)len & (0 - (uint64_t)(index <= t->markers[k].index));
+        return;
+    }
+    bool walked = false;
     for (size_t k = t->nmarkers; k-- > 0;) {
         ymarker *m = &t->markers[k];
         if (len > 0) {
             yitem *p = m->p;
+            if (!yitem_live(p)) walked = true;
             p->flags &= (uint8_t)~YF_MARKER;
             while (p && (yitem_deleted(p) || !yitem_countable(p))) {
                 p = p->left;
@@ -184,18 +243,54 @@ void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
             m->index = moved > (int64_t)index ? (uint64_t)moved : index;
         }
     }
-}
-
-void ymarker_on_merge(yitem *left, yitem *right) {
-    struct ytype *t = left->parent;
-    if (!t) return;
-    for (size_t i = 0; i < t->nmarkers; i++) {
-        ymarker *m = &t->markers[i];
-        if (m->p == right) {
-            m->p = left;
-            if (yitem_live(left)) m->index -= left->len;
+    if (len > 0) {
+        t->markers_dirty = false; /* every remaining marker: live, flagged */
+        if (walked || t->markers_share) {
+            /* Recount sharing, with the flags as marks; all end up set. */
+            bool share = false;
+            for (size_t k = 0; k < t->nmarkers; k++) t->markers[k].p->flags &= (uint8_t)~YF_MARKER;
+            for (size_t k = 0; k < t->nmarkers; k++) {
+                yitem *p = t->markers[k].p;
+                if (p->flags & YF_MARKER) share = true;
+                p->flags |= YF_MARKER;
+            }
+            t->markers_share = share;
         }
     }
 }
 
-void ymarker_clear(struct ytype *t) { t->nmarkers = 0; }
+void ymarker_on_merge(yitem *left, yitem *right) {
+    struct ytype *t = left->parent;
+    if (!t || !t->nmarkers) return;
+    /* Without dirt every marker's item is flagged: an unflagged right
+     * holds no marker. */
+    if (!t->markers_dirty && !(right->flags & YF_MARKER)) return;
+    bool had_left = false, moved = false;
+    for (size_t i = 0; i < t->nmarkers; i++) {
+        ymarker *m = &t->markers[i];
+        if (m->p == left) had_left = true;
+        if (m->p == right) {
+            m->p = left; /* without YF_MARKER, as in Yjs */
+            moved = true;
+            if (yitem_live(left)) m->index -= left->len;
+        }
+    }
+    if (moved) {
+        t->markers_dirty = true;
+        if (had_left) t->markers_share = true;
+    }
+}
+
+void ymarker_clear(struct ytype *t) {
+    t->nmarkers = 0;
+    t->markers_share = false;
+}
+
+void ymarker_on_delete(struct ytype *t, const yitem *it) {
+    if (t->markers_dirty) return;
+    for (size_t i = 0; i < t->nmarkers; i++)
+        if (t->markers[i].p == it) {
+            t->markers_dirty = true;
+            return;
+        }
+}

@@ -341,6 +341,23 @@ TEST(map_observers_get_changed_keys) {
     ydoc_free(b);
 }
 
+/* Yjs: d.clientID = 9; m.set('a', 1); m.set('a\u0000b', 2); m.set('a', 3):
+ * a key holding a NUL byte is a key of its own and re-encodes whole. */
+TEST(map_keys_with_nul_bytes_stay_distinct) {
+    static const char yjs[] = "010309002101016d0161012801016d03610062017d02a80900017d030109010001";
+    uint8_t u[64];
+    size_t n = unhex(yjs, u);
+    ydoc *d = new_doc(5, true);
+    ASSERT_EQ_INT(ydoc_apply_update(d, u, n, NULL), Y_OK);
+    ytype *m = ydoc_get(d, "m", YTYPE_MAP);
+    ASSERT_EQ_UINT(ymap_len(m), 2);
+    yvalue v;
+    ASSERT_EQ_INT(ymap_get(m, "a", &v), Y_OK);
+    ASSERT_TRUE(v.any.kind == YANY_NUMBER && v.any.u.num == 3);
+    CHECK_HELPER(state_is(d, yjs));
+    ydoc_free(d);
+}
+
 TEST(nothing_leaks) {
     size_t cur;
     yalloc_stats(&cur, NULL);
