@@ -97,13 +97,18 @@ size_t yclient_find(const yclient *c, uint64_t clock) {
     /* Most lookups (new items, a transaction's update, recent typing) are
      * for the newest struct: check it before searching. */
     if (c->n && c->s[c->n - 1]->id.clock <= clock) return c->n - 1;
-    size_t lo = 0, hi = c->n;
-    while (lo + 1 < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->s[mid]->id.clock <= clock) lo = mid;
-        else hi = mid;
+    /* The last struct starting at or before clock (0 if none does), by a
+     * binary search without data-dependent branches: the halving is fixed
+     * by n, the comparison only picks the base (a conditional move), so the
+     * search does not mispredict at every step. */
+    yitem *const *base = c->s;
+    size_t n = c->n;
+    while (n > 1) {
+        size_t half = n / 2;
+        base = base[half]->id.clock <= clock ? base + half : base;
+        n -= half;
     }
-    return lo;
+    return (size_t)(base - c->s);
 }
 
 int yclient_reserve(yclient *c, size_t extra) {

@@ -490,7 +490,8 @@ static int ytext_delete_impl(ytxn *txn, ytype *text, size_t index, size_t len) {
     /* Without a format item in the text (has_formatting is never reset) the
      * cleanup finds nothing to do; skipping it saves a walk over the
      * deleted items after the range. */
-    if (!err && start && text->has_formatting) err = cleanup_gap(txn, start, p.right, &start_attrs, &p.cur);
+    if (!err && start && text->has_formatting)
+        err = cleanup_gap(txn, start, p.right, &start_attrs, &p.cur);
     attrs_free(&start_attrs);
     if (text->markers_on) ymarker_update(text, p.index, -(int64_t)len + (int64_t)left);
     rc = err;

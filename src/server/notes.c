@@ -546,6 +546,10 @@ void notes_route_put(vctx *ctx) {
     f.title = title;
     f.updated = now_ms();
     write_job *j = job_new(ctx, "note update", d, NULL);
+    if (j == NULL) {
+        abandon(ctx, update != NULL ? d : NULL, NULL, "Out of memory; the edit was not saved.");
+        goto out;
+    }
     j->status = 200;
     j->reply = file_json(&f);
     json_object_set_new(j->reply, "content", json_stringn(merged, merged_len));
