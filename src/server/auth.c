@@ -9,6 +9,8 @@
  */
 #include "server/auth.h"
 
+#include "server/cache.h"
+
 #include "util/log.h"
 
 #include <ctype.h>
@@ -69,7 +71,14 @@ int auth_authenticate(vctx *ctx) {
     uint8_t hash[32];
     auth_token_hash(tok.base, tok.len, hash);
     int64_t user = 0;
-    int rc = store_session_user(ctx->st, hash, auth_now_ms(), &user);
+    int64_t now = auth_now_ms();
+    vcache *cache = vhttp_session_cache(ctx->srv);
+    if (vcache_get(cache, hash, now, &user)) {
+        ctx->user_id = user;
+        return 0;
+    }
+    int rc = store_session_user(ctx->st, hash, now, &user);
+    if (rc == STORE_OK) vcache_put(cache, hash, user, now);
     if (rc == STORE_ENOTFOUND) {
         vhttp_add_header(ctx, "www-authenticate", "Bearer error=\"invalid_token\"");
         vhttp_send_problem(ctx, 401, "Unauthorized",
@@ -343,6 +352,7 @@ void auth_route_logout(vctx *ctx) {
     h2o_iovec_t tok = request_token(ctx);
     uint8_t hash[32];
     auth_token_hash(tok.base, tok.len, hash);
+    vcache_evict(vhttp_session_cache(ctx->srv), hash);
     int rc = store_session_delete(ctx->st, hash);
     if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
         vhttp_send_problem(ctx, 503, "Service Unavailable", "The database did not answer.");

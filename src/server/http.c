@@ -20,6 +20,7 @@
 #include "server/http.h"
 
 #include "server/auth.h"
+#include "server/cache.h"
 #include "server/metrics.h"
 #include "server/sync.h"
 #include "util/log.h"
@@ -48,7 +49,8 @@ struct vhttp {
     store *st;
     vdocs *docs;
     vmetrics *metrics;
-    vsync *sync; /* sync connections (sync.c) */
+    vcache sessions, roles; /* see VHTTP_CACHE_TTL_MS */
+    vsync *sync;            /* sync connections (sync.c) */
     uv_tcp_t listener;
     uv_timer_t shutdown_timer;
     uv_async_t async;
@@ -80,6 +82,13 @@ typedef struct {
     uv_tcp_t tcp;
     vhttp *srv;
 } conn_handle;
+
+struct vcache *vhttp_session_cache(vhttp *srv) {
+    return &srv->sessions;
+}
+struct vcache *vhttp_role_cache(vhttp *srv) {
+    return &srv->roles;
+}
 
 struct vmetrics *vhttp_metrics(vhttp *srv) {
     return srv->metrics;
@@ -497,7 +506,19 @@ static int authorize(vctx *ctx) {
     }
     store_role role = ROLE_NONE;
     if (found) {
-        int rc = store_member_role(ctx->st, ctx->vault, ctx->user_id, &role);
+        uint8_t key[32] = {0};
+        for (int i = 0; i < 16; i++)
+            key[i] = (uint8_t)(hexval(ctx->vault[2 * i]) * 16 + hexval(ctx->vault[2 * i + 1]));
+        memcpy(key + 16, &ctx->user_id, sizeof(ctx->user_id));
+        int64_t cached;
+        int64_t now = auth_now_ms();
+        int rc = STORE_OK;
+        if (vcache_get(&ctx->srv->roles, key, now, &cached)) {
+            role = (store_role)cached;
+        } else {
+            rc = store_member_role(ctx->st, ctx->vault, ctx->user_id, &role);
+            if (rc == STORE_OK) vcache_put(&ctx->srv->roles, key, role, now);
+        }
         if (rc == STORE_ENOTFOUND) {
             role = ROLE_NONE;
         } else if (rc != STORE_OK) {
@@ -645,6 +666,8 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
     }
     srv->loop = loop;
     srv->st = st;
+    vcache_init(&srv->sessions, VHTTP_CACHE_TTL_MS);
+    vcache_init(&srv->roles, VHTTP_CACHE_TTL_MS);
     srv->docs = docs;
     pthread_mutex_init(&srv->done_mu, NULL);
 

@@ -148,6 +148,15 @@ typedef void (*vdeferred_fn)(vctx *ctx, void *ud);
 vdeferred *vhttp_defer(vctx *ctx, vdeferred_fn fn, void *ud);
 void vhttp_complete(vdeferred *d);
 
+/* The server's caches of sessions (token hash -> user id) and roles
+ * ((vault, user) -> store_role), borrowed; see cache.h. */
+struct vcache *vhttp_session_cache(vhttp *srv);
+struct vcache *vhttp_role_cache(vhttp *srv);
+
+/* How long a cached session or role is trusted (changes made through this
+ * process take effect at once; others within this bound). */
+#define VHTTP_CACHE_TTL_MS 1000
+
 /* The server's metrics (metrics.h), borrowed. */
 struct vmetrics *vhttp_metrics(vhttp *srv);
 

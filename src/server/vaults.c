@@ -8,6 +8,7 @@
 #include "server/vaults.h"
 
 #include "server/auth.h"
+#include "server/cache.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -230,6 +231,7 @@ void vaults_route_member_add(vctx *ctx) {
         }
     }
     if (store_member_set(ctx->st, ctx->vault, u.id, role) != STORE_OK) goto db;
+    vcache_clear(vhttp_role_cache(ctx->srv));
     vhttp_send_json(ctx, current == ROLE_NONE ? 201 : 200,
                     json_pack("{s:I, s:s, s:s, s:s}", "user_id", (json_int_t)u.id, "email", u.email,
                               "name", u.name ? u.name : "", "role", vaults_role_name(role)));
@@ -270,6 +272,7 @@ void vaults_route_member_remove(vctx *ctx) {
         }
     }
     rc = store_member_remove(ctx->st, ctx->vault, id);
+    vcache_clear(vhttp_role_cache(ctx->srv));
     if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
         db_failed(ctx);
         return;
