@@ -358,6 +358,22 @@ static int iovec_eq(h2o_iovec_t v, const char *s) {
     return v.len == n && memcmp(v.base, s, n) == 0;
 }
 
+/* Random bytes for trace and span ids: unique, not secret, so a fast
+ * generator (xorshift64*, seeded once from the kernel per loop thread)
+ * rather than a system call per request. */
+static void trace_random(unsigned char *out, size_t n) {
+    static _Thread_local uint64_t state;
+    if (state == 0 && (getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state) || state == 0))
+        state = 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)&state;
+    for (size_t i = 0; i < n; i += 8) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        uint64_t v = state * 0x2545f4914f6cdd1du;
+        memcpy(out + i, &v, n - i < 8 ? n - i : 8);
+    }
+}
+
 /* The W3C trace id of the request: taken from a valid `traceparent` header,
  * else a fresh random one. */
 static void request_trace_id(h2o_req_t *req, char out[33]) {
@@ -379,7 +395,7 @@ static void request_trace_id(h2o_req_t *req, char out[33]) {
         }
     }
     unsigned char raw[16];
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) memset(raw, 0x5a, sizeof(raw));
+    trace_random(raw, sizeof(raw));
     for (int k = 0; k < 16; k++) snprintf(out + 2 * k, 3, "%02x", raw[k]);
 }
 
@@ -570,7 +586,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     {
         unsigned char span[8];
         char tp[64];
-        if (getrandom(span, sizeof(span), 0) != (ssize_t)sizeof(span)) memset(span, 0x5a, 8);
+        trace_random(span, sizeof(span));
         snprintf(tp, sizeof(tp), "00-%s-%02x%02x%02x%02x%02x%02x%02x%02x-01", ctx->trace_id,
                  span[0], span[1], span[2], span[3], span[4], span[5], span[6], span[7]);
         vhttp_add_header(ctx, "traceparent", tp);
