@@ -8,6 +8,10 @@
 #   scripts/fuzz.sh replay           only replay the seed corpora
 #   FUZZ_TARGETS="fuzz_merge_updates" scripts/fuzz.sh quick   a subset
 #
+# quick fuzzes from a fixed seed (FUZZ_SEED, default 1), so `make test` and CI
+# explore the same inputs each time and stay reproducible; long (and quick
+# with FUZZ_SEED=0) lets libFuzzer pick a new seed each run, to find new bugs.
+#
 # The build lives in build/fuzz (clang, -fsanitize=fuzzer,address,undefined,
 # -DVN_FUZZ=ON). Seeds are read from tests/fuzz/corpus/<target>/ and never
 # written to; inputs the fuzzer finds go to build/fuzz/corpus/<target>/ and
@@ -20,9 +24,9 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-quick}
 case $mode in
-  quick) seconds=${FUZZ_QUICK_SECONDS:-20} ;;
-  long) seconds=${2:-600} ;;
-  replay) seconds=0 ;;
+  quick) seconds=${FUZZ_QUICK_SECONDS:-20}; seed=${FUZZ_SEED:-1} ;;
+  long) seconds=${2:-600}; seed=${FUZZ_SEED:-0} ;;
+  replay) seconds=0; seed=0 ;;
   *) echo "usage: $0 quick | long [seconds] | replay" >&2; exit 2 ;;
 esac
 
@@ -73,7 +77,7 @@ for t in "${targets[@]}"; do
   if ((seconds > 0)); then
     before=$(find "$crashes" -type f | wc -l)
     set +e
-    "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    "$bin" -seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$crashes/" "$work" "$seeds" \
       >"$build/$t.fuzz.log" 2>&1
     rc=$?
