@@ -38,8 +38,8 @@ if ((${#missing[@]})); then
     sudo=(sudo)
   fi
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -q || { echo "deps: apt-get update failed" >&2; exit 1; }
-  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" \
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 update -q || { echo "deps: apt-get update failed" >&2; exit 1; }
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}" \
     || { echo "deps: could not install: ${missing[*]}" >&2; exit 1; }
 fi
 
