@@ -63,6 +63,7 @@ struct step {
     int64_t created, updated, trashed;
     store__call_fn fn;
     void *arg;
+    int64_t seq; /* update: the vault seq it got (set by the writer) */
 };
 
 struct store_txn {
@@ -74,6 +75,7 @@ struct store_txn {
     store_txn *next; /* in the writer's queue */
     int err;         /* set by the writer */
     int64_t seq;     /* set by the writer: seq of the last appended update */
+    uint64_t origin; /* store_txn_set_origin, handed to the commit hook */
 };
 
 /* A document known to have committed updates in `vault`. */
@@ -95,6 +97,8 @@ struct store {
     int schema_version;
     struct doc_vault *docs; /* the writer's, DOC_SLOTS or NULL (not allocated yet) */
     size_t ndocs;
+    store_commit_fn hook; /* store_set_commit_hook, under qlock */
+    void *hook_ud;
 };
 
 #define A_INT(v)     ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
@@ -332,7 +336,7 @@ static void docs_remember(store *st, store_txn *batch) {
     }
 }
 
-static int step_update(store *st, store_conn *c, store_txn *t, const struct step *s) {
+static int step_update(store *st, store_conn *c, store_txn *t, struct step *s) {
     store_rows *r = NULL;
     int64_t seq = 0;
     int err = STORE_OK;
@@ -364,7 +368,7 @@ static int step_update(store *st, store_conn *c, store_txn *t, const struct step
                              " VALUES ($1, $2, $3, $4)",
                              qi, NARGS(qi), NULL);
     }
-    if (err == STORE_OK) t->seq = seq;
+    if (err == STORE_OK) t->seq = s->seq = seq;
 out:
     st->be->rows_free(r);
     return err;
@@ -407,7 +411,7 @@ static int step_event(store *st, store_conn *c, const struct step *s) {
                       NARGS(a), NULL);
 }
 
-static int run_step(store *st, store_txn *t, const struct step *s) {
+static int run_step(store *st, store_txn *t, struct step *s) {
     switch (s->kind) {
     case STEP_UPDATE: return step_update(st, st->wconn, t, s);
     case STEP_FILE: return step_file(st, st->wconn, s);
@@ -506,6 +510,21 @@ static int run_batch_once(store *st, store_txn *batch) {
     return berr;
 }
 
+/* Tells the commit hook about every update of a committed txn, in order. */
+static void report_commit(store_commit_fn hook, void *ud, const store_txn *t) {
+    for (size_t i = 0; i < t->n; i++) {
+        const struct step *s = &t->steps[i];
+        if (s->kind != STEP_UPDATE) continue;
+        store_committed c = {.vault = s->vault,
+                             .doc = s->id,
+                             .seq = s->seq,
+                             .update = s->data,
+                             .len = s->len,
+                             .origin = t->origin};
+        hook(ud, &c);
+    }
+}
+
 static void run_batch(store *st, store_txn *batch, size_t n) {
     double t0 = mono_ms();
     int berr = STORE__ERETRY;
@@ -519,6 +538,10 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
     }
     if (berr == STORE__ERETRY) berr = STORE_EIO;
     double ms = mono_ms() - t0;
+    pthread_mutex_lock(&st->qlock);
+    store_commit_fn hook = st->hook;
+    void *hook_ud = st->hook_ud;
+    pthread_mutex_unlock(&st->qlock);
 
     store_txn *next;
     for (store_txn *t = batch; t != NULL; t = next) {
@@ -528,6 +551,7 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
                             .batch_size = n,
                             .commit_ms = ms};
         if (res.err == STORE_OK) res.vault_seq = t->seq;
+        if (res.err == STORE_OK && hook != NULL) report_commit(hook, hook_ud, t);
         if (t->done != NULL) t->done(t->ud, &res);
         store_txn_free(t);
     }
@@ -778,6 +802,17 @@ int store__txn_call(store_txn *t, store__call_fn fn, void *arg) {
     s->arg = arg;
     t->n++;
     return STORE_OK;
+}
+
+void store_txn_set_origin(store_txn *t, uint64_t origin) {
+    if (t != NULL) t->origin = origin;
+}
+
+void store_set_commit_hook(store *st, store_commit_fn fn, void *ud) {
+    pthread_mutex_lock(&st->qlock);
+    st->hook = fn;
+    st->hook_ud = ud;
+    pthread_mutex_unlock(&st->qlock);
 }
 
 void store_txn_fail_for_test(store_txn *t) {

@@ -228,6 +228,29 @@ typedef struct {
 typedef void (*store_done_fn)(void *ud, const store_result *res);
 int store_submit(store *st, store_txn *t, store_done_fn done, void *ud);
 
+/* A tag for the transaction (0 by default), handed to the commit hook, so
+ * that whoever submitted it can recognise its own updates there. */
+void store_txn_set_origin(store_txn *t, uint64_t origin);
+
+/* The commit hook sees every update appended by a committed transaction,
+ * whoever submitted it: on the writer thread, after the batch is durable,
+ * in commit order (so, per vault, in increasing seq), each transaction's
+ * updates just before its `done` runs. The strings and bytes are borrowed
+ * for the call. Like `done`, the hook must not wait for the store. */
+typedef struct {
+    const char *vault;
+    const char *doc;
+    int64_t seq; /* the vault sequence number this update got */
+    const uint8_t *update;
+    size_t len;
+    uint64_t origin; /* store_txn_set_origin of its transaction */
+} store_committed;
+typedef void (*store_commit_fn)(void *ud, const store_committed *c);
+
+/* Installs the hook (one per store; NULL removes it). Thread-safe; a batch
+ * being answered keeps the hook it started with. */
+void store_set_commit_hook(store *st, store_commit_fn fn, void *ud);
+
 /* Submits and waits: for tests, tools and rare writes. Returns res->err (on
  * STORE_ECLOSED, res->err is that and the rest is zero); res may be NULL; t
  * is consumed either way. */

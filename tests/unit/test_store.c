@@ -1566,3 +1566,94 @@ static void retry_body(struct env *e) {
 }
 
 TEST(store_pg_transient_conflict_reruns_batch) { CHECK_HELPER(run_postgres(retry_body)); }
+
+/* ---- the commit hook ----------------------------------------------------- */
+
+struct hooked {
+    pthread_mutex_t mu;
+    int n;
+    char doc[8][33];
+    int64_t seq[8];
+    uint64_t origin[8];
+    size_t len[8];
+    int done_after; /* how many hook calls had happened when `done` ran */
+};
+
+static void hook_fn(void *ud, const store_committed *c) {
+    struct hooked *h = ud;
+    pthread_mutex_lock(&h->mu);
+    if (h->n < 8) {
+        snprintf(h->doc[h->n], 33, "%s", c->doc);
+        h->seq[h->n] = c->seq;
+        h->origin[h->n] = c->origin;
+        h->len[h->n] = c->len;
+    }
+    h->n++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hook_done(void *ud, const store_result *r) {
+    struct hooked *h = ud;
+    (void)r;
+    pthread_mutex_lock(&h->mu);
+    h->done_after = h->n;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Every committed update reaches the hook with its own seq and its txn's
+ * origin, in order and before the txn's `done`; a rolled-back txn reaches it
+ * not at all. */
+STORE_TEST(store_commit_hook_sees_every_committed_update) {
+    int64_t owner;
+    char vault[33], d1[33], d2[33];
+    CHECK_HELPER(new_vault(e, 40, &owner, vault));
+    mkid(d1, 0xd401);
+    mkid(d2, 0xd402);
+    struct hooked h = {.n = 0};
+    pthread_mutex_init(&h.mu, NULL);
+    store_set_commit_hook(e->st, hook_fn, &h);
+
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, (const uint8_t *)"ab", 2), STORE_OK);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d2, (const uint8_t *)"cde", 3), STORE_OK);
+    store_txn_set_origin(t, 77);
+    store_result res;
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_OK);
+    ASSERT_EQ_INT(res.vault_seq, 2);
+    ASSERT_EQ_INT(h.n, 2);
+    ASSERT_EQ_STR(h.doc[0], d1);
+    ASSERT_EQ_INT(h.seq[0], 1);
+    ASSERT_EQ_UINT(h.len[0], 2);
+    ASSERT_EQ_STR(h.doc[1], d2);
+    ASSERT_EQ_INT(h.seq[1], 2);
+    ASSERT_EQ_UINT(h.origin[0], 77);
+    ASSERT_EQ_UINT(h.origin[1], 77);
+
+    /* A txn that fails is not reported. */
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, (const uint8_t *)"x", 1), STORE_OK);
+    store_txn_fail_for_test(t);
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_EIO);
+    ASSERT_EQ_INT(h.n, 2);
+
+    /* The hook runs before `done`, with the default origin 0. */
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d2, (const uint8_t *)"y", 1), STORE_OK);
+    ASSERT_EQ_INT(store_submit(e->st, t, hook_done, &h), STORE_OK);
+    store_txn *sync = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(sync, vault, d1, (const uint8_t *)"z", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, sync, &res), STORE_OK);
+    ASSERT_EQ_INT(h.n, 4);
+    ASSERT_EQ_INT(h.done_after, 3);
+    ASSERT_EQ_INT(h.seq[2], 3);
+    ASSERT_EQ_UINT(h.origin[2], 0);
+    ASSERT_EQ_INT(h.seq[3], 4);
+
+    store_set_commit_hook(e->st, NULL, NULL);
+    append(e, vault, d1, "w", 5);
+    ASSERT_EQ_INT(h.n, 4);
+    pthread_mutex_destroy(&h.mu);
+}
