@@ -25,6 +25,8 @@ struct vdocs {
     uint64_t clock;
     vdoc *head;
     vdoc *buckets[BUCKETS];
+    vdocs_idle_fn idle; /* vdocs_set_idle_hook */
+    void *idle_ud;
 };
 
 /* FNV-1a of the id: ids are random hex, any cheap mix spreads them. */
@@ -202,9 +204,14 @@ int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len) {
 void vdocs_submitted(vdoc *d) { d->inflight++; }
 
 void vdocs_answered(vdocs *c, vdoc *d, bool ok) {
-    (void)c;
     d->inflight--;
     if (!ok) d->broken = true;
+    if (d->inflight == 0 && c->idle != NULL) c->idle(c->idle_ud, d);
+}
+
+void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud) {
+    c->idle = fn;
+    c->idle_ud = ud;
 }
 
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out) {

@@ -70,6 +70,14 @@ int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len);
 void vdocs_submitted(vdoc *d);
 void vdocs_answered(vdocs *c, vdoc *d, bool ok);
 
+/* Called on the loop thread each time vdocs_answered() leaves a document
+ * with no commit in flight (inflight back to 0), so that answers waiting for
+ * durable content can go out. The hook must not call into this module (it
+ * runs inside vdocs_answered, whose caller may still hold d): it should only
+ * take note and act later. One hook per cache; NULL removes it. */
+typedef void (*vdocs_idle_fn)(void *ud, const vdoc *d);
+void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud);
+
 /* A fresh, private replica of `id` holding the first `version` updates of
  * its log, with a new random client id (gc off). The caller frees it with
  * ydoc_free(). STORE_ENOTFOUND if the log has fewer updates. */

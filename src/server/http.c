@@ -23,6 +23,7 @@
 #include "server/cache.h"
 #include "server/metrics.h"
 #include "server/sync.h"
+#include "server/vchan.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -51,6 +52,7 @@ struct vhttp {
     vmetrics *metrics;
     vcache sessions, roles; /* see VHTTP_CACHE_TTL_MS */
     vsync *sync;            /* sync connections (sync.c) */
+    vchan *vchan;           /* vault channels (vchan.c) */
     uv_tcp_t listener;
     uv_timer_t shutdown_timer;
     uv_async_t async;
@@ -96,6 +98,10 @@ struct vmetrics *vhttp_metrics(vhttp *srv) {
 
 struct vsync *vhttp_sync(vhttp *srv) {
     return srv->sync;
+}
+
+struct vchan *vhttp_vchan(vhttp *srv) {
+    return srv->vchan;
 }
 
 /* ---- answering ------------------------------------------------------------ */
@@ -710,7 +716,8 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
     uv_async_init(loop, &srv->async, on_async);
     srv->async.data = srv;
     srv->handles_open = 3;
-    if (docs != NULL && (srv->sync = vsync_new(loop, st, docs)) == NULL) {
+    if (docs != NULL && ((srv->sync = vsync_new(loop, st, docs)) == NULL ||
+                         (srv->vchan = vchan_new(srv, loop, st, docs)) == NULL)) {
         vhttp_shutdown(srv);
         uv_run(loop, UV_RUN_DEFAULT);
         vhttp_free(srv);
@@ -763,6 +770,7 @@ void vhttp_shutdown(vhttp *srv) {
     srv->shutdown_started = uv_now(srv->loop);
     uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
     vsync_shutdown(srv->sync);
+    vchan_shutdown(srv->vchan);
     h2o_context_request_shutdown(&srv->ctx);
     uv_timer_start(&srv->shutdown_timer, on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
 }
@@ -772,6 +780,8 @@ void vhttp_free(vhttp *srv) {
     /* Answers still queued go to requests that can no longer be served:
      * run them so their owners release what they hold. */
     on_async(&srv->async);
+    vchan_free(srv->vchan);
+    srv->vchan = NULL;
     vsync_free(srv->sync);
     srv->sync = NULL;
     if (!uv_is_closing((uv_handle_t *)&srv->async))

@@ -164,4 +164,8 @@ struct vmetrics *vhttp_metrics(vhttp *srv);
  * document cache. */
 struct vsync *vhttp_sync(vhttp *srv);
 
+/* The server's vault channels (vchan.h), borrowed; NULL without a document
+ * cache. */
+struct vchan *vhttp_vchan(vhttp *srv);
+
 #endif /* VN_HTTP_H */

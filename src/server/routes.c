@@ -11,6 +11,7 @@
 #include "server/metrics.h"
 #include "server/notes.h"
 #include "server/sync.h"
+#include "server/vchan.h"
 #include "server/vaults.h"
 
 #include <stdlib.h>
@@ -38,6 +39,8 @@ static void route_metrics(vctx *ctx) {
                    (double)vsync_connections(vhttp_sync(ctx->srv)));
     vmetrics_gauge(m, "vault_sync_documents", "Notes with at least one sync connection.",
                    (double)vsync_documents(vhttp_sync(ctx->srv)));
+    vmetrics_gauge(m, "vault_vchan_connections", "Open vault channel WebSocket connections.",
+                   (double)vchan_connections(vhttp_vchan(ctx->srv)));
     char *text = vmetrics_render(m);
     if (text == NULL) {
         vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");
@@ -69,6 +72,7 @@ const vroute vroutes[] = {
     {"PATCH", "/api/v1/notes/{note}", notes_route_patch, ACCESS_EDITOR},
     {"DELETE", "/api/v1/notes/{note}", notes_route_delete, ACCESS_EDITOR},
     {"GET", "/api/v1/sync/{note}", sync_route, ACCESS_VIEWER},
+    {"GET", "/api/v1/vaults/{vault}/sync", vchan_route, ACCESS_VIEWER},
 };
 
 const size_t vroutes_len = sizeof(vroutes) / sizeof(vroutes[0]);

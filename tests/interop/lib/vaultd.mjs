@@ -43,7 +43,7 @@ export class Vaultd {
     return v
   }
 
-  constructor ({ dataDir, env = {} } = {}) {
+  constructor ({ dataDir, env = {}, database } = {}) {
     const path = vaultdPath()
     if (!existsSync(path)) {
       throw new Error(`vaultd not found at ${path}. Build it first:\n` +
@@ -54,13 +54,16 @@ export class Vaultd {
     this.ownDir = dataDir === undefined
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'vn-sync-'))
     this.env = env
+    this.database = database // a postgres:// URL, or undefined for SQLite in dataDir
     this.stderr = ''
     this.clients = new Set() // providers opened by provider(), destroyed by dispose()
   }
 
   async #spawn () {
     this.stderr = ''
-    this.proc = spawn(this.path, ['--listen', '127.0.0.1:0', '--data-dir', this.dataDir], {
+    const args = ['--listen', '127.0.0.1:0', '--data-dir', this.dataDir]
+    if (this.database) args.push('--database', this.database)
+    this.proc = spawn(this.path, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1', ...this.env }
     })
