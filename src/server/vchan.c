@@ -702,25 +702,40 @@ static void update_note(vconn *c, const vchan_msg *m) {
         send_error(c, m->ref, VCHAN_ERR_SERVER, m->doc, "the note could not be loaded");
         return;
     }
-    ydoc *scratch = NULL;
-    bool missing = false;
-    rc = scratch_of(d->doc, &scratch);
-    if (rc == Y_OK) rc = try_update(scratch, m->payload, m->payload_len, &missing);
-    ydoc_free(scratch);
-    if (rc != Y_OK || missing) {
-        if (rc != Y_OK)
-            engine_refused(c, rc);
-        else
-            send_error(c, m->ref, VCHAN_ERR_MISSING, m->doc,
-                       "the update depends on changes the server does not have: send STEP1 "
-                       "for this document, then the update again");
-        return;
-    }
     uint8_t *changed = NULL;
     size_t clen = 0;
-    rc = vdocs_apply_remote(d, m->payload, m->payload_len, &changed, &clen);
+    bool missing = false;
+    if (d->inflight == 0 && ydoc_pending_structs(d->doc) == 0 && !ydoc_pending_deletes(d->doc)) {
+        /* The document equals its log: apply in place, and should something
+         * wait for dependencies, reload it from the log (the exact state
+         * before), which is cheaper than a scratch copy on every update. */
+        rc = vdocs_apply_remote(d, m->payload, m->payload_len, &changed, &clen);
+        if (rc == Y_OK && (ydoc_pending_structs(d->doc) > 0 || ydoc_pending_deletes(d->doc))) {
+            missing = true;
+            free(changed);
+            changed = NULL;
+            d->broken = true;
+            vdoc *again = NULL;
+            (void)vdocs_get(vc->docs, vault, m->doc, &again); /* reloads now (else at next use) */
+        }
+    } else {
+        /* Commits in flight, or structs parked by a y-websocket client: try
+         * it on a scratch copy first. */
+        ydoc *scratch = NULL;
+        rc = scratch_of(d->doc, &scratch);
+        if (rc == Y_OK) rc = try_update(scratch, m->payload, m->payload_len, &missing);
+        ydoc_free(scratch);
+        if (rc == Y_OK && !missing)
+            rc = vdocs_apply_remote(d, m->payload, m->payload_len, &changed, &clen);
+    }
     if (rc != Y_OK) {
         engine_refused(c, rc);
+        return;
+    }
+    if (missing) {
+        send_error(c, m->ref, VCHAN_ERR_MISSING, m->doc,
+                   "the update depends on changes the server does not have: send STEP1 for "
+                   "this document, then the update again");
         return;
     }
     if (changed == NULL) { /* nothing new: ACK 0 once what it matched is durable */
