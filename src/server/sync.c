@@ -59,6 +59,13 @@ enum {
 
 typedef struct sroom sroom;
 
+/* `count` saved messages owed to a connection, each for an update it sent,
+ * due once the note's version `version` (docs.h) is committed. */
+typedef struct {
+    uint64_t version;
+    uint64_t count;
+} sowed;
+
 typedef struct sconn {
     vsync *s;
     sroom *room;
@@ -71,6 +78,10 @@ typedef struct sconn {
     bool waiting;     /* a step 1 waits for the note's commits */
     uint8_t *wait_sv; /* its state vector */
     size_t wait_sv_len;
+    bool saved;   /* asked for saved messages (?saved=1) */
+    sowed *owed;  /* saved messages owed, oldest first */
+    size_t nowed; /* runs in `owed` */
+    size_t capowed;
     struct sconn *next;       /* in the room */
     struct sconn *next_dirty; /* in vsync.dirty */
 } sconn;
@@ -91,6 +102,9 @@ typedef struct sjob {
     uint64_t conn_id; /* the sender */
     uint8_t *update;  /* what to broadcast */
     size_t len;
+    uint64_t version; /* the document's version once this commit is in */
+    uint8_t *sv;      /* the document's state vector then, when a connection wants saved messages */
+    size_t sv_len;
     store_result res;
     struct sjob *next;
 } sjob;
@@ -149,12 +163,6 @@ static void room_release(vsync *s, sroom *r) {
     }
     yaware_free(r->aware);
     free(r);
-}
-
-static sconn *find_conn(sroom *r, uint64_t id) {
-    for (sconn *c = r->conns; c != NULL; c = c->next)
-        if (c->id == id) return c;
-    return NULL;
 }
 
 /* ---- sending ----------------------------------------------------------------- */
@@ -242,6 +250,77 @@ static void flush(vsync *s) {
     }
 }
 
+/* ---- saved messages ---------------------------------------------------------- */
+
+/* Most runs of owed saved messages one connection may have: each run is a
+ * commit of the note that the connection's updates wait for. */
+#define MAX_OWED 65536
+
+static void send_saved(sconn *c, const uint8_t *sv, size_t len) {
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    if (yproto_encode_saved(sv, len, &msg, &mlen) != YPROTO_OK) {
+        close_conn(c, CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    send_bytes(c, msg, mlen);
+    free(msg);
+}
+
+/* Sends, in order, the saved messages owed to c that are due once version
+ * `committed` is, each with `sv` (a state vector that is all committed). */
+static void pay_saved(sconn *c, uint64_t committed, const uint8_t *sv, size_t len) {
+    size_t i = 0;
+    for (; i < c->nowed && c->owed[i].version <= committed && !c->closing; i++)
+        for (uint64_t k = 0; k < c->owed[i].count; k++) send_saved(c, sv, len);
+    memmove(c->owed, c->owed + i, (c->nowed - i) * sizeof(*c->owed));
+    c->nowed -= i;
+}
+
+/* Pays every saved message owed to c with d's state vector: call only when
+ * d has no commit in flight and is not broken, so all of it is committed. */
+static void pay_saved_now(sconn *c, vdoc *d) {
+    uint8_t *sv = NULL;
+    size_t len = 0;
+    if (ydoc_encode_state_vector(d->doc, &sv, &len) != Y_OK) {
+        close_conn(c, CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    pay_saved(c, UINT64_MAX, sv, len);
+    yfree(sv);
+}
+
+/* c sent an update; it owes c one saved message once the note's version
+ * `version` is committed (for an update that needed no commit: the
+ * version of what the note held then). Paid at once when nothing is in
+ * flight. */
+static void owe_saved(sconn *c, vdoc *d, uint64_t version) {
+    if (!c->saved || c->closing) return;
+    if (c->nowed > 0 && c->owed[c->nowed - 1].version == version) {
+        c->owed[c->nowed - 1].count++;
+    } else {
+        if (c->nowed == c->capowed) {
+            size_t cap = c->capowed == 0 ? 4 : c->capowed * 2;
+            sowed *p = cap <= MAX_OWED ? realloc(c->owed, cap * sizeof(*p)) : NULL;
+            if (p == NULL) {
+                close_conn(c, CLOSE_TRY_AGAIN_LATER,
+                           "too many updates waiting for their commit; reconnect later");
+                return;
+            }
+            c->owed = p;
+            c->capowed = cap;
+        }
+        c->owed[c->nowed++] = (sowed){version, 1};
+    }
+    if (d->inflight == 0 && !d->broken) pay_saved_now(c, d);
+}
+
+static bool room_wants_saved(const sroom *r) {
+    for (const sconn *c = r->conns; c != NULL; c = c->next)
+        if (c->saved) return true;
+    return false;
+}
+
 /* ---- answering step 1 ------------------------------------------------------ */
 
 /* Sends step 2: what the client with state vector sv lacks. */
@@ -258,16 +337,18 @@ static void answer_step1(sconn *c, vdoc *d, const uint8_t *sv, size_t sv_len) {
     yfree(u);
 }
 
-/* Answers the step 1s that waited, once the note has no commit in flight. */
+/* Answers the step 1s that waited, and sends the saved messages owed, once
+ * the note has no commit in flight. */
 static void release_waiting(vsync *s, sroom *r) {
     bool any = false;
-    for (sconn *c = r->conns; c != NULL; c = c->next) any = any || c->waiting;
+    for (sconn *c = r->conns; c != NULL; c = c->next) any = any || c->waiting || c->nowed > 0;
     if (!any) return;
     vdoc *d = NULL;
     if (vdocs_get(s->docs, r->vault, r->id, &d) != STORE_OK)
         return; /* retried at the next commit */
     if (d->inflight > 0) return;
     for (sconn *c = r->conns; c != NULL; c = c->next) {
+        if (c->nowed > 0 && !d->broken) pay_saved_now(c, d);
         if (!c->waiting) continue;
         c->waiting = false;
         answer_step1(c, d, c->wait_sv, c->wait_sv_len);
@@ -309,15 +390,25 @@ static void job_done(vsync *s, sjob *j) {
             if (yproto_encode_sync(YSYNC_UPDATE, j->update, j->len, &msg, &mlen) == YPROTO_OK)
                 room_send(r, j->conn_id, msg, mlen);
             free(msg);
+            /* Commits are answered in submission order, so every version up
+             * to this one is committed, and so is everything the state
+             * vector taken at submission covers (unless an earlier commit
+             * of the note failed: broken). */
+            for (sconn *c = r->conns; c != NULL && j->sv != NULL && !j->d->broken; c = c->next)
+                if (c->nowed > 0) pay_saved(c, j->version, j->sv, j->sv_len);
         } else {
             /* The sender believes the server has its change: make it
-             * reconnect, so that its step 2 sends the change again. */
-            sconn *c = find_conn(r, j->conn_id);
-            if (c != NULL) close_conn(c, CLOSE_INTERNAL, "the change could not be saved");
+             * reconnect, so that its step 2 sends the change again. So do
+             * connections still owed a saved message: what they sent may
+             * have built on the lost change. */
+            for (sconn *c = r->conns; c != NULL; c = c->next)
+                if (c->id == j->conn_id || c->nowed > 0)
+                    close_conn(c, CLOSE_INTERNAL, "a change could not be saved; reconnect");
         }
         if (inflight == 0) release_waiting(s, r);
     }
     free(j->update);
+    yfree(j->sv);
     free(j);
 }
 
@@ -408,6 +499,8 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
                        rc == Y_ERR_NOMEM ? "out of memory" : "the update is malformed");
         else if (changes)
             refuse_write(c);
+        else
+            owe_saved(c, d, d->version);
         return;
     }
     uint8_t *changed = NULL;
@@ -418,7 +511,10 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
                    rc == Y_ERR_NOMEM ? "out of memory" : "the update is malformed");
         return;
     }
-    if (changed == NULL) return; /* nothing new, or waiting for what it builds on */
+    if (changed == NULL) { /* nothing new, or waiting for what it builds on */
+        owe_saved(c, d, d->version);
+        return;
+    }
 
     char event[64];
     snprintf(event, sizeof(event), "{\"id\":\"%s\"}", d->id);
@@ -445,7 +541,13 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
     j->update = changed;
     j->len = clen;
     j->s = s;
+    j->version = d->version;
+    if (room_wants_saved(r) && ydoc_encode_state_vector(d->doc, &j->sv, &j->sv_len) != Y_OK) {
+        j->sv = NULL; /* out of memory: saved messages wait for a later commit */
+        j->sv_len = 0;
+    }
     vdocs_submitted(d);
+    owe_saved(c, d, j->version); /* paid when this commit is answered */
     if (store_submit(s->st, t, on_store_done, j) != STORE_OK) {
         j->res.err = STORE_ECLOSED;
         on_store_done(j, &j->res);
@@ -586,6 +688,7 @@ static void conn_gone(sconn *c) {
     vlog(VLOG_DEBUG, "sync connection gone",
          json_pack("{s:s, s:I}", "doc", r->id, "conn", (json_int_t)c->id));
     free(c->wait_sv);
+    free(c->owed);
     h2o_websocket_close(c->ws);
     free(c);
     room_release(s, r);
@@ -662,6 +765,8 @@ void sync_route(vctx *ctx) {
     c->room = r;
     c->id = ++s->next_conn_id;
     c->editor = ctx->role >= ROLE_EDITOR;
+    const char *saved = vctx_query(ctx, "saved");
+    c->saved = saved != NULL && strcmp(saved, "1") == 0;
     c->next = r->conns;
     r->conns = c;
     vlog(VLOG_INFO, "sync connection opened",

@@ -13,7 +13,9 @@
  * and broadcast to the room's other connections only after its commit:
  * durable before visible. For the same reason a step 2 that the server
  * sends waits while commits of that note are in flight. Awareness is
- * relayed, never stored.
+ * relayed, never stored. A connection opened with ?saved=1 also gets one
+ * saved message (yproto.h, type 4) per update message it sends, in order,
+ * once that update is committed.
  *
  * Close codes (RFC 6455 and the y-websocket convention that 4400-4499 means
  * "do not reconnect"):
