@@ -112,6 +112,11 @@ export class Vaultd {
     }
   }
 
+  /** Starts the server again (after it exited) on the same data directory, on a new port. */
+  async start () {
+    await this.#spawn()
+  }
+
   async restart () {
     await this.stop()
     await this.#spawn()
