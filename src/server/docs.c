@@ -62,6 +62,12 @@ void vdocs_free(vdocs *c) {
 
 size_t vdocs_count(const vdocs *c) { return c->count; }
 
+size_t vdocs_pending_structs(const vdocs *c) {
+    size_t n = 0;
+    for (const vdoc *d = c->head; d != NULL; d = d->next) n += ydoc_pending_structs(d->doc);
+    return n;
+}
+
 static void on_update(void *ud, const uint8_t *update, size_t len, const void *origin) {
     (void)origin;
     vdoc *d = ud;

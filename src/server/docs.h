@@ -88,7 +88,9 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
 
-/* Number of open documents (for /metrics). */
+/* Number of open documents, and of structs waiting for missing
+ * dependencies across them (for /metrics). */
 size_t vdocs_count(const vdocs *c);
+size_t vdocs_pending_structs(const vdocs *c);
 
 #endif /* VN_DOCS_H */

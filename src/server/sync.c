@@ -30,6 +30,7 @@
 #include "server/sync.h"
 
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "sync/yaware.h"
 #include "sync/yproto.h"
 #include "util/log.h"
@@ -106,6 +107,7 @@ typedef struct sjob {
     uint8_t *sv;      /* the document's state vector then, when a connection wants saved messages */
     size_t sv_len;
     store_result res;
+    uint64_t answered_ns; /* uv_hrtime() when the store answered */
     struct sjob *next;
 } sjob;
 
@@ -113,6 +115,7 @@ struct vsync {
     uv_loop_t *loop;
     store *st;
     vdocs *docs;
+    vmetrics *metrics;
     sroom *rooms;
     uint64_t next_conn_id;
     sconn *dirty;
@@ -126,6 +129,14 @@ struct vsync {
 };
 
 static void conn_gone(sconn *c);
+
+/* Counters of /metrics (docs/server.md). */
+#define M_SENT     "vault_sync_sent_bytes_total"
+#define H_SENT     "Bytes of sync messages queued to connections."
+#define M_RECEIVED "vault_sync_received_bytes_total"
+#define H_RECEIVED "Bytes of sync messages received from connections."
+#define M_UPDATES  "vault_sync_updates_total"
+#define H_UPDATES  "Updates from sync connections committed (rate: updates/s)."
 
 /* ---- rooms ----------------------------------------------------------------- */
 
@@ -209,6 +220,7 @@ static void send_bytes(sconn *c, const uint8_t *msg, size_t len) {
         close_conn(c, CLOSE_INTERNAL, "the server could not queue a message");
         return;
     }
+    vmetrics_count(c->s->metrics, M_SENT, H_SENT, (double)len);
     mark_dirty(c);
 }
 
@@ -364,6 +376,7 @@ static void on_store_done(void *ud, const store_result *res) {
     sjob *j = ud;
     vsync *s = j->s;
     j->res = *res;
+    j->answered_ns = uv_hrtime();
     pthread_mutex_lock(&s->mu);
     if (s->done_tail != NULL)
         s->done_tail->next = j;
@@ -378,6 +391,7 @@ static void on_store_done(void *ud, const store_result *res) {
 static void job_done(vsync *s, sjob *j) {
     bool ok = j->res.err == STORE_OK;
     vdocs_answered(s->docs, j->d, ok);
+    if (ok) vmetrics_count(s->metrics, M_UPDATES, H_UPDATES, 1);
     int inflight = j->d->inflight;
     sroom *r = find_room(s, j->doc);
     if (!ok)
@@ -396,6 +410,7 @@ static void job_done(vsync *s, sjob *j) {
              * of the note failed: broken). */
             for (sconn *c = r->conns; c != NULL && j->sv != NULL && !j->d->broken; c = c->next)
                 if (c->nowed > 0) pay_saved(c, j->version, j->sv, j->sv_len);
+            vmetrics_fanout(s->metrics, (double)(uv_hrtime() - j->answered_ns) / 1e6);
         } else {
             /* The sender believes the server has its change: make it
              * reconnect, so that its step 2 sends the change again. So do
@@ -652,7 +667,9 @@ static void on_ws_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_
         conn_gone(c);
         return;
     }
-    if (wslay_is_ctrl_frame(arg->opcode) || c->closing) return; /* wslay answers pings/closes */
+    if (wslay_is_ctrl_frame(arg->opcode)) return; /* wslay answers pings and closes */
+    vmetrics_count(c->s->metrics, M_RECEIVED, H_RECEIVED, (double)arg->msg_length);
+    if (c->closing) return;
     if (arg->opcode != WSLAY_BINARY_FRAME) {
         close_conn(c, CLOSE_UNSUPPORTED_DATA, "send binary messages");
         return;
@@ -820,12 +837,17 @@ static size_t env_size(const char *name, size_t dflt) {
     return (end != NULL && *end == '\0' && n > 0) ? (size_t)n : dflt;
 }
 
-vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs) {
+vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs, vmetrics *metrics) {
     vsync *s = calloc(1, sizeof(*s));
     if (s == NULL) return NULL;
     s->loop = loop;
     s->st = st;
     s->docs = docs;
+    s->metrics = metrics;
+    /* The counters show from the start, at 0. */
+    vmetrics_count(metrics, M_SENT, H_SENT, 0);
+    vmetrics_count(metrics, M_RECEIVED, H_RECEIVED, 0);
+    vmetrics_count(metrics, M_UPDATES, H_UPDATES, 0);
     s->max_queued = env_size("VAULT_SYNC_MAX_QUEUED", VSYNC_MAX_QUEUED);
     pthread_mutex_init(&s->mu, NULL);
     uv_async_init(loop, &s->async, on_async);

@@ -48,10 +48,12 @@
 
 typedef struct vsync vsync;
 
+struct vmetrics;
+
 /* The sync state of a server on `loop`, with its store and document cache
- * (borrowed; both may be NULL for a server without a database). NULL when
- * out of memory. */
-vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs);
+ * (borrowed; both may be NULL for a server without a database), counting
+ * into `metrics` (borrowed, must outlive it). NULL when out of memory. */
+vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs, struct vmetrics *metrics);
 
 /* Closes every connection with 1001 and refuses new ones. Safe to call
  * twice. */
