@@ -92,6 +92,7 @@ struct sroom {
     char vault[33];
     sconn *conns;
     yaware *aware;
+    bool holding; /* holds its note's document open (vdocs_hold) */
     struct sroom *next;
 };
 
@@ -172,6 +173,7 @@ static void room_release(vsync *s, sroom *r) {
             break;
         }
     }
+    if (r->holding) vdocs_release(s->docs, r->id);
     yaware_free(r->aware);
     free(r);
 }
@@ -777,6 +779,10 @@ void sync_route(vctx *ctx) {
         if (r != NULL) room_release(s, r);
         vhttp_send_problem(ctx, 503, "Service Unavailable", "The note could not be opened.");
         goto out;
+    }
+    if (!r->holding) {
+        vdocs_hold(ctx->docs, d);
+        r->holding = true;
     }
     c->s = s;
     c->room = r;

@@ -90,3 +90,65 @@ test('structs waiting for a missing dependency show as pending until it arrives'
   ws.close()
   await ws.closed
 }))
+
+test('documents unload after --doc-idle-ms unused, never while a connection holds them', () => withServer(async server => {
+  const token = await server.user('ada@example.com')
+  const vault = await server.vault(token)
+  const open = async () => (await metrics(server)).get('vault_open_documents')
+  // A provider on the first note holds it open the whole time.
+  const held = await server.note(token, vault, '/Held.md', 'held')
+  const h = provider(server, token, held)
+  await synced(h)
+  // Open many notes one after another, through sync and through REST.
+  const notes = []
+  for (let i = 0; i < 40; i++) {
+    const id = await server.note(token, vault, `/Many/${i}.md`, `note ${i}`)
+    notes.push(id)
+    if (i % 2 === 0) {
+      const c = provider(server, token, id)
+      await synced(c)
+      c.doc.getText('content').insert(0, '# ')
+      await until(async () => (await server.text(token, id)) === `# note ${i}`, 'the sync edit to be stored')
+      assert.ok(await open() >= 2, 'the held note and this one are open')
+      c.destroy()
+    } else {
+      const get = await server.api('GET', `/api/v1/notes/${id}`, { token })
+      const put = await server.api('PUT', `/api/v1/notes/${id}`, {
+        token, body: { content: `# note ${i}` }, headers: { 'if-match': get.headers.get('etag') }
+      })
+      assert.equal(put.status, 200)
+    }
+  }
+  // Memory follows the documents in use: only the held note stays.
+  await until(async () => (await open()) === 1 && (await metrics(server)).get('vault_sync_connections') === 1,
+    'every unused document to be unloaded')
+  // Unloaded documents load again, intact.
+  for (let i = 0; i < notes.length; i++) assert.equal(await server.text(token, notes[i]), `# note ${i}`)
+  await until(async () => (await open()) === 1, 'the reloaded documents to be unloaded again')
+  // The held note was never unloaded under its connection, which still edits it.
+  h.doc.getText('content').insert(4, ' on')
+  await until(async () => (await server.text(token, held)) === 'held on', 'the held note to take an edit')
+  h.destroy()
+  await until(async () => (await open()) === 0, 'the last document to be unloaded once its connection left')
+}, { args: ['--doc-idle-ms', '200'] }))
+
+test('a document is not unloaded while its commits are in flight', () => withServer(async server => {
+  const token = await server.user('ada@example.com')
+  const vault = await server.vault(token)
+  const note = await server.note(token, vault, '/Slow.md', '')
+  // Commits take 600 ms, documents idle out after 50 ms: a document whose connection leaves
+  // while its commit is in flight must stay until the commit is answered (ASan would catch a
+  // use after free).
+  const a = provider(server, token, note)
+  await synced(a)
+  await until(async () => (await metrics(server)).get('vault_sync_updates_total') === 0, 'a quiet start')
+  const before = (await metrics(server)).get('vault_sync_received_bytes_total')
+  let bytes = 0
+  a.doc.on('update', u => { bytes += u.length })
+  a.doc.getText('content').insert(0, 'slow')
+  await until(async () => (await metrics(server)).get('vault_sync_received_bytes_total') >= before + bytes + 3, 'the update to arrive')
+  a.destroy()
+  await until(async () => (await server.text(token, note)) === 'slow', 'the slow commit to land', 30000)
+  await until(async () => (await metrics(server)).get('vault_open_documents') === 0, 'the documents to be unloaded')
+  assert.equal(await server.text(token, note), 'slow')
+}, { args: ['--doc-idle-ms', '50'], env: { VAULT_TEST_COMMIT_DELAY_MS: '600' } }))
