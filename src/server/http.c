@@ -716,7 +716,7 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
     uv_async_init(loop, &srv->async, on_async);
     srv->async.data = srv;
     srv->handles_open = 3;
-    if (docs != NULL && ((srv->sync = vsync_new(loop, st, docs)) == NULL ||
+    if (docs != NULL && ((srv->sync = vsync_new(loop, st, docs, srv->metrics)) == NULL ||
                          (srv->vchan = vchan_new(srv, loop, st, docs)) == NULL)) {
         vhttp_shutdown(srv);
         uv_run(loop, UV_RUN_DEFAULT);

@@ -21,6 +21,7 @@
 
 #define DEFAULT_LISTEN   "127.0.0.1:8080"
 #define DEFAULT_DATA_DIR "./data"
+#define DEFAULT_DOC_IDLE_MS 60000
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
@@ -36,6 +37,8 @@ static const char usage[] =
     "  --database URL       use PostgreSQL (postgres://...) instead of SQLite.\n"
     "                       Env: VAULT_DATABASE_URL\n"
     "  --session-ttl SECS   how long a sign-in lasts (default 30 days). Env: VAULT_SESSION_TTL\n"
+    "  --doc-idle-ms MS     unload a document from memory once unused for this long\n"
+    "                       (default 60000; 0 never unloads for idleness). Env: VAULT_DOC_IDLE_MS\n"
     "  --log-level LEVEL    debug, info, warn or error (default info). Env: VAULT_LOG_LEVEL\n"
     "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
@@ -124,6 +127,7 @@ int main(int argc, char **argv) {
     const char *listen = getenv("VAULT_LISTEN") ? getenv("VAULT_LISTEN") : DEFAULT_LISTEN;
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
+    const char *idle = getenv("VAULT_DOC_IDLE_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
 
@@ -135,6 +139,7 @@ int main(int argc, char **argv) {
         {"version", no_argument, NULL, 'V'},
         {"routes", no_argument, NULL, 'R'},
         {"session-ttl", required_argument, NULL, 'T'},
+        {"doc-idle-ms", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -146,6 +151,7 @@ int main(int argc, char **argv) {
         case 'D': opt.database = optarg; break;
         case 'L': level = optarg; break;
         case 'T': ttl = optarg; break;
+        case 'I': idle = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -177,6 +183,18 @@ int main(int argc, char **argv) {
         }
         auth_set_session_ttl(secs * 1000);
     }
+    uint64_t idle_ms = DEFAULT_DOC_IDLE_MS;
+    if (idle != NULL) {
+        char *end;
+        errno = 0;
+        long long ms = strtoll(idle, &end, 10);
+        if (errno != 0 || end == idle || *end != '\0' || ms < 0 || ms > 7LL * 24 * 3600 * 1000) {
+            fprintf(stderr, "vaultd: --doc-idle-ms wants milliseconds (0 to 7 days), got '%s'\n",
+                    idle);
+            return 2;
+        }
+        idle_ms = (uint64_t)ms;
+    }
     if (make_dirs(opt.data_dir) != 0) {
         fprintf(stderr, "vaultd: cannot use data directory '%s': %s\n", opt.data_dir,
                 strerror(errno));
@@ -200,7 +218,7 @@ int main(int argc, char **argv) {
     }
 
     uv_loop_init(&loop);
-    docs = vdocs_new(db, 1024);
+    docs = vdocs_new(db, 1024, &loop, idle_ms);
     if (docs == NULL) {
         fprintf(stderr, "vaultd: out of memory\n");
         store_close(db);

@@ -32,9 +32,13 @@ static void route_readyz(vctx *ctx) {
 
 static void route_metrics(vctx *ctx) {
     vmetrics *m = vhttp_metrics(ctx->srv);
-    if (ctx->docs != NULL)
+    if (ctx->docs != NULL) {
         vmetrics_gauge(m, "vault_open_documents", "CRDT documents held in memory.",
                        (double)vdocs_count(ctx->docs));
+        vmetrics_gauge(m, "vault_pending_structs",
+                       "Structs waiting for missing dependencies, across open documents.",
+                       (double)vdocs_pending_structs(ctx->docs));
+    }
     vmetrics_gauge(m, "vault_sync_connections", "Open sync WebSocket connections.",
                    (double)vsync_connections(vhttp_sync(ctx->srv)));
     vmetrics_gauge(m, "vault_sync_documents", "Notes with at least one sync connection.",

@@ -99,6 +99,7 @@ struct store {
     size_t ndocs;
     store_commit_fn hook; /* store_set_commit_hook, under qlock */
     void *hook_ud;
+    long commit_delay_ms; /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
 };
 
 #define A_INT(v)     ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
@@ -500,6 +501,11 @@ static int run_batch_once(store *st, store_txn *batch) {
     if (berr == STORE_OK && be->lock_vault_sql != NULL) berr = lock_vaults(st, batch);
     for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next)
         berr = run_txn(st, t, t == batch);
+    if (berr == STORE_OK && st->commit_delay_ms > 0) {
+        /* Crash tests widen the window in which a commit is in flight. */
+        struct timespec ts = {st->commit_delay_ms / 1000, (st->commit_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (berr == STORE_OK) berr = be->exec(st->wconn, "COMMIT");
     if (berr == STORE_OK) docs_remember(st, batch);
     if (berr != STORE_OK) {
@@ -663,6 +669,8 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
                   .rlock = PTHREAD_MUTEX_INITIALIZER,
                   .qlock = PTHREAD_MUTEX_INITIALIZER,
                   .qcond = PTHREAD_COND_INITIALIZER};
+    const char *delay = getenv("VAULT_TEST_COMMIT_DELAY_MS");
+    if (delay != NULL) st->commit_delay_ms = strtol(delay, NULL, 10) % 10000;
 
     rc = st->be->connect(where, &st->wconn, err, errlen);
     if (rc != STORE_OK) goto fail;
