@@ -38,7 +38,8 @@
 static char *unmark(const char *s, size_t len) {
     size_t extra = 0;
     for (size_t i = 0; i + 1 < len; i++)
-        if ((unsigned char)s[i] == 0xc2 && ((unsigned char)s[i + 1] == 0xab || (unsigned char)s[i + 1] == 0xbb))
+        if ((unsigned char)s[i] == 0xc2 &&
+            ((unsigned char)s[i + 1] == 0xab || (unsigned char)s[i + 1] == 0xbb))
             extra++;
     char *out = malloc(len + extra + 1);
     if (out == NULL) return NULL;
@@ -350,8 +351,7 @@ static void search_answer(vctx *ctx, void *ud) {
             for (size_t i = 0; i < j->n; i++) {
                 const store_search_hit *h = &j->hits[i];
                 json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", h->id, "path", h->path,
-                                      "title", h->title, "snippet", h->snippet, "score",
-                                      h->score);
+                                      "title", h->title, "snippet", h->snippet, "score", h->score);
                 if (r != NULL && h->trashed != 0)
                     json_object_set_new(r, "trashed", json_integer((json_int_t)h->trashed));
                 json_array_append_new(results, r);
@@ -360,9 +360,9 @@ static void search_answer(vctx *ctx, void *ud) {
             double age = j->oldest != 0 && now > j->oldest ? (double)(now - j->oldest) / 1e3 : 0;
             vhttp_send_json(ctx, 200,
                             json_pack("{s:o, s:I, s:I, s:I, s:{s:I, s:f}}", "results", results,
-                                      "total", (json_int_t)j->total, "limit",
-                                      (json_int_t)j->limit, "offset", (json_int_t)j->offset,
-                                      "lag", "events", (json_int_t)j->pending, "seconds", age));
+                                      "total", (json_int_t)j->total, "limit", (json_int_t)j->limit,
+                                      "offset", (json_int_t)j->offset, "lag", "events",
+                                      (json_int_t)j->pending, "seconds", age));
         }
     }
     job_free(j);
@@ -376,8 +376,7 @@ static void search_after(uv_work_t *w, int status) {
 
 /* A query parameter as a number in [min, max]; def when absent. Returns 0,
  * or answers 400 and returns -1. */
-static int query_num(vctx *ctx, const char *name, size_t def, size_t min, size_t max,
-                     size_t *out) {
+static int query_num(vctx *ctx, const char *name, size_t def, size_t min, size_t max, size_t *out) {
     const char *v = vctx_query(ctx, name);
     if (v == NULL) {
         *out = def;

@@ -82,7 +82,8 @@ static char *path_words(const char *path) {
     if (w == NULL) return NULL;
     for (char *p = w; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c < 0x80 && !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+        if (c < 0x80 &&
+            !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
             *p = ' ';
     }
     return w;
@@ -139,8 +140,8 @@ static int put_one(store *st, store_conn *c, const store_search_doc *d) {
                             " VALUES ($1, $2, $3, $4, $5)",
                             ai, NARGS(ai), NULL);
     } else {
-        store_arg a[] = {A_TEXT(d->id), A_TEXT(d->vault), A_TEXT(d->path), A_TEXT(title),
-                         A_TEXT(body), A_INT(d->trashed), A_TEXT(words)};
+        store_arg a[] = {A_TEXT(d->id), A_TEXT(d->vault),  A_TEXT(d->path), A_TEXT(title),
+                         A_TEXT(body),  A_INT(d->trashed), A_TEXT(words)};
         err = be->query(c,
                         "INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv)"
                         " VALUES ($1, $2, $3, $4, $5, $6,"
@@ -372,8 +373,9 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
     snprintf(where, sizeof(where), "%s AND d.path >= $3 AND d.path < $4",
              req->trashed ? "" : " AND d.trashed = 0");
     /* No upper bound: "0" is above every path, as every path starts with '/'. */
-    store_arg a[] = {A_TEXT(expr.p), A_TEXT(req->vault), A_TEXT(prefix),
-                     A_TEXT(upper != NULL ? upper : "0"), A_INT(req->limit), A_INT(req->offset)};
+    store_arg a[] = {A_TEXT(expr.p),    A_TEXT(req->vault),
+                     A_TEXT(prefix),    A_TEXT(upper != NULL ? upper : "0"),
+                     A_INT(req->limit), A_INT(req->offset)};
     if (is_sqlite(st)) {
         snprintf(sql, sizeof(sql),
                  /* bm25() works only in the FTS5 query itself, not under

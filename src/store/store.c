@@ -88,16 +88,16 @@ struct doc_vault {
 
 struct store {
     const store_ops *be;
-    store_conn *wconn; /* the writer thread's */
-    char *where;                   /* for opening more read connections */
-    store_conn *rconns[READERS];   /* the read pool; [0] opened by store_open */
-    bool rbusy[READERS];           /* under rlock */
-    int nreaders;                  /* opened, under rlock */
-    bool ropening, rgrow_failed;   /* under rlock */
-    pthread_mutex_t rlock;         /* guards the pool's bookkeeping */
-    pthread_cond_t rcond;          /* signalled when a reader is given back */
-    pthread_mutex_t qlock; /* guards the queue and `closing` */
-    pthread_cond_t qcond;  /* signalled when the queue grows or closing is set */
+    store_conn *wconn;           /* the writer thread's */
+    char *where;                 /* for opening more read connections */
+    store_conn *rconns[READERS]; /* the read pool; [0] opened by store_open */
+    bool rbusy[READERS];         /* under rlock */
+    int nreaders;                /* opened, under rlock */
+    bool ropening, rgrow_failed; /* under rlock */
+    pthread_mutex_t rlock;       /* guards the pool's bookkeeping */
+    pthread_cond_t rcond;        /* signalled when a reader is given back */
+    pthread_mutex_t qlock;       /* guards the queue and `closing` */
+    pthread_cond_t qcond;        /* signalled when the queue grows or closing is set */
     store_txn *qhead, *qtail;
     size_t qlen;
     bool closing;
@@ -1449,8 +1449,8 @@ int store_files_after(store *st, const char *after, size_t max, store_file **out
         return STORE_EINVAL;
     struct vec v = {.size = sizeof(store_file)};
     store_arg a[] = {A_TEXT(after), A_INT(max)};
-    int err = read_rows(st, "SELECT " FILE_COLS " FROM files WHERE id > $1 ORDER BY id LIMIT $2",
-                        a, NARGS(a), row_file_push, &v, NULL);
+    int err = read_rows(st, "SELECT " FILE_COLS " FROM files WHERE id > $1 ORDER BY id LIMIT $2", a,
+                        NARGS(a), row_file_push, &v, NULL);
     if (err != STORE_OK) {
         store_files_free(v.items, v.n);
         return err;
@@ -1533,8 +1533,8 @@ static bool consumer_name_ok(const char *s) {
     size_t n = 0;
     for (; s[n] != '\0'; n++) {
         char c = s[n];
-        if (n == 64 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                         c == '.' || c == '-'))
+        if (n == 64 ||
+            !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return false;
     }
     return true;
@@ -1568,8 +1568,7 @@ int store_cursor_delete(store *st, const char *name) {
     if (!consumer_name_ok(name)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(name)};
     struct wcall w = {
-        .n = 1,
-        .s = {{"DELETE FROM consumers WHERE name = $1 RETURNING 1", a, NARGS(a), true}}};
+        .n = 1, .s = {{"DELETE FROM consumers WHERE name = $1 RETURNING 1", a, NARGS(a), true}}};
     return write_call(st, &w);
 }
 
