@@ -118,6 +118,13 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
 
+/* The current text (Y.Text "content") of note `id`, read from its update
+ * log into a private document: touches no cache, so any thread may call it
+ * (the search indexer does). *text is NUL-terminated, freed with yfree().
+ * Returns STORE_OK, a store error, or STORE_EINVAL if the engine refuses
+ * the log. A note without updates has the text "". */
+int vdocs_load_text(store *st, const char *id, char **text, size_t *len);
+
 /* Number of open documents, and of structs waiting for missing
  * dependencies across them (for /metrics). */
 size_t vdocs_count(const vdocs *c);

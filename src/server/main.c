@@ -6,7 +6,9 @@
  * 0) on SIGINT or SIGTERM once open connections have finished.
  */
 #include "server/auth.h"
+#include "server/consumer.h"
 #include "server/http.h"
+#include "server/search.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -14,6 +16,8 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
+    "       vaultd reindex [--data-dir DIR | --database URL]\n"
     "\n"
     "The Vault Notes server: offline-first Markdown vaults kept in sync.\n"
     "\n"
@@ -40,18 +45,75 @@ static const char usage[] =
     "  --doc-idle-ms MS     unload a document from memory once unused for this long\n"
     "                       (default 60000; 0 never unloads for idleness). Env: VAULT_DOC_IDLE_MS\n"
     "  --log-level LEVEL    debug, info, warn or error (default info). Env: VAULT_LOG_LEVEL\n"
+    "  --roles LIST         the roles this process runs, comma-separated, among\n"
+    "                       api, sync, indexer, janitor (default: all). Env: VAULT_ROLES\n"
+    "  --event-retention SECS  keep outbox events this long once every consumer\n"
+    "                       has passed them (default 7 days). Env: VAULT_EVENT_RETENTION\n"
     "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this help and exit\n"
     "\n"
+    "Commands:\n"
+    "  reindex              rebuild the search index from the documents, then exit\n"
+    "\n"
     "Logs are JSON lines on stderr. Stop with SIGINT or SIGTERM.\n";
+
+/* The roles of a process (DESIGN.md "Processes and scale"). */
+enum {
+    ROLE_API = 1 << 0,     /* the REST API */
+    ROLE_SYNC = 1 << 1,    /* the y-websocket sync endpoint */
+    ROLE_INDEXER = 1 << 2, /* the search indexer (outbox consumer) */
+    ROLE_JANITOR = 1 << 3, /* housekeeping: outbox retention, ... */
+    ROLES_ALL = ROLE_API | ROLE_SYNC | ROLE_INDEXER | ROLE_JANITOR
+};
 
 typedef struct {
     char host[256];
     int port;
     const char *data_dir;
     const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
+    unsigned roles;
+    int64_t event_retention_ms;
 } options;
+
+/* Parses "api,sync,..." into role bits. Returns 0 or -1. */
+static int parse_roles(const char *s, unsigned *out) {
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"api", ROLE_API},
+                 {"sync", ROLE_SYNC},
+                 {"indexer", ROLE_INDEXER},
+                 {"janitor", ROLE_JANITOR}};
+    unsigned roles = 0;
+    const char *p = s;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        bool found = false;
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            if (strlen(names[i].name) == n && strncmp(p, names[i].name, n) == 0) {
+                roles |= names[i].bit;
+                found = true;
+            }
+        }
+        if (!found) return -1;
+        p += n;
+        if (*p == ',') p++;
+    }
+    if (roles == 0) return -1;
+    *out = roles;
+    return 0;
+}
+
+/* Parses a number of seconds in [0, max]; returns 0 or -1. */
+static int parse_secs(const char *s, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || end == s || v < 0 || v > max) return -1;
+    *out = v;
+    return 0;
+}
 
 /* Splits "host:port" ("[v6]:port" for IPv6). Returns 0 or -1. */
 static int parse_listen(const char *s, options *opt) {
@@ -107,6 +169,32 @@ static uv_loop_t loop;
 static store *db;
 static vdocs *docs;
 
+/* The background work of the roles other than api and sync. */
+typedef struct {
+    vretention *retention;
+    vconsumer *indexer;
+} workers;
+
+static int workers_start(const options *opt, workers *w) {
+    memset(w, 0, sizeof(*w));
+    if (opt->roles & ROLE_INDEXER) {
+        int rc = vconsumer_start(db, SEARCH_CONSUMER, search_index_events, NULL, NULL, &w->indexer);
+        if (rc != STORE_OK) return rc;
+    }
+    if (opt->roles & ROLE_JANITOR) {
+        int rc = vretention_start(db, opt->event_retention_ms, 60 * 60 * 1000, &w->retention);
+        if (rc != STORE_OK) return rc;
+    }
+    return STORE_OK;
+}
+
+static void workers_stop(workers *w) {
+    vconsumer_stop(w->indexer);
+    w->indexer = NULL;
+    vretention_stop(w->retention);
+    w->retention = NULL;
+}
+
 /* The route table, one JSON object per line, for tools and the
  * authorization-matrix test. */
 static void print_routes(void) {
@@ -123,7 +211,11 @@ static void on_signal(uv_signal_t *handle, int signum) {
 }
 
 int main(int argc, char **argv) {
-    options opt = {.data_dir = DEFAULT_DATA_DIR};
+    options opt = {.data_dir = DEFAULT_DATA_DIR,
+                   .roles = ROLES_ALL,
+                   .event_retention_ms = 7LL * 24 * 3600 * 1000};
+    const char *roles = getenv("VAULT_ROLES");
+    const char *retention = getenv("VAULT_EVENT_RETENTION");
     const char *listen = getenv("VAULT_LISTEN") ? getenv("VAULT_LISTEN") : DEFAULT_LISTEN;
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
@@ -140,6 +232,8 @@ int main(int argc, char **argv) {
         {"routes", no_argument, NULL, 'R'},
         {"session-ttl", required_argument, NULL, 'T'},
         {"doc-idle-ms", required_argument, NULL, 'I'},
+        {"roles", required_argument, NULL, 'r'},
+        {"event-retention", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -152,12 +246,16 @@ int main(int argc, char **argv) {
         case 'L': level = optarg; break;
         case 'T': ttl = optarg; break;
         case 'I': idle = optarg; break;
+        case 'r': roles = optarg; break;
+        case 'E': retention = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
+    bool reindex = optind < argc && strcmp(argv[optind], "reindex") == 0;
+    if (reindex) optind++;
     if (optind < argc) {
         fprintf(stderr, "vaultd: unexpected argument '%s'\n%s", argv[optind], usage);
         return 2;
@@ -166,6 +264,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultd: --listen wants HOST:PORT (e.g. 127.0.0.1:8080), got '%s'\n",
                 listen);
         return 2;
+    }
+    if (roles != NULL && parse_roles(roles, &opt.roles) != 0) {
+        fprintf(stderr,
+                "vaultd: --roles wants a comma-separated list of api, sync, indexer, janitor;"
+                " got '%s'\n",
+                roles);
+        return 2;
+    }
+    if (retention != NULL) {
+        long long secs;
+        if (parse_secs(retention, 10LL * 365 * 24 * 3600, &secs) != 0) {
+            fprintf(stderr, "vaultd: --event-retention wants seconds (0 to 10 years), got '%s'\n",
+                    retention);
+            return 2;
+        }
+        opt.event_retention_ms = secs * 1000;
     }
     vlog_level min;
     if (vlog_parse_level(level, &min) != 0) {
@@ -217,6 +331,19 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    if (reindex) {
+        int64_t notes = 0;
+        int rrc = search_reindex(db, &notes);
+        store_close(db);
+        if (rrc != STORE_OK) {
+            fprintf(stderr, "vaultd: reindex failed: %s (details in the log)\n",
+                    store_strerror(rrc));
+            return 1;
+        }
+        printf("vaultd: search index rebuilt: %lld notes\n", (long long)notes);
+        return 0;
+    }
+
     uv_loop_init(&loop);
     docs = vdocs_new(db, 1024, &loop, idle_ms);
     if (docs == NULL) {
@@ -230,6 +357,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultd: cannot listen on %s: %s\n", listen, uv_strerror(rc));
         vdocs_free(docs);
         store_close(db);
+        return 1;
+    }
+    vhttp_set_roles(srv, (opt.roles & ROLE_API) != 0, (opt.roles & ROLE_SYNC) != 0);
+    workers w;
+    if (workers_start(&opt, &w) != STORE_OK) {
+        fprintf(stderr, "vaultd: cannot start the background roles\n");
+        workers_stop(&w);
+        vhttp_shutdown(srv);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        store_close(db);
+        vhttp_free(srv);
+        vdocs_free(docs);
         return 1;
     }
     uv_signal_t sigint, sigterm;
@@ -255,6 +394,7 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
+    workers_stop(&w);
     /* Commits in flight finish first; their answers are queued for the
      * server, which runs them (to release what they hold) as it closes. */
     store_close(db);

@@ -3,11 +3,13 @@
  * schema migrations runner and the group-commit writer thread. The backend
  * (sqlite.c or postgres.c, picked by store_open) only runs statements.
  *
- * Threads and connections: each store has two connections. The writer
- * connection belongs to the writer thread (and to store_open before the
- * thread starts); every write of the API, transactions and direct writes
- * alike, is a store_txn queued to that thread. The read connection serves
- * every read, one at a time under `rlock`; it only ever sees committed data.
+ * Threads and connections: the writer connection belongs to the writer
+ * thread (and to store_open before the thread starts); every write of the
+ * API, transactions and direct writes alike, is a store_txn queued to that
+ * thread. Reads use a small pool of read connections (READERS at most,
+ * opened as concurrent reads need them), one read per connection at a time,
+ * so a slow read (a search) does not hold up the others; they only ever see
+ * committed data.
  *
  * Group commit: the writer takes everything queued, runs BEGIN, each txn in
  * a SAVEPOINT (released on success, rolled back on the txn's own failure),
@@ -49,6 +51,9 @@
 #define BATCH_ATTEMPTS   5           /* runs of a batch that hit a transient conflict */
 #define DOC_SLOTS        4096        /* writer's doc -> vault cache, a power of two */
 #define DOC_MAX          2048        /* entries before the cache starts over */
+#define MAX_LISTENERS    16          /* store_listen */
+#define READERS          4           /* read connections at most */
+#define PRUNE_CHUNK      5000        /* events deleted per transaction */
 
 typedef enum { STEP_UPDATE, STEP_FILE, STEP_EVENT, STEP_CALL } step_kind;
 
@@ -85,11 +90,16 @@ struct doc_vault {
 
 struct store {
     const store_ops *be;
-    store_conn *wconn; /* the writer thread's */
-    store_conn *rconn; /* reads, under rlock */
-    pthread_mutex_t rlock;
-    pthread_mutex_t qlock; /* guards the queue and `closing` */
-    pthread_cond_t qcond;  /* signalled when the queue grows or closing is set */
+    store_conn *wconn;           /* the writer thread's */
+    char *where;                 /* for opening more read connections */
+    store_conn *rconns[READERS]; /* the read pool; [0] opened by store_open */
+    bool rbusy[READERS];         /* under rlock */
+    int nreaders;                /* opened, under rlock */
+    bool ropening, rgrow_failed; /* under rlock */
+    pthread_mutex_t rlock;       /* guards the pool's bookkeeping */
+    pthread_cond_t rcond;        /* signalled when a reader is given back */
+    pthread_mutex_t qlock;       /* guards the queue and `closing` */
+    pthread_cond_t qcond;        /* signalled when the queue grows or closing is set */
     store_txn *qhead, *qtail;
     size_t qlen;
     bool closing;
@@ -100,6 +110,12 @@ struct store {
     store_commit_fn hook; /* store_set_commit_hook, under qlock */
     void *hook_ud;
     long commit_delay_ms; /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
+    pthread_mutex_t llock; /* guards the listeners; held while they run */
+    struct listener {
+        store_listen_fn fn;
+        void *ud;
+    } listeners[MAX_LISTENERS];
+    size_t nlisteners;
 };
 
 #define A_INT(v)     ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
@@ -231,12 +247,56 @@ typedef int (*row_fn)(store *st, store_rows *r, void *ctx);
 
 /* Runs one read statement under the read lock, calling fn for each row;
  * *nrows (may be NULL) gets the number of rows seen. */
+/* Takes a free read connection, opening one more when all are busy and the
+ * pool may grow, else waiting for one. */
+static int reader_take(store *st) {
+    pthread_mutex_lock(&st->rlock);
+    for (;;) {
+        for (int i = 0; i < st->nreaders; i++) {
+            if (!st->rbusy[i]) {
+                st->rbusy[i] = true;
+                pthread_mutex_unlock(&st->rlock);
+                return i;
+            }
+        }
+        if (st->nreaders < READERS && !st->ropening && !st->rgrow_failed) {
+            st->ropening = true;
+            pthread_mutex_unlock(&st->rlock);
+            char err[256];
+            store_conn *c = NULL;
+            int rc = st->be->connect(st->where, &c, err, sizeof(err));
+            pthread_mutex_lock(&st->rlock);
+            st->ropening = false;
+            if (rc == STORE_OK) {
+                int i = st->nreaders++;
+                st->rconns[i] = c;
+                st->rbusy[i] = true;
+                pthread_mutex_unlock(&st->rlock);
+                return i;
+            }
+            /* The database refuses more connections: make do with these. */
+            st->rgrow_failed = true;
+            store__log_error(st->be->name, "cannot open another read connection", err, NULL);
+            continue;
+        }
+        pthread_cond_wait(&st->rcond, &st->rlock);
+    }
+}
+
+static void reader_give(store *st, int i) {
+    pthread_mutex_lock(&st->rlock);
+    st->rbusy[i] = false;
+    pthread_cond_signal(&st->rcond);
+    pthread_mutex_unlock(&st->rlock);
+}
+
 static int read_rows(store *st, const char *sql, const store_arg *args, int nargs, row_fn fn,
                      void *ctx, size_t *nrows) {
     store_rows *r = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&st->rlock);
-    int err = st->be->query(st->rconn, sql, args, nargs, &r);
+    int reader = reader_take(st);
+    store_conn *rconn = st->rconns[reader];
+    int err = st->be->query(rconn, sql, args, nargs, &r);
     while (err == STORE_OK) {
         err = st->be->next(r);
         if (err != STORE_ROW) break;
@@ -245,7 +305,7 @@ static int read_rows(store *st, const char *sql, const store_arg *args, int narg
     }
     if (err == STORE_DONE) err = STORE_OK;
     st->be->rows_free(r);
-    pthread_mutex_unlock(&st->rlock);
+    reader_give(st, reader);
     if (err == STORE_OK && nrows != NULL) *nrows = n;
     return err;
 }
@@ -405,11 +465,11 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
     return err;
 }
 
+#define EVENT_SQL "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)"
+
 static int step_event(store *st, store_conn *c, const struct step *s) {
     store_arg a[] = {A_TEXT(s->vault), A_TEXT(s->a), A_TEXT(s->b), A_INT(wall_ms())};
-    return write_stmt(st, c,
-                      "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)", a,
-                      NARGS(a), NULL);
+    return write_stmt(st, c, EVENT_SQL, a, NARGS(a), NULL);
 }
 
 static int run_step(store *st, store_txn *t, struct step *s) {
@@ -531,6 +591,12 @@ static void report_commit(store_commit_fn hook, void *ud, const store_txn *t) {
     }
 }
 
+static void notify_listeners(store *st) {
+    pthread_mutex_lock(&st->llock);
+    for (size_t i = 0; i < st->nlisteners; i++) st->listeners[i].fn(st->listeners[i].ud);
+    pthread_mutex_unlock(&st->llock);
+}
+
 static void run_batch(store *st, store_txn *batch, size_t n) {
     double t0 = mono_ms();
     int berr = STORE__ERETRY;
@@ -548,6 +614,7 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
     store_commit_fn hook = st->hook;
     void *hook_ud = st->hook_ud;
     pthread_mutex_unlock(&st->qlock);
+    if (berr == STORE_OK) notify_listeners(st);
 
     store_txn *next;
     for (store_txn *t = batch; t != NULL; t = next) {
@@ -667,8 +734,10 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     /* Static initializers: nothing to fail, and destroying is always valid. */
     *st = (store){.be = is_postgres_url(where) ? &store__postgres : &store__sqlite,
                   .rlock = PTHREAD_MUTEX_INITIALIZER,
+                  .rcond = PTHREAD_COND_INITIALIZER,
                   .qlock = PTHREAD_MUTEX_INITIALIZER,
-                  .qcond = PTHREAD_COND_INITIALIZER};
+                  .qcond = PTHREAD_COND_INITIALIZER,
+                  .llock = PTHREAD_MUTEX_INITIALIZER};
     const char *delay = getenv("VAULT_TEST_COMMIT_DELAY_MS");
     if (delay != NULL) st->commit_delay_ms = strtol(delay, NULL, 10) % 10000;
 
@@ -676,8 +745,15 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     if (rc != STORE_OK) goto fail;
     rc = migrate(st, err, errlen);
     if (rc != STORE_OK) goto fail;
-    rc = st->be->connect(where, &st->rconn, err, errlen);
+    st->where = strdup(where);
+    if (st->where == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ENOMEM;
+        goto fail;
+    }
+    rc = st->be->connect(where, &st->rconns[0], err, errlen);
     if (rc != STORE_OK) goto fail;
+    st->nreaders = 1;
     if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
         snprintf(err, errlen, "cannot start the database writer thread");
         rc = STORE_ENOMEM;
@@ -687,11 +763,13 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     return STORE_OK;
 
 fail:
-    st->be->disconnect(st->rconn);
+    st->be->disconnect(st->rconns[0]);
     st->be->disconnect(st->wconn);
     pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->rcond);
     pthread_mutex_destroy(&st->qlock);
     pthread_mutex_destroy(&st->rlock);
+    free(st->where);
     free(st);
     return rc;
 }
@@ -703,11 +781,14 @@ void store_close(store *st) {
     pthread_cond_broadcast(&st->qcond);
     pthread_mutex_unlock(&st->qlock);
     pthread_join(st->writer, NULL);
-    st->be->disconnect(st->rconn);
+    for (int i = 0; i < st->nreaders; i++) st->be->disconnect(st->rconns[i]);
     st->be->disconnect(st->wconn);
     pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->rcond);
+    free(st->where);
     pthread_mutex_destroy(&st->qlock);
     pthread_mutex_destroy(&st->rlock);
+    pthread_mutex_destroy(&st->llock);
     free(st->docs);
     free(st);
 }
@@ -906,7 +987,7 @@ struct wstmt {
 };
 
 struct wcall {
-    struct wstmt s[2];
+    struct wstmt s[3];
     int n;
     int64_t out;
 };
@@ -1071,12 +1152,16 @@ int store_vault_create(store *st, const char *id, const char *name, int64_t owne
     if (!id_ok(id) || !text_ok(name)) return STORE_EINVAL;
     store_arg av[] = {A_TEXT(id), A_TEXT(name), A_INT(owner), A_INT(now)};
     store_arg am[] = {A_TEXT(id), A_INT(owner), A_INT(ROLE_OWNER)};
+    char json[64];
+    snprintf(json, sizeof(json), "{\"owner\":%lld}", (long long)owner);
+    store_arg ae[] = {A_TEXT(id), A_TEXT("vault.created"), A_TEXT(json), A_INT(wall_ms())};
     struct wcall w = {
-        .n = 2,
+        .n = 3,
         .s = {{"INSERT INTO vaults (id, name, owner, created, seq) VALUES ($1, $2, $3, $4, 0)", av,
                NARGS(av), false},
               {"INSERT INTO members (vault, user_id, role) VALUES ($1, $2, $3)", am, NARGS(am),
-               false}}};
+               false},
+              {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
@@ -1153,19 +1238,27 @@ void store_members_free(store_member *m, size_t n) {
 int store_member_set(store *st, const char *vault, int64_t user, store_role role) {
     if (!id_ok(vault) || !role_ok(role)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(vault), A_INT(user), A_INT(role)};
-    struct wcall w = {.n = 1,
+    char json[64];
+    snprintf(json, sizeof(json), "{\"user\":%lld,\"role\":%d}", (long long)user, (int)role);
+    store_arg ae[] = {A_TEXT(vault), A_TEXT("member.set"), A_TEXT(json), A_INT(wall_ms())};
+    struct wcall w = {.n = 2,
                       .s = {{"INSERT INTO members (vault, user_id, role) VALUES ($1, $2, $3)"
                              " ON CONFLICT (vault, user_id) DO UPDATE SET role = excluded.role",
-                             a, NARGS(a), false}}};
+                             a, NARGS(a), false},
+                            {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
 int store_member_remove(store *st, const char *vault, int64_t user) {
     if (!id_ok(vault)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(vault), A_INT(user)};
-    struct wcall w = {.n = 1,
+    char json[64];
+    snprintf(json, sizeof(json), "{\"user\":%lld}", (long long)user);
+    store_arg ae[] = {A_TEXT(vault), A_TEXT("member.removed"), A_TEXT(json), A_INT(wall_ms())};
+    struct wcall w = {.n = 2,
                       .s = {{"DELETE FROM members WHERE vault = $1 AND user_id = $2 RETURNING 1", a,
-                             NARGS(a), true}}};
+                             NARGS(a), true},
+                            {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
@@ -1393,6 +1486,23 @@ int store_file_at_path(store *st, const char *vault, const char *path, char id_o
     return err;
 }
 
+int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n) {
+    if (st == NULL || after == NULL || (after[0] != '\0' && !id_ok(after)) || max == 0 ||
+        max > 10000 || out == NULL || n == NULL)
+        return STORE_EINVAL;
+    struct vec v = {.size = sizeof(store_file)};
+    store_arg a[] = {A_TEXT(after), A_INT(max)};
+    int err = read_rows(st, "SELECT " FILE_COLS " FROM files WHERE id > $1 ORDER BY id LIMIT $2", a,
+                        NARGS(a), row_file_push, &v, NULL);
+    if (err != STORE_OK) {
+        store_files_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
 /* ---- outbox and changes -------------------------------------------------- */
 
 void store_events_free(store_event *e, size_t n) {
@@ -1457,3 +1567,168 @@ int store_vault_changes(store *st, const char *vault, int64_t since, store_chang
     *n = v.n;
     return STORE_OK;
 }
+
+/* ---- outbox consumers ---------------------------------------------------- */
+
+/* A consumer name: 1 to 64 bytes of [a-z0-9_.-]. */
+static bool consumer_name_ok(const char *s) {
+    if (s == NULL || s[0] == '\0') return false;
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n == 64 ||
+            !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int store_cursor_get(store *st, const char *name, int64_t *cursor) {
+    if (st == NULL || !consumer_name_ok(name) || cursor == NULL) return STORE_EINVAL;
+    int64_t v = 0;
+    store_arg a[] = {A_TEXT(name)};
+    int err = read_int(st, "SELECT cursor FROM consumers WHERE name = $1", a, NARGS(a), &v);
+    if (err == STORE_ENOTFOUND) {
+        v = 0;
+        err = STORE_OK;
+    }
+    if (err == STORE_OK) *cursor = v;
+    return err;
+}
+
+int store_cursor_set(store *st, const char *name, int64_t cursor, int64_t now) {
+    if (!consumer_name_ok(name) || cursor < 0) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(name), A_INT(cursor), A_INT(now)};
+    struct wcall w = {.n = 1,
+                      .s = {{"INSERT INTO consumers (name, cursor, updated) VALUES ($1, $2, $3)"
+                             " ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor,"
+                             " updated = excluded.updated",
+                             a, NARGS(a), false}}};
+    return write_call(st, &w);
+}
+
+int store_cursor_delete(store *st, const char *name) {
+    if (!consumer_name_ok(name)) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(name)};
+    struct wcall w = {
+        .n = 1, .s = {{"DELETE FROM consumers WHERE name = $1 RETURNING 1", a, NARGS(a), true}}};
+    return write_call(st, &w);
+}
+
+struct prune_call {
+    int64_t before;
+    int64_t deleted;
+};
+
+static int prune_run(store *st, store_conn *c, void *arg) {
+    struct prune_call *p = arg;
+    store_arg a[] = {A_INT(p->before), A_INT(PRUNE_CHUNK)};
+    store_rows *r = NULL;
+    int64_t n = 0;
+    int err = st->be->query(c,
+                            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+                            " WHERE id <= (SELECT MIN(cursor) FROM consumers) AND created < $1"
+                            " ORDER BY id LIMIT $2) RETURNING 1",
+                            a, NARGS(a), &r);
+    if (err == STORE_OK) {
+        while ((err = st->be->next(r)) == STORE_ROW) n++;
+    }
+    st->be->rows_free(r);
+    if (err != STORE_DONE) return err;
+    p->deleted = n;
+    return STORE_OK;
+}
+
+int store_events_prune(store *st, int64_t before, int64_t *deleted) {
+    if (st == NULL) return STORE_EINVAL;
+    int64_t total = 0;
+    int err = STORE_OK;
+    /* One transaction per chunk, so that writers go in between. */
+    for (;;) {
+        struct prune_call p = {.before = before};
+        store_txn *t = store_txn_new();
+        if (t == NULL) return STORE_ENOMEM;
+        err = store__txn_call(t, prune_run, &p);
+        if (err != STORE_OK) {
+            store_txn_free(t);
+            break;
+        }
+        err = store_commit(st, t, NULL);
+        if (err != STORE_OK) break;
+        total += p.deleted;
+        if (p.deleted < PRUNE_CHUNK) break;
+    }
+    /* Earlier chunks are committed: report them even when a later one failed. */
+    if (deleted != NULL) *deleted = total;
+    return err;
+}
+
+struct pending_row {
+    int64_t count, oldest;
+};
+
+static int row_pending(store *st, store_rows *r, void *ctx) {
+    struct pending_row *p = ctx;
+    p->count = st->be->col_int(r, 0);
+    p->oldest = st->be->is_null(r, 1) ? 0 : st->be->col_int(r, 1);
+    return STORE_OK;
+}
+
+int store_events_pending(store *st, const char *name, const char *vault, int64_t *count,
+                         int64_t *oldest) {
+    if (st == NULL || !consumer_name_ok(name) || (vault != NULL && !id_ok(vault)) ||
+        count == NULL || oldest == NULL)
+        return STORE_EINVAL;
+    struct pending_row p = {0, 0};
+    store_arg a[] = {A_TEXT(name), A_TEXT(vault)};
+    int err = read_rows(st,
+                        vault != NULL
+                            ? "SELECT COUNT(*), MIN(created) FROM outbox WHERE vault = $2 AND id >"
+                              " COALESCE((SELECT cursor FROM consumers WHERE name = $1), 0)"
+                            : "SELECT COUNT(*), MIN(created) FROM outbox WHERE id >"
+                              " COALESCE((SELECT cursor FROM consumers WHERE name = $1), 0)",
+                        a, vault != NULL ? 2 : 1, row_pending, &p, NULL);
+    if (err != STORE_OK) return err;
+    *count = p.count;
+    *oldest = p.oldest;
+    return STORE_OK;
+}
+
+int store_listen(store *st, store_listen_fn fn, void *ud) {
+    if (st == NULL || fn == NULL) return STORE_EINVAL;
+    int err = STORE_ENOMEM;
+    pthread_mutex_lock(&st->llock);
+    if (st->nlisteners < MAX_LISTENERS) {
+        st->listeners[st->nlisteners++] = (struct listener){fn, ud};
+        err = STORE_OK;
+    }
+    pthread_mutex_unlock(&st->llock);
+    return err;
+}
+
+void store_unlisten(store *st, store_listen_fn fn, void *ud) {
+    if (st == NULL) return;
+    pthread_mutex_lock(&st->llock);
+    for (size_t i = 0; i < st->nlisteners; i++) {
+        if (st->listeners[i].fn == fn && st->listeners[i].ud == ud) {
+            st->listeners[i] = st->listeners[--st->nlisteners];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->llock);
+}
+
+/* ---- for the other files of the module ----------------------------------- */
+
+const store_ops *store__ops(store *st) { return st->be; }
+
+int store__read(store *st, const char *sql, const store_arg *args, int nargs, store__row_fn fn,
+                void *ctx, size_t *nrows) {
+    return read_rows(st, sql, args, nargs, fn, ctx, nrows);
+}
+
+bool store__id_ok(const char *s) { return id_ok(s); }
+
+bool store__text_ok(const char *s) { return text_ok(s); }
+
+int store__prefix_upper(const char *prefix, char **out) { return prefix_upper(prefix, out); }

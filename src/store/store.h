@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/squery.h"
+
 enum {
     STORE_OK = 0,
     STORE_ENOTFOUND = -1, /* no such row */
@@ -183,6 +185,10 @@ int store_file_list(store *st, const char *vault, const char *prefix, bool trash
 /* The id of the live file at exactly `path`, or STORE_ENOTFOUND. When a merge
  * left several live files there, the one created first (then lowest id). */
 int store_file_at_path(store *st, const char *vault, const char *path, char id_out[33]);
+/* Every file of every vault (live or trashed) with an id above `after` (""
+ * for the first), at most `max` (1..10000), by id: pages through all files
+ * (for `vaultd reindex`). */
+int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n);
 
 /* ---- writes: transactions committed by the writer thread ------------------ */
 
@@ -269,6 +275,42 @@ typedef struct {
 void store_events_free(store_event *e, size_t n);
 int store_events_after(store *st, int64_t cursor, size_t max, store_event **out, size_t *n);
 
+/* ---- outbox consumers ------------------------------------------------------ */
+
+/* A consumer (the search indexer, the version taker, ...) reads the outbox
+ * by cursor: the id of the last event it has handled. Names are 1 to 64
+ * bytes of [a-z0-9_.-]; anything else is STORE_EINVAL. */
+
+/* The stored cursor of consumer `name`; 0 (and STORE_OK) when it has none. */
+int store_cursor_get(store *st, const char *name, int64_t *cursor);
+/* Stores the cursor of `name` (through the writer thread), registering the
+ * consumer if new; `now` is recorded as the time it last moved. */
+int store_cursor_set(store *st, const char *name, int64_t cursor, int64_t now);
+/* Forgets a consumer that will not run again (so it no longer holds events
+ * back from store_events_prune). STORE_ENOTFOUND if unknown. */
+int store_cursor_delete(store *st, const char *name);
+
+/* Retention: deletes the events created before `before` that every
+ * registered consumer has passed (id at or below the smallest cursor); with
+ * no consumer registered, nothing is deleted. *deleted (may be NULL) gets
+ * how many went. */
+int store_events_prune(store *st, int64_t before, int64_t *deleted);
+
+/* How far consumer `name` is behind on the events of `vault` (NULL: of every
+ * vault): how many events follow its cursor, and the `created` time of the
+ * oldest of them (0 when none). */
+int store_events_pending(store *st, const char *name, const char *vault, int64_t *count,
+                         int64_t *oldest);
+
+/* Commit listeners: fn(ud) runs on the writer thread after every committed
+ * batch, so that consumers in this process wake at once instead of polling
+ * (commits made by other processes are found by polling). fn must be quick and must not
+ * call into the store. At most 16 listeners; STORE_ENOMEM beyond. */
+typedef void (*store_listen_fn)(void *ud);
+int store_listen(store *st, store_listen_fn fn, void *ud);
+/* Removes a listener; once it returns, fn is not running and will not run. */
+void store_unlisten(store *st, store_listen_fn fn, void *ud);
+
 /* The documents of `vault` updated after vault sequence number `since`, each
  * with its latest sequence number, in that order (for the vault channel: a
  * client sends the last seq it saw). The array is freed with free(). */
@@ -277,5 +319,61 @@ typedef struct {
     int64_t seq;
 } store_change;
 int store_vault_changes(store *st, const char *vault, int64_t since, store_change **out, size_t *n);
+
+/* ---- search index ------------------------------------------------------------
+ *
+ * One interface over SQLite FTS5 (tokenizer unicode61, remove_diacritics 2)
+ * and PostgreSQL full text (tsvector + GIN; the 'simple' configuration with
+ * unaccent in front when available). The index is derived data: the search
+ * indexer fills it from the documents, `vaultd reindex` rebuilds it. Words
+ * are matched without regard to case or accents, with no stemming; titles
+ * weigh more than paths, which weigh more than the text.
+ */
+
+typedef struct {
+    char id[33];       /* the note */
+    char vault[33];    /* its vault */
+    const char *path;  /* "/Projects/Q1/Design.md" */
+    const char *title; /* NULL means "" */
+    const char *text;  /* plain text (see util/mdtext.h); NULL means "" */
+    int64_t trashed;   /* 0 when live, else when it went to the trash */
+} store_search_doc;
+
+/* The first STORE_SEARCH_MAX_TEXT bytes of a note's text are indexed (cut
+ * at a UTF-8 boundary): PostgreSQL's tsvector holds at most 1 MB. */
+#define STORE_SEARCH_MAX_TEXT (512u << 10)
+
+/* Inserts or replaces the entries of docs[0..n) in one transaction. */
+int store_search_put(store *st, const store_search_doc *docs, size_t n);
+/* Removes the entry of note `id` (STORE_OK if it had none). */
+int store_search_delete(store *st, const char *id);
+/* Removes every entry (for a rebuild). */
+int store_search_clear(store *st);
+
+typedef struct {
+    const char *vault;       /* the vault to search */
+    const squery *q;         /* parsed query */
+    const char *path_prefix; /* only paths starting with it ("" or NULL: all) */
+    bool trashed;            /* include notes in the trash */
+    size_t limit;            /* 1..100 */
+    size_t offset;           /* results to skip */
+} store_search_req;
+
+typedef struct {
+    char id[33];
+    char *path;
+    char *title;
+    char *snippet; /* plain text; matches between U+00AB and U+00BB (« ») */
+    double score;  /* higher is better; only comparable within one answer */
+    int64_t trashed;
+} store_search_hit;
+
+void store_search_hits_free(store_search_hit *h, size_t n);
+
+/* Ranked matches of req, best first (ties by path), at most req->limit
+ * after skipping req->offset; *total counts every match. The array is
+ * freed with store_search_hits_free. STORE_EINVAL for a bad request. */
+int store_search(store *st, const store_search_req *req, store_search_hit **out, size_t *n,
+                 int64_t *total);
 
 #endif /* VN_STORE_H */
