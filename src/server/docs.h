@@ -88,6 +88,13 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
 
+/* The document `id` if it is open, else NULL (nothing is loaded). */
+vdoc *vdocs_find(vdocs *c, const char *id);
+
+/* Closes document `id` if it is open and has no commit in flight (after
+ * its log was purged). Returns 0, or -1 if it is busy. */
+int vdocs_close(vdocs *c, const char *id);
+
 /* Number of open documents (for /metrics). */
 size_t vdocs_count(const vdocs *c);
 

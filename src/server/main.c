@@ -7,6 +7,7 @@
  */
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/trash.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -37,6 +38,10 @@ static const char usage[] =
     "                       Env: VAULT_DATABASE_URL\n"
     "  --session-ttl SECS   how long a sign-in lasts (default 30 days). Env: VAULT_SESSION_TTL\n"
     "  --log-level LEVEL    debug, info, warn or error (default info). Env: VAULT_LOG_LEVEL\n"
+    "  --trash-retention-days N  days a trashed note is kept when its vault sets\n"
+    "                       none (default 30). Env: VAULT_TRASH_RETENTION_DAYS\n"
+    "  --janitor-interval-ms MS  how often the janitor looks for notes to purge\n"
+    "                       (default 60000). Env: VAULT_JANITOR_INTERVAL_MS\n"
     "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this help and exit\n"
@@ -72,6 +77,16 @@ static int parse_listen(const char *s, options *opt) {
     return 0;
 }
 
+/* Parses a whole decimal integer within [min, max]. Returns 0 or -1. */
+static int parse_int(const char *s, long long min, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
 /* Creates `dir` and its parents if missing. Returns 0 or -1 with errno set. */
 static int make_dirs(const char *dir) {
     char path[PATH_MAX];
@@ -103,6 +118,7 @@ static vhttp *server;
 static uv_loop_t loop;
 static store *db;
 static vdocs *docs;
+static trash_janitor *janitor;
 
 /* The route table, one JSON object per line, for tools and the
  * authorization-matrix test. */
@@ -116,6 +132,7 @@ static void print_routes(void) {
 static void on_signal(uv_signal_t *handle, int signum) {
     vhttp *srv = handle->data;
     vlog(VLOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(signum)));
+    trash_janitor_stop(janitor);
     vhttp_shutdown(srv);
 }
 
@@ -124,6 +141,8 @@ int main(int argc, char **argv) {
     const char *listen = getenv("VAULT_LISTEN") ? getenv("VAULT_LISTEN") : DEFAULT_LISTEN;
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
+    const char *retention = getenv("VAULT_TRASH_RETENTION_DAYS");
+    const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
 
@@ -135,6 +154,8 @@ int main(int argc, char **argv) {
         {"version", no_argument, NULL, 'V'},
         {"routes", no_argument, NULL, 'R'},
         {"session-ttl", required_argument, NULL, 'T'},
+        {"trash-retention-days", required_argument, NULL, 'r'},
+        {"janitor-interval-ms", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -146,6 +167,8 @@ int main(int argc, char **argv) {
         case 'D': opt.database = optarg; break;
         case 'L': level = optarg; break;
         case 'T': ttl = optarg; break;
+        case 'r': retention = optarg; break;
+        case 'j': janitor_ms = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -176,6 +199,22 @@ int main(int argc, char **argv) {
             return 2;
         }
         auth_set_session_ttl(secs * 1000);
+    }
+    long long janitor_interval = 60000;
+    if (retention != NULL) {
+        long long days;
+        if (parse_int(retention, 1, STORE_RETENTION_MAX_DAYS, &days) != 0) {
+            fprintf(stderr, "vaultd: --trash-retention-days wants 1 to 36500, got '%s'\n",
+                    retention);
+            return 2;
+        }
+        trash_set_default_retention_days((int)days);
+    }
+    if (janitor_ms != NULL &&
+        parse_int(janitor_ms, 10, 24LL * 3600 * 1000, &janitor_interval) != 0) {
+        fprintf(stderr, "vaultd: --janitor-interval-ms wants 10 to 86400000, got '%s'\n",
+                janitor_ms);
+        return 2;
     }
     if (make_dirs(opt.data_dir) != 0) {
         fprintf(stderr, "vaultd: cannot use data directory '%s': %s\n", opt.data_dir,
@@ -214,6 +253,17 @@ int main(int argc, char **argv) {
         store_close(db);
         return 1;
     }
+    rc =
+        trash_janitor_start(&loop, db, docs, vhttp_sync(srv), (uint64_t)janitor_interval, &janitor);
+    if (rc != 0) {
+        fprintf(stderr, "vaultd: cannot start the janitor: %s\n", uv_strerror(rc));
+        vhttp_shutdown(srv);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        store_close(db);
+        vhttp_free(srv);
+        vdocs_free(docs);
+        return 1;
+    }
     uv_signal_t sigint, sigterm;
     uv_signal_init(&loop, &sigint);
     uv_signal_init(&loop, &sigterm);
@@ -240,6 +290,7 @@ int main(int argc, char **argv) {
     /* Commits in flight finish first; their answers are queued for the
      * server, which runs them (to release what they hold) as it closes. */
     store_close(db);
+    trash_janitor_free(janitor);
     vhttp_free(srv);
     vdocs_free(docs);
     vlog(VLOG_INFO, "stopped", NULL);
