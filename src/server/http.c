@@ -64,6 +64,7 @@ struct vhttp {
     int shutting_down;
     uint64_t shutdown_started;
     int handles_open; /* listener, timer, async: closed by vhttp_shutdown */
+    bool no_api, no_sync; /* roles this process does not run (vhttp_set_roles) */
 };
 
 typedef struct {
@@ -572,6 +573,18 @@ static void client_address(h2o_req_t *req, char out[64]) {
         uv_ip6_name((struct sockaddr_in6 *)&sa, out, 64);
 }
 
+/* Whether a route belongs to a role this process does not run: sync
+ * endpoints to "sync", the rest of /api/ to "api". */
+static bool route_role_off(const vhttp *srv, const char *pattern) {
+    if (strncmp(pattern, "/api/v1/sync/", 13) == 0) return srv->no_sync;
+    return strncmp(pattern, "/api/", 5) == 0 && srv->no_api;
+}
+
+void vhttp_set_roles(vhttp *srv, bool api, bool sync) {
+    srv->no_api = !api;
+    srv->no_sync = !sync;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     vhttp *srv = ((dispatch_handler *)self)->srv;
     vctx *ctx = h2o_mem_alloc_pool(&req->pool, sizeof(*ctx));
@@ -613,6 +626,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
         return 0;
     }
     env_set(req, "vn.route", ctx->route->pattern);
+    if (route_role_off(srv, ctx->route->pattern)) {
+        vhttp_send_problem(ctx, 404, "Not Found", "This server does not run that role.");
+        return 0;
+    }
     if (ctx->route->access != ACCESS_PUBLIC) {
         if (srv->st == NULL) {
             vhttp_send_problem(ctx, 503, "Service Unavailable", "This server has no database.");

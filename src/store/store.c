@@ -49,6 +49,8 @@
 #define BATCH_ATTEMPTS   5           /* runs of a batch that hit a transient conflict */
 #define DOC_SLOTS        4096        /* writer's doc -> vault cache, a power of two */
 #define DOC_MAX          2048        /* entries before the cache starts over */
+#define MAX_LISTENERS    16          /* store_listen */
+#define PRUNE_CHUNK      5000        /* events deleted per transaction */
 
 typedef enum {
     STEP_UPDATE,
@@ -105,6 +107,12 @@ struct store {
     int schema_version;
     struct doc_vault *docs; /* the writer's, DOC_SLOTS or NULL (not allocated yet) */
     size_t ndocs;
+    pthread_mutex_t llock; /* guards the listeners; held while they run */
+    struct listener {
+        store_listen_fn fn;
+        void *ud;
+    } listeners[MAX_LISTENERS];
+    size_t nlisteners;
 };
 
 #define A_INT(v)     ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
@@ -410,11 +418,11 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
     return err;
 }
 
+#define EVENT_SQL "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)"
+
 static int step_event(store *st, store_conn *c, const struct step *s) {
     store_arg a[] = {A_TEXT(s->vault), A_TEXT(s->a), A_TEXT(s->b), A_INT(wall_ms())};
-    return write_stmt(st, c,
-                      "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)", a,
-                      NARGS(a), NULL);
+    return write_stmt(st, c, EVENT_SQL, a, NARGS(a), NULL);
 }
 
 static int step_version(store *st, store_conn *c, const struct step *s) {
@@ -557,6 +565,12 @@ static int run_batch_once(store *st, store_txn *batch) {
     return berr;
 }
 
+static void notify_listeners(store *st) {
+    pthread_mutex_lock(&st->llock);
+    for (size_t i = 0; i < st->nlisteners; i++) st->listeners[i].fn(st->listeners[i].ud);
+    pthread_mutex_unlock(&st->llock);
+}
+
 static void run_batch(store *st, store_txn *batch, size_t n) {
     double t0 = mono_ms();
     int berr = STORE__ERETRY;
@@ -570,6 +584,7 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
     }
     if (berr == STORE__ERETRY) berr = STORE_EIO;
     double ms = mono_ms() - t0;
+    if (berr == STORE_OK) notify_listeners(st);
 
     store_txn *next;
     for (store_txn *t = batch; t != NULL; t = next) {
@@ -689,7 +704,8 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     *st = (store){.be = is_postgres_url(where) ? &store__postgres : &store__sqlite,
                   .rlock = PTHREAD_MUTEX_INITIALIZER,
                   .qlock = PTHREAD_MUTEX_INITIALIZER,
-                  .qcond = PTHREAD_COND_INITIALIZER};
+                  .qcond = PTHREAD_COND_INITIALIZER,
+                  .llock = PTHREAD_MUTEX_INITIALIZER};
 
     rc = st->be->connect(where, &st->wconn, err, errlen);
     if (rc != STORE_OK) goto fail;
@@ -727,6 +743,7 @@ void store_close(store *st) {
     pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->qlock);
     pthread_mutex_destroy(&st->rlock);
+    pthread_mutex_destroy(&st->llock);
     free(st->docs);
     free(st);
 }
@@ -959,7 +976,7 @@ struct wstmt {
 };
 
 struct wcall {
-    struct wstmt s[2];
+    struct wstmt s[3];
     int n;
     int64_t out;
 };
@@ -1124,12 +1141,16 @@ int store_vault_create(store *st, const char *id, const char *name, int64_t owne
     if (!id_ok(id) || !text_ok(name)) return STORE_EINVAL;
     store_arg av[] = {A_TEXT(id), A_TEXT(name), A_INT(owner), A_INT(now)};
     store_arg am[] = {A_TEXT(id), A_INT(owner), A_INT(ROLE_OWNER)};
+    char json[64];
+    snprintf(json, sizeof(json), "{\"owner\":%lld}", (long long)owner);
+    store_arg ae[] = {A_TEXT(id), A_TEXT("vault.created"), A_TEXT(json), A_INT(wall_ms())};
     struct wcall w = {
-        .n = 2,
+        .n = 3,
         .s = {{"INSERT INTO vaults (id, name, owner, created, seq) VALUES ($1, $2, $3, $4, 0)", av,
                NARGS(av), false},
               {"INSERT INTO members (vault, user_id, role) VALUES ($1, $2, $3)", am, NARGS(am),
-               false}}};
+               false},
+              {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
@@ -1217,19 +1238,27 @@ void store_members_free(store_member *m, size_t n) {
 int store_member_set(store *st, const char *vault, int64_t user, store_role role) {
     if (!id_ok(vault) || !role_ok(role)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(vault), A_INT(user), A_INT(role)};
-    struct wcall w = {.n = 1,
+    char json[64];
+    snprintf(json, sizeof(json), "{\"user\":%lld,\"role\":%d}", (long long)user, (int)role);
+    store_arg ae[] = {A_TEXT(vault), A_TEXT("member.set"), A_TEXT(json), A_INT(wall_ms())};
+    struct wcall w = {.n = 2,
                       .s = {{"INSERT INTO members (vault, user_id, role) VALUES ($1, $2, $3)"
                              " ON CONFLICT (vault, user_id) DO UPDATE SET role = excluded.role",
-                             a, NARGS(a), false}}};
+                             a, NARGS(a), false},
+                            {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
 int store_member_remove(store *st, const char *vault, int64_t user) {
     if (!id_ok(vault)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(vault), A_INT(user)};
-    struct wcall w = {.n = 1,
+    char json[64];
+    snprintf(json, sizeof(json), "{\"user\":%lld}", (long long)user);
+    store_arg ae[] = {A_TEXT(vault), A_TEXT("member.removed"), A_TEXT(json), A_INT(wall_ms())};
+    struct wcall w = {.n = 2,
                       .s = {{"DELETE FROM members WHERE vault = $1 AND user_id = $2 RETURNING 1", a,
-                             NARGS(a), true}}};
+                             NARGS(a), true},
+                            {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
@@ -1714,4 +1743,155 @@ int store_vault_changes(store *st, const char *vault, int64_t since, store_chang
     *out = v.items;
     *n = v.n;
     return STORE_OK;
+}
+
+/* ---- outbox consumers ---------------------------------------------------- */
+
+/* A consumer name: 1 to 64 bytes of [a-z0-9_.-]. */
+static bool consumer_name_ok(const char *s) {
+    if (s == NULL || s[0] == '\0') return false;
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n == 64 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                         c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int store_cursor_get(store *st, const char *name, int64_t *cursor) {
+    if (st == NULL || !consumer_name_ok(name) || cursor == NULL) return STORE_EINVAL;
+    int64_t v = 0;
+    store_arg a[] = {A_TEXT(name)};
+    int err = read_int(st, "SELECT cursor FROM consumers WHERE name = $1", a, NARGS(a), &v);
+    if (err == STORE_ENOTFOUND) {
+        v = 0;
+        err = STORE_OK;
+    }
+    if (err == STORE_OK) *cursor = v;
+    return err;
+}
+
+int store_cursor_set(store *st, const char *name, int64_t cursor, int64_t now) {
+    if (!consumer_name_ok(name) || cursor < 0) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(name), A_INT(cursor), A_INT(now)};
+    struct wcall w = {.n = 1,
+                      .s = {{"INSERT INTO consumers (name, cursor, updated) VALUES ($1, $2, $3)"
+                             " ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor,"
+                             " updated = excluded.updated",
+                             a, NARGS(a), false}}};
+    return write_call(st, &w);
+}
+
+int store_cursor_delete(store *st, const char *name) {
+    if (!consumer_name_ok(name)) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(name)};
+    struct wcall w = {
+        .n = 1,
+        .s = {{"DELETE FROM consumers WHERE name = $1 RETURNING 1", a, NARGS(a), true}}};
+    return write_call(st, &w);
+}
+
+struct prune_call {
+    int64_t before;
+    int64_t deleted;
+};
+
+static int prune_run(store *st, store_conn *c, void *arg) {
+    struct prune_call *p = arg;
+    store_arg a[] = {A_INT(p->before), A_INT(PRUNE_CHUNK)};
+    store_rows *r = NULL;
+    int64_t n = 0;
+    int err = st->be->query(c,
+                            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+                            " WHERE id <= (SELECT MIN(cursor) FROM consumers) AND created < $1"
+                            " ORDER BY id LIMIT $2) RETURNING 1",
+                            a, NARGS(a), &r);
+    if (err == STORE_OK) {
+        while ((err = st->be->next(r)) == STORE_ROW) n++;
+    }
+    st->be->rows_free(r);
+    if (err != STORE_DONE) return err;
+    p->deleted = n;
+    return STORE_OK;
+}
+
+int store_events_prune(store *st, int64_t before, int64_t *deleted) {
+    if (st == NULL) return STORE_EINVAL;
+    int64_t total = 0;
+    int err = STORE_OK;
+    /* One transaction per chunk, so that writers go in between. */
+    for (;;) {
+        struct prune_call p = {.before = before};
+        store_txn *t = store_txn_new();
+        if (t == NULL) return STORE_ENOMEM;
+        err = store__txn_call(t, prune_run, &p);
+        if (err != STORE_OK) {
+            store_txn_free(t);
+            break;
+        }
+        err = store_commit(st, t, NULL);
+        if (err != STORE_OK) break;
+        total += p.deleted;
+        if (p.deleted < PRUNE_CHUNK) break;
+    }
+    /* Earlier chunks are committed: report them even when a later one failed. */
+    if (deleted != NULL) *deleted = total;
+    return err;
+}
+
+struct pending_row {
+    int64_t count, oldest;
+};
+
+static int row_pending(store *st, store_rows *r, void *ctx) {
+    struct pending_row *p = ctx;
+    p->count = st->be->col_int(r, 0);
+    p->oldest = st->be->is_null(r, 1) ? 0 : st->be->col_int(r, 1);
+    return STORE_OK;
+}
+
+int store_events_pending(store *st, const char *name, const char *vault, int64_t *count,
+                         int64_t *oldest) {
+    if (st == NULL || !consumer_name_ok(name) || (vault != NULL && !id_ok(vault)) ||
+        count == NULL || oldest == NULL)
+        return STORE_EINVAL;
+    struct pending_row p = {0, 0};
+    store_arg a[] = {A_TEXT(name), A_TEXT(vault)};
+    int err = read_rows(st,
+                        vault != NULL
+                            ? "SELECT COUNT(*), MIN(created) FROM outbox WHERE vault = $2 AND id >"
+                              " COALESCE((SELECT cursor FROM consumers WHERE name = $1), 0)"
+                            : "SELECT COUNT(*), MIN(created) FROM outbox WHERE id >"
+                              " COALESCE((SELECT cursor FROM consumers WHERE name = $1), 0)",
+                        a, vault != NULL ? 2 : 1, row_pending, &p, NULL);
+    if (err != STORE_OK) return err;
+    *count = p.count;
+    *oldest = p.oldest;
+    return STORE_OK;
+}
+
+int store_listen(store *st, store_listen_fn fn, void *ud) {
+    if (st == NULL || fn == NULL) return STORE_EINVAL;
+    int err = STORE_ENOMEM;
+    pthread_mutex_lock(&st->llock);
+    if (st->nlisteners < MAX_LISTENERS) {
+        st->listeners[st->nlisteners++] = (struct listener){fn, ud};
+        err = STORE_OK;
+    }
+    pthread_mutex_unlock(&st->llock);
+    return err;
+}
+
+void store_unlisten(store *st, store_listen_fn fn, void *ud) {
+    if (st == NULL) return;
+    pthread_mutex_lock(&st->llock);
+    for (size_t i = 0; i < st->nlisteners; i++) {
+        if (st->listeners[i].fn == fn && st->listeners[i].ud == ud) {
+            st->listeners[i] = st->listeners[--st->nlisteners];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->llock);
 }

@@ -335,6 +335,42 @@ typedef struct {
 void store_events_free(store_event *e, size_t n);
 int store_events_after(store *st, int64_t cursor, size_t max, store_event **out, size_t *n);
 
+/* ---- outbox consumers ------------------------------------------------------ */
+
+/* A consumer (the search indexer, the version taker, ...) reads the outbox
+ * by cursor: the id of the last event it has handled. Names are 1 to 64
+ * bytes of [a-z0-9_.-]; anything else is STORE_EINVAL. */
+
+/* The stored cursor of consumer `name`; 0 (and STORE_OK) when it has none. */
+int store_cursor_get(store *st, const char *name, int64_t *cursor);
+/* Stores the cursor of `name` (through the writer thread), registering the
+ * consumer if new; `now` is recorded as the time it last moved. */
+int store_cursor_set(store *st, const char *name, int64_t cursor, int64_t now);
+/* Forgets a consumer that will not run again (so it no longer holds events
+ * back from store_events_prune). STORE_ENOTFOUND if unknown. */
+int store_cursor_delete(store *st, const char *name);
+
+/* Retention: deletes the events created before `before` that every
+ * registered consumer has passed (id at or below the smallest cursor); with
+ * no consumer registered, nothing is deleted. *deleted (may be NULL) gets
+ * how many went. */
+int store_events_prune(store *st, int64_t before, int64_t *deleted);
+
+/* How far consumer `name` is behind on the events of `vault` (NULL: of every
+ * vault): how many events follow its cursor, and the `created` time of the
+ * oldest of them (0 when none). */
+int store_events_pending(store *st, const char *name, const char *vault, int64_t *count,
+                         int64_t *oldest);
+
+/* Commit listeners: fn(ud) runs on the writer thread after every committed
+ * batch, so that consumers in this process wake at once instead of polling
+ * (commits made by other processes are found by polling). fn must be quick and must not
+ * call into the store. At most 16 listeners; STORE_ENOMEM beyond. */
+typedef void (*store_listen_fn)(void *ud);
+int store_listen(store *st, store_listen_fn fn, void *ud);
+/* Removes a listener; once it returns, fn is not running and will not run. */
+void store_unlisten(store *st, store_listen_fn fn, void *ud);
+
 /* The documents of `vault` updated after vault sequence number `since`, each
  * with its latest sequence number, in that order (for the vault channel: a
  * client sends the last seq it saw). The array is freed with free(). */
