@@ -192,10 +192,23 @@ static void trim(vdocs *c) {
     }
 }
 
-int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
+vdoc *vdocs_find(vdocs *c, const char *id) {
     vdoc *d;
     for (d = *bucket(c, id); d != NULL; d = d->hnext)
         if (strcmp(d->id, id) == 0) break;
+    return d;
+}
+
+int vdocs_close(vdocs *c, const char *id) {
+    vdoc *d = vdocs_find(c, id);
+    if (d == NULL) return 0;
+    if (d->inflight > 0 || d->holders > 0) return -1;
+    vdoc_close(c, d);
+    return 0;
+}
+
+int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
+    vdoc *d = vdocs_find(c, id);
     int holders = 0;
     if (d != NULL && d->broken && d->inflight == 0) { /* reload from the log */
         holders = d->holders;

@@ -125,6 +125,13 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
  * the log. A note without updates has the text "". */
 int vdocs_load_text(store *st, const char *id, char **text, size_t *len);
 
+/* The document `id` if it is open, else NULL (nothing is loaded). */
+vdoc *vdocs_find(vdocs *c, const char *id);
+
+/* Closes document `id` if it is open, has no commit in flight and no sync
+ * room holds it (after its log was purged). Returns 0, or -1 if it is busy. */
+int vdocs_close(vdocs *c, const char *id);
+
 /* Number of open documents, and of structs waiting for missing
  * dependencies across them (for /metrics). */
 size_t vdocs_count(const vdocs *c);

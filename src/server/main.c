@@ -9,6 +9,7 @@
 #include "server/consumer.h"
 #include "server/http.h"
 #include "server/search.h"
+#include "server/trash.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -49,6 +50,10 @@ static const char usage[] =
     "                       api, sync, indexer, janitor (default: all). Env: VAULT_ROLES\n"
     "  --event-retention SECS  keep outbox events this long once every consumer\n"
     "                       has passed them (default 7 days). Env: VAULT_EVENT_RETENTION\n"
+    "  --trash-retention-days N  days a trashed note is kept when its vault sets\n"
+    "                       none (default 30). Env: VAULT_TRASH_RETENTION_DAYS\n"
+    "  --janitor-interval-ms MS  how often the janitor looks for notes to purge\n"
+    "                       (default 60000). Env: VAULT_JANITOR_INTERVAL_MS\n"
     "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this help and exit\n"
@@ -115,6 +120,16 @@ static int parse_secs(const char *s, long long max, long long *out) {
     return 0;
 }
 
+/* Parses a whole decimal integer within [min, max]. Returns 0 or -1. */
+static int parse_int(const char *s, long long min, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
 /* Splits "host:port" ("[v6]:port" for IPv6). Returns 0 or -1. */
 static int parse_listen(const char *s, options *opt) {
     const char *colon = strrchr(s, ':');
@@ -168,6 +183,7 @@ static vhttp *server;
 static uv_loop_t loop;
 static store *db;
 static vdocs *docs;
+static trash_janitor *janitor;
 
 /* The background work of the roles other than api and sync. */
 typedef struct {
@@ -207,6 +223,7 @@ static void print_routes(void) {
 static void on_signal(uv_signal_t *handle, int signum) {
     vhttp *srv = handle->data;
     vlog(VLOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(signum)));
+    trash_janitor_stop(janitor);
     vhttp_shutdown(srv);
 }
 
@@ -220,6 +237,8 @@ int main(int argc, char **argv) {
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
     const char *idle = getenv("VAULT_DOC_IDLE_MS");
+    const char *trash_retention = getenv("VAULT_TRASH_RETENTION_DAYS");
+    const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
 
@@ -234,6 +253,8 @@ int main(int argc, char **argv) {
         {"doc-idle-ms", required_argument, NULL, 'I'},
         {"roles", required_argument, NULL, 'r'},
         {"event-retention", required_argument, NULL, 'E'},
+        {"trash-retention-days", required_argument, NULL, 'K'},
+        {"janitor-interval-ms", required_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -248,6 +269,8 @@ int main(int argc, char **argv) {
         case 'I': idle = optarg; break;
         case 'r': roles = optarg; break;
         case 'E': retention = optarg; break;
+        case 'K': trash_retention = optarg; break;
+        case 'J': janitor_ms = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -309,6 +332,22 @@ int main(int argc, char **argv) {
         }
         idle_ms = (uint64_t)ms;
     }
+    long long janitor_interval = 60000;
+    if (trash_retention != NULL) {
+        long long days;
+        if (parse_int(trash_retention, 1, STORE_RETENTION_MAX_DAYS, &days) != 0) {
+            fprintf(stderr, "vaultd: --trash-retention-days wants 1 to 36500, got '%s'\n",
+                    trash_retention);
+            return 2;
+        }
+        trash_set_default_retention_days((int)days);
+    }
+    if (janitor_ms != NULL &&
+        parse_int(janitor_ms, 10, 24LL * 3600 * 1000, &janitor_interval) != 0) {
+        fprintf(stderr, "vaultd: --janitor-interval-ms wants 10 to 86400000, got '%s'\n",
+                janitor_ms);
+        return 2;
+    }
     if (make_dirs(opt.data_dir) != 0) {
         fprintf(stderr, "vaultd: cannot use data directory '%s': %s\n", opt.data_dir,
                 strerror(errno));
@@ -361,7 +400,10 @@ int main(int argc, char **argv) {
     }
     vhttp_set_roles(srv, (opt.roles & ROLE_API) != 0, (opt.roles & ROLE_SYNC) != 0);
     workers w;
-    if (workers_start(&opt, &w) != STORE_OK) {
+    if (workers_start(&opt, &w) != STORE_OK ||
+        ((opt.roles & ROLE_JANITOR) &&
+         trash_janitor_start(&loop, db, docs, vhttp_sync(srv), (uint64_t)janitor_interval,
+                             &janitor) != 0)) {
         fprintf(stderr, "vaultd: cannot start the background roles\n");
         workers_stop(&w);
         vhttp_shutdown(srv);
@@ -398,6 +440,7 @@ int main(int argc, char **argv) {
     /* Commits in flight finish first; their answers are queued for the
      * server, which runs them (to release what they hold) as it closes. */
     store_close(db);
+    trash_janitor_free(janitor);
     vhttp_free(srv);
     vdocs_free(docs);
     vlog(VLOG_INFO, "stopped", NULL);

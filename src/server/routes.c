@@ -13,6 +13,7 @@
 #include "server/search.h"
 #include "server/sync.h"
 #include "server/vchan.h"
+#include "server/trash.h"
 #include "server/vaults.h"
 
 #include <stdlib.h>
@@ -66,6 +67,7 @@ const vroute vroutes[] = {
     {"GET", "/api/v1/vaults", vaults_route_list, ACCESS_USER},
     {"POST", "/api/v1/vaults", vaults_route_create, ACCESS_USER},
     {"GET", "/api/v1/vaults/{vault}", vaults_route_get, ACCESS_VIEWER},
+    {"PATCH", "/api/v1/vaults/{vault}", trash_route_vault_patch, ACCESS_OWNER},
     {"GET", "/api/v1/vaults/{vault}/members", vaults_route_members, ACCESS_VIEWER},
     {"POST", "/api/v1/vaults/{vault}/members", vaults_route_member_add, ACCESS_OWNER},
     {"DELETE", "/api/v1/vaults/{vault}/members/{user}", vaults_route_member_remove, ACCESS_OWNER},
@@ -73,10 +75,13 @@ const vroute vroutes[] = {
     {"POST", "/api/v1/vaults/{vault}/notes", notes_route_create, ACCESS_EDITOR},
     {"POST", "/api/v1/vaults/{vault}/folders/rename", notes_route_folder_rename, ACCESS_EDITOR},
     {"GET", "/api/v1/vaults/{vault}/search", search_route, ACCESS_VIEWER},
+    {"POST", "/api/v1/vaults/{vault}/folders/trash", trash_route_folder, ACCESS_EDITOR},
+    {"GET", "/api/v1/vaults/{vault}/trash", trash_route_list, ACCESS_VIEWER},
     {"GET", "/api/v1/notes/{note}", notes_route_get, ACCESS_VIEWER},
     {"PUT", "/api/v1/notes/{note}", notes_route_put, ACCESS_EDITOR},
     {"PATCH", "/api/v1/notes/{note}", notes_route_patch, ACCESS_EDITOR},
     {"DELETE", "/api/v1/notes/{note}", notes_route_delete, ACCESS_EDITOR},
+    {"POST", "/api/v1/notes/{note}/restore", trash_route_restore, ACCESS_EDITOR},
     {"GET", "/api/v1/sync/{note}", sync_route, ACCESS_VIEWER},
     {"GET", "/api/v1/vaults/{vault}/sync", vchan_route, ACCESS_VIEWER},
 };

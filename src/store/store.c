@@ -55,7 +55,15 @@
 #define READERS          4           /* read connections at most */
 #define PRUNE_CHUNK      5000        /* events deleted per transaction */
 
-typedef enum { STEP_UPDATE, STEP_FILE, STEP_EVENT, STEP_CALL } step_kind;
+typedef enum {
+    STEP_UPDATE,
+    STEP_FILE,
+    STEP_EVENT,
+    STEP_CALL,
+    STEP_VERSION,
+    STEP_BURST_DONE,
+    STEP_PURGE
+} step_kind;
 
 struct step {
     step_kind kind;
@@ -66,6 +74,8 @@ struct step {
     char *a, *b; /* file: path, title; event: type, json */
     bool is_note;
     int64_t created, updated, trashed;
+    int64_t x[4]; /* version: n, author, restored_from, base; burst done,
+                     purge: x[0] = last_at, cutoff */
     store__call_fn fn;
     void *arg;
     int64_t seq; /* update: the vault seq it got (set by the writer) */
@@ -472,12 +482,53 @@ static int step_event(store *st, store_conn *c, const struct step *s) {
     return write_stmt(st, c, EVENT_SQL, a, NARGS(a), NULL);
 }
 
+static int step_version(store *st, store_conn *c, const struct step *s) {
+    store_arg a[] = {A_TEXT(s->id),  A_INT(s->x[0]), A_TEXT(s->vault), A_INT(s->created),
+                     A_INT(s->x[1]), A_INT(s->x[2]), A_INT(s->x[3]),   A_BLOB(s->data, s->len)};
+    return write_stmt(st, c,
+                      "INSERT INTO versions (doc, n, vault, created, author, restored_from, base,"
+                      " snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                      a, NARGS(a), NULL);
+}
+
+static int step_burst_done(store *st, store_conn *c, const struct step *s) {
+    store_arg a[] = {A_TEXT(s->id), A_INT(s->x[0])};
+    int err = write_stmt(st, c, "DELETE FROM version_bursts WHERE doc = $1 AND last_at <= $2", a,
+                         NARGS(a), NULL);
+    if (err == STORE_OK)
+        err = write_stmt(st, c,
+                         "UPDATE version_bursts SET first_at = $2 + 1, restored_from = 0"
+                         " WHERE doc = $1",
+                         a, NARGS(a), NULL);
+    return err;
+}
+
+static int step_purge(store *st, store_conn *c, const struct step *s) {
+    int64_t one;
+    store_arg af[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->x[0])};
+    store_arg ad[] = {A_TEXT(s->id)};
+    int err = write_stmt(st, c,
+                         "DELETE FROM files WHERE id = $1 AND vault = $2 AND trashed <> 0"
+                         " AND trashed <= $3 AND updated <= $3 RETURNING 1",
+                         af, NARGS(af), &one);
+    if (err == STORE_OK)
+        err = write_stmt(st, c, "DELETE FROM doc_updates WHERE doc = $1", ad, NARGS(ad), NULL);
+    if (err == STORE_OK)
+        err = write_stmt(st, c, "DELETE FROM versions WHERE doc = $1", ad, NARGS(ad), NULL);
+    if (err == STORE_OK)
+        err = write_stmt(st, c, "DELETE FROM version_bursts WHERE doc = $1", ad, NARGS(ad), NULL);
+    return err;
+}
+
 static int run_step(store *st, store_txn *t, struct step *s) {
     switch (s->kind) {
     case STEP_UPDATE: return step_update(st, st->wconn, t, s);
     case STEP_FILE: return step_file(st, st->wconn, s);
     case STEP_EVENT: return step_event(st, st->wconn, s);
     case STEP_CALL: return s->fn(st, st->wconn, s->arg);
+    case STEP_VERSION: return step_version(st, st->wconn, s);
+    case STEP_BURST_DONE: return step_burst_done(st, st->wconn, s);
+    case STEP_PURGE: return step_purge(st, st->wconn, s);
     }
     return STORE_EINVAL;
 }
@@ -882,6 +933,51 @@ int store_txn_event(store_txn *t, const char *vault, const char *type, const cha
     return STORE_OK;
 }
 
+int store_txn_put_version(store_txn *t, const char *vault, const char *doc, const store_version *v,
+                          const uint8_t *payload, size_t len) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc) || v == NULL || v->n < 1 || v->base < 1 ||
+        v->base > v->n || payload == NULL || len == 0 || len > MAX_UPDATE_BYTES)
+        return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->data = malloc(len);
+    if (s->data == NULL) return STORE_ENOMEM;
+    memcpy(s->data, payload, len);
+    s->len = len;
+    s->kind = STEP_VERSION;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    s->created = v->created;
+    s->x[0] = v->n;
+    s->x[1] = v->author;
+    s->x[2] = v->restored_from;
+    s->x[3] = v->base;
+    t->n++;
+    return STORE_OK;
+}
+
+/* A step that names a document and one number (x[0]). */
+static int txn_doc_step(store_txn *t, step_kind kind, const char *vault, const char *doc,
+                        int64_t x0) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc)) return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->kind = kind;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    s->x[0] = x0;
+    t->n++;
+    return STORE_OK;
+}
+
+int store_txn_burst_done(store_txn *t, const char *vault, const char *doc, int64_t last_at) {
+    return txn_doc_step(t, STEP_BURST_DONE, vault, doc, last_at);
+}
+
+int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t cutoff) {
+    return txn_doc_step(t, STEP_PURGE, vault, doc, cutoff);
+}
+
 int store__txn_call(store_txn *t, store__call_fn fn, void *arg) {
     if (t == NULL || fn == NULL) return STORE_EINVAL;
     struct step *s = txn_push(t);
@@ -1165,7 +1261,7 @@ int store_vault_create(store *st, const char *id, const char *name, int64_t owne
     return write_call(st, &w);
 }
 
-#define VAULT_COLS "v.id, v.name, v.owner, v.created, v.seq"
+#define VAULT_COLS "v.id, v.name, v.owner, v.created, v.seq, v.trash_retention_days"
 
 /* Columns VAULT_COLS then the role. */
 static int vault_fill(store *st, store_rows *r, store_vault *v) {
@@ -1174,7 +1270,8 @@ static int vault_fill(store *st, store_rows *r, store_vault *v) {
     v->owner = st->be->col_int(r, 2);
     v->created = st->be->col_int(r, 3);
     v->seq = st->be->col_int(r, 4);
-    v->role = role_of(st->be->col_int(r, 5));
+    v->trash_retention_days = (int)st->be->col_int(r, 5);
+    v->role = role_of(st->be->col_int(r, 6));
     return err;
 }
 
@@ -1224,6 +1321,16 @@ int store_vault_list(store *st, int64_t user, store_vault **out, size_t *n) {
     *out = v.items;
     *n = v.n;
     return STORE_OK;
+}
+
+int store_vault_set_retention(store *st, const char *vault, int days) {
+    if (!id_ok(vault) || days < 0 || days > STORE_RETENTION_MAX_DAYS) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(vault), A_INT(days)};
+    struct wcall w = {.n = 1,
+                      .s = {{"UPDATE vaults SET trash_retention_days = $2 WHERE id = $1"
+                             " RETURNING 1",
+                             a, NARGS(a), true}}};
+    return write_call(st, &w);
 }
 
 void store_members_free(store_member *m, size_t n) {
@@ -1496,6 +1603,200 @@ int store_files_after(store *st, const char *after, size_t max, store_file **out
                         NARGS(a), row_file_push, &v, NULL);
     if (err != STORE_OK) {
         store_files_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+/* ---- trash and history ----------------------------------------------------- */
+
+void store_trash_items_free(store_trash_item *it, size_t n) {
+    if (it == NULL) return;
+    for (size_t i = 0; i < n; i++) store_file_free(&it[i].file);
+    free(it);
+}
+
+static int row_trash_item(store *st, store_rows *r, void *ctx) {
+    store_trash_item *it = vec_push(ctx);
+    if (it == NULL) return STORE_ENOMEM;
+    it->cutoff = st->be->col_int(r, 8);
+    return file_fill(st, r, &it->file);
+}
+
+int store_trash_due(store *st, int64_t now, int64_t default_retention_ms, size_t max,
+                    store_trash_item **out, size_t *n) {
+    if (st == NULL || default_retention_ms < 0 || max == 0 || out == NULL || n == NULL)
+        return STORE_EINVAL;
+    if (max > MAX_EVENTS) max = MAX_EVENTS;
+    struct vec v = {.size = sizeof(store_trash_item)};
+    /* The cutoff per vault, then the files whose last activity is at or
+     * before it. */
+    store_arg a[] = {A_INT(now), A_INT(default_retention_ms), A_INT(max)};
+    int err = read_rows(
+        st,
+        "SELECT f.id, f.vault, f.path, f.title, f.kind, f.created, f.updated, f.trashed, c.cutoff"
+        " FROM files f JOIN (SELECT id, $1 - CASE WHEN trash_retention_days > 0"
+        " THEN trash_retention_days * CAST(86400000 AS BIGINT) ELSE $2 END AS cutoff FROM vaults) c"
+        " ON c.id = f.vault WHERE f.trashed <> 0 AND f.trashed <= c.cutoff"
+        " AND f.updated <= c.cutoff"
+        " ORDER BY CASE WHEN f.updated > f.trashed THEN f.updated ELSE f.trashed END, f.id"
+        " LIMIT $3",
+        a, NARGS(a), row_trash_item, &v, NULL);
+    if (err != STORE_OK) {
+        store_trash_items_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+static int row_usage(store *st, store_rows *r, void *ctx) {
+    int64_t *p = ctx;
+    p[0] = st->be->col_int(r, 0);
+    p[1] = st->be->col_int(r, 1);
+    return STORE_OK;
+}
+
+int store_doc_usage_get(store *st, const char *doc, store_doc_usage *out) {
+    if (st == NULL || !id_ok(doc) || out == NULL) return STORE_EINVAL;
+    int64_t u[2] = {0, 0}, v[2] = {0, 0};
+    store_arg a[] = {A_TEXT(doc)};
+    int err = read_rows(st,
+                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_updates"
+                        " WHERE doc = $1",
+                        a, NARGS(a), row_usage, u, NULL);
+    if (err == STORE_OK)
+        err = read_rows(st,
+                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(snapshot)), 0) FROM versions"
+                        " WHERE doc = $1",
+                        a, NARGS(a), row_usage, v, NULL);
+    if (err != STORE_OK) return err;
+    *out = (store_doc_usage){u[0], u[1], v[0], v[1]};
+    return STORE_OK;
+}
+
+#define VERSION_COLS "n, created, author, restored_from, base, LENGTH(snapshot)"
+
+static void version_fill(store *st, store_rows *r, store_version *v) {
+    v->n = st->be->col_int(r, 0);
+    v->created = st->be->col_int(r, 1);
+    v->author = st->be->col_int(r, 2);
+    v->restored_from = st->be->col_int(r, 3);
+    v->base = st->be->col_int(r, 4);
+    v->size = st->be->col_int(r, 5);
+}
+
+static int row_version_push(store *st, store_rows *r, void *ctx) {
+    store_version *v = vec_push(ctx);
+    if (v == NULL) return STORE_ENOMEM;
+    version_fill(st, r, v);
+    return STORE_OK;
+}
+
+int store_version_list(store *st, const char *doc, int64_t before, size_t max, store_version **out,
+                       size_t *n) {
+    if (st == NULL || !id_ok(doc) || max == 0 || out == NULL || n == NULL) return STORE_EINVAL;
+    if (max > MAX_EVENTS) max = MAX_EVENTS;
+    struct vec v = {.size = sizeof(store_version)};
+    store_arg a[] = {A_TEXT(doc), A_INT(before), A_INT(max)};
+    int err = read_rows(st,
+                        "SELECT " VERSION_COLS " FROM versions WHERE doc = $1 AND n < $2"
+                        " ORDER BY n DESC LIMIT $3",
+                        a, NARGS(a), row_version_push, &v, NULL);
+    if (err != STORE_OK) {
+        free(v.items);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+static int row_version(store *st, store_rows *r, void *ctx) {
+    version_fill(st, r, ctx);
+    return STORE_OK;
+}
+
+int store_version_get(store *st, const char *doc, int64_t n, store_version *out) {
+    if (st == NULL || !id_ok(doc) || out == NULL) return STORE_EINVAL;
+    store_version v;
+    size_t rows = 0;
+    store_arg a[] = {A_TEXT(doc), A_INT(n)};
+    int err = read_rows(st, "SELECT " VERSION_COLS " FROM versions WHERE doc = $1 AND n = $2", a,
+                        NARGS(a), row_version, &v, &rows);
+    if (err == STORE_OK && rows == 0) err = STORE_ENOTFOUND;
+    if (err == STORE_OK) *out = v;
+    return err;
+}
+
+static int row_snapshot(store *st, store_rows *r, void *ctx) {
+    struct updates_ctx *u = ctx;
+    size_t len;
+    const uint8_t *data = st->be->col_blob(r, 0, &len);
+    return u->fn(u->ud, data, len);
+}
+
+int store_version_chain(store *st, const char *doc, int64_t n, store_update_fn fn, void *ud) {
+    if (st == NULL || !id_ok(doc) || fn == NULL) return STORE_EINVAL;
+    store_version v;
+    int err = store_version_get(st, doc, n, &v);
+    if (err != STORE_OK) return err;
+    struct updates_ctx u = {fn, ud};
+    store_arg a[] = {A_TEXT(doc), A_INT(v.base), A_INT(n)};
+    return read_rows(st,
+                     "SELECT snapshot FROM versions WHERE doc = $1 AND n >= $2 AND n <= $3"
+                     " ORDER BY n",
+                     a, NARGS(a), row_snapshot, &u, NULL);
+}
+
+int store_burst_note(store *st, const store_burst *b) {
+    if (b == NULL || !id_ok(b->doc) || !id_ok(b->vault)) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(b->doc),         A_TEXT(b->vault),     A_INT(b->first_at),
+                     A_INT(b->last_at),      A_INT(b->first_user), A_INT(b->last_user),
+                     A_INT(b->restored_from)};
+    struct wcall w = {
+        .n = 1,
+        .s = {{"INSERT INTO version_bursts (doc, vault, first_at, last_at, first_user, last_user,"
+               " restored_from) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+               " ON CONFLICT (doc) DO UPDATE SET"
+               " last_user = CASE WHEN excluded.last_at >= version_bursts.last_at"
+               " THEN excluded.last_user ELSE version_bursts.last_user END,"
+               " last_at = CASE WHEN excluded.last_at >= version_bursts.last_at"
+               " THEN excluded.last_at ELSE version_bursts.last_at END,"
+               " restored_from = CASE WHEN excluded.restored_from <> 0"
+               " THEN excluded.restored_from ELSE version_bursts.restored_from END",
+               a, NARGS(a), false}}};
+    return write_call(st, &w);
+}
+
+static int row_burst(store *st, store_rows *r, void *ctx) {
+    store_burst *b = vec_push(ctx);
+    if (b == NULL) return STORE_ENOMEM;
+    b->first_at = st->be->col_int(r, 2);
+    b->last_at = st->be->col_int(r, 3);
+    b->first_user = st->be->col_int(r, 4);
+    b->last_user = st->be->col_int(r, 5);
+    b->restored_from = st->be->col_int(r, 6);
+    int err = id_col(st, r, 0, b->doc);
+    return err == STORE_OK ? id_col(st, r, 1, b->vault) : err;
+}
+
+int store_bursts_due(store *st, int64_t idle_before, int64_t max_before, size_t max,
+                     store_burst **out, size_t *n) {
+    if (st == NULL || max == 0 || out == NULL || n == NULL) return STORE_EINVAL;
+    if (max > MAX_EVENTS) max = MAX_EVENTS;
+    struct vec v = {.size = sizeof(store_burst)};
+    store_arg a[] = {A_INT(idle_before), A_INT(max_before), A_INT(max)};
+    int err = read_rows(st,
+                        "SELECT doc, vault, first_at, last_at, first_user, last_user,"
+                        " restored_from FROM version_bursts WHERE last_at <= $1"
+                        " OR first_at <= $2 OR restored_from <> 0 ORDER BY last_at, doc LIMIT $3",
+                        a, NARGS(a), row_burst, &v, NULL);
+    if (err != STORE_OK) {
+        free(v.items);
         return err;
     }
     *out = v.items;

@@ -122,6 +122,7 @@ typedef struct {
     int64_t created;
     int64_t seq;     /* the vault's change sequence: bumped by every committed update */
     store_role role; /* the asking user's role, where a function says so */
+    int trash_retention_days; /* days a trashed note is kept; 0: the server's default */
 } store_vault;
 
 void store_vault_free(store_vault *v);            /* frees the strings, not v */
@@ -151,6 +152,12 @@ int store_member_remove(store *st, const char *vault, int64_t user); /* ENOTFOUN
 int store_member_role(store *st, const char *vault, int64_t user, store_role *role);
 /* Members by role (owners first), then email; STORE_ENOTFOUND if no vault. */
 int store_members_list(store *st, const char *vault, store_member **out, size_t *n);
+
+/* Sets how many days trashed notes of the vault are kept before the janitor
+ * purges them (1..STORE_RETENTION_MAX_DAYS), or 0 for the server's default.
+ * STORE_EINVAL outside that range, STORE_ENOTFOUND if no vault. */
+#define STORE_RETENTION_MAX_DAYS 36500
+int store_vault_set_retention(store *st, const char *vault, int days);
 
 /* ---- documents: update log and projections ------------------------------- */
 
@@ -190,6 +197,76 @@ int store_file_at_path(store *st, const char *vault, const char *path, char id_o
  * (for `vaultd reindex`). */
 int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n);
 
+/* ---- trash ------------------------------------------------------------------ */
+
+/* A trashed file due for purging, with the cutoff it was found under: its
+ * last activity (the later of its trash time and its last edit) is at or
+ * before `cutoff` = now - the vault's retention. */
+typedef struct {
+    store_file file;
+    int64_t cutoff;
+} store_trash_item;
+
+void store_trash_items_free(store_trash_item *it, size_t n); /* each and the array */
+/* At most `max` trashed files, of any vault, whose last activity is at or
+ * before `now` minus their vault's retention (default_retention_ms for a
+ * vault that has none set), oldest activity first. */
+int store_trash_due(store *st, int64_t now, int64_t default_retention_ms, size_t max,
+                    store_trash_item **out, size_t *n);
+
+/* What a document holds: its update log and its versions (row counts and
+ * payload bytes), for the purge log and the history benchmark. */
+typedef struct {
+    int64_t updates, update_bytes;
+    int64_t versions, version_bytes;
+} store_doc_usage;
+int store_doc_usage_get(store *st, const char *doc, store_doc_usage *out);
+
+/* ---- versions (history) ------------------------------------------------------ */
+
+/* One version of a note: a Yjs snapshot stored whole (a keyframe, base == n)
+ * or as the part that is new since version n-1 (a delta, base < n: the
+ * snapshot of n is the union of the rows base..n); see server/history.c. */
+typedef struct {
+    int64_t n;             /* 1, 2, ... per note */
+    int64_t created;       /* time of the last edit the version holds */
+    int64_t author;        /* user id of that edit, 0 if unknown */
+    int64_t restored_from; /* the version a restore brought back, else 0 */
+    int64_t base;          /* the keyframe the row builds on */
+    int64_t size;          /* bytes of the stored row payload (reads only) */
+} store_version;
+
+/* Newest first: at most `max` versions of `doc` numbered below `before`
+ * (INT64_MAX for the newest). The array is freed with free(). */
+int store_version_list(store *st, const char *doc, int64_t before, size_t max,
+                       store_version **out, size_t *n);
+/* One version's row; STORE_ENOTFOUND if absent. */
+int store_version_get(store *st, const char *doc, int64_t n, store_version *out);
+/* The stored payloads of versions base(n)..n of `doc`, in order, through the
+ * callback (borrowed bytes; must not call into the store). ENOTFOUND if
+ * version n does not exist. */
+int store_version_chain(store *st, const char *doc, int64_t n, store_update_fn fn, void *ud);
+
+/* An editing burst on a note that no version holds yet: kept by the version
+ * consumer between outbox events and the moment the burst settles. */
+typedef struct {
+    char doc[33];
+    char vault[33];
+    int64_t first_at, last_at;     /* times of its first and last edits */
+    int64_t first_user, last_user; /* who made them */
+    int64_t restored_from;         /* a restore in the burst: take a version at once */
+} store_burst;
+
+/* Records an edit of b->doc at b->last_at by b->last_user: starts the burst
+ * (first_* from b) or extends it (last_* move forward only; restored_from
+ * is kept once set). */
+int store_burst_note(store *st, const store_burst *b);
+/* Bursts whose last edit is at or before idle_before, or whose first edit is
+ * at or before max_before, or that hold a restore; at most `max`, oldest
+ * first. The array is freed with free(). */
+int store_bursts_due(store *st, int64_t idle_before, int64_t max_before, size_t max,
+                     store_burst **out, size_t *n);
+
 /* ---- writes: transactions committed by the writer thread ------------------ */
 
 typedef struct store_txn store_txn;
@@ -211,6 +288,18 @@ int store_txn_put_file(store_txn *t, const store_file *f);
 /* Writes an outbox event (consumed later by indexer, versions, relay). Its
  * `created` time is the writer's clock when the transaction runs. */
 int store_txn_event(store_txn *t, const char *vault, const char *type, const char *json);
+/* Adds version v->n of `doc` with its stored payload. At commit:
+ * STORE_ECONFLICT if that version exists. */
+int store_txn_put_version(store_txn *t, const char *vault, const char *doc, const store_version *v,
+                          const uint8_t *payload, size_t len);
+/* Ends the burst of `doc` up to its edit at `last_at` (a version now holds
+ * it): removed if no later edit came, else it restarts after last_at. */
+int store_txn_burst_done(store_txn *t, const char *vault, const char *doc, int64_t last_at);
+/* Purges trashed note `doc` of `vault`: its update log, versions, burst and
+ * projection row. At commit, STORE_ENOTFOUND (and nothing happens) unless
+ * the note is still trashed with its trash time and last edit at or before
+ * `cutoff`: a restore or an edit that committed first wins. */
+int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t cutoff);
 /* Test hook: make the transaction fail after its other steps ran, so that
  * atomicity can be checked (the savepoint is rolled back; err = STORE_EIO). */
 void store_txn_fail_for_test(store_txn *t);
