@@ -2,11 +2,12 @@
  * main.c - vaultd: the Vault Notes server.
  *
  * Parses flags and VAULT_* environment variables, prepares the data
- * directory, runs the HTTP server on a libuv loop, and exits cleanly (status
- * 0) on SIGINT or SIGTERM once open connections have finished.
+ * directory, opens the web app's directory when asked, runs the HTTP server on a libuv loop, and
+ * exits cleanly (status 0) on SIGINT or SIGTERM once open connections have finished.
  */
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/web.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -35,6 +36,8 @@ static const char usage[] =
     "                       Env: VAULT_DATA_DIR\n"
     "  --database URL       use PostgreSQL (postgres://...) instead of SQLite.\n"
     "                       Env: VAULT_DATABASE_URL\n"
+    "  --web-dir DIR        serve the web app built in DIR (web/dist) at / (default: none).\n"
+    "                       Env: VAULT_WEB_DIR\n"
     "  --session-ttl SECS   how long a sign-in lasts (default 30 days). Env: VAULT_SESSION_TTL\n"
     "  --log-level LEVEL    debug, info, warn or error (default info). Env: VAULT_LOG_LEVEL\n"
     "  --routes             print the route table (JSON lines) and exit\n"
@@ -48,6 +51,7 @@ typedef struct {
     int port;
     const char *data_dir;
     const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
+    const char *web_dir;  /* the web app's built files, or NULL */
 } options;
 
 /* Splits "host:port" ("[v6]:port" for IPv6). Returns 0 or -1. */
@@ -103,6 +107,7 @@ static vhttp *server;
 static uv_loop_t loop;
 static store *db;
 static vdocs *docs;
+static vweb *web;
 
 /* The route table, one JSON object per line, for tools and the
  * authorization-matrix test. */
@@ -126,6 +131,7 @@ int main(int argc, char **argv) {
     const char *ttl = getenv("VAULT_SESSION_TTL");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
+    if (getenv("VAULT_WEB_DIR") && *getenv("VAULT_WEB_DIR")) opt.web_dir = getenv("VAULT_WEB_DIR");
 
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -135,6 +141,7 @@ int main(int argc, char **argv) {
         {"version", no_argument, NULL, 'V'},
         {"routes", no_argument, NULL, 'R'},
         {"session-ttl", required_argument, NULL, 'T'},
+        {"web-dir", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -146,6 +153,7 @@ int main(int argc, char **argv) {
         case 'D': opt.database = optarg; break;
         case 'L': level = optarg; break;
         case 'T': ttl = optarg; break;
+        case 'W': opt.web_dir = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -187,15 +195,21 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultd: --database wants a postgres:// URL\n");
         return 2;
     }
+    char err[512];
+    if (opt.web_dir != NULL && vweb_open(opt.web_dir, &web, err, sizeof(err)) != 0) {
+        fprintf(stderr, "vaultd: --web-dir: %s\n", err);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (auth_init() != 0) {
         fprintf(stderr, "vaultd: libsodium could not start\n");
+        vweb_free(web);
         return 1;
     }
-    char err[512];
     if (store_open(opt.database != NULL ? opt.database : opt.data_dir, &db, err, sizeof(err)) !=
         STORE_OK) {
         fprintf(stderr, "vaultd: cannot open the database: %s\n", err);
+        vweb_free(web);
         return 1;
     }
 
@@ -204,6 +218,7 @@ int main(int argc, char **argv) {
     if (docs == NULL) {
         fprintf(stderr, "vaultd: out of memory\n");
         store_close(db);
+        vweb_free(web);
         return 1;
     }
     int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
@@ -212,8 +227,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultd: cannot listen on %s: %s\n", listen, uv_strerror(rc));
         vdocs_free(docs);
         store_close(db);
+        vweb_free(web);
         return 1;
     }
+    vhttp_set_web(server, web);
     uv_signal_t sigint, sigterm;
     uv_signal_init(&loop, &sigint);
     uv_signal_init(&loop, &sigterm);
@@ -242,6 +259,7 @@ int main(int argc, char **argv) {
     store_close(db);
     vhttp_free(srv);
     vdocs_free(docs);
+    vweb_free(web);
     vlog(VLOG_INFO, "stopped", NULL);
     return 0;
 }
