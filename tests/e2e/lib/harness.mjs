@@ -164,10 +164,15 @@ export async function until (fn, what, ms = WAIT) {
 export const editor = page => page.locator('[data-testid=editor] .cm-content')
 export const status = page => page.getByTestId('sync-status')
 
-/** The note's text as the editor shows it (CodeMirror lines joined by newlines). */
+/** The note's text as the editor shows it: CodeMirror's lines joined by newlines, without the
+ * widgets drawn between the letters (collaborators' cursors and names, placeholders). */
 export async function editorText (page) {
   return page.locator('[data-testid=editor] .cm-content').evaluate(el =>
-    [...el.querySelectorAll('.cm-line')].map(l => l.textContent).join('\n'))
+    [...el.querySelectorAll('.cm-line')].map(line => {
+      const copy = line.cloneNode(true)
+      copy.querySelectorAll('[contenteditable=false], .cm-widgetBuffer, .cm-placeholder').forEach(w => w.remove())
+      return copy.textContent.replace(/\u2060/g, '')
+    }).join('\n'))
 }
 
 /** Waits until the editor's text satisfies `pred` (or equals it, for a string). */
