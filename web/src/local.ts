@@ -32,6 +32,17 @@ export async function kvDel (key: string): Promise<void> {
   await idb.del(store, key)
 }
 
+/** Notes with local changes the server may not have: synced in the background when online. */
+export const dirty = {
+  mark: (id: string) => kvPut(`dirty:${id}`, Date.now()),
+  clear: (id: string) => kvDel(`dirty:${id}`),
+  list: async (): Promise<string[]> => {
+    const [store] = idb.transact(await db(), ['kv'], 'readonly')
+    const keys = await idb.getAllKeys(store, idb.createIDBKeyRangeBound('dirty:', 'dirty:\uffff', false, false))
+    return keys.map(k => String(k).slice('dirty:'.length))
+  }
+}
+
 export interface PendingNote {
   localId: string
   vault: string

@@ -1,12 +1,13 @@
-// outbox.ts - notes created offline (local.ts: PendingNote) are created on the server when the
+// outbox.ts - what waits for the network. Notes edited offline whose editor was closed are
+// synced in the background (local.ts: dirty). Notes created offline (local.ts: PendingNote) are created on the server when the
 // network is back: POST with no content (the text comes with the document, so nothing is
 // doubled), then the local document is copied to the new id and synced (sync.ts:
 // adoptLocalNote). A path taken meanwhile on the server gets " (2)", " (3)"... before its
 // extension. Runs one flush at a time; a failure leaves the note queued for the next one.
 import * as idb from 'lib0/indexeddb'
 import { api, ApiError, OfflineError } from './api'
-import { local } from './local'
-import { adoptLocalNote, whenClosed } from './sync'
+import { dirty, local } from './local'
+import { adoptLocalNote, isOpen, syncInBackground, whenClosed } from './sync'
 
 let running: Promise<number> | null = null
 
@@ -42,6 +43,11 @@ async function flushOnce (onCreated: Created): Promise<number> {
     await local.setPending((await local.pending()).filter(q => q.localId !== p.localId))
     void idb.deleteDB(`note:${p.localId}`).catch(() => {})
     done++
+  }
+  // notes edited offline whose editor is closed: push their changes now
+  for (const id of await dirty.list()) {
+    if (isOpen(id)) continue
+    if (await syncInBackground(id)) await dirty.clear(id)
   }
   return done
 }

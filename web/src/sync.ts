@@ -20,7 +20,7 @@ import * as syncProtocol from 'y-protocols/sync'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { WebsocketProvider } from 'y-websocket'
 import { messageSaved, SaveTracker } from './saved'
-import { isLocalId } from './local'
+import { dirty, isLocalId } from './local'
 
 export type SyncStatus = 'loading' | 'offline' | 'connecting' | 'saving' | 'saved' | 'local' | 'gone'
 
@@ -36,6 +36,10 @@ export function colorFor (seed: string): Collaborator['color'] {
 
 export function syncUrl (): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/sync`
+}
+
+export function isOpen (noteId: string): boolean {
+  return (openSessions.get(noteId) ?? 0) > 0
 }
 
 export const isOnline = (): boolean => navigator.onLine
@@ -87,7 +91,13 @@ export class NoteSession {
     return () => this.listeners.delete(fn)
   }
 
+  private markedDirty = false
+
   private setStatus (s: SyncStatus): void {
+    if (s === 'saved' && this.markedDirty) {
+      this.markedDirty = false
+      void dirty.clear(this.noteId)
+    }
     if (this.status === s) return
     this.status = s
     for (const fn of this.listeners) fn(s)
@@ -155,6 +165,10 @@ export class NoteSession {
     // registered after the provider's own handler, so the update is on the socket first
     this.doc.on('update', (_u: Uint8Array, origin: unknown, _d: Y.Doc, tr: Y.Transaction) => {
       if (origin === p || origin === this.idb) return
+      if (!this.markedDirty) {
+        this.markedDirty = true
+        void dirty.mark(this.noteId)
+      }
       if (t.localChange(tr.deleteSet.clients.size > 0)) this.sendBarrier()
       this.refresh()
     })
@@ -187,6 +201,23 @@ export class NoteSession {
   }
 }
 
+/** Syncs note `noteId` from this device's replica until the server has all of it (or `ms`
+ * passed), with no editor open. Returns whether it is saved. */
+export async function syncInBackground (noteId: string, ms = 20000): Promise<boolean> {
+  const s = new NoteSession(noteId, null)
+  const saved = await new Promise<boolean>(resolve => {
+    const timer = setTimeout(() => resolve(false), ms)
+    s.on(st => {
+      if (st === 'saved' || st === 'gone') {
+        clearTimeout(timer)
+        resolve(st === 'saved')
+      }
+    })
+  })
+  s.destroy()
+  return saved
+}
+
 /**
  * Gives a note created offline its server id: copies the document kept under `localId` to
  * `noteId` in IndexedDB, pushes it to the server, and waits (up to `ms`) until it is saved.
@@ -199,17 +230,6 @@ export async function adoptLocalNote (localId: string, noteId: string, ms = 2000
   const to = new IndexeddbPersistence(`note:${noteId}`, doc)
   await to.whenSynced
   await from.destroy()
-  const s = new NoteSession(noteId, null)
-  const saved = await new Promise<boolean>(resolve => {
-    const timer = setTimeout(() => resolve(false), ms)
-    s.on(st => {
-      if (st === 'saved') {
-        clearTimeout(timer)
-        resolve(true)
-      }
-    })
-  })
-  s.destroy()
   doc.destroy()
-  return saved
+  return syncInBackground(noteId, ms)
 }
