@@ -103,7 +103,7 @@ export function VaultView ({ vaultId, noteId, user, online }: {
     <Dialog
       title='New note' submit='Create' fields={[{ name: 'name', label: 'Name', value: 'Untitled' }]}
       onClose={() => setDialog(null)} onSubmit={async ({ name }) => {
-        if (name.trim() === '') throw new Error('Give the note a name.')
+        if (name.trim() === '' || name.includes('/')) throw new Error('A note name is not empty and has no "/".')
         const path = join(dir, noteFileName(name))
         if (notes.some(n => n.path === path)) throw new Error('Another note already has this name here.')
         try {
@@ -127,6 +127,7 @@ export function VaultView ({ vaultId, noteId, user, online }: {
         ? [{ name: 'dir', label: 'To folder', options: folderOptions(), value: dirOf(n.path) }]
         : [{ name: 'name', label: 'Name', value: baseOf(n.path) }]}
       onClose={() => setDialog(null)} onSubmit={async ({ name, dir }) => {
+        if (!move && (name.trim() === '' || name.includes('/'))) throw new Error('A note name is not empty and has no "/".')
         const path = move ? join(dir, baseOf(n.path)) : join(dirOf(n.path), noteFileName(name))
         if (path === n.path) return
         if (isLocalId(n.id)) {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -104,9 +104,13 @@ export async function newDevice (browser, server, opts = {}) {
 }
 
 let shots = 0
+const suite = basename(process.argv[1] ?? 'e2e').replace(/\.test\.mjs$/, '')
+
+/** Saves build/e2e-artifacts/<test file>-<n>-<name>.png for a person to look at. */
 export async function screenshot (page, name) {
   mkdirSync(artifacts, { recursive: true })
-  await page.screenshot({ path: join(artifacts, `${String(++shots).padStart(2, '0')}-${name}.png`), fullPage: true })
+  const file = `${suite}-${String(++shots).padStart(2, '0')}-${name}.png`
+  await page.screenshot({ path: join(artifacts, file), fullPage: true })
 }
 
 export async function signUp (page, { name, email, password = 'correct horse battery' }) {
