@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   Server, launch, newDevice, signUp, logIn, createVault, createNote, typeAtEnd, waitForStatus,
-  waitForText, editorText, noteIdOf, screenshot, editor
+  waitForText, editorText, noteIdOf, screenshot, editor, status
 } from './lib/harness.mjs'
 
 let server, browser
@@ -61,6 +61,49 @@ test('sign up, create a vault and a note, type, reload: the text is there', asyn
   await page.getByRole('form', { name: 'Log in' }).waitFor()
   await page.goto('/')
   await page.getByRole('form', { name: 'Log in' }).waitFor()
+  await context.close()
+})
+
+test('"saved on server" only once the server committed: not while it is frozen, for typing or deleting', async () => {
+  const { context, page } = await newDevice(browser, server)
+  await logIn(page, { email: 'ada@example.com' })
+  await page.getByRole('link', { name: 'Team notes' }).click()
+  await createNote(page, 'Frozen')
+  await typeAtEnd(page, 'before')
+  await waitForStatus(page, 'saved on server')
+  const id = noteIdOf(page)
+  const token = await server.token('ada@example.com')
+
+  server.pause()
+  try {
+    await typeAtEnd(page, ' during')
+    await waitForStatus(page, 'saving…')
+    // however long the server stays frozen, the status never claims the text is saved
+    for (let i = 0; i < 10; i++) {
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.equal(await status(page).textContent(), 'saving…')
+    }
+  } finally {
+    server.resume()
+  }
+  await waitForStatus(page, 'saved on server')
+  assert.equal(await server.noteText(token, id), 'before during')
+
+  // a deletion adds nothing to the state vector: it still waits for the server
+  server.pause()
+  try {
+    await page.keyboard.press('Backspace')
+    await waitForText(page, 'before durin')
+    await waitForStatus(page, 'saving…')
+    for (let i = 0; i < 10; i++) {
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.equal(await status(page).textContent(), 'saving…')
+    }
+  } finally {
+    server.resume()
+  }
+  await waitForStatus(page, 'saved on server')
+  assert.equal(await server.noteText(token, id), 'before durin')
   await context.close()
 })
 

@@ -74,6 +74,10 @@ export class Server {
     return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
   }
 
+  /** Freezes the server (SIGSTOP): sockets stay open, nothing is answered or committed. */
+  pause () { this.proc.kill('SIGSTOP') }
+  resume () { this.proc.kill('SIGCONT') }
+
   /** A bearer token for REST checks (the browser itself only ever holds the session cookie). */
   async token (email, password = 'correct horse battery') {
     const r = await this.call('POST', '/api/v1/auth/login', { email, password })
