@@ -72,6 +72,8 @@ test('offline edits, concurrent online edits, reconnection: both show the merged
   await a.page.getByRole('button', { name: 'New note' }).click()
   await a.page.getByRole('dialog').getByLabel('Name').fill('Train thoughts')
   await a.page.getByRole('dialog').getByRole('button', { name: 'Create' }).click()
+  await a.page.getByRole('dialog').waitFor({ state: 'detached' })
+  await a.page.getByTestId('note-path').filter({ hasText: /^\/Train thoughts\.md$/ }).waitFor()
   await editor(a.page).waitFor()
   assert.match(noteIdOf(a.page), /^local-/)
   await a.page.getByText('not synced').waitFor()

@@ -44,6 +44,15 @@ export function App () {
     })
   }, [])
 
+  useEffect(() => {
+    const out = (): void => {
+      setUser(null)
+      navigate({ name: 'login' }, true)
+    }
+    window.addEventListener('vn:signed-out', out)
+    return () => window.removeEventListener('vn:signed-out', out)
+  }, [])
+
   const flush = useCallback(() => {
     void flushOutbox((localId, id) => {
       const r = parse(location.pathname)

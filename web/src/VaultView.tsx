@@ -46,13 +46,13 @@ export function VaultView ({ vaultId, noteId, user, online }: {
     }))
     setNotes([...list, ...queued])
     setFolders(await local.folders(vaultId))
-    let v = (await local.vaults()).find(x => x.id === vaultId)
-    if (v === undefined) {
-      try {
-        const all = await api.vaults()
-        await local.setVaults(all)
-        v = all.find(x => x.id === vaultId)
-      } catch {}
+    let v: Vault | undefined
+    try { // fresh, so a changed role shows
+      const all = await api.vaults()
+      await local.setVaults(all)
+      v = all.find(x => x.id === vaultId)
+    } catch {
+      v = (await local.vaults()).find(x => x.id === vaultId)
     }
     setVault(v)
     setLoaded(true)

@@ -47,6 +47,10 @@ async function call<T> (method: string, path: string, body?: unknown): Promise<T
   } catch {
     json = null
   }
+  if (res.status === 401 && path !== '/api/v1/auth/login' && path !== '/api/v1/me') {
+    // the session ended (expired, or signed out elsewhere): the app shows the login form
+    window.dispatchEvent(new Event('vn:signed-out'))
+  }
   if (!res.ok) {
     throw new ApiError(res.status, json?.detail ?? json?.title ?? `The server answered ${res.status}.`)
   }

@@ -152,6 +152,8 @@ export async function createNote (page, name, folder) {
   await page.getByRole('dialog').getByLabel('Name').fill(name)
   await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click()
   await page.getByRole('dialog').waitFor({ state: 'detached' })
+  const file = /\.[A-Za-z0-9]+$/.test(name) ? name : `${name}.md`
+  await page.getByTestId('note-path').filter({ hasText: `/${file}` }).waitFor()
   await editor(page).waitFor()
 }
 
