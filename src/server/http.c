@@ -24,6 +24,7 @@
 #include "server/metrics.h"
 #include "server/sync.h"
 #include "server/vchan.h"
+#include "server/web.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -53,6 +54,7 @@ struct vhttp {
     vcache sessions, roles; /* see VHTTP_CACHE_TTL_MS */
     vsync *sync;            /* sync connections (sync.c) */
     vchan *vchan;           /* vault channels (vchan.c) */
+    vweb *web;              /* the web app's files, or NULL (borrowed) */
     uv_tcp_t listener;
     uv_timer_t shutdown_timer;
     uv_async_t async;
@@ -623,6 +625,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
         ctx->route = &vroutes[i];
         break;
     }
+    if (ctx->route == NULL && !path_matched && srv->web != NULL && vweb_wants(req)) {
+        env_set(req, "vn.route", "(web)");
+        vweb_serve(srv->web, req);
+        return 0;
+    }
     if (ctx->route == NULL) {
         if (path_matched)
             vhttp_send_problem(ctx, 405, "Method Not Allowed",
@@ -767,6 +774,8 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
 }
 
 int vhttp_port(const vhttp *srv) { return srv->port; }
+
+void vhttp_set_web(vhttp *srv, struct vweb *web) { srv->web = web; }
 
 static void on_handle_closed(uv_handle_t *handle) {
     vhttp *srv = handle->data;

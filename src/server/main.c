@@ -2,14 +2,15 @@
  * main.c - vaultd: the Vault Notes server.
  *
  * Parses flags and VAULT_* environment variables, prepares the data
- * directory, runs the HTTP server on a libuv loop, and exits cleanly (status
- * 0) on SIGINT or SIGTERM once open connections have finished.
+ * directory, opens the web app's directory when asked, runs the HTTP server on a libuv loop, and
+ * exits cleanly (status 0) on SIGINT or SIGTERM once open connections have finished.
  */
 #include "server/auth.h"
 #include "server/consumer.h"
 #include "server/http.h"
 #include "server/search.h"
 #include "server/trash.h"
+#include "server/web.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -42,6 +43,8 @@ static const char usage[] =
     "                       Env: VAULT_DATA_DIR\n"
     "  --database URL       use PostgreSQL (postgres://...) instead of SQLite.\n"
     "                       Env: VAULT_DATABASE_URL\n"
+    "  --web-dir DIR        serve the web app built in DIR (web/dist) at / (default: none).\n"
+    "                       Env: VAULT_WEB_DIR\n"
     "  --session-ttl SECS   how long a sign-in lasts (default 30 days). Env: VAULT_SESSION_TTL\n"
     "  --doc-idle-ms MS     unload a document from memory once unused for this long\n"
     "                       (default 60000; 0 never unloads for idleness). Env: VAULT_DOC_IDLE_MS\n"
@@ -79,6 +82,7 @@ typedef struct {
     const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
     unsigned roles;
     int64_t event_retention_ms;
+    const char *web_dir;  /* the web app's built files, or NULL */
 } options;
 
 /* Parses "api,sync,..." into role bits. Returns 0 or -1. */
@@ -210,6 +214,7 @@ static void workers_stop(workers *w) {
     vretention_stop(w->retention);
     w->retention = NULL;
 }
+static vweb *web;
 
 /* The route table, one JSON object per line, for tools and the
  * authorization-matrix test. */
@@ -241,6 +246,7 @@ int main(int argc, char **argv) {
     const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
+    if (getenv("VAULT_WEB_DIR") && *getenv("VAULT_WEB_DIR")) opt.web_dir = getenv("VAULT_WEB_DIR");
 
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -255,6 +261,7 @@ int main(int argc, char **argv) {
         {"event-retention", required_argument, NULL, 'E'},
         {"trash-retention-days", required_argument, NULL, 'K'},
         {"janitor-interval-ms", required_argument, NULL, 'J'},
+        {"web-dir", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -271,6 +278,7 @@ int main(int argc, char **argv) {
         case 'E': retention = optarg; break;
         case 'K': trash_retention = optarg; break;
         case 'J': janitor_ms = optarg; break;
+        case 'W': opt.web_dir = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -358,15 +366,21 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultd: --database wants a postgres:// URL\n");
         return 2;
     }
+    char err[512];
+    if (opt.web_dir != NULL && vweb_open(opt.web_dir, &web, err, sizeof(err)) != 0) {
+        fprintf(stderr, "vaultd: --web-dir: %s\n", err);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (auth_init() != 0) {
         fprintf(stderr, "vaultd: libsodium could not start\n");
+        vweb_free(web);
         return 1;
     }
-    char err[512];
     if (store_open(opt.database != NULL ? opt.database : opt.data_dir, &db, err, sizeof(err)) !=
         STORE_OK) {
         fprintf(stderr, "vaultd: cannot open the database: %s\n", err);
+        vweb_free(web);
         return 1;
     }
 
@@ -388,6 +402,7 @@ int main(int argc, char **argv) {
     if (docs == NULL) {
         fprintf(stderr, "vaultd: out of memory\n");
         store_close(db);
+        vweb_free(web);
         return 1;
     }
     int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
@@ -396,6 +411,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultd: cannot listen on %s: %s\n", listen, uv_strerror(rc));
         vdocs_free(docs);
         store_close(db);
+        vweb_free(web);
         return 1;
     }
     vhttp_set_roles(srv, (opt.roles & ROLE_API) != 0, (opt.roles & ROLE_SYNC) != 0);
@@ -411,8 +427,10 @@ int main(int argc, char **argv) {
         store_close(db);
         vhttp_free(srv);
         vdocs_free(docs);
+        vweb_free(web);
         return 1;
     }
+    vhttp_set_web(srv, web);
     uv_signal_t sigint, sigterm;
     uv_signal_init(&loop, &sigint);
     uv_signal_init(&loop, &sigterm);
@@ -443,6 +461,7 @@ int main(int argc, char **argv) {
     trash_janitor_free(janitor);
     vhttp_free(srv);
     vdocs_free(docs);
+    vweb_free(web);
     vlog(VLOG_INFO, "stopped", NULL);
     return 0;
 }
