@@ -14,6 +14,7 @@ packages=(
   clang libclang-rt-14-dev
   libh2o-dev libuv1-dev libssl-dev libjansson-dev zlib1g-dev
   libsqlite3-dev libpq-dev postgresql libsodium-dev libwslay-dev wrk time
+  libcurl4-openssl-dev
   nodejs npm
 )
 
