@@ -217,6 +217,25 @@ static int mkparents(const char *root, const char *lpath) {
     return 0;
 }
 
+/* A test hook (docs/cli.md): with VN_TEST_PAUSE_DIR set, every write stops
+ * just before its last check, announces itself in DIR/paused (the path it
+ * writes) and waits up to 60 s for DIR/resume, so a test can edit the file
+ * "during the sync" at exactly that moment. */
+static void test_pause(const char *lpath) {
+    const char *dir = getenv("VN_TEST_PAUSE_DIR");
+    if (dir == NULL || dir[0] == '\0') return;
+    char paused[4096], resume[4096];
+    snprintf(paused, sizeof(paused), "%s/paused", dir);
+    snprintf(resume, sizeof(resume), "%s/resume", dir);
+    FILE *f = fopen(paused, "w");
+    if (f == NULL) return;
+    fputs(lpath, f);
+    fclose(f);
+    for (int i = 0; i < 6000 && access(resume, F_OK) != 0; i++) usleep(10000);
+    unlink(resume);
+    unlink(paused);
+}
+
 int folder_write(const char *root, const char *lpath, const char *data, size_t len,
                  const folder_expect *expect, folder_entry *out) {
     if (mkparents(root, lpath) != 0) return FOLDER_ERR;
@@ -250,6 +269,7 @@ int folder_write(const char *root, const char *lpath, const char *data, size_t l
         return FOLDER_ERR;
     }
     close(fd);
+    test_pause(lpath);
     int c = folder_check(root, lpath, expect);
     if (c != FOLDER_OK) {
         int e = errno;

@@ -497,7 +497,6 @@ static int cmd_status(int argc, char **argv) {
         replica_close(f.r);
         return ret;
     }
-    if (changes == 0) printf("  none\n");
     int64_t pend = replica_pending_count(f.r);
     if (pend > 0)
         printf("Captured but not yet acknowledged by the server: %lld updates\n", (long long)pend);

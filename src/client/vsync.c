@@ -866,6 +866,7 @@ int vsync_status(vsync *s, FILE *out, size_t *changes) {
         default: break;
         }
     }
+    if (p.nchanges == 0) fprintf(out, "  none\n");
     for (size_t i = 0; i < p.n; i++) {
         if (p.a[i].kind != A_UNHANDLED) continue;
         if (unhandled++ == 0) fprintf(out, "Files vn leaves alone (not synced):\n");
