@@ -79,9 +79,11 @@ export class Person {
     t.after(() => rmSync(this.home, { recursive: true, force: true }))
   }
 
-  static async create (t, server, proxy, email) {
+  /** Registers `email` (unless register is false: a second device of the same person)
+   * and runs `vn login` through `proxy`. */
+  static async create (t, server, proxy, email, { register = true } = {}) {
     const p = new Person(t, server, proxy, email)
-    p.token = await server.user(email)
+    if (register) p.token = await server.user(email)
     const r = await p.vn(['login', proxy.url], { env: { VN_EMAIL: email, VN_PASSWORD: 'correct horse battery' } })
     assert.equal(r.code, 0, r.stderr)
     return p
