@@ -64,9 +64,9 @@ typedef struct vgroup vgroup;
 /* An answer waiting for its document to have no commit in flight. */
 typedef struct vwait {
     char doc[33];
-    uint64_t ref; /* ACK 0 for this ref; 0: a STEP2 answer */
-    uint8_t *sv;  /* STEP1's state vector */
-    size_t sv_len;
+    uint64_t ref;   /* ACK 0 for this ref; 0: a STEP2 answer */
+    uint8_t *bytes; /* STEP1's state vector, or the UPDATE that changed nothing */
+    size_t len;
     struct vwait *next;
 } vwait;
 
@@ -251,18 +251,18 @@ static void flush(vchan *vc) {
 /* ---- waiting for durable content ------------------------------------------ */
 
 static void wait_free(vwait *w) {
-    free(w->sv);
+    free(w->bytes);
     free(w);
 }
 
 /* Queues an answer for when `doc` is idle. Returns 0, or -1 (c closed). */
-static int wait_add(vconn *c, const char *doc, uint64_t ref, const uint8_t *sv, size_t sv_len) {
+static int wait_add(vconn *c, const char *doc, uint64_t ref, const uint8_t *bytes, size_t len) {
     if (c->nwaits >= MAX_WAITS) {
         close_conn(c, CLOSE_TRY_AGAIN_LATER, "too many requests waiting; reconnect later");
         return -1;
     }
     vwait *w = calloc(1, sizeof(*w));
-    if (w != NULL && sv_len > 0 && (w->sv = malloc(sv_len)) == NULL) {
+    if (w != NULL && len > 0 && (w->bytes = malloc(len)) == NULL) {
         free(w);
         w = NULL;
     }
@@ -272,8 +272,8 @@ static int wait_add(vconn *c, const char *doc, uint64_t ref, const uint8_t *sv, 
     }
     memcpy(w->doc, doc, 33);
     w->ref = ref;
-    if (sv_len > 0) memcpy(w->sv, sv, sv_len);
-    w->sv_len = sv_len;
+    if (len > 0) memcpy(w->bytes, bytes, len);
+    w->len = len;
     if (c->waits_tail != NULL)
         c->waits_tail->next = w;
     else
@@ -281,6 +281,27 @@ static int wait_add(vconn *c, const char *doc, uint64_t ref, const uint8_t *sv, 
     c->waits_tail = w;
     c->nwaits++;
     return 0;
+}
+
+/* The ACK 0 of an UPDATE that changed nothing, now that the commits it
+ * matched are answered. One of them may have failed (the document was then
+ * reloaded from its log): the update is tried again, and if it brings
+ * something now, nothing is durable and the client must send it later. */
+static void answer_unchanged(vconn *c, vdoc *d, const vwait *w) {
+    uint8_t *changed = NULL;
+    size_t clen = 0;
+    size_t pending = ydoc_pending_structs(d->doc);
+    bool dels = ydoc_pending_deletes(d->doc);
+    int rc = vdocs_apply_remote(d, w->bytes, w->len, &changed, &clen);
+    bool parked = ydoc_pending_structs(d->doc) > pending || (ydoc_pending_deletes(d->doc) && !dels);
+    if (rc == Y_OK && changed == NULL && !parked) {
+        send_ack(c, w->ref, 0);
+        return;
+    }
+    free(changed);
+    if (rc == Y_OK) d->broken = true; /* not committed: reload it from the log */
+    send_error(c, w->ref, VCHAN_ERR_SERVER, w->doc,
+               "an earlier change of this document could not be saved; send this again later");
 }
 
 /* Serves every wait whose document is idle now. */
@@ -302,9 +323,9 @@ static void serve_waits(vchan *vc) {
                     continue;
                 }
                 if (w->ref != 0)
-                    send_ack(c, w->ref, 0);
+                    answer_unchanged(c, d, w);
                 else
-                    send_step2(c, d, w->doc, w->sv, w->sv_len);
+                    send_step2(c, d, w->doc, w->bytes, w->len);
                 *p = w->next;
                 if (c->waits_tail == w) c->waits_tail = prev;
                 c->nwaits--;
@@ -627,6 +648,8 @@ static void submit_job(vconn *c, vdoc *d, uint64_t ref, store_txn *t, uint8_t *c
     e->job = j;
     e->vc = vc;
     store_txn_set_origin(t, c->id);
+    const char *fault = getenv("VAULT_FAULT"); /* tests: every vault channel commit fails */
+    if (fault != NULL && strstr(fault, "vchan-commit") != NULL) store_txn_fail_for_test(t);
     vdocs_submitted(d);
     if (store_submit(vc->st, t, on_job_done, e) != STORE_OK) {
         store_result res = {.err = STORE_ECLOSED};
@@ -679,32 +702,47 @@ static void update_note(vconn *c, const vchan_msg *m) {
         send_error(c, m->ref, VCHAN_ERR_SERVER, m->doc, "the note could not be loaded");
         return;
     }
-    ydoc *scratch = NULL;
-    bool missing = false;
-    rc = scratch_of(d->doc, &scratch);
-    if (rc == Y_OK) rc = try_update(scratch, m->payload, m->payload_len, &missing);
-    ydoc_free(scratch);
-    if (rc != Y_OK || missing) {
-        if (rc != Y_OK)
-            engine_refused(c, rc);
-        else
-            send_error(c, m->ref, VCHAN_ERR_MISSING, m->doc,
-                       "the update depends on changes the server does not have: send STEP1 "
-                       "for this document, then the update again");
-        return;
-    }
     uint8_t *changed = NULL;
     size_t clen = 0;
-    rc = vdocs_apply_remote(d, m->payload, m->payload_len, &changed, &clen);
+    bool missing = false;
+    if (d->inflight == 0 && ydoc_pending_structs(d->doc) == 0 && !ydoc_pending_deletes(d->doc)) {
+        /* The document equals its log: apply in place, and should something
+         * wait for dependencies, reload it from the log (the exact state
+         * before), which is cheaper than a scratch copy on every update. */
+        rc = vdocs_apply_remote(d, m->payload, m->payload_len, &changed, &clen);
+        if (rc == Y_OK && (ydoc_pending_structs(d->doc) > 0 || ydoc_pending_deletes(d->doc))) {
+            missing = true;
+            free(changed);
+            changed = NULL;
+            d->broken = true;
+            vdoc *again = NULL;
+            (void)vdocs_get(vc->docs, vault, m->doc, &again); /* reloads now (else at next use) */
+        }
+    } else {
+        /* Commits in flight, or structs parked by a y-websocket client: try
+         * it on a scratch copy first. */
+        ydoc *scratch = NULL;
+        rc = scratch_of(d->doc, &scratch);
+        if (rc == Y_OK) rc = try_update(scratch, m->payload, m->payload_len, &missing);
+        ydoc_free(scratch);
+        if (rc == Y_OK && !missing)
+            rc = vdocs_apply_remote(d, m->payload, m->payload_len, &changed, &clen);
+    }
     if (rc != Y_OK) {
         engine_refused(c, rc);
+        return;
+    }
+    if (missing) {
+        send_error(c, m->ref, VCHAN_ERR_MISSING, m->doc,
+                   "the update depends on changes the server does not have: send STEP1 for "
+                   "this document, then the update again");
         return;
     }
     if (changed == NULL) { /* nothing new: ACK 0 once what it matched is durable */
         if (d->inflight == 0)
             send_ack(c, m->ref, 0);
         else
-            wait_add(c, m->doc, m->ref, NULL, 0);
+            wait_add(c, m->doc, m->ref, m->payload, m->payload_len);
         return;
     }
     /* The entry again: idx may have been evicted by the second vdocs_get. */
@@ -878,7 +916,7 @@ static void update_index(vconn *c, const vchan_msg *m) {
         if (idx->inflight == 0)
             send_ack(c, m->ref, 0);
         else
-            wait_add(c, m->doc, m->ref, NULL, 0);
+            wait_add(c, m->doc, m->ref, m->payload, m->payload_len);
         goto out;
     }
     if (store_txn_append_update(t, vault, vault, changed, clen) != STORE_OK) {

@@ -20,16 +20,16 @@ after(() => { if (pg) pg.stop() })
 
 const backends = ['sqlite', 'postgres']
 
-async function setup (backend) {
-  const server = await Vaultd.start(backend === 'postgres' ? { database: pg.database() } : {})
+async function setup (backend, env = {}) {
+  const server = await Vaultd.start(backend === 'postgres' ? { database: pg.database(), env } : { env })
   const owner = await server.user('owner@example.com')
   const vault = await server.vault(owner)
   return { server, owner, vault }
 }
 
 /** Runs fn on a fresh server of `backend`; stops it cleanly (no sanitizer report) at the end. */
-async function withServer (backend, fn) {
-  const s = await setup(backend)
+async function withServer (backend, fn, env = {}) {
+  const s = await setup(backend, env)
   const clients = []
   s.client = (token = s.owner) => {
     const c = new VaultClient(s.server, s.vault, token)
@@ -373,6 +373,55 @@ test('an update with missing dependencies gets ERROR 3, is never acknowledged, a
   assert.equal(await vaultSeq(s), a2.seq)
   ws.close()
 }))
+
+test('a commit that fails is answered with ERROR 5, never acknowledged, and changes nothing', () => withServer('sqlite', async s => {
+  const n = await s.server.note(s.owner, s.vault, '/N.md', 'abc') // REST commits still work
+  const watcher = s.client()
+  await watcher.connect()
+  const p = provider(s.server, s.owner, n)
+  await synced(p)
+  const ws = await openChannel(s.server, s.vault, s.owner)
+  ws.send(encodeHello(0))
+  await ws.next(m => m.type === 'changed')
+  ws.send(encodeStep1(n, new Uint8Array([0])))
+  const replica = new Y.Doc()
+  Y.applyUpdate(replica, (await ws.next(m => m.type === 'step2')).update)
+  const updates = []
+  replica.on('update', u => updates.push(u))
+  replica.getText('content').insert(3, '!')
+  const seq = await vaultSeq(s)
+  for (const ref of [1, 2]) { // twice: the failed change was not kept in memory either
+    ws.send(encodeUpdate(n, ref, updates[0]))
+    const err = await ws.next(m => (m.type === 'error' || m.type === 'ack') && m.ref === ref)
+    assert.equal(err.type, 'error')
+    assert.equal(err.code, E.SERVER)
+  }
+  // an index change (a new note) fails the same way
+  const idx = new Y.Doc()
+  ws.send(encodeStep1(s.vault, new Uint8Array([0])))
+  Y.applyUpdate(idx, (await ws.next(m => m.type === 'step2' && m.doc === s.vault)).update)
+  const iu = []
+  idx.on('update', u => iu.push(u))
+  idx.transact(() => {
+    const m = new Y.Map()
+    idx.getMap('files').set('0123456789abcdef0123456789abcdef', m)
+    m.set('path', '/Failed.md')
+    m.set('kind', 'note')
+    m.set('created', 1)
+  })
+  ws.send(encodeUpdate(s.vault, 3, iu[0]))
+  const e3 = await ws.next(m => (m.type === 'error' || m.type === 'ack') && m.ref === 3)
+  assert.equal(e3.code, E.SERVER)
+  await sleep(300)
+  assert.equal(await vaultSeq(s), seq)
+  assert.equal(await s.server.text(s.owner, n), 'abc')
+  assert.deepEqual((await listNotes(s)).map(f => f.path), ['/N.md'])
+  assert.equal(watcher.text(n), 'abc')
+  assert.equal(p.text(), 'abc')
+  assert.equal(watcher.seqs.length, 0)
+  ws.close()
+  p.destroy()
+}, { VAULT_FAULT: 'vchan-commit' }))
 
 test('a long-offline client receives only the documents that changed', () => withServer('sqlite', async s => {
   const ids = []
