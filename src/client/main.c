@@ -381,7 +381,7 @@ static void print_report(const vsync_report *rep, bool clone) {
     }
     size_t local = rep->created + rep->modified + rep->renamed + rep->trashed;
     size_t remote = rep->written + rep->removed + rep->moved;
-    if (local == 0 && remote == 0 && rep->restored == 0) {
+    if (local == 0 && remote == 0) {
         printf("Up to date.\n");
     } else {
         printf("Sent %zu local changes (%zu new, %zu edited, %zu renamed, %zu trashed); "
@@ -389,9 +389,6 @@ static void print_report(const vsync_report *rep, bool clone) {
                local, rep->created, rep->modified, rep->renamed, rep->trashed, remote,
                rep->written, rep->moved, rep->removed);
     }
-    if (rep->restored)
-        printf("%zu notes deleted elsewhere but edited here were kept (restored from the trash).\n",
-               rep->restored);
     if (rep->kept)
         printf("%zu files changed during the sync were not overwritten; the next sync merges "
                "them.\n",

@@ -745,13 +745,9 @@ static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
                 if (a->lpath == NULL) yr = Y_ERR_NOMEM;
                 if (yr == Y_OK && replica_file_del(s->r, a->row->id) != 0) rc = repfail(s);
                 a->row = NULL;
-            } else if (e->trashed != 0) {
-                /* edited here while trashed elsewhere: the edit wins, the note comes back */
-                yr = vindex_untrash(tx, idx, e->id);
-                rep->restored++;
-                say(s, "U", a->row->lpath, NULL);
-                break;
             } else {
+                /* (a note trashed elsewhere takes the edit too: it stays in the trash,
+                 * marked "edited in trash" by the server; write-out removes the file) */
                 break;
             }
             /* fall through: now a create */
@@ -1273,8 +1269,6 @@ static int writeout(vsync *s, vsync_report *rep) {
     }
     /* ids that have a row, to find the new notes afterwards */
     idset have = {0};
-    ytxn *tx = NULL;
-    ucap_reset(&s->icap);
     for (size_t i = 0; rc == 0 && i < nr; i++) {
         rfile *row = &rows[i];
         if (idset_add(&have, row->id) != 0) {
@@ -1283,25 +1277,26 @@ static int writeout(vsync *s, vsync_report *rep) {
         }
         vindex_entry *en = vindex_find(e, ne, row->id);
         if (en == NULL || en->lpath == NULL) {
-            if (en != NULL && en->trashed != 0 && idset_has(&s->edited, row->id)) {
-                /* trashed elsewhere while edited here: the edit wins */
-                if (tx == NULL) {
-                    s->icap.on = true;
-                    tx = ydoc_begin(idx, NULL);
-                }
-                if (tx == NULL || vindex_untrash(tx, idx, row->id) != Y_OK)
-                    rc = seterr(s, VSYNC_EFAIL, "cannot edit the index");
-                rep->restored++;
-                say(s, "U", row->lpath, NULL);
+            if (en != NULL && en->is_note && en->trashed == 0) continue; /* hidden path: keep */
+            bool edited = en != NULL && en->trashed != 0 && idset_has(&s->edited, row->id);
+            if (edited && replica_pending_has(s->r, row->id)) {
+                /* trashed elsewhere, edited here, the edit not yet safe on the server:
+                 * the file stays until it is */
+                rep->kept++;
                 continue;
             }
-            if (en != NULL && en->is_note && en->trashed == 0) continue; /* hidden path: keep */
             folder_expect x = expect_of(row);
             int w = folder_remove(s->root, row->lpath, &x);
             if (w == FOLDER_OK) {
                 if (replica_file_del(s->r, row->id) != 0) rc = repfail(s);
                 rep->removed++;
                 say(s, "-", row->lpath, NULL);
+                if (edited) {
+                    rep->in_trash++;
+                    printf("%s was deleted on another device while you edited it: your edit is "
+                           "kept with it in the trash (`vn untrash %s` brings it back)\n",
+                           row->lpath, row->lpath);
+                }
             } else if (w == FOLDER_CHANGED) {
                 rep->kept++;
             } else {
@@ -1333,16 +1328,6 @@ static int writeout(vsync *s, vsync_report *rep) {
         }
         if (rc == 0 && row->base != NULL) rc = write_text(s, row, false, rep);
     }
-    if (tx != NULL) {
-        ytxn_commit(tx);
-        s->icap.on = false;
-        if (rc == 0 && s->icap.err) rc = seterr(s, VSYNC_EFAIL, "out of memory");
-        if (rc == 0 && s->icap.p != NULL) {
-            s->index_dirty = true;
-            rc = pend(s, replica_vault(s->r), s->icap.p, s->icap.n);
-        }
-    }
-    ucap_reset(&s->icap);
     size_t nnew = 0;
     for (size_t i = 0; i < ne; i++)
         if (e[i].lpath != NULL && !idset_has(&have, e[i].id)) nnew++;

@@ -42,9 +42,10 @@ typedef struct {
 
 typedef struct {
     /* captured from the folder */
-    size_t created, modified, renamed, trashed, restored;
+    size_t created, modified, renamed, trashed;
     /* written to the folder */
     size_t written, removed, moved, kept; /* kept: edited during the sync, not overwritten */
+    size_t in_trash; /* removed files whose local edit went into the trash with them */
     /* exchange */
     size_t fetched, sent, acked, refused;
     uint64_t bytes_in, bytes_out;

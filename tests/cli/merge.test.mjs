@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { setup, Person, files, write, rewrite, read, yjsView } from './lib.mjs'
+import { setup, Person, files, write, rewrite, read, yjsView, VaultClient } from './lib.mjs'
 
 async function twoFolders (t, contents) {
   const { server, proxy } = await setup(t)
@@ -48,17 +48,30 @@ test('rename on one side, edit on the other: one file at the new path with the e
   assert.equal(existsSync(join(b, 'Plans/Q1.md')), false)
 })
 
-test('delete on one side, edit on the other: the edit is not lost (the note comes back)', async t => {
+test('delete on one side, edit on the other: the edit is kept with the note in the trash', async t => {
   const { server, ada, vault, a, b } = await twoFolders(t, { '/Todo.md': 'one\n', '/Keep.md': 'keep\n' })
   const { unlinkSync } = await import('node:fs')
   unlinkSync(join(a, 'Todo.md'))
   await ada.sync('A') // the delete reaches the server first
-  assert.equal((await server.api('GET', `/api/v1/vaults/${vault}/notes`, { token: ada.token })).body.notes.length, 1)
+  const listed = (await server.api('GET', `/api/v1/vaults/${vault}/notes`, { token: ada.token })).body.notes
+  assert.deepEqual(listed.map(n => n.path), ['/Keep.md'])
   write(b, 'Todo.md', 'one\ntwo\n') // B edits offline, not knowing
   const r = await ada.sync('B')
-  assert.match(r.stdout, /restored from the trash/)
+  assert.match(r.stdout, /Todo\.md was deleted on another device while you edited it: your edit is kept with it in the trash/)
   const f = await converge(ada, server, vault)
-  assert.deepEqual(f, { 'Keep.md': 'keep\n', 'Todo.md': 'one\ntwo\n' })
+  assert.deepEqual(f, { 'Keep.md': 'keep\n' })
+  // the trashed note holds B's edit (read with the real yjs from the server's documents)
+  const c = new VaultClient(server, vault, ada.token)
+  try {
+    await c.connect()
+    let id = null
+    c.files().forEach((m, k) => { if (m.get('path') === '/Todo.md') id = k })
+    assert.ok(id)
+    assert.equal(typeof c.files().get(id).get('trashed'), 'number')
+    assert.equal(c.text(id), 'one\ntwo\n')
+  } finally {
+    c.destroy()
+  }
 })
 
 test('delete on one side with no edit on the other: the file goes on both', async t => {
