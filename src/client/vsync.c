@@ -1555,7 +1555,7 @@ int vsync_watch(vsync *s, volatile sig_atomic_t *stop, vsync_report *rep) {
                 if (r == 0) break;
                 if (r < 0) {
                     lost(s, r);
-                    fprintf(stderr, "vn: %s; retrying\n", s->err);
+                    fprintf(stderr, "vn: offline (%s); retrying\n", s->err);
                     offline_said = true;
                     retry_at = mono_ms() + backoff;
                     break;
