@@ -36,6 +36,7 @@
 #define GUARD_MIN      5          /* (the share counts from this many files on) */
 #define MAX_PAYLOAD    (64u << 20)
 #define MAX_RESYNC     3
+#define STEP1_WINDOW   128 /* STEP1s in flight: bounds what the server queues for us */
 
 /* A sorted set of document ids. */
 typedef struct {
@@ -111,7 +112,9 @@ struct vsync {
     ws *w;
     bool got_changed, ready;
     uint64_t changed_seq, max_seen;
-    size_t outstanding;
+    size_t outstanding;     /* STEP1 sent, STEP2 not yet received */
+    char (*todo)[33];       /* CHANGED documents whose STEP1 is not sent yet */
+    size_t ntodo, todo_at;
     uint64_t *inflight;
     size_t ninflight, capinflight;
     idset edited;  /* notes edited locally since the last write-out */
@@ -1009,6 +1012,15 @@ static int apply_remote(vsync *s, const char *doc, const uint8_t *u, size_t n) {
     return rc;
 }
 
+/* Sends the next STEP1s of the CHANGED list, at most STEP1_WINDOW in flight. */
+static int feed(vsync *s) {
+    while (s->todo_at < s->ntodo && s->outstanding < STEP1_WINDOW) {
+        int rc = send_step1(s, s->todo[s->todo_at++]);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
 static int handle(vsync *s, const uint8_t *buf, size_t len) {
     vchan_msg m;
     int dr = vchan_decode(buf, len, MAX_PAYLOAD, &m);
@@ -1022,12 +1034,17 @@ static int handle(vsync *s, const uint8_t *buf, size_t len) {
         s->changed_seq = m.seq;
         size_t pos = 0;
         vchan_change c;
-        if (s->o.progress && m.count > 50) progress_start(s, "fetching", (size_t)m.count);
-        for (uint64_t i = 0; rc == 0 && i < m.count; i++) {
+        free(s->todo);
+        s->todo = m.count > 0 ? calloc((size_t)m.count, sizeof(*s->todo)) : NULL;
+        s->ntodo = s->todo_at = 0;
+        if (m.count > 0 && s->todo == NULL) return seterr(s, VSYNC_EFAIL, "out of memory");
+        for (uint64_t i = 0; i < m.count; i++) {
             if (vchan_changed_next(&m, &pos, &c) != YPROTO_OK)
                 return seterr(s, VSYNC_ESERVER, "the server sent a bad CHANGED list");
-            rc = send_step1(s, c.doc);
+            memcpy(s->todo[s->ntodo++], c.doc, 33);
         }
+        if (s->o.progress && m.count > 50) progress_start(s, "fetching", (size_t)m.count);
+        rc = feed(s);
         break;
     }
     case VCHAN_STEP2:
@@ -1040,6 +1057,7 @@ static int handle(vsync *s, const uint8_t *buf, size_t len) {
             idset_del(&s->resync, m.doc);
             rc = send_pending(s, m.doc);
         }
+        if (rc == 0) rc = feed(s);
         break;
     case VCHAN_PUSH:
         rc = apply_remote(s, m.doc, m.payload, m.payload_len);
@@ -1097,6 +1115,9 @@ static void session_close(vsync *s) {
     s->outstanding = 0;
     s->ninflight = 0;
     s->resync.n = 0;
+    free(s->todo);
+    s->todo = NULL;
+    s->ntodo = s->todo_at = 0;
 }
 
 static int lost(vsync *s, int r) {
@@ -1128,8 +1149,8 @@ static int pump(vsync *s, bool (*done)(vsync *)) {
 }
 
 static bool have_changed(vsync *s) { return s->got_changed; }
-static bool have_step2(vsync *s) { return s->outstanding == 0; }
-static bool all_acked(vsync *s) { return s->ninflight == 0 && s->outstanding == 0; }
+static bool have_step2(vsync *s) { return s->outstanding == 0 && s->todo_at == s->ntodo; }
+static bool all_acked(vsync *s) { return s->ninflight == 0 && have_step2(s); }
 
 typedef struct {
     vsync *s;
@@ -1526,6 +1547,7 @@ int vsync_watch(vsync *s, volatile sig_atomic_t *stop, vsync_report *rep) {
         if (write_at >= 0 && write_at < next) next = write_at;
         if (s->w == NULL && retry_at < next) next = retry_at;
         int timeout = next > t ? (int)(next - t) : 0;
+        if (s->w != NULL && ws_queued(s->w)) timeout = 0; /* already read: handle now */
         struct pollfd p[2] = {{.fd = ifd, .events = POLLIN}, {.fd = -1}};
         if (s->w != NULL) {
             p[1].fd = ws_fd(s->w);
@@ -1540,14 +1562,14 @@ int vsync_watch(vsync *s, volatile sig_atomic_t *stop, vsync_report *rep) {
             rc = seterr(s, VSYNC_EFAIL, "poll: %s", strerror(errno));
             break;
         }
-        if (pr <= 0) continue;
+        if (pr < 0) continue;
         if (p[0].revents & POLLIN) {
             char buf[8192];
             while (read(ifd, buf, sizeof(buf)) > 0) {
             }
             capture_at = mono_ms() + 300; /* let a burst of writes settle */
         }
-        if (s->w != NULL && p[1].revents) {
+        if (s->w != NULL && (p[1].revents || ws_queued(s->w))) {
             for (;;) {
                 uint8_t *m = NULL;
                 size_t n = 0;

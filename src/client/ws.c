@@ -402,6 +402,7 @@ fail:
 }
 
 int ws_fd(const ws *w) { return w->fd; }
+int ws_queued(const ws *w) { return w->head != NULL || w->left_pos < w->left_len; }
 int ws_close_code(const ws *w) { return w->close_code; }
 uint64_t ws_bytes_in(const ws *w) { return w->in; }
 uint64_t ws_bytes_out(const ws *w) { return w->out; }

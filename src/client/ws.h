@@ -42,11 +42,15 @@ int ws_send(ws *w, const uint8_t *msg, size_t len);
  * output is flushed while waiting. */
 int ws_recv(ws *w, int timeout_ms, uint8_t **msg, size_t *len);
 
-/* Like ws_recv with timeout 0, but only reads what the socket has now
- * (for callers that poll ws_fd themselves). */
-int ws_poll_fd_events(const ws *w); /* POLLIN, plus POLLOUT while output waits */
+/* The poll(2) events to wait for on ws_fd: POLLIN, plus POLLOUT while
+ * output waits. */
+int ws_poll_fd_events(const ws *w);
 
 int ws_fd(const ws *w);
+
+/* Whether messages already read off the socket wait in the queue (a caller
+ * that polls ws_fd must drain them first: the socket will not signal them). */
+int ws_queued(const ws *w);
 
 /* The close code the server sent (1000..4999), or 0. */
 int ws_close_code(const ws *w);

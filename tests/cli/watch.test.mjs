@@ -23,7 +23,7 @@ test('sync --watch: folder changes go out, server changes come in, live', async 
   await c.connect()
   c.doc(note).getText('content').insert(0, 'from yjs\n')
   await c.settled()
-  await until(() => read(a, 'Live.md') === 'from yjs\nstart\n', 'the pushed edit in the file', 60000)
+  await until(() => read(a, 'Live.md') === 'from yjs\nstart\n', 'the pushed edit in the file', 60000).catch(e => { throw new Error(e.message + '\n' + w.out.stderr + read(a, 'Live.md')) })
 
   // the folder changes: a save and a new file reach the server
   write(a, 'Live.md', 'from yjs\nstart\nfrom the folder\n')
