@@ -22,6 +22,7 @@
 #define DEFAULT_LISTEN   "127.0.0.1:8080"
 #define DEFAULT_DATA_DIR "./data"
 #define DEFAULT_DOC_IDLE_MS 60000
+#define DEFAULT_COMPACT_AT  1000 /* rows of an update log that start a compaction */
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
@@ -128,6 +129,7 @@ int main(int argc, char **argv) {
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
     const char *idle = getenv("VAULT_DOC_IDLE_MS");
+    const char *compact = getenv("VAULT_DOC_COMPACT_AT");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
 
@@ -195,6 +197,18 @@ int main(int argc, char **argv) {
         }
         idle_ms = (uint64_t)ms;
     }
+    uint64_t compact_at = DEFAULT_COMPACT_AT;
+    if (compact != NULL) {
+        char *end;
+        errno = 0;
+        long long rows = strtoll(compact, &end, 10);
+        if (errno != 0 || end == compact || *end != '\0' || rows < 0 || (rows > 0 && rows < 4)) {
+            fprintf(stderr, "vaultd: VAULT_DOC_COMPACT_AT wants a number of rows (0, or 4 and more), got '%s'\n",
+                    compact);
+            return 2;
+        }
+        compact_at = (uint64_t)rows;
+    }
     if (make_dirs(opt.data_dir) != 0) {
         fprintf(stderr, "vaultd: cannot use data directory '%s': %s\n", opt.data_dir,
                 strerror(errno));
@@ -224,6 +238,7 @@ int main(int argc, char **argv) {
         store_close(db);
         return 1;
     }
+    vdocs_compact_at(docs, compact_at);
     int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
     vhttp *srv = server;
     if (rc != 0) {
@@ -255,6 +270,7 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
+    vdocs_drain(docs); /* compactions write through the store */
     /* Commits in flight finish first; their answers are queued for the
      * server, which runs them (to release what they hold) as it closes. */
     store_close(db);

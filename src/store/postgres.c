@@ -112,6 +112,8 @@ static const char *const pg_migrations[] = {
     "  type TEXT NOT NULL,"
     "  json TEXT NOT NULL,"
     "  created BIGINT NOT NULL);",
+    /* 2: how many updates (versions) a row of the update log stands for */
+    "ALTER TABLE doc_updates ADD COLUMN n BIGINT NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 static void pg_quiet(void *arg, const char *message) {

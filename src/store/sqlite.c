@@ -121,6 +121,9 @@ static const char *const sq_migrations[] = {
     "  type TEXT NOT NULL,"
     "  json TEXT NOT NULL,"
     "  created INTEGER NOT NULL);",
+    /* 2: how many updates (versions) a row of the update log stands for: 1,
+     * or more for a compacted snapshot (store_txn_compact) */
+    "ALTER TABLE doc_updates ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 /* Maps an SQLite result code; logs what is the database's fault. */

@@ -50,7 +50,7 @@
 #define DOC_SLOTS        4096        /* writer's doc -> vault cache, a power of two */
 #define DOC_MAX          2048        /* entries before the cache starts over */
 
-typedef enum { STEP_UPDATE, STEP_FILE, STEP_EVENT, STEP_CALL } step_kind;
+typedef enum { STEP_UPDATE, STEP_FILE, STEP_EVENT, STEP_CALL, STEP_COMPACT } step_kind;
 
 struct step {
     step_kind kind;
@@ -61,6 +61,7 @@ struct step {
     char *a, *b; /* file: path, title; event: type, json */
     bool is_note;
     int64_t created, updated, trashed;
+    int64_t first, last, rows, versions; /* compact */
     store__call_fn fn;
     void *arg;
 };
@@ -408,12 +409,44 @@ static int step_event(store *st, store_conn *c, const struct step *s) {
                       NARGS(a), NULL);
 }
 
+static int step_compact(store *st, store_conn *c, const struct step *s) {
+    store_rows *r = NULL;
+    int64_t rows = 0, versions = 0;
+    store_arg a[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->first), A_INT(s->last)};
+    int err = st->be->query(c,
+                            "DELETE FROM doc_updates WHERE doc = $1 AND vault = $2"
+                            " AND id >= $3 AND id < $4 RETURNING n",
+                            a, NARGS(a), &r);
+    while (err == STORE_OK) {
+        err = st->be->next(r);
+        if (err != STORE_ROW) break;
+        rows++;
+        versions += st->be->col_int(r, 0);
+        err = STORE_OK;
+    }
+    if (err == STORE_DONE) err = STORE_OK;
+    st->be->rows_free(r);
+    if (err != STORE_OK) return err;
+    if (rows != s->rows - 1 || versions >= s->versions) return STORE_ECONFLICT;
+    /* The last row of the range becomes the snapshot, if it is still what
+     * was read: the remaining versions are its own. */
+    store_arg b[] = {A_BLOB(s->data, s->len), A_INT(s->versions), A_TEXT(s->id), A_INT(s->last),
+                     A_INT(s->versions - versions)};
+    int64_t one;
+    err = write_stmt(st, c,
+                     "UPDATE doc_updates SET data = $1, n = $2"
+                     " WHERE doc = $3 AND id = $4 AND n = $5 RETURNING 1",
+                     b, NARGS(b), &one);
+    return err == STORE_ENOTFOUND ? STORE_ECONFLICT : err;
+}
+
 static int run_step(store *st, store_txn *t, const struct step *s) {
     switch (s->kind) {
     case STEP_UPDATE: return step_update(st, st->wconn, t, s);
     case STEP_FILE: return step_file(st, st->wconn, s);
     case STEP_EVENT: return step_event(st, st->wconn, s);
     case STEP_CALL: return s->fn(st, st->wconn, s->arg);
+    case STEP_COMPACT: return step_compact(st, st->wconn, s);
     }
     return STORE_EINVAL;
 }
@@ -730,6 +763,29 @@ int store_txn_append_update(store_txn *t, const char *vault, const char *doc, co
     s->kind = STEP_UPDATE;
     memcpy(s->vault, vault, 33);
     memcpy(s->id, doc, 33);
+    t->n++;
+    return STORE_OK;
+}
+
+int store_txn_compact(store_txn *t, const char *vault, const char *doc, int64_t first_id,
+                      int64_t last_id, int64_t rows, int64_t versions, const uint8_t *merged,
+                      size_t len) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc) || first_id > last_id || rows < 2 ||
+        versions < rows || merged == NULL || len == 0 || len > MAX_UPDATE_BYTES)
+        return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->data = malloc(len);
+    if (s->data == NULL) return STORE_ENOMEM;
+    memcpy(s->data, merged, len);
+    s->len = len;
+    s->kind = STEP_COMPACT;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    s->first = first_id;
+    s->last = last_id;
+    s->rows = rows;
+    s->versions = versions;
     t->n++;
     return STORE_OK;
 }
@@ -1194,6 +1250,26 @@ int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud) 
     store_arg a[] = {A_TEXT(doc)};
     return read_rows(st, "SELECT data FROM doc_updates WHERE doc = $1 ORDER BY id", a, NARGS(a),
                      row_update, &u, NULL);
+}
+
+struct log_ctx {
+    store_log_fn fn;
+    void *ud;
+};
+
+static int row_log(store *st, store_rows *r, void *ctx) {
+    struct log_ctx *l = ctx;
+    store_log_entry e = {.id = st->be->col_int(r, 0), .versions = st->be->col_int(r, 1)};
+    e.data = st->be->col_blob(r, 2, &e.len);
+    return l->fn(l->ud, &e);
+}
+
+int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud) {
+    if (st == NULL || !id_ok(doc) || fn == NULL) return STORE_EINVAL;
+    struct log_ctx l = {fn, ud};
+    store_arg a[] = {A_TEXT(doc)};
+    return read_rows(st, "SELECT id, n, data FROM doc_updates WHERE doc = $1 ORDER BY id", a,
+                     NARGS(a), row_log, &l, NULL);
 }
 
 void store_file_free(store_file *f) {
