@@ -36,6 +36,8 @@ struct vdocs {
     bool draining;       /* vdocs_drain: start no more */
     vdoc *head;
     vdoc *buckets[BUCKETS];
+    vdocs_idle_fn idle; /* vdocs_set_idle_hook */
+    void *idle_ud;
 };
 
 /* FNV-1a of the id: ids are random hex, any cheap mix spreads them. */
@@ -204,10 +206,23 @@ static void trim(vdocs *c) {
     }
 }
 
-int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
+vdoc *vdocs_find(vdocs *c, const char *id) {
     vdoc *d;
     for (d = *bucket(c, id); d != NULL; d = d->hnext)
         if (strcmp(d->id, id) == 0) break;
+    return d;
+}
+
+int vdocs_close(vdocs *c, const char *id) {
+    vdoc *d = vdocs_find(c, id);
+    if (d == NULL) return 0;
+    if (d->inflight > 0 || d->holders > 0) return -1;
+    vdoc_close(c, d);
+    return 0;
+}
+
+int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
+    vdoc *d = vdocs_find(c, id);
     int holders = 0;
     if (d != NULL && d->broken && d->inflight == 0) { /* reload from the log */
         holders = d->holders;
@@ -368,12 +383,6 @@ out:
     free(l.rows);
 }
 
-static vdoc *find(vdocs *c, const char *id) {
-    for (vdoc *d = *bucket(c, id); d != NULL; d = d->hnext)
-        if (strcmp(d->id, id) == 0) return d;
-    return NULL;
-}
-
 static void maybe_compact(vdocs *c, vdoc *d);
 
 /* Loop thread: the compaction is over. */
@@ -381,7 +390,7 @@ static void compact_done(uv_work_t *req, int status) {
     compaction *w = req->data;
     vdocs *c = w->c;
     c->compacting--;
-    vdoc *d = find(c, w->id);
+    vdoc *d = vdocs_find(c, w->id);
     if (d != NULL) {
         d->compacting = false;
         if (status == 0 && w->rc == STORE_OK && w->rows > 0 && d->rows >= (uint64_t)w->rows) {
@@ -435,6 +444,12 @@ void vdocs_answered(vdocs *c, vdoc *d, bool ok) {
     d->inflight--;
     if (!ok) d->broken = true;
     if (ok) maybe_compact(c, d);
+    if (d->inflight == 0 && c->idle != NULL) c->idle(c->idle_ud, d);
+}
+
+void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud) {
+    c->idle = fn;
+    c->idle_ud = ud;
 }
 
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out) {
@@ -478,4 +493,20 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
         d->rows++;
     }
     return rc;
+}
+
+int vdocs_load_text(store *st, const char *id, char **text, size_t *len) {
+    ydoc *doc = NULL;
+    uint64_t count = 0;
+    int rc = load(st, id, UINT64_MAX, &doc, &count, NULL);
+    if (rc != STORE_OK) return rc;
+    ytype *t = ydoc_get(doc, "content", YTYPE_TEXT);
+    char *s = NULL;
+    size_t n = 0;
+    int yrc = t != NULL ? ytext_string(t, &s, &n) : Y_ERR_TYPE;
+    ydoc_free(doc);
+    if (yrc != Y_OK) return yrc == Y_ERR_NOMEM ? STORE_ENOMEM : STORE_EINVAL;
+    *text = s;
+    *len = n;
+    return STORE_OK;
 }

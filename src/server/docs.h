@@ -110,6 +110,14 @@ void vdocs_drain(vdocs *c);
 void vdocs_submitted(vdoc *d);
 void vdocs_answered(vdocs *c, vdoc *d, bool ok);
 
+/* Called on the loop thread each time vdocs_answered() leaves a document
+ * with no commit in flight (inflight back to 0), so that answers waiting for
+ * durable content can go out. The hook must not call into this module (it
+ * runs inside vdocs_answered, whose caller may still hold d): it should only
+ * take note and act later. One hook per cache; NULL removes it. */
+typedef void (*vdocs_idle_fn)(void *ud, const vdoc *d);
+void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud);
+
 /* A fresh, private replica of `id` holding the first `version` updates of
  * its log, with a new random client id (gc off). The caller frees it with
  * ydoc_free(). STORE_ENOTFOUND if the log has fewer updates, or if that
@@ -128,6 +136,20 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
  * Returns Y_OK or the engine's error (d unchanged, *changed NULL). */
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
+
+/* The current text (Y.Text "content") of note `id`, read from its update
+ * log into a private document: touches no cache, so any thread may call it
+ * (the search indexer does). *text is NUL-terminated, freed with yfree().
+ * Returns STORE_OK, a store error, or STORE_EINVAL if the engine refuses
+ * the log. A note without updates has the text "". */
+int vdocs_load_text(store *st, const char *id, char **text, size_t *len);
+
+/* The document `id` if it is open, else NULL (nothing is loaded). */
+vdoc *vdocs_find(vdocs *c, const char *id);
+
+/* Closes document `id` if it is open, has no commit in flight and no sync
+ * room holds it (after its log was purged). Returns 0, or -1 if it is busy. */
+int vdocs_close(vdocs *c, const char *id);
 
 /* Number of open documents, and of structs waiting for missing
  * dependencies across them (for /metrics). */

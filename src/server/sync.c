@@ -72,6 +72,7 @@ typedef struct sconn {
     sroom *room;
     h2o_websocket_conn_t *ws;
     uint64_t id;
+    int64_t user; /* who signed in: the author of its edits */
     bool editor;
     bool closing;
     uint64_t closing_since; /* loop time of the close */
@@ -533,8 +534,8 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
         return;
     }
 
-    char event[64];
-    snprintf(event, sizeof(event), "{\"id\":\"%s\"}", d->id);
+    char event[96];
+    snprintf(event, sizeof(event), "{\"id\":\"%s\",\"user\":%lld}", d->id, (long long)c->user);
     store_file f;
     bool has_file = projection(idx, d, &f) == 0;
     store_txn *t = store_txn_new();
@@ -756,7 +757,10 @@ void sync_route(vctx *ctx) {
     }
     store_file f;
     int rc = store_file_get(ctx->st, vctx_param(ctx, "note"), &f);
-    if (rc == STORE_OK && (f.trashed != 0 || !f.is_note)) {
+    /* A trashed note stays reachable, so that a device that edited it
+     * offline can still deliver its edits (docs/api.md, "Editing a
+     * trashed note"). */
+    if (rc == STORE_OK && !f.is_note) {
         store_file_free(&f);
         rc = STORE_ENOTFOUND;
     }
@@ -790,6 +794,7 @@ void sync_route(vctx *ctx) {
     c->editor = ctx->role >= ROLE_EDITOR;
     const char *saved = vctx_query(ctx, "saved");
     c->saved = saved != NULL && strcmp(saved, "1") == 0;
+    c->user = ctx->user_id;
     c->next = r->conns;
     r->conns = c;
     vlog(VLOG_INFO, "sync connection opened",
@@ -820,6 +825,12 @@ void vsync_committed(vsync *s, const char *doc, const uint8_t *update, size_t le
         free(msg);
     }
     release_waiting(s, r);
+}
+
+bool vsync_watching(const vsync *s, const char *doc) {
+    for (const sroom *r = s != NULL ? s->rooms : NULL; r != NULL; r = r->next)
+        if (strcmp(r->id, doc) == 0) return true;
+    return false;
 }
 
 size_t vsync_connections(const vsync *s) {

@@ -32,6 +32,7 @@
 #ifndef VN_SYNC_H
 #define VN_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -73,11 +74,14 @@ void vsync_committed(vsync *s, const char *doc, const uint8_t *update, size_t le
 /* Open sync connections, and notes that have at least one (for /metrics).
  * NULL counts nothing. */
 size_t vsync_connections(const vsync *s);
+/* Whether note `doc` has open sync connections (the janitor leaves such a
+ * note alone). NULL has none. */
+bool vsync_watching(const vsync *s, const char *doc);
 size_t vsync_documents(const vsync *s);
 
 /* The route handler: upgrades the request to a sync connection, or answers
- * 400 when it is not a WebSocket handshake, 404 when the note is not a live
- * note, 503 while shutting down. */
+ * 400 when it is not a WebSocket handshake, 404 when there is no such note
+ * (a trashed note is one: its edits are kept), 503 while shutting down. */
 void sync_route(vctx *ctx);
 
 #endif /* VN_SYNC_H */

@@ -44,7 +44,7 @@ export class Vaultd {
     return v
   }
 
-  constructor ({ dataDir, env = {}, args = [] } = {}) {
+  constructor ({ dataDir, env = {}, database, args = [] } = {}) {
     const path = vaultdPath()
     if (!existsSync(path)) {
       throw new Error(`vaultd not found at ${path}. Build it first:\n` +
@@ -55,14 +55,17 @@ export class Vaultd {
     this.ownDir = dataDir === undefined
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'vn-sync-'))
     this.env = env
-    this.args = args
+    this.database = database // a postgres:// URL, or undefined for SQLite in dataDir
+    this.args = args // more vaultd flags
     this.stderr = ''
     this.clients = new Set() // providers opened by provider(), destroyed by dispose()
   }
 
   async #spawn (port = 0) {
     this.stderr = ''
-    this.proc = spawn(this.path, ['--listen', `127.0.0.1:${port}`, '--data-dir', this.dataDir, ...this.args], {
+    const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', this.dataDir]
+    if (this.database) args.push('--database', this.database)
+    this.proc = spawn(this.path, [...args, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1', ...this.env }
     })
