@@ -28,6 +28,7 @@
 #define DEFAULT_LISTEN   "127.0.0.1:8080"
 #define DEFAULT_DATA_DIR "./data"
 #define DEFAULT_DOC_IDLE_MS 60000
+#define DEFAULT_COMPACT_AT  1000 /* rows of an update log that start a compaction */
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
@@ -242,6 +243,7 @@ int main(int argc, char **argv) {
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
     const char *idle = getenv("VAULT_DOC_IDLE_MS");
+    const char *compact = getenv("VAULT_DOC_COMPACT_AT");
     const char *trash_retention = getenv("VAULT_TRASH_RETENTION_DAYS");
     const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
@@ -340,6 +342,20 @@ int main(int argc, char **argv) {
         }
         idle_ms = (uint64_t)ms;
     }
+    uint64_t compact_at = DEFAULT_COMPACT_AT;
+    if (compact != NULL) {
+        char *end;
+        errno = 0;
+        long long rows = strtoll(compact, &end, 10);
+        if (errno != 0 || end == compact || *end != '\0' || rows < 0 || (rows > 0 && rows < 4)) {
+            fprintf(stderr,
+                    "vaultd: VAULT_DOC_COMPACT_AT wants a number of rows (0, or 4 and more), "
+                    "got '%s'\n",
+                    compact);
+            return 2;
+        }
+        compact_at = (uint64_t)rows;
+    }
     long long janitor_interval = 60000;
     if (trash_retention != NULL) {
         long long days;
@@ -405,6 +421,7 @@ int main(int argc, char **argv) {
         vweb_free(web);
         return 1;
     }
+    vdocs_compact_at(docs, compact_at);
     int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
     vhttp *srv = server;
     if (rc != 0) {
@@ -455,6 +472,7 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
     workers_stop(&w);
+    vdocs_drain(docs); /* compactions write through the store */
     /* Commits in flight finish first; their answers are queued for the
      * server, which runs them (to release what they hold) as it closes. */
     store_close(db);
