@@ -298,15 +298,15 @@ for phase in $PHASES; do
     for peer in $PEERS; do
         case $phase in
         load)
-            printf '%-10s load    %6s updates/s offered, %6s/s delivered to everyone, %7s deliveries/s; p50 %8s ms, p99 %8s ms; server CPU %4s%%, generator CPU %4s%%, RSS %s kB\n' \
+            printf '%-10s load    %6s updates/s offered, %6s/s delivered to everyone, %7s deliveries/s; p50 %8s ms, p99 %8s ms; server CPU %4s%% (waited %s%%), generator CPU %4s%%, RSS %s kB\n' \
                 "$peer" "$(v "$peer.load.offered_ups")" "$(v "$peer.load.ups")" "$(v "$peer.load.deliveries_ps")" \
                 "$(v "$peer.load.p50_ms")" "$(v "$peer.load.p99_ms")" "$(v "$peer.load.server_cpu_pct")" \
-                "$(v "$peer.load.generator_cpu_pct")" "$(v "$peer.load.rss_kb")"
+                "$(v "$peer.load.server_waited_pct")" "$(v "$peer.load.generator_cpu_pct")" "$(v "$peer.load.rss_kb")"
             if [[ -n $(v "$peer.peak.ups") ]]; then
-                printf '%-10s peak    %6s updates/s offered, %6s/s delivered to everyone, %7s deliveries/s; p50 %8s ms, p99 %8s ms; server CPU %4s%%, generator CPU %4s%%, RSS %s kB\n' \
+                printf '%-10s peak    %6s updates/s offered, %6s/s delivered to everyone, %7s deliveries/s; p50 %8s ms, p99 %8s ms; server CPU %4s%% (waited %s%%), generator CPU %4s%%, RSS %s kB\n' \
                     "$peer" "$(v "$peer.peak.offered_ups")" "$(v "$peer.peak.ups")" "$(v "$peer.peak.deliveries_ps")" \
                     "$(v "$peer.peak.p50_ms")" "$(v "$peer.peak.p99_ms")" "$(v "$peer.peak.server_cpu_pct")" \
-                    "$(v "$peer.peak.generator_cpu_pct")" "$(v "$peer.peak.rss_kb")"
+                    "$(v "$peer.peak.server_waited_pct")" "$(v "$peer.peak.generator_cpu_pct")" "$(v "$peer.peak.rss_kb")"
             fi
             printf '%-10s verify  %s of %s documents hold every character sent; %s server CPU us per update at the target load\n' \
                 "$peer" "$(v "$peer.load.verify_docs_ok")" "$(v "$peer.load.verify_docs")" "$(v "$peer.load.server_cpu_us_per_update")"

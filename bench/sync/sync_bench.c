@@ -50,6 +50,7 @@
  * lost, the server gone) or when anything sent did not arrive or the
  * server's text misses characters; the figures themselves never fail a run.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -145,6 +146,8 @@ struct bench {
     uint64_t sent, completed, delivered, expected, echoes, acks, unknown, overrun, bytes_in;
     uint64_t sent_total, completed_total;
     double self_cpu0; /* self_cpu_s() at the start of the window */
+    long long wait0;  /* wait_ns(pid) at the start of the window */
+    long long wait1;  /* and at its end */
     samples lat, lat_complete;
     int closed_unexpected, group_lost;
     char first_close[160];
@@ -246,6 +249,30 @@ static long long cpu_ticks(int pid) {
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     return (long long)(ut + st);
+}
+
+/* Nanoseconds the process's threads have spent runnable but waiting for a
+ * CPU (the second field of /proc/PID/task/(*)/schedstat): how much of the
+ * window other work on the machine took from the server. */
+static long long wait_ns(int pid) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (d == NULL) return -1;
+    long long total = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char p2[128];
+        snprintf(p2, sizeof(p2), "/proc/%d/task/%.16s/schedstat", pid, e->d_name);
+        FILE *f = fopen(p2, "r");
+        if (f == NULL) continue;
+        unsigned long long run = 0, wait = 0;
+        if (fscanf(f, "%llu %llu", &run, &wait) == 2) total += (long long)wait;
+        fclose(f);
+    }
+    closedir(d);
+    return total;
 }
 
 /* Asks the Hocuspocus script to collect its garbage (GET /bench/gc), so that
@@ -714,16 +741,18 @@ static void report_window(bench *b, const char *name, double secs, long long tic
     R("max_ms", "%.3f", quantile_ms(&b->lat, 1.0));
     R("complete_p99_ms", "%.3f", quantile_ms(&b->lat_complete, 0.99));
     R("server_cpu_pct", "%.0f", 100.0 * cpu_s / secs);
+    double waited = 100.0 * (double)(b->wait1 - b->wait0) / 1e9 / secs;
+    R("server_waited_pct", "%.0f", waited);
     R("generator_cpu_pct", "%.0f", gen);
     R("server_cpu_us_per_update", "%.0f",
       b->completed > 0 ? 1e6 * cpu_s / (double)b->completed : 0.0);
 #undef R
     say("%s: %.0f updates/s sent, %.0f/s fully delivered, %.0f deliveries/s; latency p50 %.2f ms, "
         "p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (last receiver p99 %.2f ms); server CPU %.0f%%, "
-        "generator CPU %.0f%%",
+        "generator CPU %.0f%%, server threads waited for a CPU %.0f%% of the window",
         name, (double)b->sent / secs, ups, (double)b->delivered / secs, quantile_ms(&b->lat, 0.50),
         quantile_ms(&b->lat, 0.99), quantile_ms(&b->lat, 0.999), quantile_ms(&b->lat, 1.0),
-        quantile_ms(&b->lat_complete, 0.99), 100.0 * cpu_s / secs, gen);
+        quantile_ms(&b->lat_complete, 0.99), 100.0 * cpu_s / secs, gen, waited);
 }
 
 static void start_timers(bench *b) {
@@ -858,12 +887,14 @@ static void phase_load(bench *b) {
     reset_window(b);
     b->state = ST_MEASURE;
     long long t0 = cpu_ticks(b->pid);
+    b->wait0 = wait_ns(b->pid);
     b->self_cpu0 = self_cpu_s();
     b->measure_t0 = uv_hrtime();
     b->measure_t1 = 0;
     run_for(b, b->duration);
     b->measure_t1 = uv_hrtime();
     long long t1 = cpu_ticks(b->pid);
+    b->wait1 = wait_ns(b->pid);
     double gen_s = self_cpu_s();
     double secs = (double)(b->measure_t1 - b->measure_t0) / 1e9;
     b->state = ST_DRAIN;
@@ -891,6 +922,7 @@ static void phase_load(bench *b) {
         reset_window(b);
         b->state = ST_PEAK;
         t0 = cpu_ticks(b->pid);
+        b->wait0 = wait_ns(b->pid);
         b->self_cpu0 = self_cpu_s();
         b->measure_t0 = uv_hrtime();
         b->measure_t1 = 0;
@@ -899,6 +931,7 @@ static void phase_load(bench *b) {
         run_for(b, b->peak);
         b->measure_t1 = uv_hrtime();
         t1 = cpu_ticks(b->pid);
+        b->wait1 = wait_ns(b->pid);
         gen_s = self_cpu_s();
         secs = (double)(b->measure_t1 - b->measure_t0) / 1e9;
         b->state = ST_DRAIN;
