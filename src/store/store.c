@@ -439,10 +439,11 @@ static int step_burst_done(store *st, store_conn *c, const struct step *s) {
     int err = write_stmt(st, c, "DELETE FROM version_bursts WHERE doc = $1 AND last_at <= $2", a,
                          NARGS(a), NULL);
     if (err == STORE_OK)
-        err = write_stmt(st, c,
-                         "UPDATE version_bursts SET first_at = $2 + 1, restored_from = 0"
-                         " WHERE doc = $1",
-                         a, NARGS(a), NULL);
+        err = write_stmt(
+            st, c,
+            "UPDATE version_bursts SET first_at = CAST($2 AS BIGINT) + 1, restored_from = 0"
+            " WHERE doc = $1",
+            a, NARGS(a), NULL);
     return err;
 }
 
@@ -1753,8 +1754,8 @@ static bool consumer_name_ok(const char *s) {
     size_t n = 0;
     for (; s[n] != '\0'; n++) {
         char c = s[n];
-        if (n == 64 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                         c == '.' || c == '-'))
+        if (n == 64 ||
+            !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return false;
     }
     return true;
@@ -1788,8 +1789,7 @@ int store_cursor_delete(store *st, const char *name) {
     if (!consumer_name_ok(name)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(name)};
     struct wcall w = {
-        .n = 1,
-        .s = {{"DELETE FROM consumers WHERE name = $1 RETURNING 1", a, NARGS(a), true}}};
+        .n = 1, .s = {{"DELETE FROM consumers WHERE name = $1 RETURNING 1", a, NARGS(a), true}}};
     return write_call(st, &w);
 }
 
