@@ -1,7 +1,7 @@
 # Vault Notes: the commands a newcomer types.
 #   make run    install what is missing, build, start vaultd on http://127.0.0.1:8080
 #   make test   install what is missing, build with ASan+UBSan, run every test
-#   make bench  build Release and run every benchmark (make bench-rest, make bench-crdt: only one)
+#   make bench  build Release and run every benchmark (make bench-rest, bench-crdt, bench-history: one)
 #   make fuzz   run the fuzz targets for longer (FUZZ_SECONDS per target)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 ASAN_DIR := build/asan
@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build-asan build-release run test test-c test-interop test-fuzz bench bench-rest bench-crdt fuzz format clean
+.PHONY: all deps build-asan build-release run test test-c test-interop test-fuzz bench bench-rest bench-crdt bench-history fuzz format clean
 
 all: build-release
 
@@ -45,12 +45,16 @@ bench: build-release
 	@if [ -x bench/run.sh ]; then bench/run.sh; fi
 	@bench/crdt.sh
 	@bench/rest.sh
+	@bench/history.sh
 
 bench-rest: build-release
 	@bench/rest.sh
 
 bench-crdt: build-release
 	@bench/crdt.sh
+
+bench-history: build-release
+	@bench/history.sh
 
 fuzz: deps
 	@scripts/fuzz.sh long $(FUZZ_SECONDS)

@@ -35,7 +35,7 @@
 
 #define HISTORY_DEFAULT_IDLE_MS (2 * 60 * 1000)  /* a burst settles after this */
 #define HISTORY_DEFAULT_MAX_MS  (30 * 60 * 1000) /* a version at least this often */
-#define HISTORY_KEYFRAME_EVERY  32               /* versions per stored full snapshot */
+#define HISTORY_KEYFRAME_EVERY  64               /* versions per stored full snapshot */
 
 /* Routes (see routes.c for who may call them). */
 void history_route_list(vctx *ctx);    /* GET  /api/v1/notes/{note}/versions */
