@@ -2,7 +2,8 @@
 #   make run    install what is missing, build (server and web app), start vaultd on http://127.0.0.1:8080
 #   make test   install what is missing, build with ASan+UBSan, run every test (C, interop, fuzz, e2e)
 #   make web    build the web app into web/dist when its sources changed
-#   make bench  build Release and run every benchmark (make bench-rest, make bench-crdt: only one)
+#   make bench  build Release and run every benchmark (make bench-rest, make bench-crdt,
+#               make bench-search: only one)
 #   make fuzz   run the fuzz targets for longer (FUZZ_SECONDS per target)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 ASAN_DIR := build/asan
@@ -11,7 +12,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build-asan build-release web run test test-c test-interop test-fuzz test-e2e bench bench-rest bench-crdt fuzz format clean
+.PHONY: all deps build-asan build-release web run test test-c test-interop test-fuzz test-e2e bench bench-rest bench-crdt bench-search fuzz format clean
 
 all: build-release
 
@@ -54,12 +55,16 @@ bench: build-release
 	@if [ -x bench/run.sh ]; then bench/run.sh; fi
 	@bench/crdt.sh
 	@bench/rest.sh
+	@bench/search.sh
 
 bench-rest: build-release
 	@bench/rest.sh
 
 bench-crdt: build-release
 	@bench/crdt.sh
+
+bench-search: build-release
+	@bench/search.sh
 
 fuzz: deps
 	@scripts/fuzz.sh long $(FUZZ_SECONDS)

@@ -86,6 +86,11 @@ extern const size_t vroutes_len;
  * error code and nothing is left open. */
 int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int port, vhttp **out);
 
+/* Which roles this server answers: without `api` every /api/ route but
+ * the sync endpoint answers 404, without `sync` the sync endpoint does;
+ * /healthz, /readyz and /metrics always answer. Both on by default. */
+void vhttp_set_roles(vhttp *srv, bool api, bool sync);
+
 /* The port actually bound (useful with port 0). */
 int vhttp_port(const vhttp *srv);
 
@@ -168,5 +173,9 @@ struct vmetrics *vhttp_metrics(vhttp *srv);
 /* The server's sync connections (sync.h), borrowed; NULL without a
  * document cache. */
 struct vsync *vhttp_sync(vhttp *srv);
+
+/* The server's vault channels (vchan.h), borrowed; NULL without a document
+ * cache. */
+struct vchan *vhttp_vchan(vhttp *srv);
 
 #endif /* VN_HTTP_H */
