@@ -82,7 +82,7 @@ typedef struct {
     const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
     unsigned roles;
     int64_t event_retention_ms;
-    const char *web_dir;  /* the web app's built files, or NULL */
+    const char *web_dir; /* the web app's built files, or NULL */
 } options;
 
 /* Parses "api,sync,..." into role bits. Returns 0 or -1. */
