@@ -84,6 +84,11 @@ export function VaultView ({ vaultId, noteId, user, online }: {
     return { name, color, colorLight: color + '33' }
   }, [user])
 
+  useEffect(() => {
+    document.title = open !== undefined ? `${baseOf(open.path)} · Vault Notes` : `${vault?.name ?? 'Vault'} · Vault Notes`
+    return () => { document.title = 'Vault Notes' }
+  }, [open?.path, vault?.name])
+
   // A bookmark or open editor on a queued note follows it to its server id.
   useEffect(() => {
     if (noteId === undefined || !isLocalId(noteId)) return
