@@ -3,7 +3,7 @@
 #   make test   install what is missing, build with ASan+UBSan, run every test (C, interop, fuzz, e2e)
 #   make web    build the web app into web/dist when its sources changed
 #   make bench  build Release and run every benchmark (make bench-rest, make bench-crdt,
-#               make bench-search: only one)
+#               make bench-search, make bench-cli: only one)
 #   make fuzz   run the fuzz targets for longer (FUZZ_SECONDS per target)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 ASAN_DIR := build/asan
@@ -12,7 +12,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build-asan build-release web run test test-c test-interop test-fuzz test-e2e bench bench-rest bench-crdt bench-search fuzz format clean
+.PHONY: all deps build-asan build-release web run test test-c test-interop test-fuzz test-e2e bench bench-rest bench-crdt bench-search bench-cli fuzz format clean
 
 all: build-release
 
@@ -42,6 +42,7 @@ test-c:
 
 test-interop:
 	@if [ -d tests/interop ]; then VN_BUILD_DIR=$(CURDIR)/$(ASAN_DIR) node --test tests/interop/; fi
+	@if [ -d tests/cli ]; then VN_BUILD_DIR=$(CURDIR)/$(ASAN_DIR) node --test tests/cli/; fi
 
 test-fuzz:
 	@if [ -x scripts/fuzz.sh ]; then scripts/fuzz.sh quick; fi
@@ -56,6 +57,7 @@ bench: build-release
 	@bench/crdt.sh
 	@bench/rest.sh
 	@bench/search.sh
+	@bench/cli.sh
 
 bench-rest: build-release
 	@bench/rest.sh
@@ -65,6 +67,9 @@ bench-crdt: build-release
 
 bench-search: build-release
 	@bench/search.sh
+
+bench-cli: build-release
+	@bench/cli.sh
 
 fuzz: deps
 	@scripts/fuzz.sh long $(FUZZ_SECONDS)

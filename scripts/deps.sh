@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-14-dev
   libh2o-dev libuv1-dev libssl-dev libjansson-dev zlib1g-dev
   libsqlite3-dev libpq-dev postgresql postgresql-contrib libsodium-dev libwslay-dev libmd4c-dev wrk time sqlite3
+  libcurl4-openssl-dev
   nodejs npm
   chromium
 )

@@ -187,7 +187,6 @@ static vhttp *server;
 static uv_loop_t loop;
 static store *db;
 static vdocs *docs;
-static vweb *web;
 static trash_janitor *janitor;
 
 /* The background work of the roles other than api and sync. */
@@ -215,6 +214,7 @@ static void workers_stop(workers *w) {
     vretention_stop(w->retention);
     w->retention = NULL;
 }
+static vweb *web;
 
 /* The route table, one JSON object per line, for tools and the
  * authorization-matrix test. */
@@ -415,7 +415,6 @@ int main(int argc, char **argv) {
         vweb_free(web);
         return 1;
     }
-    vhttp_set_web(server, web);
     vhttp_set_roles(srv, (opt.roles & ROLE_API) != 0, (opt.roles & ROLE_SYNC) != 0);
     workers w;
     if (workers_start(&opt, &w) != STORE_OK ||
@@ -432,6 +431,7 @@ int main(int argc, char **argv) {
         vweb_free(web);
         return 1;
     }
+    vhttp_set_web(srv, web);
     uv_signal_t sigint, sigterm;
     uv_signal_init(&loop, &sigint);
     uv_signal_init(&loop, &sigterm);
