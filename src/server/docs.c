@@ -2,11 +2,14 @@
  * docs.c - the open-document cache (see docs.h).
  *
  * Invariants: every vdoc is in the `head` list and in the hash chain of
- * its id's bucket exactly once; a vdoc with inflight > 0 is never freed (the
- * store's answer will come back to it); at most max_docs idle documents stay
- * open, the least recently used idle one is closed first, and never one of
- * the RECENT most recently fetched (a handler may hold a few vdoc pointers
- * across vdocs_get calls: the note and its vault's index).
+ * its id's bucket exactly once; a vdoc with inflight > 0 or holders > 0 is
+ * never freed (the store's answer will come back to it; a room uses it);
+ * `held` counts the vdocs with holders > 0; at most max_docs unheld
+ * documents stay open, the least recently used idle one is closed first,
+ * and never one of the RECENT most recently fetched (a handler may hold a
+ * few vdoc pointers across vdocs_get calls: the note and its vault's
+ * index). The idle sweep runs from a timer, never inside a handler, so it
+ * may close any idle document.
  */
 #include "server/docs.h"
 
@@ -22,7 +25,12 @@ struct vdocs {
     store *st;
     size_t max_docs;
     size_t count;
+    size_t held;
     uint64_t clock;
+    uv_loop_t *loop;
+    uint64_t idle_ms;
+    uv_timer_t sweeper;
+    bool sweeper_open;
     vdoc *head;
     vdoc *buckets[BUCKETS];
     vdocs_idle_fn idle; /* vdocs_set_idle_hook */
@@ -39,12 +47,41 @@ static vdoc **bucket(vdocs *c, const char *id) {
 /* Takes d out of the list and its hash chain, and frees it. */
 static void vdoc_close(vdocs *c, vdoc *d);
 
-vdocs *vdocs_new(store *st, size_t max_docs) {
+/* Closes the documents idle for idle_ms or more. */
+static void on_sweep(uv_timer_t *t) {
+    vdocs *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    for (vdoc *d = c->head, *next; d != NULL; d = next) {
+        next = d->next;
+        if (d->holders == 0 && d->inflight == 0 && now - d->last_ms >= c->idle_ms)
+            vdoc_close(c, d);
+    }
+}
+
+vdocs *vdocs_new(store *st, size_t max_docs, uv_loop_t *loop, uint64_t idle_ms) {
     vdocs *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
     c->st = st;
     c->max_docs = max_docs;
+    c->loop = loop;
+    c->idle_ms = idle_ms;
+    if (idle_ms > 0) {
+        /* A document closes between idle_ms and idle_ms + a quarter (at most
+         * a second) after its last use. */
+        uint64_t every = idle_ms / 4;
+        every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+        uv_timer_init(loop, &c->sweeper);
+        c->sweeper.data = c;
+        uv_timer_start(&c->sweeper, on_sweep, every, every);
+        uv_unref((uv_handle_t *)&c->sweeper);
+        c->sweeper_open = true;
+    }
     return c;
+}
+
+static void on_sweeper_closed(uv_handle_t *h) {
+    vdocs *c = h->data;
+    c->sweeper_open = false;
 }
 
 static void vdoc_free(vdoc *d) {
@@ -55,6 +92,10 @@ static void vdoc_free(vdoc *d) {
 
 void vdocs_free(vdocs *c) {
     if (c == NULL) return;
+    if (c->sweeper_open) {
+        uv_close((uv_handle_t *)&c->sweeper, on_sweeper_closed);
+        while (c->sweeper_open) uv_run(c->loop, UV_RUN_NOWAIT);
+    }
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
         next = d->next;
         vdoc_free(d);
@@ -63,6 +104,12 @@ void vdocs_free(vdocs *c) {
 }
 
 size_t vdocs_count(const vdocs *c) { return c->count; }
+
+size_t vdocs_pending_structs(const vdocs *c) {
+    size_t n = 0;
+    for (const vdoc *d = c->head; d != NULL; d = d->next) n += ydoc_pending_structs(d->doc);
+    return n;
+}
 
 static void on_update(void *ud, const uint8_t *update, size_t len, const void *origin) {
     (void)origin;
@@ -127,16 +174,17 @@ static void vdoc_close(vdocs *c, vdoc *d) {
             break;
         }
     }
+    if (d->holders > 0) c->held--;
     vdoc_free(d);
     c->count--;
 }
 
 /* Closes idle documents beyond the cap, least recently used first. */
 static void trim(vdocs *c) {
-    while (c->count > c->max_docs) {
+    while (c->count - c->held > c->max_docs) {
         vdoc *victim = NULL;
         for (vdoc *d = c->head; d != NULL; d = d->next)
-            if (d->inflight == 0 && d->last_used + RECENT <= c->clock &&
+            if (d->inflight == 0 && d->holders == 0 && d->last_used + RECENT <= c->clock &&
                 (victim == NULL || d->last_used < victim->last_used))
                 victim = d;
         if (victim == NULL) return; /* everything is busy or just used */
@@ -144,11 +192,26 @@ static void trim(vdocs *c) {
     }
 }
 
-int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
+vdoc *vdocs_find(vdocs *c, const char *id) {
     vdoc *d;
     for (d = *bucket(c, id); d != NULL; d = d->hnext)
         if (strcmp(d->id, id) == 0) break;
+    return d;
+}
+
+int vdocs_close(vdocs *c, const char *id) {
+    vdoc *d = vdocs_find(c, id);
+    if (d == NULL) return 0;
+    if (d->inflight > 0 || d->holders > 0) return -1;
+    vdoc_close(c, d);
+    return 0;
+}
+
+int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
+    vdoc *d = vdocs_find(c, id);
+    int holders = 0;
     if (d != NULL && d->broken && d->inflight == 0) { /* reload from the log */
+        holders = d->holders;
         vdoc_close(c, d);
         d = NULL;
     }
@@ -172,11 +235,27 @@ int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
         d->hnext = *b;
         *b = d;
         c->count++;
+        d->holders = holders;
+        if (holders > 0) c->held++;
     }
     d->last_used = ++c->clock;
+    d->last_ms = c->loop != NULL ? uv_now(c->loop) : 0;
     trim(c);
     *out = d;
     return STORE_OK;
+}
+
+void vdocs_hold(vdocs *c, vdoc *d) {
+    if (d->holders++ == 0) c->held++;
+}
+
+void vdocs_release(vdocs *c, const char *id) {
+    for (vdoc *d = *bucket(c, id); d != NULL; d = d->hnext) {
+        if (strcmp(d->id, id) != 0) continue;
+        if (d->holders > 0 && --d->holders == 0) c->held--;
+        d->last_ms = c->loop != NULL ? uv_now(c->loop) : 0;
+        return;
+    }
 }
 
 ytxn *vdocs_begin(vdoc *d) { return ydoc_begin(d->doc, NULL); }
@@ -249,4 +328,20 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
     d->captured_len = 0;
     if (*changed != NULL) d->version++;
     return rc;
+}
+
+int vdocs_load_text(store *st, const char *id, char **text, size_t *len) {
+    ydoc *doc = NULL;
+    uint64_t count = 0;
+    int rc = load(st, id, UINT64_MAX, &doc, &count);
+    if (rc != STORE_OK) return rc;
+    ytype *t = ydoc_get(doc, "content", YTYPE_TEXT);
+    char *s = NULL;
+    size_t n = 0;
+    int yrc = t != NULL ? ytext_string(t, &s, &n) : Y_ERR_TYPE;
+    ydoc_free(doc);
+    if (yrc != Y_OK) return yrc == Y_ERR_NOMEM ? STORE_ENOMEM : STORE_EINVAL;
+    *text = s;
+    *len = n;
+    return STORE_OK;
 }

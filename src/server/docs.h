@@ -9,6 +9,13 @@
  * documents keep deleted content (gc off) so that any past version can be
  * rebuilt.
  *
+ * Lifetime: a document is loaded on first use and unloaded once it has
+ * been idle for the cache's idle time: no holder (a sync room holds the
+ * documents of its connections), no commit in flight, and no vdocs_get()
+ * for that long. Beyond `max_docs` documents, idle ones are also closed
+ * least recently used first. So memory follows the documents in use, not
+ * the documents ever opened.
+ *
  * Versions: a document's version is the number of updates in its log,
  * counting updates whose commit is still in flight (the store commits them
  * in submission order). A version names the state after that many updates,
@@ -22,6 +29,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "crdt/crdt.h"
 #include "store/store.h"
@@ -37,17 +46,30 @@ typedef struct vdoc {
      * observer); taken by vdocs_commit_capture(). */
     uint8_t *captured;
     size_t captured_len;
-    uint64_t last_used;
+    uint64_t last_used; /* the cache's logical clock at the last vdocs_get */
+    uint64_t last_ms;   /* loop time of the last vdocs_get or release */
+    int holders;        /* vdocs_hold() minus vdocs_release() */
     struct vdoc *next;  /* all open documents */
     struct vdoc *hnext; /* same hash bucket */
 } vdoc;
 
 typedef struct vdocs vdocs;
 
-/* A new empty cache holding at most `max_docs` idle documents; NULL when out
- * of memory. */
-vdocs *vdocs_new(store *st, size_t max_docs);
+/* A new empty cache on `loop` holding at most `max_docs` idle documents and
+ * closing a document once it has been idle for `idle_ms` (0: only the
+ * max_docs cap closes documents). NULL when out of memory. */
+vdocs *vdocs_new(store *st, size_t max_docs, uv_loop_t *loop, uint64_t idle_ms);
+
+/* Frees every document (on the loop thread, with nothing in flight: after
+ * the store is closed). Runs `loop` briefly to close its timer. NULL is a
+ * no-op. */
 void vdocs_free(vdocs *c);
+
+/* Holds d open (a sync room does while it has connections): a held
+ * document is never closed. vdocs_release() takes the hold back by id (the
+ * vdoc may have been replaced by a reload since; the hold moves with it). */
+void vdocs_hold(vdocs *c, vdoc *d);
+void vdocs_release(vdocs *c, const char *id);
 
 /* The document `id` of `vault`, loaded from the log if not open (a document
  * with no log yet starts empty). Returns STORE_OK, STORE_ENOMEM, or a store
@@ -96,7 +118,23 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
 
-/* Number of open documents (for /metrics). */
+/* The current text (Y.Text "content") of note `id`, read from its update
+ * log into a private document: touches no cache, so any thread may call it
+ * (the search indexer does). *text is NUL-terminated, freed with yfree().
+ * Returns STORE_OK, a store error, or STORE_EINVAL if the engine refuses
+ * the log. A note without updates has the text "". */
+int vdocs_load_text(store *st, const char *id, char **text, size_t *len);
+
+/* The document `id` if it is open, else NULL (nothing is loaded). */
+vdoc *vdocs_find(vdocs *c, const char *id);
+
+/* Closes document `id` if it is open, has no commit in flight and no sync
+ * room holds it (after its log was purged). Returns 0, or -1 if it is busy. */
+int vdocs_close(vdocs *c, const char *id);
+
+/* Number of open documents, and of structs waiting for missing
+ * dependencies across them (for /metrics). */
 size_t vdocs_count(const vdocs *c);
+size_t vdocs_pending_structs(const vdocs *c);
 
 #endif /* VN_DOCS_H */

@@ -10,8 +10,10 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/notes.h"
+#include "server/search.h"
 #include "server/sync.h"
 #include "server/vchan.h"
+#include "server/trash.h"
 #include "server/vaults.h"
 
 #include <stdlib.h>
@@ -32,9 +34,13 @@ static void route_readyz(vctx *ctx) {
 
 static void route_metrics(vctx *ctx) {
     vmetrics *m = vhttp_metrics(ctx->srv);
-    if (ctx->docs != NULL)
+    if (ctx->docs != NULL) {
         vmetrics_gauge(m, "vault_open_documents", "CRDT documents held in memory.",
                        (double)vdocs_count(ctx->docs));
+        vmetrics_gauge(m, "vault_pending_structs",
+                       "Structs waiting for missing dependencies, across open documents.",
+                       (double)vdocs_pending_structs(ctx->docs));
+    }
     vmetrics_gauge(m, "vault_sync_connections", "Open sync WebSocket connections.",
                    (double)vsync_connections(vhttp_sync(ctx->srv)));
     vmetrics_gauge(m, "vault_sync_documents", "Notes with at least one sync connection.",
@@ -61,16 +67,21 @@ const vroute vroutes[] = {
     {"GET", "/api/v1/vaults", vaults_route_list, ACCESS_USER},
     {"POST", "/api/v1/vaults", vaults_route_create, ACCESS_USER},
     {"GET", "/api/v1/vaults/{vault}", vaults_route_get, ACCESS_VIEWER},
+    {"PATCH", "/api/v1/vaults/{vault}", trash_route_vault_patch, ACCESS_OWNER},
     {"GET", "/api/v1/vaults/{vault}/members", vaults_route_members, ACCESS_VIEWER},
     {"POST", "/api/v1/vaults/{vault}/members", vaults_route_member_add, ACCESS_OWNER},
     {"DELETE", "/api/v1/vaults/{vault}/members/{user}", vaults_route_member_remove, ACCESS_OWNER},
     {"GET", "/api/v1/vaults/{vault}/notes", notes_route_list, ACCESS_VIEWER},
     {"POST", "/api/v1/vaults/{vault}/notes", notes_route_create, ACCESS_EDITOR},
     {"POST", "/api/v1/vaults/{vault}/folders/rename", notes_route_folder_rename, ACCESS_EDITOR},
+    {"GET", "/api/v1/vaults/{vault}/search", search_route, ACCESS_VIEWER},
+    {"POST", "/api/v1/vaults/{vault}/folders/trash", trash_route_folder, ACCESS_EDITOR},
+    {"GET", "/api/v1/vaults/{vault}/trash", trash_route_list, ACCESS_VIEWER},
     {"GET", "/api/v1/notes/{note}", notes_route_get, ACCESS_VIEWER},
     {"PUT", "/api/v1/notes/{note}", notes_route_put, ACCESS_EDITOR},
     {"PATCH", "/api/v1/notes/{note}", notes_route_patch, ACCESS_EDITOR},
     {"DELETE", "/api/v1/notes/{note}", notes_route_delete, ACCESS_EDITOR},
+    {"POST", "/api/v1/notes/{note}/restore", trash_route_restore, ACCESS_EDITOR},
     {"GET", "/api/v1/sync/{note}", sync_route, ACCESS_VIEWER},
     {"GET", "/api/v1/vaults/{vault}/sync", vchan_route, ACCESS_VIEWER},
 };

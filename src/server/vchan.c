@@ -224,7 +224,8 @@ static void send_error(vconn *c, uint64_t ref, int code, const char *doc, const 
 static void send_step2(vconn *c, vdoc *d, const char *doc, const uint8_t *sv, size_t sv_len) {
     uint8_t *u = NULL, *msg = NULL;
     size_t ulen = 0, len = 0;
-    int rc = ydoc_encode_state_as_update(d->doc, sv, sv_len, &u, &ulen);
+    /* Zero bytes are taken as the empty state vector (Yjs writes it 00). */
+    int rc = ydoc_encode_state_as_update(d->doc, sv_len > 0 ? sv : NULL, sv_len, &u, &ulen);
     if (rc != Y_OK) {
         close_conn(c, rc == Y_ERR_NOMEM ? CLOSE_INTERNAL : CLOSE_PROTOCOL_ERROR,
                    rc == Y_ERR_NOMEM ? "out of memory" : "the state vector is malformed");
@@ -987,7 +988,7 @@ static int doc_of_vault(vconn *c, const char *doc, bool *yes) {
 }
 
 static void handle_step1(vconn *c, const vchan_msg *m) {
-    if (yproto_state_vector_check(m->payload, m->payload_len) != YPROTO_OK) {
+    if (m->payload_len > 0 && yproto_state_vector_check(m->payload, m->payload_len) != YPROTO_OK) {
         close_conn(c, CLOSE_PROTOCOL_ERROR, "the state vector is malformed");
         return;
     }

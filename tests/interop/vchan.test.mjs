@@ -103,6 +103,10 @@ for (const backend of backends) {
     const d = new Y.Doc()
     Y.applyUpdate(d, st2.update)
     assert.equal(d.getText('content').toString(), 'beta 2')
+    // zero bytes count as the empty state vector
+    ws.send(encodeStep1(b, new Uint8Array(0)))
+    const st0 = await ws.next(m => m.type === 'step2')
+    assert.deepEqual(st0.update, st2.update)
     // STEP1 with the full state vector: nothing more
     ws.send(encodeStep1(b, Y.encodeStateVector(d)))
     const st3 = await ws.next(m => m.type === 'step2')
@@ -468,3 +472,50 @@ test('a message over 16 MiB closes the connection with 1009', () => withServer('
   await ok.next(m => m.type === 'changed')
   ok.close()
 }))
+
+test('a vault channel too slow for what it is pushed is closed with 1013; the others carry on', () => withServer('sqlite', async s => {
+  const n = await s.server.note(s.owner, s.vault, '/Big.md', '')
+  const slow = await openChannel(s.server, s.vault, s.owner)
+  slow.on('error', () => {})
+  slow.send(encodeHello(0))
+  await slow.next(m => m.type === 'changed')
+  slow._socket.pause() // reads nothing more: the kernel buffers fill, then the server's queue
+  const a = s.client()
+  const b = s.client()
+  await a.connect()
+  await b.connect()
+  // 64 KiB updates that leave the text small: each insertion is deleted again
+  const chunk = 'x'.repeat(64 << 10)
+  const t = a.doc(n).getText('content')
+  for (let i = 0; i < 600 && !/"code":1013/.test(s.server.stderr); i++) {
+    t.insert(0, chunk)
+    t.delete(0, chunk.length)
+    await a.settled()
+  }
+  t.insert(0, 'done')
+  await until(() => /"msg":"vault channel closed by the server".*"code":1013/.test(s.server.stderr), 'the slow reader to be closed with 1013')
+  slow._socket.resume()
+  const closed = await slow.closed
+  assert.ok([1013, 1006].includes(closed.code), JSON.stringify(closed))
+  await until(() => b.text(n) === 'done', 'the other channel to keep up')
+  await a.settled()
+  assert.equal(a.ws.readyState, 1)
+  assert.equal(b.ws.readyState, 1)
+}, { VAULT_SYNC_MAX_QUEUED: String(4 << 20) }))
+
+test('shutting down closes vault channels with 1001 and exits cleanly', async () => {
+  const s = await setup('sqlite')
+  try {
+    const n = await s.server.note(s.owner, s.vault, '/N.md', 'x')
+    const ws = await openChannel(s.server, s.vault, s.owner)
+    ws.send(encodeHello(0))
+    await ws.next(m => m.type === 'changed')
+    ws.send(encodeStep1(n, new Uint8Array([0])))
+    await ws.next(m => m.type === 'step2')
+    await s.server.stop() // asserts exit status 0: no sanitizer report, no leak
+    const closed = await ws.closed
+    assert.equal(closed.code, 1001)
+  } finally {
+    await s.server.dispose()
+  }
+})

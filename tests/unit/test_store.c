@@ -153,6 +153,21 @@ static void new_vault(struct env *e, unsigned n, int64_t *owner, char vault[33])
     ASSERT_EQ_INT(store_vault_create(e->st, vault, "Vault", *owner, 2000), STORE_OK);
 }
 
+/* The id of the newest outbox event (0 if none): tests that count events
+ * start after the ones their setup wrote (vault.created...). */
+static void last_event(struct env *e, int64_t *id) {
+    int64_t last = 0;
+    for (;;) {
+        store_event *ev = NULL;
+        size_t n = 0;
+        ASSERT_EQ_INT(store_events_after(e->st, last, 1000, &ev, &n), STORE_OK);
+        if (n > 0) last = ev[n - 1].id;
+        store_events_free(ev, n);
+        if (n == 0) break;
+    }
+    *id = last;
+}
+
 static void append(struct env *e, const char *vault, const char *doc, const char *bytes,
                    int64_t expect_seq) {
     store_txn *t = store_txn_new();
@@ -828,7 +843,9 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
     struct gate gate;
     struct collector col = {.done = 0};
     struct pending p[4];
+    int64_t base;
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(last_event(e, &base));
     mkid(doc, 0xd0c);
     mkid(nov, 0xeeee);
     CHECK_HELPER(append(e, vault, doc, "first", 1));
@@ -877,7 +894,7 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
     ASSERT_EQ_STR(got, "/t0.md /t2.md");
     store_event *ev = NULL;
     size_t n = 0;
-    ASSERT_EQ_INT(store_events_after(e->st, 0, 100, &ev, &n), STORE_OK);
+    ASSERT_EQ_INT(store_events_after(e->st, base, 100, &ev, &n), STORE_OK);
     ASSERT_EQ_UINT(n, 2);
     store_events_free(ev, n);
     store_vault v;
@@ -892,7 +909,9 @@ STORE_TEST(store_reads_see_only_committed) {
     struct gate g0, g1;
     struct collector col = {.done = 0};
     struct pending p = {.col = &col};
+    int64_t base;
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(last_event(e, &base));
     mkid(doc, 0xd0c);
     mkid(fid, 0xf1);
     pthread_mutex_init(&col.m, NULL);
@@ -923,7 +942,7 @@ STORE_TEST(store_reads_see_only_committed) {
     ASSERT_EQ_INT(store_file_get(e->st, fid, &got), STORE_ENOTFOUND);
     ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
     ASSERT_EQ_INT(b.count, 0);
-    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_INT(store_events_after(e->st, base, 10, &ev, &n), STORE_OK);
     ASSERT_EQ_UINT(n, 0);
     store_events_free(ev, n);
     ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
@@ -1018,9 +1037,10 @@ STORE_TEST(store_close_drains_queue) {
 }
 
 STORE_TEST(store_outbox_after_cursor) {
-    int64_t owner;
+    int64_t owner, base;
     char vault[33];
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(last_event(e, &base));
     store_txn *t = store_txn_new();
     ASSERT_TRUE(t != NULL);
     ASSERT_EQ_INT(store_txn_event(t, vault, "doc.updated", "{\"doc\":\"a\"}"), STORE_OK);
@@ -1036,7 +1056,7 @@ STORE_TEST(store_outbox_after_cursor) {
 
     store_event *ev = NULL;
     size_t n = 0;
-    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_INT(store_events_after(e->st, base, 10, &ev, &n), STORE_OK);
     ASSERT_EQ_UINT(n, 3);
     ASSERT_EQ_STR(ev[0].type, "doc.updated");
     ASSERT_EQ_STR(ev[0].json, "{\"doc\":\"a\"}");
@@ -1053,7 +1073,7 @@ STORE_TEST(store_outbox_after_cursor) {
     ASSERT_EQ_UINT(n, 2);
     ASSERT_EQ_STR(ev[0].type, "file.moved");
     store_events_free(ev, n);
-    ASSERT_EQ_INT(store_events_after(e->st, 0, 1, &ev, &n), STORE_OK);
+    ASSERT_EQ_INT(store_events_after(e->st, base, 1, &ev, &n), STORE_OK);
     ASSERT_EQ_UINT(n, 1);
     ASSERT_EQ_INT(ev[0].id, first);
     store_events_free(ev, n);
@@ -1118,8 +1138,13 @@ STORE_TEST(store_restart_keeps_everything) {
     store_file_free(&g);
     store_event *ev = NULL;
     size_t n = 0;
+    /* Every committed change wrote its event: the vault, the member, the
+     * update. */
     ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
-    ASSERT_EQ_UINT(n, 1);
+    ASSERT_EQ_UINT(n, 3);
+    ASSERT_EQ_STR(ev[0].type, "vault.created");
+    ASSERT_EQ_STR(ev[1].type, "member.set");
+    ASSERT_EQ_STR(ev[2].type, "doc.updated");
     store_events_free(ev, n);
     /* The sequence carries on; ids are not reused. */
     CHECK_HELPER(append(e, vault, doc, "three", 3));
@@ -1656,4 +1681,140 @@ STORE_TEST(store_commit_hook_sees_every_committed_update) {
     append(e, vault, d1, "w", 5);
     ASSERT_EQ_INT(h.n, 4);
     pthread_mutex_destroy(&h.mu);
+}
+
+/* ---- outbox consumers ---------------------------------------------------- */
+
+/* Commits one event into vault and returns its id. */
+static void add_event(struct env *e, const char *vault, const char *type, int64_t *id) {
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_event(t, vault, type, "{}"), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    CHECK_HELPER(last_event(e, id));
+}
+
+STORE_TEST(store_membership_changes_write_events) {
+    int64_t owner, bob, base;
+    char vault[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(new_user(e, "bob@example.org", &bob));
+    CHECK_HELPER(last_event(e, &base));
+    ASSERT_EQ_INT(store_member_set(e->st, vault, bob, ROLE_VIEWER), STORE_OK);
+    ASSERT_EQ_INT(store_member_remove(e->st, vault, bob), STORE_OK);
+    /* A failed change writes nothing. */
+    ASSERT_EQ_INT(store_member_remove(e->st, vault, bob), STORE_ENOTFOUND);
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, base, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    char want[64];
+    snprintf(want, sizeof(want), "{\"user\":%lld,\"role\":1}", (long long)bob);
+    ASSERT_EQ_STR(ev[0].type, "member.set");
+    ASSERT_EQ_STR(ev[0].json, want);
+    ASSERT_EQ_STR(ev[0].vault, vault);
+    snprintf(want, sizeof(want), "{\"user\":%lld}", (long long)bob);
+    ASSERT_EQ_STR(ev[1].type, "member.removed");
+    ASSERT_EQ_STR(ev[1].json, want);
+    store_events_free(ev, n);
+}
+
+STORE_TEST(store_cursors_and_pending) {
+    int64_t owner, c = -1, count = -1, oldest = -1, e1, e2, e3;
+    char vault[33], other[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(new_vault(e, 2, &owner, other));
+    ASSERT_EQ_INT(store_cursor_get(e->st, "indexer", &c), STORE_OK);
+    ASSERT_EQ_INT(c, 0);
+    ASSERT_EQ_INT(store_cursor_get(e->st, "Bad Name", &c), STORE_EINVAL);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "", 1, 1), STORE_EINVAL);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "x", -1, 1), STORE_EINVAL);
+    CHECK_HELPER(add_event(e, vault, "a", &e1));
+    CHECK_HELPER(add_event(e, other, "b", &e2));
+    CHECK_HELPER(add_event(e, vault, "c", &e3));
+    /* Everything so far is pending for a consumer without a cursor: the two
+     * vault.created events and a, b, c. */
+    ASSERT_EQ_INT(store_events_pending(e->st, "indexer", NULL, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 5);
+    ASSERT_TRUE(oldest > 0);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "indexer", e1, 100), STORE_OK);
+    ASSERT_EQ_INT(store_cursor_get(e->st, "indexer", &c), STORE_OK);
+    ASSERT_EQ_INT(c, e1);
+    ASSERT_EQ_INT(store_events_pending(e->st, "indexer", vault, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_INT(store_events_pending(e->st, "indexer", other, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "indexer", e3, 200), STORE_OK);
+    ASSERT_EQ_INT(store_events_pending(e->st, "indexer", NULL, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 0);
+    ASSERT_EQ_INT(oldest, 0);
+    ASSERT_EQ_INT(store_cursor_delete(e->st, "indexer"), STORE_OK);
+    ASSERT_EQ_INT(store_cursor_delete(e->st, "indexer"), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_cursor_get(e->st, "indexer", &c), STORE_OK);
+    ASSERT_EQ_INT(c, 0);
+}
+
+STORE_TEST(store_prune_waits_for_every_consumer) {
+    int64_t owner, e1, e2, e3, deleted = -1;
+    char vault[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(add_event(e, vault, "a", &e1));
+    CHECK_HELPER(add_event(e, vault, "b", &e2));
+    CHECK_HELPER(add_event(e, vault, "c", &e3));
+    int64_t future = INT64_C(1) << 60; /* every event is old enough */
+    /* No consumer registered: nothing goes. */
+    ASSERT_EQ_INT(store_events_prune(e->st, future, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 0);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "fast", e3, 1), STORE_OK);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "slow", e1, 1), STORE_OK);
+    /* Too young: nothing goes. */
+    ASSERT_EQ_INT(store_events_prune(e->st, 1, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 0);
+    /* Old enough: only what the slow consumer has passed (vault.created, a). */
+    ASSERT_EQ_INT(store_events_prune(e->st, future, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 2);
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_INT(ev[0].id, e2);
+    ASSERT_EQ_INT(ev[1].id, e3);
+    store_events_free(ev, n);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "slow", e3, 2), STORE_OK);
+    ASSERT_EQ_INT(store_events_prune(e->st, future, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 2);
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0);
+    store_events_free(ev, n);
+}
+
+struct listen_count {
+    pthread_mutex_t m;
+    int calls;
+};
+
+static void count_commit(void *ud) {
+    struct listen_count *l = ud;
+    pthread_mutex_lock(&l->m);
+    l->calls++;
+    pthread_mutex_unlock(&l->m);
+}
+
+STORE_TEST(store_listeners_hear_commits) {
+    int64_t owner, id;
+    char vault[33];
+    struct listen_count l = {.m = PTHREAD_MUTEX_INITIALIZER, .calls = 0};
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    ASSERT_EQ_INT(store_listen(e->st, count_commit, &l), STORE_OK);
+    CHECK_HELPER(add_event(e, vault, "a", &id));
+    pthread_mutex_lock(&l.m);
+    int calls = l.calls;
+    pthread_mutex_unlock(&l.m);
+    ASSERT_TRUE(calls >= 1); /* called before store_commit returned */
+    store_unlisten(e->st, count_commit, &l);
+    CHECK_HELPER(add_event(e, vault, "b", &id));
+    pthread_mutex_lock(&l.m);
+    ASSERT_EQ_INT(l.calls, calls);
+    pthread_mutex_unlock(&l.m);
+    pthread_mutex_destroy(&l.m);
 }
