@@ -31,6 +31,9 @@ struct vdocs {
     uint64_t idle_ms;
     uv_timer_t sweeper;
     bool sweeper_open;
+    uint64_t compact_at; /* rows of a log that start a compaction (0: never) */
+    int compacting;      /* compactions running */
+    bool draining;       /* vdocs_drain: start no more */
     vdoc *head;
     vdoc *buckets[BUCKETS];
     vdocs_idle_fn idle; /* vdocs_set_idle_hook */
@@ -96,6 +99,7 @@ void vdocs_free(vdocs *c) {
         uv_close((uv_handle_t *)&c->sweeper, on_sweeper_closed);
         while (c->sweeper_open) uv_run(c->loop, UV_RUN_NOWAIT);
     }
+    vdocs_drain(c);
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
         next = d->next;
         vdoc_free(d);
@@ -122,32 +126,41 @@ static void on_update(void *ud, const uint8_t *update, size_t len, const void *o
 
 typedef struct {
     ydoc *doc;
-    uint64_t count;
-    uint64_t limit; /* stop after this many updates (UINT64_MAX: all) */
+    uint64_t count; /* versions replayed */
+    uint64_t rows;  /* rows replayed */
+    uint64_t limit; /* stop after this many versions (UINT64_MAX: all) */
     int engine_err;
 } replay;
 
-static int apply_one(void *ud, const uint8_t *update, size_t len) {
+enum { REPLAY_ENOUGH = 1, REPLAY_REFUSED = 2, REPLAY_INSIDE = 3 };
+
+static int apply_one(void *ud, const store_log_entry *e) {
     replay *r = ud;
-    if (r->count == r->limit) return 1; /* enough: stop the iteration */
-    int rc = ydoc_apply_update(r->doc, update, len, NULL);
+    if (r->count == r->limit) return REPLAY_ENOUGH;
+    if ((uint64_t)e->versions > r->limit - r->count) return REPLAY_INSIDE;
+    int rc = ydoc_apply_update(r->doc, e->data, e->len, NULL);
     if (rc != Y_OK) {
         r->engine_err = rc;
-        return 2;
+        return REPLAY_REFUSED;
     }
-    r->count++;
+    r->count += (uint64_t)e->versions;
+    r->rows++;
     return 0;
 }
 
-/* Opens a fresh document and replays up to `limit` updates of `id`. */
-static int load(store *st, const char *id, uint64_t limit, ydoc **out, uint64_t *count) {
+/* Opens a fresh document and replays up to `limit` versions of `id`;
+ * *count gets the versions replayed, *rows the log rows. STORE_ENOTFOUND
+ * when `limit` falls inside a compacted snapshot (that version is gone). */
+static int load(store *st, const char *id, uint64_t limit, ydoc **out, uint64_t *count,
+                uint64_t *rows) {
     ydoc_options opt = {.gc = false};
     ydoc *doc = ydoc_new(&opt);
     if (doc == NULL) return STORE_ENOMEM;
     replay r = {.doc = doc, .limit = limit};
-    int rc = store_doc_updates(st, id, apply_one, &r);
-    if (rc == 1) rc = STORE_OK;
-    if (rc == 2) {
+    int rc = store_doc_log(st, id, apply_one, &r);
+    if (rc == REPLAY_ENOUGH) rc = STORE_OK;
+    if (rc == REPLAY_INSIDE) rc = STORE_ENOTFOUND;
+    if (rc == REPLAY_REFUSED) {
         vlog(VLOG_ERROR, "stored update refused by the CRDT engine",
              json_pack("{s:s, s:s}", "doc", id, "error", yerr_str(r.engine_err)));
         rc = STORE_EINVAL;
@@ -158,6 +171,7 @@ static int load(store *st, const char *id, uint64_t limit, ydoc **out, uint64_t 
     }
     *out = doc;
     *count = r.count;
+    if (rows != NULL) *rows = r.rows;
     return STORE_OK;
 }
 
@@ -218,7 +232,7 @@ int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
     if (d == NULL) {
         d = calloc(1, sizeof(*d));
         if (d == NULL) return STORE_ENOMEM;
-        int rc = load(c->st, id, UINT64_MAX, &d->doc, &d->version);
+        int rc = load(c->st, id, UINT64_MAX, &d->doc, &d->version, &d->rows);
         if (rc != STORE_OK) {
             free(d);
             return rc;
@@ -276,15 +290,160 @@ int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len) {
         d->broken = true; /* the edit may be in memory without its update */
         return rc;
     }
-    if (*update != NULL) d->version++;
+    if (*update != NULL) {
+        d->version++;
+        d->rows++;
+    }
     return Y_OK;
 }
 
 void vdocs_submitted(vdoc *d) { d->inflight++; }
 
+/* ---- compaction ---------------------------------------------------------- */
+
+/* A compaction of one document's log, run on a libuv worker thread. */
+typedef struct {
+    uv_work_t req;
+    vdocs *c;
+    char id[33], vault[33];
+    uint64_t keep; /* newest rows left as they are */
+    int rc;
+    int64_t rows, versions; /* what the snapshot replaced */
+    size_t bytes_before, bytes_after;
+} compaction;
+
+typedef struct {
+    int64_t id, versions;
+    uint8_t *data; /* owned */
+    size_t len;
+} log_row;
+
+typedef struct {
+    log_row *rows;
+    size_t n, cap;
+} log_copy;
+
+static int copy_row(void *ud, const store_log_entry *e) {
+    log_copy *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        log_row *p = realloc(l->rows, cap * sizeof(*p));
+        if (p == NULL) return 1;
+        l->rows = p;
+        l->cap = cap;
+    }
+    uint8_t *data = malloc(e->len);
+    if (data == NULL) return 1;
+    memcpy(data, e->data, e->len);
+    l->rows[l->n++] = (log_row){e->id, e->versions, data, e->len};
+    return 0;
+}
+
+/* Worker thread: reads the log, replays all but the newest `keep` rows into
+ * a fresh document, and commits its whole state as one row in their place
+ * (store_txn_compact checks that nothing changed under it). */
+static void compact_work(uv_work_t *req) {
+    compaction *w = req->data;
+    log_copy l = {0};
+    ydoc *doc = NULL;
+    uint8_t *merged = NULL;
+    size_t mlen = 0;
+    int rc = store_doc_log(w->c->st, w->id, copy_row, &l);
+    if (rc == 1) rc = STORE_ENOMEM;
+    if (rc != STORE_OK || l.n < w->keep + 2) goto out; /* too few rows to gain anything */
+    size_t prefix = l.n - (size_t)w->keep;
+    ydoc_options opt = {.gc = false};
+    doc = ydoc_new(&opt);
+    rc = doc != NULL ? STORE_OK : STORE_ENOMEM;
+    for (size_t i = 0; i < prefix && rc == STORE_OK; i++) {
+        if (ydoc_apply_update(doc, l.rows[i].data, l.rows[i].len, NULL) != Y_OK) rc = STORE_EINVAL;
+        w->rows++;
+        w->versions += l.rows[i].versions;
+        w->bytes_before += l.rows[i].len;
+    }
+    if (rc == STORE_OK && ydoc_encode_state_as_update(doc, NULL, 0, &merged, &mlen) != Y_OK)
+        rc = STORE_ENOMEM;
+    if (rc == STORE_OK) {
+        store_txn *t = store_txn_new();
+        rc = t == NULL ? STORE_ENOMEM
+                       : store_txn_compact(t, w->vault, w->id, l.rows[0].id, l.rows[prefix - 1].id,
+                                           w->rows, w->versions, merged, mlen);
+        if (rc == STORE_OK)
+            rc = store_commit(w->c->st, t, NULL);
+        else
+            store_txn_free(t);
+        w->bytes_after = mlen;
+    }
+out:
+    if (rc != STORE_OK) w->rows = w->versions = 0;
+    w->rc = rc;
+    yfree(merged);
+    ydoc_free(doc);
+    for (size_t i = 0; i < l.n; i++) free(l.rows[i].data);
+    free(l.rows);
+}
+
+static void maybe_compact(vdocs *c, vdoc *d);
+
+/* Loop thread: the compaction is over. */
+static void compact_done(uv_work_t *req, int status) {
+    compaction *w = req->data;
+    vdocs *c = w->c;
+    c->compacting--;
+    vdoc *d = vdocs_find(c, w->id);
+    if (d != NULL) {
+        d->compacting = false;
+        if (status == 0 && w->rc == STORE_OK && w->rows > 0 && d->rows >= (uint64_t)w->rows) {
+            d->rows -= (uint64_t)w->rows - 1;
+            /* Commits that landed meanwhile may have grown it enough again. */
+            maybe_compact(c, d);
+        }
+    }
+    if (status == 0 && w->rc == STORE_OK && w->rows > 0)
+        vlog(VLOG_INFO, "update log compacted",
+             json_pack("{s:s, s:I, s:I, s:I, s:I}", "doc", w->id, "rows", (json_int_t)w->rows,
+                       "versions", (json_int_t)w->versions, "bytes_before",
+                       (json_int_t)w->bytes_before, "bytes_after", (json_int_t)w->bytes_after));
+    else if (status != 0 || w->rc != STORE_OK)
+        vlog(w->rc == STORE_ECONFLICT || w->rc == STORE_ECLOSED ? VLOG_INFO : VLOG_WARN,
+             "update log not compacted",
+             json_pack("{s:s, s:s}", "doc", w->id, "error",
+                       status != 0 ? "cancelled" : store_strerror(w->rc)));
+    free(w);
+}
+
+/* Starts compacting d's log in the background if it has grown enough. */
+static void maybe_compact(vdocs *c, vdoc *d) {
+    if (c->compact_at == 0 || c->loop == NULL || c->draining || d->compacting ||
+        d->rows < c->compact_at)
+        return;
+    compaction *w = calloc(1, sizeof(*w));
+    if (w == NULL) return; /* tried again at the next commit */
+    w->req.data = w;
+    w->c = c;
+    memcpy(w->id, d->id, 33);
+    memcpy(w->vault, d->vault, 33);
+    w->keep = c->compact_at / 2;
+    if (uv_queue_work(c->loop, &w->req, compact_work, compact_done) != 0) {
+        free(w);
+        return;
+    }
+    d->compacting = true;
+    c->compacting++;
+}
+
+void vdocs_compact_at(vdocs *c, uint64_t rows) { c->compact_at = rows < 4 ? 0 : rows; }
+
+void vdocs_drain(vdocs *c) {
+    if (c == NULL) return;
+    c->draining = true;
+    while (c->compacting > 0) uv_run(c->loop, UV_RUN_ONCE);
+}
+
 void vdocs_answered(vdocs *c, vdoc *d, bool ok) {
     d->inflight--;
     if (!ok) d->broken = true;
+    if (ok) maybe_compact(c, d);
     if (d->inflight == 0 && c->idle != NULL) c->idle(c->idle_ud, d);
 }
 
@@ -296,7 +455,7 @@ void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud) {
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out) {
     ydoc *doc = NULL;
     uint64_t count = 0;
-    int rc = load(c->st, id, version, &doc, &count);
+    int rc = load(c->st, id, version, &doc, &count, NULL);
     if (rc != STORE_OK) return rc;
     if (count < version) {
         ydoc_free(doc);
@@ -311,7 +470,10 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len) {
     free(d->captured); /* the observer saw it; the caller has the update */
     d->captured = NULL;
     d->captured_len = 0;
-    if (rc == Y_OK) d->version++;
+    if (rc == Y_OK) {
+        d->version++;
+        d->rows++;
+    }
     return rc;
 }
 
@@ -326,14 +488,17 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
     if (rc != Y_OK) free(d->captured);
     d->captured = NULL;
     d->captured_len = 0;
-    if (*changed != NULL) d->version++;
+    if (*changed != NULL) {
+        d->version++;
+        d->rows++;
+    }
     return rc;
 }
 
 int vdocs_load_text(store *st, const char *id, char **text, size_t *len) {
     ydoc *doc = NULL;
     uint64_t count = 0;
-    int rc = load(st, id, UINT64_MAX, &doc, &count);
+    int rc = load(st, id, UINT64_MAX, &doc, &count, NULL);
     if (rc != STORE_OK) return rc;
     ytype *t = ydoc_get(doc, "content", YTYPE_TEXT);
     char *s = NULL;

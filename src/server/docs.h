@@ -16,10 +16,13 @@
  * least recently used first. So memory follows the documents in use, not
  * the documents ever opened.
  *
- * Versions: a document's version is the number of updates in its log,
- * counting updates whose commit is still in flight (the store commits them
- * in submission order). A version names the state after that many updates,
- * which vdocs_text_at() rebuilds by replaying the log.
+ * Versions: a document's version is the number of updates committed to its
+ * log, counting updates whose commit is still in flight (the store commits
+ * them in submission order). A version names the state after that many
+ * updates, which vdocs_replica_at() rebuilds by replaying the log. A
+ * compacted snapshot row counts as the updates it replaced (store.h), so
+ * compaction never changes a version; it only makes the versions inside
+ * the snapshot impossible to rebuild (REST answers 412 for them).
  *
  * Threading: loop thread only.
  */
@@ -42,6 +45,8 @@ typedef struct vdoc {
     uint64_t version; /* updates in the log, including in-flight commits */
     int inflight;     /* commits submitted and not yet answered */
     bool broken;      /* a commit failed: the memory copy is ahead of the log */
+    uint64_t rows;    /* rows in the log (a compacted snapshot is one), in-flight included */
+    bool compacting;  /* a compaction of its log runs */
     /* The update of the transaction being committed (captured by an update
      * observer); taken by vdocs_commit_capture(). */
     uint8_t *captured;
@@ -85,6 +90,19 @@ ytxn *vdocs_begin(vdoc *d);
  * document's version counts it. Returns Y_OK or a Y_ERR code. */
 int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len);
 
+/* Compacts in the background (a libuv worker thread) the log of a document
+ * that reached `rows` rows after a commit: all but its newest rows/2 rows
+ * are replaced by one snapshot row (store_txn_compact), which stands for as
+ * many versions as it replaced, so versions keep counting every update
+ * ever committed. A version inside a snapshot can no longer be rebuilt
+ * (vdocs_replica_at: STORE_ENOTFOUND); the newest rows/2 versions always
+ * can. 0 (the default) or less than 4 never compacts. */
+void vdocs_compact_at(vdocs *c, uint64_t rows);
+
+/* Waits (running the loop) for the compactions under way, and starts no
+ * more: call before closing the store. NULL is a no-op. */
+void vdocs_drain(vdocs *c);
+
 /* Bookkeeping for a commit submitted to the store: call vdocs_submitted()
  * after store_submit() accepted it, vdocs_answered() on the loop thread when
  * it is answered. A failed commit marks the document broken; a broken
@@ -102,7 +120,8 @@ void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud);
 
 /* A fresh, private replica of `id` holding the first `version` updates of
  * its log, with a new random client id (gc off). The caller frees it with
- * ydoc_free(). STORE_ENOTFOUND if the log has fewer updates. */
+ * ydoc_free(). STORE_ENOTFOUND if the log has fewer updates, or if that
+ * version was compacted into a snapshot. */
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out);
 
 /* Integrates an update made elsewhere (e.g. on a replica) into d, counting

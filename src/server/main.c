@@ -7,6 +7,7 @@
  */
 #include "server/auth.h"
 #include "server/consumer.h"
+#include "server/history.h"
 #include "server/http.h"
 #include "server/search.h"
 #include "server/trash.h"
@@ -25,9 +26,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define DEFAULT_LISTEN   "127.0.0.1:8080"
-#define DEFAULT_DATA_DIR "./data"
+#define DEFAULT_LISTEN      "127.0.0.1:8080"
+#define DEFAULT_DATA_DIR    "./data"
 #define DEFAULT_DOC_IDLE_MS 60000
+#define DEFAULT_COMPACT_AT  1000 /* rows of an update log that start a compaction */
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
@@ -57,6 +59,10 @@ static const char usage[] =
     "                       none (default 30). Env: VAULT_TRASH_RETENTION_DAYS\n"
     "  --janitor-interval-ms MS  how often the janitor looks for notes to purge\n"
     "                       (default 60000). Env: VAULT_JANITOR_INTERVAL_MS\n"
+    "  --version-idle-ms MS  a note's version is taken once its editing has paused\n"
+    "                       this long (default 120000). Env: VAULT_VERSION_IDLE_MS\n"
+    "  --version-max-ms MS  and at least this often while editing goes on\n"
+    "                       (default 1800000). Env: VAULT_VERSION_MAX_MS\n"
     "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this help and exit\n"
@@ -82,7 +88,7 @@ typedef struct {
     const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
     unsigned roles;
     int64_t event_retention_ms;
-    const char *web_dir;  /* the web app's built files, or NULL */
+    const char *web_dir; /* the web app's built files, or NULL */
 } options;
 
 /* Parses "api,sync,..." into role bits. Returns 0 or -1. */
@@ -188,6 +194,7 @@ static uv_loop_t loop;
 static store *db;
 static vdocs *docs;
 static trash_janitor *janitor;
+static history *hist;
 
 /* The background work of the roles other than api and sync. */
 typedef struct {
@@ -242,8 +249,11 @@ int main(int argc, char **argv) {
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
     const char *idle = getenv("VAULT_DOC_IDLE_MS");
+    const char *compact = getenv("VAULT_DOC_COMPACT_AT");
     const char *trash_retention = getenv("VAULT_TRASH_RETENTION_DAYS");
     const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
+    const char *version_idle_s = getenv("VAULT_VERSION_IDLE_MS");
+    const char *version_max_s = getenv("VAULT_VERSION_MAX_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
     if (getenv("VAULT_WEB_DIR") && *getenv("VAULT_WEB_DIR")) opt.web_dir = getenv("VAULT_WEB_DIR");
@@ -262,6 +272,8 @@ int main(int argc, char **argv) {
         {"trash-retention-days", required_argument, NULL, 'K'},
         {"janitor-interval-ms", required_argument, NULL, 'J'},
         {"web-dir", required_argument, NULL, 'W'},
+        {"version-idle-ms", required_argument, NULL, 'i'},
+        {"version-max-ms", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -279,6 +291,8 @@ int main(int argc, char **argv) {
         case 'K': trash_retention = optarg; break;
         case 'J': janitor_ms = optarg; break;
         case 'W': opt.web_dir = optarg; break;
+        case 'i': version_idle_s = optarg; break;
+        case 'M': version_max_s = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -340,6 +354,20 @@ int main(int argc, char **argv) {
         }
         idle_ms = (uint64_t)ms;
     }
+    uint64_t compact_at = DEFAULT_COMPACT_AT;
+    if (compact != NULL) {
+        char *end;
+        errno = 0;
+        long long rows = strtoll(compact, &end, 10);
+        if (errno != 0 || end == compact || *end != '\0' || rows < 0 || (rows > 0 && rows < 4)) {
+            fprintf(stderr,
+                    "vaultd: VAULT_DOC_COMPACT_AT wants a number of rows (0, or 4 and more), "
+                    "got '%s'\n",
+                    compact);
+            return 2;
+        }
+        compact_at = (uint64_t)rows;
+    }
     long long janitor_interval = 60000;
     if (trash_retention != NULL) {
         long long days;
@@ -354,6 +382,15 @@ int main(int argc, char **argv) {
         parse_int(janitor_ms, 10, 24LL * 3600 * 1000, &janitor_interval) != 0) {
         fprintf(stderr, "vaultd: --janitor-interval-ms wants 10 to 86400000, got '%s'\n",
                 janitor_ms);
+        return 2;
+    }
+    long long version_idle = HISTORY_DEFAULT_IDLE_MS, version_max = HISTORY_DEFAULT_MAX_MS;
+    if ((version_idle_s != NULL &&
+         parse_int(version_idle_s, 1, 24LL * 3600 * 1000, &version_idle) != 0) ||
+        (version_max_s != NULL &&
+         parse_int(version_max_s, 1, 7LL * 24 * 3600 * 1000, &version_max) != 0)) {
+        fprintf(stderr, "vaultd: --version-idle-ms and --version-max-ms want milliseconds "
+                        "(1 to a day, 1 to a week)\n");
         return 2;
     }
     if (make_dirs(opt.data_dir) != 0) {
@@ -405,6 +442,7 @@ int main(int argc, char **argv) {
         vweb_free(web);
         return 1;
     }
+    vdocs_compact_at(docs, compact_at);
     int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
     vhttp *srv = server;
     if (rc != 0) {
@@ -418,13 +456,16 @@ int main(int argc, char **argv) {
     workers w;
     if (workers_start(&opt, &w) != STORE_OK ||
         ((opt.roles & ROLE_JANITOR) &&
-         trash_janitor_start(&loop, db, docs, vhttp_sync(srv), (uint64_t)janitor_interval,
-                             &janitor) != 0)) {
+         (trash_janitor_start(&loop, db, docs, vhttp_sync(srv), (uint64_t)janitor_interval,
+                              &janitor) != 0 ||
+          history_start(db, version_idle, version_max, &hist) != STORE_OK))) {
         fprintf(stderr, "vaultd: cannot start the background roles\n");
         workers_stop(&w);
+        trash_janitor_stop(janitor);
         vhttp_shutdown(srv);
         uv_run(&loop, UV_RUN_DEFAULT);
         store_close(db);
+        trash_janitor_free(janitor);
         vhttp_free(srv);
         vdocs_free(docs);
         vweb_free(web);
@@ -455,8 +496,10 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
     workers_stop(&w);
+    vdocs_drain(docs); /* compactions write through the store */
     /* Commits in flight finish first; their answers are queued for the
      * server, which runs them (to release what they hold) as it closes. */
+    history_stop(hist);
     store_close(db);
     trash_janitor_free(janitor);
     vhttp_free(srv);

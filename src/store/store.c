@@ -62,7 +62,8 @@ typedef enum {
     STEP_CALL,
     STEP_VERSION,
     STEP_BURST_DONE,
-    STEP_PURGE
+    STEP_PURGE,
+    STEP_COMPACT
 } step_kind;
 
 struct step {
@@ -75,7 +76,8 @@ struct step {
     bool is_note;
     int64_t created, updated, trashed;
     int64_t x[4]; /* version: n, author, restored_from, base; burst done,
-                     purge: x[0] = last_at, cutoff */
+                     purge: x[0] = last_at, cutoff;
+                     compact: first id, last id, rows, versions */
     store__call_fn fn;
     void *arg;
     int64_t seq; /* update: the vault seq it got (set by the writer) */
@@ -482,6 +484,38 @@ static int step_event(store *st, store_conn *c, const struct step *s) {
     return write_stmt(st, c, EVENT_SQL, a, NARGS(a), NULL);
 }
 
+static int step_compact(store *st, store_conn *c, const struct step *s) {
+    store_rows *r = NULL;
+    int64_t rows = 0, versions = 0;
+    store_arg a[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->x[0]), A_INT(s->x[1])};
+    int err = st->be->query(c,
+                            "DELETE FROM doc_updates WHERE doc = $1 AND vault = $2"
+                            " AND id >= $3 AND id < $4 RETURNING n",
+                            a, NARGS(a), &r);
+    while (err == STORE_OK) {
+        err = st->be->next(r);
+        if (err != STORE_ROW) break;
+        rows++;
+        versions += st->be->col_int(r, 0);
+        err = STORE_OK;
+    }
+    if (err == STORE_DONE) err = STORE_OK;
+    st->be->rows_free(r);
+    if (err != STORE_OK) return err;
+    if (rows != s->x[2] - 1 || versions >= s->x[3]) return STORE_ECONFLICT;
+    /* The last row of the range becomes the snapshot, if it is still what
+     * was read: the remaining versions are its own. */
+    store_arg b[] = {A_BLOB(s->data, s->len), A_INT(s->x[3]), A_TEXT(s->id), A_INT(s->x[1]),
+                     A_INT(s->x[3] - versions)};
+    int64_t one;
+    err = write_stmt(st, c,
+                     "UPDATE doc_updates SET data = $1, n = $2"
+                     " WHERE doc = $3 AND id = $4 AND n = $5 RETURNING 1",
+                     b, NARGS(b), &one);
+    return err == STORE_ENOTFOUND ? STORE_ECONFLICT : err;
+}
+
+
 static int step_version(store *st, store_conn *c, const struct step *s) {
     store_arg a[] = {A_TEXT(s->id),  A_INT(s->x[0]), A_TEXT(s->vault), A_INT(s->created),
                      A_INT(s->x[1]), A_INT(s->x[2]), A_INT(s->x[3]),   A_BLOB(s->data, s->len)};
@@ -496,10 +530,11 @@ static int step_burst_done(store *st, store_conn *c, const struct step *s) {
     int err = write_stmt(st, c, "DELETE FROM version_bursts WHERE doc = $1 AND last_at <= $2", a,
                          NARGS(a), NULL);
     if (err == STORE_OK)
-        err = write_stmt(st, c,
-                         "UPDATE version_bursts SET first_at = $2 + 1, restored_from = 0"
-                         " WHERE doc = $1",
-                         a, NARGS(a), NULL);
+        err = write_stmt(
+            st, c,
+            "UPDATE version_bursts SET first_at = CAST($2 AS BIGINT) + 1, restored_from = 0"
+            " WHERE doc = $1",
+            a, NARGS(a), NULL);
     return err;
 }
 
@@ -529,6 +564,7 @@ static int run_step(store *st, store_txn *t, struct step *s) {
     case STEP_VERSION: return step_version(st, st->wconn, s);
     case STEP_BURST_DONE: return step_burst_done(st, st->wconn, s);
     case STEP_PURGE: return step_purge(st, st->wconn, s);
+    case STEP_COMPACT: return step_compact(st, st->wconn, s);
     }
     return STORE_EINVAL;
 }
@@ -886,6 +922,29 @@ int store_txn_append_update(store_txn *t, const char *vault, const char *doc, co
     s->kind = STEP_UPDATE;
     memcpy(s->vault, vault, 33);
     memcpy(s->id, doc, 33);
+    t->n++;
+    return STORE_OK;
+}
+
+int store_txn_compact(store_txn *t, const char *vault, const char *doc, int64_t first_id,
+                      int64_t last_id, int64_t rows, int64_t versions, const uint8_t *merged,
+                      size_t len) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc) || first_id > last_id || rows < 2 ||
+        versions < rows || merged == NULL || len == 0 || len > MAX_UPDATE_BYTES)
+        return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->data = malloc(len);
+    if (s->data == NULL) return STORE_ENOMEM;
+    memcpy(s->data, merged, len);
+    s->len = len;
+    s->kind = STEP_COMPACT;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    s->x[0] = first_id;
+    s->x[1] = last_id;
+    s->x[2] = rows;
+    s->x[3] = versions;
     t->n++;
     return STORE_OK;
 }
@@ -1429,6 +1488,26 @@ int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud) 
     store_arg a[] = {A_TEXT(doc)};
     return read_rows(st, "SELECT data FROM doc_updates WHERE doc = $1 ORDER BY id", a, NARGS(a),
                      row_update, &u, NULL);
+}
+
+struct log_ctx {
+    store_log_fn fn;
+    void *ud;
+};
+
+static int row_log(store *st, store_rows *r, void *ctx) {
+    struct log_ctx *l = ctx;
+    store_log_entry e = {.id = st->be->col_int(r, 0), .versions = st->be->col_int(r, 1)};
+    e.data = st->be->col_blob(r, 2, &e.len);
+    return l->fn(l->ud, &e);
+}
+
+int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud) {
+    if (st == NULL || !id_ok(doc) || fn == NULL) return STORE_EINVAL;
+    struct log_ctx l = {fn, ud};
+    store_arg a[] = {A_TEXT(doc)};
+    return read_rows(st, "SELECT id, n, data FROM doc_updates WHERE doc = $1 ORDER BY id", a,
+                     NARGS(a), row_log, &l, NULL);
 }
 
 void store_file_free(store_file *f) {

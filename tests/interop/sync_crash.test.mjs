@@ -37,8 +37,9 @@ function integrityCheck (dataDir) {
 
 test(`SIGKILL at random moments loses no acknowledged token; all converge (seed ${seed}, VN_SEED=${seed} to replay)`, async t => {
   // Each group commit waits 10 ms before COMMIT (a test hook of the store), so that kills
-  // often land while commits are in flight.
-  const server = await Vaultd.start({ env: { VAULT_TEST_COMMIT_DELAY_MS: '10' } })
+  // often land while commits are in flight; logs of 50 rows are compacted, so that kills also
+  // land while compactions run.
+  const server = await Vaultd.start({ env: { VAULT_TEST_COMMIT_DELAY_MS: '10', VAULT_DOC_COMPACT_AT: '50' } })
   try {
     const gen = prng.create(seed)
     const token = await server.user('jepsen@example.com')
@@ -71,13 +72,15 @@ test(`SIGKILL at random moments loses no acknowledged token; all converge (seed 
       }
     })())
 
-    const stats = { crashes: 0, ackedAtKills: 0, unackedAtKills: 0 }
+    const stats = { crashes: 0, ackedAtKills: 0, unackedAtKills: 0, compactions: 0 }
+    const compactions = () => (server.stderr.match(/"update log compacted"/g) ?? []).length
     for (let k = 0; k < CRASHES; k++) {
       await sleep(prng.uint32(gen, 100, 700))
       const before = acked() // taken in the same tick as the kill: no message arrives between
       const total = written.reduce((n, w) => n + w.size, 0)
       server.proc.kill('SIGKILL')
       await server.exited
+      stats.compactions += compactions()
       stats.crashes++
       stats.ackedAtKills += before.size
       stats.unackedAtKills += total - before.size
@@ -105,9 +108,11 @@ test(`SIGKILL at random moments loses no acknowledged token; all converge (seed 
     assert.deepEqual(new Set(lines), new Set(all))
     const sv = Y.encodeStateVector(clients[0].doc)
     for (const c of clients) assert.deepEqual(Y.encodeStateVector(c.doc), sv)
+    stats.compactions += compactions()
     t.diagnostic(`seed ${seed}: ${JSON.stringify({ ...stats, tokens: all.length })}`)
     assert.equal(stats.crashes, CRASHES)
     assert.ok(stats.ackedAtKills > 0, 'tokens were acknowledged before the kills')
+    assert.ok(stats.compactions > 0, 'logs were compacted between the kills')
     for (const c of clients) c.destroy()
 
     // What the server stored, read after a clean restart by a fresh provider.
