@@ -690,21 +690,23 @@ static int cmd_log(int argc, char **argv) {
             json_t *v;
             if (json_array_size(a) == 0) printf("No versions of %s yet.\n", argv[i]);
             json_array_foreach(a, k, v) {
-                json_t *num = json_object_get(v, "version");
-                if (num == NULL) num = json_object_get(v, "id");
+                json_t *num = json_object_get(v, "n");
+                if (num == NULL) num = json_object_get(v, "version");
                 printf("%-6lld  ", (long long)json_integer_value(num));
-                json_t *t = json_object_get(v, "time");
-                if (t == NULL) t = json_object_get(v, "created");
+                json_t *t = json_object_get(v, "created");
+                if (t == NULL) t = json_object_get(v, "time");
                 print_time(t);
-                static const char *const ak[] = {"author_email", "author", "author_name", NULL};
+                static const char *const ak[] = {"authorName", "author_email", "author", NULL};
                 const char *who = str_of(v, ak);
-                json_t *au = json_object_get(v, "author");
-                if (who == NULL && json_is_object(au)) {
-                    static const char *const ek[] = {"email", "name", NULL};
-                    who = str_of(au, ek);
-                }
-                printf("  %s\n", who ? who : "");
+                printf("  %s", who && who[0] ? who : "-");
+                json_t *from = json_object_get(v, "restoredFrom");
+                if (json_is_integer(from))
+                    printf("  (restored from version %lld)", (long long)json_integer_value(from));
+                putchar('\n');
             }
+            if (json_is_integer(json_object_get(out, "next")))
+                printf("(older versions exist: the server lists %zu at a time)\n",
+                       json_array_size(a));
         }
         json_decref(out);
     }

@@ -206,9 +206,9 @@ export async function yjsView (server, vault, token) {
   }
 }
 
-/** A server, a proxy in front of it, and cleanup. */
-export async function setup (t) {
-  const server = await Vaultd.start()
+/** A server (with extra environment `env`), a proxy in front of it, and cleanup. */
+export async function setup (t, { env } = {}) {
+  const server = await Vaultd.start({ env })
   const proxy = await Proxy.start(server.port)
   t.after(async () => {
     await proxy.close()
