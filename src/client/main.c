@@ -96,12 +96,10 @@ typedef struct {
 } opts;
 
 static int parse(int argc, char **argv, opts *o, const char *allowed, int *code) {
-    static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
-                                       {"yes", no_argument, NULL, 'y'},
-                                       {"watch", no_argument, NULL, 'w'},
-                                       {"verbose", no_argument, NULL, 'v'},
-                                       {"dir", required_argument, NULL, 'C'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"help", no_argument, NULL, 'h'},      {"yes", no_argument, NULL, 'y'},
+        {"watch", no_argument, NULL, 'w'},     {"verbose", no_argument, NULL, 'v'},
+        {"dir", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     optind = 1;
     opterr = 0;
@@ -350,8 +348,7 @@ static int open_folder(const opts *o, bool lock, bool need_token, folder *f) {
     if (r != EX_OK) return r;
     char err[1024];
     if (replica_open(f->root, lock, &f->r, err, sizeof(err)) != 0) {
-        bool busy = strstr(err, "another vn") != NULL;
-        return fail(busy ? EX_FAIL : EX_FAIL, "%s", err);
+        return fail(EX_FAIL, "%s", err);
     }
     int cr = cfg_load(&f->c, err, sizeof(err));
     if (cr < 0) {
@@ -365,8 +362,8 @@ static int open_folder(const opts *o, bool lock, bool need_token, folder *f) {
     trim_url(b);
     f->logged_in = cr == 0 && f->c.token[0] != '\0' && strcmp(a, b) == 0;
     if (need_token && !f->logged_in) {
-        int code = fail(EX_AUTH, "%s syncs with %s, but you are %s: run `vn login %s`", f->root,
-                        b, f->c.token[0] ? "logged in to another server" : "not logged in", b);
+        int code = fail(EX_AUTH, "%s syncs with %s, but you are %s: run `vn login %s`", f->root, b,
+                        f->c.token[0] ? "logged in to another server" : "not logged in", b);
         replica_close(f->r);
         return code;
     }
@@ -386,8 +383,8 @@ static void print_report(const vsync_report *rep, bool clone) {
     } else {
         printf("Sent %zu local changes (%zu new, %zu edited, %zu renamed, %zu trashed); "
                "updated %zu files from the server (%zu written, %zu moved, %zu removed).\n",
-               local, rep->created, rep->modified, rep->renamed, rep->trashed, remote,
-               rep->written, rep->moved, rep->removed);
+               local, rep->created, rep->modified, rep->renamed, rep->trashed, remote, rep->written,
+               rep->moved, rep->removed);
     }
     if (rep->kept)
         printf("%zu files changed during the sync were not overwritten; the next sync merges "
@@ -433,8 +430,10 @@ static int cmd_sync(int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         rc = vsync_round(s, &rep);
         if (rc == VSYNC_OK || rc == VSYNC_ENET) {
-            if (rc == VSYNC_ENET) fprintf(stderr, "vn sync: %s; will retry\n", vsync_error(s));
-            else print_report(&rep, false);
+            if (rc == VSYNC_ENET)
+                fprintf(stderr, "vn sync: %s; will retry\n", vsync_error(s));
+            else
+                print_report(&rep, false);
             fprintf(stderr, "vn sync: watching %s (Ctrl-C stops)\n", f.root);
             fflush(stdout);
             memset(&rep, 0, sizeof(rep));
@@ -448,8 +447,9 @@ static int cmd_sync(int argc, char **argv) {
         if (!o.watch) print_report(&rep, false);
     } else if (rc == VSYNC_ENET) {
         int64_t n = replica_pending_count(f.r);
-        fail(ret, "%s. %lld local changes are saved in the folder's replica and will be sent by "
-                  "the next `vn sync`",
+        fail(ret,
+             "%s. %lld local changes are saved in the folder's replica and will be sent by "
+             "the next `vn sync`",
              vsync_error(s), (long long)(n > 0 ? n : 0));
     } else {
         fail(ret, "%s", vsync_error(s));
@@ -500,9 +500,9 @@ static int cmd_status(int argc, char **argv) {
     int status;
     char err[512];
     json_t *me = NULL;
-    int nr = rest_call(replica_url(f.r), f.logged_in ? f.c.token : NULL, "GET",
-                       f.logged_in ? "/api/v1/me" : "/healthz", NULL, &status, &me, err,
-                       sizeof(err));
+    int nr =
+        rest_call(replica_url(f.r), f.logged_in ? f.c.token : NULL, "GET",
+                  f.logged_in ? "/api/v1/me" : "/healthz", NULL, &status, &me, err, sizeof(err));
     if (nr != REST_OK)
         printf("Server: unreachable (%s)\n", err);
     else if (!f.logged_in)
@@ -568,8 +568,8 @@ static int cmd_clone(int argc, char **argv) {
     }
     if (matches > 1) {
         json_decref(out);
-        return fail(EX_USAGE, "several of your vaults are named \"%s\": give its id (see `vn vaults`)",
-                    want);
+        return fail(EX_USAGE,
+                    "several of your vaults are named \"%s\": give its id (see `vn vaults`)", want);
     }
     struct stat st;
     if (stat(dir, &st) == 0) {
@@ -600,9 +600,8 @@ static int cmd_clone(int argc, char **argv) {
     if (rc == VSYNC_OK) {
         printf("Cloned \"%s\" into %s: %zu notes.\n", name, root, rep.written);
     } else {
-        fail(ret, "%s. The folder %s is set up: run `vn sync` in it to finish", s ? vsync_error(s)
-                                                                              : "out of memory",
-             root);
+        fail(ret, "%s. The folder %s is set up: run `vn sync` in it to finish",
+             s ? vsync_error(s) : "out of memory", root);
     }
     print_bytes(&rep);
     vsync_free(s);
@@ -634,8 +633,9 @@ static int note_of(folder *f, const char *arg, bool trashed, char id[33]) {
     vsync *s = vsync_new(f->root, f->r, NULL, NULL);
     int rc = s ? vsync_note_id(s, rel, id, trashed) : VSYNC_EFAIL;
     int ret = EX_OK;
-    if (rc != 0) ret = fail(rc == VSYNC_ENOTFOUND ? EX_NOTFOUND : EX_FAIL, "%s",
-                            s ? vsync_error(s) : "out of memory");
+    if (rc != 0)
+        ret = fail(rc == VSYNC_ENOTFOUND ? EX_NOTFOUND : EX_FAIL, "%s",
+                   s ? vsync_error(s) : "out of memory");
     vsync_free(s);
     free(rel);
     return ret;
@@ -740,8 +740,10 @@ static int cmd_show(int argc, char **argv) {
         if ((r = call(&f.c, "GET", path, NULL, &out, NULL)) == EX_OK) {
             static const char *const ck[] = {"content", "text", NULL};
             const char *t = str_of(out, ck);
-            if (t == NULL) r = fail(EX_SERVER, "the server's answer holds no text");
-            else fputs(t, stdout);
+            if (t == NULL)
+                r = fail(EX_SERVER, "the server's answer holds no text");
+            else
+                fputs(t, stdout);
         }
         json_decref(out);
     }
@@ -835,12 +837,15 @@ static int cmd_search(int argc, char **argv) {
         size_t k;
         json_t *v;
         if (json_array_size(a) == 0) printf("No matches.\n");
-        json_int_t behind = json_integer_value(json_object_get(json_object_get(out, "lag"), "events"));
+        json_int_t behind =
+            json_integer_value(json_object_get(json_object_get(out, "lag"), "events"));
         if (behind > 0)
-            fprintf(stderr, "(the search index is %lld changes behind: recent edits may be missing)\n",
+            fprintf(stderr,
+                    "(the search index is %lld changes behind: recent edits may be missing)\n",
                     (long long)behind);
         json_array_foreach(a, k, v) {
-            static const char *const pk[] = {"path", NULL}, *const sk[] = {"snippet", "title", NULL};
+            static const char *const pk[] = {"path", NULL}, *const sk[] = {"snippet", "title",
+                                                                           NULL};
             const char *p = str_of(v, pk), *sn = str_of(v, sk);
             printf("%s\n", p ? (p[0] == '/' ? p + 1 : p) : "?");
             if (sn != NULL) printf("    %s\n", sn);
@@ -874,8 +879,9 @@ static int cmd_trash(int argc, char **argv) {
             const char *p = str_of(v, pk);
             print_time(json_object_get(v, "trashed"));
             printf("  %s%s\n", p ? (p[0] == '/' ? p + 1 : p) : "?",
-                   json_is_true(json_object_get(v, "editedInTrash")) ? "  (edited while in the trash)"
-                                                                     : "");
+                   json_is_true(json_object_get(v, "editedInTrash"))
+                       ? "  (edited while in the trash)"
+                       : "");
         }
     }
     json_decref(out);
@@ -897,8 +903,8 @@ static int cmd_untrash(int argc, char **argv) {
         json_t *out = NULL;
         if ((r = call(&f.c, "POST", path, NULL, &out, NULL)) == EX_OK) {
             const char *p = json_string_value(json_object_get(out, "path"));
-            snprintf(what, sizeof(what), "Restored %s from the trash%s%s", argv[i],
-                     p ? " as " : "", p ? p + (p[0] == '/') : "");
+            snprintf(what, sizeof(what), "Restored %s from the trash%s%s", argv[i], p ? " as " : "",
+                     p ? p + (p[0] == '/') : "");
             r = sync_after(&f, what);
         }
         json_decref(out);
@@ -960,10 +966,9 @@ static void overview(FILE *out) {
     fprintf(out, "vn - keeps a folder of Markdown notes in sync with a Vault Notes server\n\n"
                  "usage: vn COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < ncommands; i++) fprintf(out, "  %-38s\n", commands[i].usage);
-    fprintf(out,
-            "\nEvery command takes --help. Exit codes: 0 done, 1 local failure, 2 bad usage,\n"
-            "3 not logged in or not allowed, 4 server unreachable (changes kept), 5 deletion\n"
-            "guard (mass deletion not confirmed), 6 not found, 7 server refused or failed.\n");
+    fprintf(out, "\nEvery command takes --help. Exit codes: 0 done, 1 local failure, 2 bad usage,\n"
+                 "3 not logged in or not allowed, 4 server unreachable (changes kept), 5 deletion\n"
+                 "guard (mass deletion not confirmed), 6 not found, 7 server refused or failed.\n");
 }
 
 static int cmd_help(int argc, char **argv) {

@@ -30,13 +30,13 @@
 #include "util/textdiff.h"
 #include "util/vpath.h"
 
-#define NOTE_MAX       (4u << 20) /* the server's limit on a note's text */
-#define GUARD_FILES    50         /* more trashed files than this asks */
-#define GUARD_PERCENT  20         /* ... and so does more than this share of the vault */
-#define GUARD_MIN      5          /* (the share counts from this many files on) */
-#define MAX_PAYLOAD    (64u << 20)
-#define MAX_RESYNC     3
-#define STEP1_WINDOW   128 /* STEP1s in flight: bounds what the server queues for us */
+#define NOTE_MAX      (4u << 20) /* the server's limit on a note's text */
+#define GUARD_FILES   50         /* more trashed files than this asks */
+#define GUARD_PERCENT 20         /* ... and so does more than this share of the vault */
+#define GUARD_MIN     5          /* (the share counts from this many files on) */
+#define MAX_PAYLOAD   (64u << 20)
+#define MAX_RESYNC    3
+#define STEP1_WINDOW  128 /* STEP1s in flight: bounds what the server queues for us */
 
 /* A sorted set of document ids. */
 typedef struct {
@@ -109,17 +109,17 @@ struct vsync {
     ydoc *index;
     bool index_dirty;
     bool index_touched; /* the index changed since the last write-out: reconcile every file */
-    ucap icap; /* captures the index document's local transactions */
+    ucap icap;          /* captures the index document's local transactions */
     ws *w;
     bool got_changed, ready;
     uint64_t changed_seq, max_seen;
-    size_t outstanding;     /* STEP1 sent, STEP2 not yet received */
-    char (*todo)[33];       /* CHANGED documents whose STEP1 is not sent yet */
+    size_t outstanding; /* STEP1 sent, STEP2 not yet received */
+    char (*todo)[33];   /* CHANGED documents whose STEP1 is not sent yet */
     size_t ntodo, todo_at;
     uint64_t *inflight;
     size_t ninflight, capinflight;
-    idset edited;  /* notes edited locally since the last write-out */
-    idset resync;  /* docs refused for missing dependencies: STEP1 sent again */
+    idset edited; /* notes edited locally since the last write-out */
+    idset resync; /* docs refused for missing dependencies: STEP1 sent again */
     int resyncs;
     bool in_txn;
     size_t txn_ops;
@@ -394,9 +394,9 @@ typedef enum { A_TOUCH, A_MODIFY, A_CREATE, A_RENAME, A_TRASH, A_UNHANDLED } aki
 
 typedef struct {
     akind kind;
-    rfile *row;   /* TOUCH, MODIFY, RENAME, TRASH */
-    char *lpath;  /* CREATE, RENAME (the new path), UNHANDLED */
-    char *data;   /* MODIFY, CREATE */
+    rfile *row;  /* TOUCH, MODIFY, RENAME, TRASH */
+    char *lpath; /* CREATE, RENAME (the new path), UNHANDLED */
+    char *data;  /* MODIFY, CREATE */
     size_t len;
     folder_entry st;
     uint64_t hash;
@@ -480,8 +480,7 @@ static int plan_build(vsync *s, plan *p) {
     memset(p, 0, sizeof(*p));
     folder_entry *e = NULL;
     size_t ne = 0;
-    if (folder_list(s->root, &e, &ne, NULL, NULL, s->err, sizeof(s->err)) != 0)
-        return VSYNC_EFAIL;
+    if (folder_list(s->root, &e, &ne, NULL, NULL, s->err, sizeof(s->err)) != 0) return VSYNC_EFAIL;
     if (replica_files_all(s->r, &p->rows, &p->nrows) != 0) {
         folder_entries_free(e, ne);
         return repfail(s);
@@ -514,9 +513,8 @@ static int plan_build(vsync *s, plan *p) {
                         rc = plan_unhandled(s, p, row->lpath, why);
                 } else {
                     uint64_t h = folder_hash(data, len);
-                    act *a = plan_add(p, (h == row->hash && (int64_t)len == row->size)
-                                             ? A_TOUCH
-                                             : A_MODIFY);
+                    act *a = plan_add(p, (h == row->hash && (int64_t)len == row->size) ? A_TOUCH
+                                                                                       : A_MODIFY);
                     if (a == NULL) {
                         free(data);
                         rc = seterr(s, VSYNC_EFAIL, "out of memory");
@@ -545,7 +543,8 @@ static int plan_build(vsync *s, plan *p) {
                 int r = read_note(s, e[i].lpath, &a->data, &a->len, &a->st, &why);
                 char *vp = vindex_vpath(e[i].lpath);
                 if (vp == NULL) rc = seterr(s, VSYNC_EFAIL, "out of memory");
-                if (rc == 0 && r == 0 && vpath_validate(vp, strlen(vp), VPATH_FILE, NULL) != VPATH_OK) {
+                if (rc == 0 && r == 0 &&
+                    vpath_validate(vp, strlen(vp), VPATH_FILE, NULL) != VPATH_OK) {
                     why = vpath_strerror(vpath_validate(vp, strlen(vp), VPATH_FILE, NULL));
                     free(a->data);
                     a->data = NULL;
@@ -702,7 +701,8 @@ static int capture_modify(vsync *s, act *a) {
             rc = repfail(s);
         }
     }
-    if (rc == 0 && idset_add(&s->edited, row->id) != 0) rc = seterr(s, VSYNC_EFAIL, "out of memory");
+    if (rc == 0 && idset_add(&s->edited, row->id) != 0)
+        rc = seterr(s, VSYNC_EFAIL, "out of memory");
     yfree(nb);
     free(u);
     ydoc_free(d);
@@ -717,8 +717,11 @@ static int capture_create(vsync *s, act *a, const char *id) {
     int rc = edit_to(s, d, a->data, a->len, &u, &ul);
     if (rc == 0 && u != NULL) rc = pend(s, id, u, ul);
     if (rc == 0) rc = doc_save(s, id, d);
-    rfile nr = {.lpath = a->lpath, .size = a->st.size, .mtime_ns = a->st.mtime_ns,
-                .ino = a->st.ino, .hash = a->hash};
+    rfile nr = {.lpath = a->lpath,
+                .size = a->st.size,
+                .mtime_ns = a->st.mtime_ns,
+                .ino = a->st.ino,
+                .hash = a->hash};
     memcpy(nr.id, id, 33);
     if (rc == 0 && replica_file_put(s->r, &nr) != 0) rc = repfail(s);
     if (rc == 0 && idset_add(&s->edited, id) != 0) rc = seterr(s, VSYNC_EFAIL, "out of memory");
@@ -730,7 +733,7 @@ static int capture_create(vsync *s, act *a, const char *id) {
 static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
     int rc = txn(s);
     if (rc != 0) return rc;
-    char (*ids)[33] = calloc(p->n + 1, sizeof(*ids));
+    char(*ids)[33] = calloc(p->n + 1, sizeof(*ids));
     if (ids == NULL) return seterr(s, VSYNC_EFAIL, "out of memory");
     bool need_index = false;
     for (size_t i = 0; i < p->n; i++)
@@ -778,8 +781,7 @@ static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
             case A_TRASH:
                 if (e != NULL && e->trashed == 0) yr = vindex_trash(tx, idx, e->id, now);
                 break;
-            default:
-                break;
+            default: break;
             }
             if (yr != Y_OK) rc = seterr(s, VSYNC_EFAIL, "cannot edit the index: %s", yerr_str(yr));
         }
@@ -832,8 +834,7 @@ static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
             rep->trashed++;
             say(s, "D", a->row->lpath, NULL);
             break;
-        case A_UNHANDLED:
-            break;
+        case A_UNHANDLED: break;
         }
     }
     free(ids);
@@ -882,8 +883,10 @@ int vsync_status(vsync *s, FILE *out, size_t *changes) {
     if (p.ntrash > 0) {
         size_t n = p.ntrash, total = p.nrows;
         if (n > GUARD_FILES || (n >= GUARD_MIN && n * 100 > total * GUARD_PERCENT))
-            fprintf(out, "Note: %zu deletions trip the deletion guard; `vn sync` will ask "
-                         "(or needs --yes).\n", n);
+            fprintf(out,
+                    "Note: %zu deletions trip the deletion guard; `vn sync` will ask "
+                    "(or needs --yes).\n",
+                    n);
     }
     *changes = p.nchanges;
     plan_free(&p);
@@ -1090,7 +1093,8 @@ static int handle(vsync *s, const uint8_t *buf, size_t len) {
                 return seterr(s, VSYNC_ESERVER, "the server keeps refusing updates of %s: %s",
                               m.doc, reason);
             if (!idset_has(&s->resync, m.doc)) {
-                if (idset_add(&s->resync, m.doc) != 0) return seterr(s, VSYNC_EFAIL, "out of memory");
+                if (idset_add(&s->resync, m.doc) != 0)
+                    return seterr(s, VSYNC_EFAIL, "out of memory");
                 rc = send_step1(s, m.doc);
             }
         } else if (m.code == VCHAN_ERR_READ_ONLY) {
@@ -1109,8 +1113,7 @@ static int handle(vsync *s, const uint8_t *buf, size_t len) {
         }
         break;
     }
-    default:
-        break; /* a message type meant for servers: ignore */
+    default: break; /* a message type meant for servers: ignore */
     }
     if (rc == 0 && s->in_txn && s->txn_ops >= 512) rc = commit(s);
     return rc;
@@ -1139,7 +1142,8 @@ static int lost(vsync *s, int r) {
     session_close(s);
     if (r == 0) return seterr(s, VSYNC_ENET, "the server stopped answering");
     if (code == 1013)
-        return seterr(s, VSYNC_ENET, "the server closed the connection: this client read too slowly");
+        return seterr(s, VSYNC_ENET,
+                      "the server closed the connection: this client read too slowly");
     if (code == 1001) return seterr(s, VSYNC_ENET, "the server is shutting down");
     if (code != 0 && code != 1000)
         return seterr(s, VSYNC_ESERVER, "the server closed the connection (code %d)", code);
@@ -1186,22 +1190,25 @@ static int session_open(vsync *s) {
     if (s->token == NULL || s->token[0] == '\0')
         return seterr(s, VSYNC_EAUTH, "not logged in: run `vn login %s` first", replica_url(s->r));
     markctx mc = {s, 0};
-    if (replica_pending_each(s->r, mark_edited, &mc) != 0)
-        return mc.rc ? mc.rc : repfail(s);
+    if (replica_pending_each(s->r, mark_edited, &mc) != 0) return mc.rc ? mc.rc : repfail(s);
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/vaults/%s/sync", replica_vault(s->r));
     int status = 0;
     char err[512];
     int timeout = s->o.timeout_ms > 0 ? s->o.timeout_ms : 60000;
-    int r = ws_connect(replica_url(s->r), path, s->token, timeout, &s->w, &status, err,
-                       sizeof(err));
+    int r =
+        ws_connect(replica_url(s->r), path, s->token, timeout, &s->w, &status, err, sizeof(err));
     if (r == WS_EHTTP) {
         if (status == 401)
-            return seterr(s, VSYNC_EAUTH, "the server does not accept your session any more (%s): "
-                                          "run `vn login %s`", err, replica_url(s->r));
+            return seterr(s, VSYNC_EAUTH,
+                          "the server does not accept your session any more (%s): "
+                          "run `vn login %s`",
+                          err, replica_url(s->r));
         if (status == 404)
-            return seterr(s, VSYNC_ENOTFOUND, "the vault of this folder no longer exists on the "
-                                              "server, or you are no longer a member (%s)", err);
+            return seterr(s, VSYNC_ENOTFOUND,
+                          "the vault of this folder no longer exists on the "
+                          "server, or you are no longer a member (%s)",
+                          err);
         if (status == 503) return seterr(s, VSYNC_ENET, "the server is shutting down (%s)", err);
         return seterr(s, VSYNC_ESERVER, "the server refused the sync channel: HTTP %d: %s", status,
                       err);
@@ -1223,7 +1230,8 @@ static int session_open(vsync *s) {
         s->prog_total = 0;
         s->ready = true;
         uint64_t since = s->changed_seq > s->max_seen ? s->changed_seq : s->max_seen;
-        if ((rc = txn(s)) == 0 && since > replica_since(s->r) && replica_set_since(s->r, since) != 0)
+        if ((rc = txn(s)) == 0 && since > replica_since(s->r) &&
+            replica_set_since(s->r, since) != 0)
             rc = repfail(s);
         if (rc == 0) rc = commit(s);
     }
@@ -1234,8 +1242,8 @@ static int session_open(vsync *s) {
 /* ---- write-out --------------------------------------------------------- */
 
 static folder_expect expect_of(const rfile *r) {
-    folder_expect x = {.exists = true, .size = r->size, .mtime_ns = r->mtime_ns, .ino = r->ino,
-                       .hash = r->hash};
+    folder_expect x = {
+        .exists = true, .size = r->size, .mtime_ns = r->mtime_ns, .ino = r->ino, .hash = r->hash};
     return x;
 }
 
@@ -1267,11 +1275,13 @@ static int write_text(vsync *s, rfile *row, bool is_new, vsync_report *rep) {
     yfree(t);
     if (w == FOLDER_CHANGED) {
         rep->kept++;
-        if (s->o.verbose) printf("  ! %s changed during the sync: kept, merged next time\n", row->lpath);
+        if (s->o.verbose)
+            printf("  ! %s changed during the sync: kept, merged next time\n", row->lpath);
         return 0;
     }
     if (w != FOLDER_OK)
-        return seterr(s, VSYNC_EFAIL, "cannot write %s/%s: %s", s->root, row->lpath, strerror(errno));
+        return seterr(s, VSYNC_EFAIL, "cannot write %s/%s: %s", s->root, row->lpath,
+                      strerror(errno));
     row->size = st.size;
     row->mtime_ns = st.mtime_ns;
     row->ino = st.ino;
@@ -1484,8 +1494,9 @@ int vsync_round(vsync *s, vsync_report *rep) {
     session_close(s);
     s->rep = NULL;
     if (rc == 0 && s->readonly_refused)
-        rc = seterr(s, VSYNC_EAUTH, "you can only read this vault (viewer): your local changes "
-                                    "were not accepted and stay pending");
+        rc = seterr(s, VSYNC_EAUTH,
+                    "you can only read this vault (viewer): your local changes "
+                    "were not accepted and stay pending");
     if (rc == 0 && s->server_failed) rc = VSYNC_ESERVER; /* err set by handle() */
     return rc;
 }
@@ -1629,8 +1640,10 @@ int vsync_watch(vsync *s, volatile sig_atomic_t *stop, vsync_report *rep) {
                 int c = handle(s, m, n);
                 free(m);
                 if (c != 0) {
-                    if (fatal_code(c)) rc = c;
-                    else lost(s, 1);
+                    if (fatal_code(c))
+                        rc = c;
+                    else
+                        lost(s, 1);
                     break;
                 }
                 if (s->ready) write_at = mono_ms() + 100;
