@@ -309,9 +309,28 @@ static int cmd_create_vault(int argc, char **argv) {
 
 /* ---- folder commands -------------------------------------------------------- */
 
+/* Whether dir or one of its parents holds .vault/replica.db; the folder in root. */
+static bool vault_above(const char *start, char *root, size_t sz) {
+    char cur[PATH_MAX];
+    snprintf(cur, sizeof(cur), "%s", start);
+    for (;;) {
+        char p[PATH_MAX + 32];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/.vault/replica.db", cur);
+        if (stat(p, &st) == 0) {
+            snprintf(root, sz, "%s", cur);
+            return true;
+        }
+        char *slash = strrchr(cur, '/');
+        if (slash == NULL || slash == cur) return false;
+        *slash = '\0';
+    }
+}
+
 /* Finds the vault folder: -C DIR, else the current directory or a parent
- * holding .vault/replica.db. */
-static int find_root(const opts *o, char *root, size_t sz) {
+ * holding .vault/replica.db, else (for commands naming a FILE) the folder
+ * around that file. */
+static int find_root(const opts *o, const char *file, char *root, size_t sz) {
     char cur[PATH_MAX];
     if (o->dir != NULL) {
         if (realpath(o->dir, cur) == NULL) return fail(EX_USAGE, "%s: %s", o->dir, strerror(errno));
@@ -319,17 +338,16 @@ static int find_root(const opts *o, char *root, size_t sz) {
         return EX_OK;
     }
     if (getcwd(cur, sizeof(cur)) == NULL) return fail(EX_FAIL, "getcwd: %s", strerror(errno));
-    for (;;) {
-        char p[PATH_MAX + 32];
-        struct stat st;
-        snprintf(p, sizeof(p), "%s/.vault/replica.db", cur);
-        if (stat(p, &st) == 0) {
-            snprintf(root, sz, "%s", cur);
-            return EX_OK;
+    if (vault_above(cur, root, sz)) return EX_OK;
+    if (file != NULL) {
+        char copy[PATH_MAX];
+        snprintf(copy, sizeof(copy), "%s", file);
+        char *slash = strrchr(copy, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            if (realpath(copy[0] ? copy : "/", cur) != NULL && vault_above(cur, root, sz))
+                return EX_OK;
         }
-        char *slash = strrchr(cur, '/');
-        if (slash == NULL || slash == cur) break;
-        *slash = '\0';
     }
     return fail(EX_USAGE, "not inside a vault folder (no .vault/ here or above): `cd` into one, "
                           "use -C DIR, or `vn clone` one first");
@@ -342,9 +360,9 @@ typedef struct {
     bool logged_in;
 } folder;
 
-static int open_folder(const opts *o, bool lock, bool need_token, folder *f) {
+static int open_folder(const opts *o, bool lock, bool need_token, const char *file, folder *f) {
     memset(f, 0, sizeof(*f));
-    int r = find_root(o, f->root, sizeof(f->root));
+    int r = find_root(o, file, f->root, sizeof(f->root));
     if (r != EX_OK) return r;
     char err[1024];
     if (replica_open(f->root, lock, &f->r, err, sizeof(err)) != 0) {
@@ -411,7 +429,7 @@ static int cmd_sync(int argc, char **argv) {
     if (i < 0) return code;
     if (argc != i) return usage_error("no arguments expected");
     folder f;
-    int r = open_folder(&o, true, true, &f);
+    int r = open_folder(&o, true, true, NULL, &f);
     if (r != EX_OK) return r;
     vsync_opts so = {.yes = o.yes, .interactive = isatty(0) && isatty(2), .verbose = o.verbose};
     vsync *s = vsync_new(f.root, f.r, f.c.token, &so);
@@ -466,7 +484,7 @@ static int cmd_status(int argc, char **argv) {
     if (i < 0) return code;
     if (argc != i) return usage_error("no arguments expected");
     folder f;
-    int r = open_folder(&o, false, false, &f);
+    int r = open_folder(&o, false, false, NULL, &f);
     if (r != EX_OK) return r;
     vsync *s = vsync_new(f.root, f.r, NULL, NULL);
     if (s == NULL) {
@@ -621,6 +639,19 @@ static char *rel_path(const folder *f, const char *arg) {
         if (getcwd(cwd, sizeof(cwd)) == NULL) return NULL;
         snprintf(abs, sizeof(abs), "%s/%s", cwd, arg);
     }
+    /* resolve the folder part ("..", links) when it exists; the file may not */
+    char *slash = strrchr(abs, '/');
+    char dir[PATH_MAX];
+    if (slash != NULL && slash != abs) {
+        *slash = '\0';
+        if (realpath(abs, dir) != NULL) {
+            char name[PATH_MAX];
+            snprintf(name, sizeof(name), "%s", slash + 1);
+            snprintf(abs, sizeof(abs), "%s/%s", dir, name);
+        } else {
+            *slash = '/';
+        }
+    }
     size_t rl = strlen(f->root);
     if (strncmp(abs, f->root, rl) == 0 && abs[rl] == '/') return strdup(abs + rl + 1);
     /* a vault path ("/Projects/a.md") or a path relative to the root */
@@ -677,7 +708,7 @@ static int cmd_log(int argc, char **argv) {
     if (i < 0) return code;
     if (argc - i != 1) return usage_error("expected one FILE");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, argv[i], &f);
     if (r != EX_OK) return r;
     char id[33], path[128];
     if ((r = note_of(&f, argv[i], true, id)) == EX_OK) {
@@ -728,7 +759,7 @@ static int cmd_show(int argc, char **argv) {
     }
     *at = '\0';
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, arg, &f);
     if (r != EX_OK) {
         free(arg);
         return r;
@@ -784,7 +815,7 @@ static int cmd_restore(int argc, char **argv) {
     if (argc - i != 2 || (strtoull(argv[i + 1], &end, 10), *end != '\0'))
         return usage_error("expected FILE and a VERSION number (see `vn log FILE`)");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, argv[i], &f);
     if (r != EX_OK) return r;
     char id[33], path[160], what[512];
     if ((r = note_of(&f, argv[i], false, id)) == EX_OK) {
@@ -806,7 +837,7 @@ static int cmd_search(int argc, char **argv) {
     if (i < 0) return code;
     if (argc - i < 1) return usage_error("expected a QUERY");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, NULL, &f);
     if (r != EX_OK) return r;
     size_t ql = 0;
     for (int k = i; k < argc; k++) ql += strlen(argv[k]) + 1;
@@ -863,7 +894,7 @@ static int cmd_trash(int argc, char **argv) {
     if (i < 0) return code;
     if (argc != i) return usage_error("no arguments expected");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, NULL, &f);
     if (r != EX_OK) return r;
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/vaults/%s/trash", replica_vault(f.r));
@@ -895,7 +926,7 @@ static int cmd_untrash(int argc, char **argv) {
     if (i < 0) return code;
     if (argc - i != 1) return usage_error("expected one FILE (its path when it was trashed)");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, argv[i], &f);
     if (r != EX_OK) return r;
     char id[33], path[128], what[512];
     if ((r = note_of(&f, argv[i], true, id)) == EX_OK) {

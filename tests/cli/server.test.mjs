@@ -83,9 +83,11 @@ test('log lists the versions of a note, show prints one, restore brings its text
   r = await ada.vn(['show', 'Essay.md@1'], { cwd: a })
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, 'first draft\n')
+  // from outside the folder: the file's own path finds its vault
   r = await ada.vn(['show', join(a, 'Essay.md') + '@2'])
-  assert.equal(r.code, 2) // outside the folder: no vault here
-  r = await ada.vn(['show', '-C', a, join(a, 'Essay.md') + '@2'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, 'second draft, much better\n')
+  r = await ada.vn(['show', '-C', a, '/Essay.md@2'])
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, 'second draft, much better\n')
   r = await ada.vn(['show', 'Essay.md@99'], { cwd: a })
