@@ -665,6 +665,26 @@ static int capture_modify(vsync *s, act *a) {
     if (rc != 0) return rc;
     uint8_t *u = NULL, *nb = NULL;
     size_t ul = 0, nbl = 0;
+    char *cur = NULL;
+    size_t curlen = 0;
+    if (row->base != NULL && doc_text(d, &cur, &curlen) == Y_OK && curlen == a->len &&
+        memcmp(cur, a->data, curlen) == 0) {
+        /* the file already holds the document's text: a write-out whose record was
+         * lost (a crash between rename and commit). Nothing to edit, only to record;
+         * diffing it against the base would apply the remote changes a second time. */
+        yfree(cur);
+        rfile nr = *row;
+        nr.size = a->st.size;
+        nr.mtime_ns = a->st.mtime_ns;
+        nr.ino = a->st.ino;
+        nr.hash = a->hash;
+        nr.base = NULL;
+        nr.base_len = 0;
+        rc = replica_file_put(s->r, &nr) == 0 ? 0 : repfail(s);
+        ydoc_free(d);
+        return rc;
+    }
+    yfree(cur);
     if (row->base == NULL) {
         rc = edit_to(s, d, a->data, a->len, &u, &ul);
     } else {
@@ -1467,10 +1487,15 @@ void vsync_free(vsync *s) {
 }
 
 static int finish_exchange(vsync *s, vsync_report *rep) {
+    int64_t t0 = mono_ms();
     int rc = send_pending(s, NULL);
     if (rc == 0) rc = pump(s, all_acked);
     if (rc == 0) rc = commit(s);
+    int64_t t1 = mono_ms();
     if (rc == 0) rc = writeout(s, rep);
+    if (getenv("VN_REPORT_TIMES") != NULL)
+        fprintf(stderr, "vn: send until acknowledged %lld ms, write-out %lld ms\n",
+                (long long)(t1 - t0), (long long)(mono_ms() - t1));
     if (rc == 0 && replica_pending_count(s->r) > 0 && !s->readonly_refused && !s->server_failed) {
         rc = send_pending(s, NULL);
         if (rc == 0) rc = pump(s, all_acked);
@@ -1482,9 +1507,16 @@ static int finish_exchange(vsync *s, vsync_report *rep) {
 int vsync_round(vsync *s, vsync_report *rep) {
     s->rep = rep;
     s->readonly_refused = s->server_failed = false;
+    bool times = getenv("VN_REPORT_TIMES") != NULL;
+    int64_t t0 = mono_ms();
     int rc = vsync_capture(s, rep);
+    int64_t t1 = mono_ms();
     if (rc == 0) rc = session_open(s);
+    int64_t t2 = mono_ms();
     if (rc == 0) rc = finish_exchange(s, rep);
+    if (times)
+        fprintf(stderr, "vn: capture %lld ms, connect and fetch %lld ms, send and write %lld ms\n",
+                (long long)(t1 - t0), (long long)(t2 - t1), (long long)(mono_ms() - t2));
     if (rc == 0) {
         if (txn(s) == 0 && replica_set_last_sync(s->r, now_ms()) == 0) commit(s);
     } else {
