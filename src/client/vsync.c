@@ -390,10 +390,11 @@ static int edit_to(vsync *s, ydoc *d, const char *text, size_t len, uint8_t **u,
 
 /* ---- capture ---------------------------------------------------------- */
 
-typedef enum { A_TOUCH, A_MODIFY, A_CREATE, A_RENAME, A_TRASH, A_UNHANDLED } akind;
+typedef enum { A_TOUCH, A_MODIFY, A_CREATE, A_RENAME, A_TRASH, A_UNHANDLED, A_ADOPT } akind;
 
 typedef struct {
     akind kind;
+    char id[33]; /* ADOPT: the note whose file this is */
     rfile *row;  /* TOUCH, MODIFY, RENAME, TRASH */
     char *lpath; /* CREATE, RENAME (the new path), UNHANDLED */
     char *data;  /* MODIFY, CREATE */
@@ -473,6 +474,32 @@ static int plan_unhandled(vsync *s, plan *p, const char *lpath, const char *why)
     if (a == NULL || (a->lpath = strdup(lpath)) == NULL)
         return seterr(s, VSYNC_EFAIL, "out of memory");
     a->why = why;
+    return 0;
+}
+
+/* The live notes of the index that have no row in `files` (rows of p), with
+ * their folder paths: those whose file vn never recorded. */
+static int unrecorded_notes(vsync *s, const plan *p, vindex_entry **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    ydoc *idx;
+    int rc = index_get(s, &idx);
+    if (rc != 0) return rc;
+    vindex_entry *e = NULL;
+    size_t ne = 0;
+    if (vindex_list(idx, &e, &ne) != 0 || vindex_assign(e, ne) != 0) {
+        vindex_free(e, ne);
+        return seterr(s, VSYNC_EFAIL, "out of memory");
+    }
+    for (size_t i = 0; i < p->nrows; i++) {
+        vindex_entry *x = vindex_find(e, ne, p->rows[i].id);
+        if (x != NULL) {
+            free(x->lpath);
+            x->lpath = NULL;
+        }
+    }
+    *out = e;
+    *n = ne;
     return 0;
 }
 
@@ -570,12 +597,26 @@ static int plan_build(vsync *s, plan *p) {
             j++;
         }
     }
+    /* a new file at the place of a note the replica has but never recorded a file
+     * for (a write-out cut short by a crash or Ctrl-C): that note's file, adopted */
+    vindex_entry *ents = NULL;
+    size_t nents = 0;
+    if (rc == 0 && nnew > 0) rc = unrecorded_notes(s, p, &ents, &nents);
     /* a file that disappeared + a new one with its content = a rename */
     for (size_t k = 0; rc == 0 && k < nnew; k++) {
         act *nw = &news[k];
         akind kind = A_CREATE;
         rfile *row = NULL;
-        for (size_t g = 0; g < ngone; g++) {
+        for (size_t x = 0; x < nents; x++) {
+            if (ents[x].lpath != NULL && strcmp(ents[x].lpath, nw->lpath) == 0) {
+                kind = A_ADOPT;
+                memcpy(nw->id, ents[x].id, 33);
+                free(ents[x].lpath);
+                ents[x].lpath = NULL;
+                break;
+            }
+        }
+        for (size_t g = 0; kind == A_CREATE && g < ngone; g++) {
             if (gone[g] != NULL && gone[g]->hash == nw->hash && gone[g]->size == (int64_t)nw->len) {
                 kind = A_RENAME;
                 row = gone[g];
@@ -596,8 +637,9 @@ static int plan_build(vsync *s, plan *p) {
             free(a->data);
             a->data = NULL;
         }
-        p->nchanges++;
+        if (kind != A_ADOPT) p->nchanges++;
     }
+    vindex_free(ents, nents);
     for (size_t g = 0; rc == 0 && g < ngone; g++) {
         if (gone[g] == NULL) continue;
         act *a = plan_add(p, A_TRASH);
@@ -750,6 +792,35 @@ static int capture_create(vsync *s, act *a, const char *id) {
     return rc;
 }
 
+/* ADOPT: records the file of a note; what differs from the document's text
+ * (an edit made since) is captured as an edit. */
+static int capture_adopt(vsync *s, act *a, vsync_report *rep) {
+    ydoc *d = NULL;
+    int rc = doc_load(s, a->id, &d, NULL, NULL);
+    if (rc != 0) return rc;
+    uint8_t *u = NULL;
+    size_t ul = 0;
+    rc = edit_to(s, d, a->data, a->len, &u, &ul);
+    if (rc == 0 && u != NULL) {
+        rc = pend(s, a->id, u, ul);
+        if (rc == 0) rc = doc_save(s, a->id, d);
+        if (rc == 0 && idset_add(&s->edited, a->id) != 0)
+            rc = seterr(s, VSYNC_EFAIL, "out of memory");
+        rep->modified++;
+        say(s, "M", a->lpath, NULL);
+    }
+    rfile nr = {.lpath = a->lpath,
+                .size = a->st.size,
+                .mtime_ns = a->st.mtime_ns,
+                .ino = a->st.ino,
+                .hash = a->hash};
+    memcpy(nr.id, a->id, 33);
+    if (rc == 0 && replica_file_put(s->r, &nr) != 0) rc = repfail(s);
+    free(u);
+    ydoc_free(d);
+    return rc;
+}
+
 static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
     int rc = txn(s);
     if (rc != 0) return rc;
@@ -854,6 +925,7 @@ static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
             rep->trashed++;
             say(s, "D", a->row->lpath, NULL);
             break;
+        case A_ADOPT: rc = capture_adopt(s, a, rep); break;
         case A_UNHANDLED: break;
         }
     }
