@@ -104,7 +104,7 @@ export class Person {
           ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1',
           ...env
         },
-        stdio: ['pipe', 'pipe', 'pipe']
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']
       })
       let stdout = ''
       let stderr = ''
@@ -112,7 +112,10 @@ export class Person {
       child.stderr.on('data', d => { stderr += d })
       child.on('error', reject)
       child.on('exit', (code, signal) => resolve({ code: code ?? 128 + 15, signal, stdout, stderr }))
-      child.stdin.end(input ?? '')
+      if (input !== undefined) {
+        child.stdin.on('error', () => {}) // vn may exit before reading it
+        child.stdin.end(input)
+      }
       this.last = child
     })
   }
