@@ -1390,6 +1390,77 @@ static int write_text(vsync *s, rfile *row, bool is_new, vsync_report *rep) {
 
 static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
 
+#define WRITE_BATCH 256
+
+/* Writes a batch of rows whose documents moved on: every temporary file
+ * first, one flush for all, then each rename after its last check. */
+static int write_batch(vsync *s, rfile *rows, size_t n, vsync_report *rep) {
+    folder_tmp *tmp = calloc(n, sizeof(*tmp));
+    uint64_t *hash = calloc(n, sizeof(*hash));
+    int rc = tmp == NULL || hash == NULL ? seterr(s, VSYNC_EFAIL, "out of memory") : 0;
+    size_t prepared = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rfile *row = &rows[i];
+        ydoc *d = NULL;
+        char *t = NULL;
+        size_t tl = 0;
+        if ((rc = doc_load(s, row->id, &d, NULL, NULL)) != 0) break;
+        if (doc_text(d, &t, &tl) != Y_OK) rc = seterr(s, VSYNC_EFAIL, "out of memory");
+        ydoc_free(d);
+        if (rc != 0) break;
+        hash[i] = folder_hash(t, tl);
+        if (hash[i] == row->hash && (int64_t)tl == row->size) { /* already the file's text */
+            free(row->base);
+            row->base = NULL;
+            row->base_len = 0;
+            if (replica_file_put(s->r, row) != 0) rc = repfail(s);
+        } else if (folder_prepare(s->root, row->lpath, t, tl, false, &tmp[i]) != FOLDER_OK) {
+            rc = seterr(s, VSYNC_EFAIL, "cannot write %s/%s: %s", s->root, row->lpath,
+                        strerror(errno));
+        } else {
+            prepared++;
+        }
+        yfree(t);
+    }
+    if (rc == 0 && prepared > 0 && folder_sync(s->root) != 0)
+        rc = seterr(s, VSYNC_EFAIL, "cannot flush %s to disk: %s", s->root, strerror(errno));
+    for (size_t i = 0; i < n && tmp != NULL; i++) {
+        rfile *row = &rows[i];
+        if (tmp[i].path[0] == '\0') continue;
+        if (rc != 0) {
+            folder_discard(&tmp[i]);
+            continue;
+        }
+        folder_expect x = expect_of(row);
+        folder_entry st;
+        int w = folder_commit(s->root, row->lpath, &tmp[i], &x, &st);
+        if (w == FOLDER_CHANGED) {
+            rep->kept++;
+            if (s->o.verbose)
+                printf("  ! %s changed during the sync: kept, merged next time\n", row->lpath);
+            continue;
+        }
+        if (w != FOLDER_OK) {
+            rc = seterr(s, VSYNC_EFAIL, "cannot write %s/%s: %s", s->root, row->lpath,
+                        strerror(errno));
+            continue;
+        }
+        row->size = st.size;
+        row->mtime_ns = st.mtime_ns;
+        row->ino = st.ino;
+        row->hash = hash[i];
+        free(row->base);
+        row->base = NULL;
+        row->base_len = 0;
+        if (replica_file_put(s->r, row) != 0) rc = repfail(s);
+        rep->written++;
+        say(s, "<", row->lpath, NULL);
+    }
+    free(tmp);
+    free(hash);
+    return rc;
+}
+
 /* Write-out when the index did not change and nothing was left over: only
  * the notes whose documents moved on (base set) are written. */
 static int writeout_texts(vsync *s, vsync_report *rep) {
@@ -1397,7 +1468,9 @@ static int writeout_texts(vsync *s, vsync_report *rep) {
     size_t nr = 0;
     int rc = txn(s);
     if (rc == 0 && replica_files_based(s->r, &rows, &nr) != 0) rc = repfail(s);
-    for (size_t i = 0; rc == 0 && i < nr; i++) rc = write_text(s, &rows[i], false, rep);
+    for (size_t i = 0; rc == 0 && i < nr; i += WRITE_BATCH)
+        rc = write_batch(s, rows + i, nr - i < WRITE_BATCH ? nr - i : WRITE_BATCH, rep);
+    /* a file left alone (edited meanwhile) keeps its base: the next round merges it */
     replica_files_free(rows, nr);
     if (rc == 0) {
         s->edited.n = 0;
