@@ -209,9 +209,10 @@ export async function yjsView (server, vault, token) {
   }
 }
 
-/** A server (with extra environment `env`), a proxy in front of it, and cleanup. */
-export async function setup (t, { env } = {}) {
-  const server = await Vaultd.start({ env })
+/** A server (with extra environment `env`; on PostgreSQL when `database` is a postgres://
+ * URL), a proxy in front of it, and cleanup. */
+export async function setup (t, { env, database } = {}) {
+  const server = await Vaultd.start({ env, database })
   const proxy = await Proxy.start(server.port)
   t.after(async () => {
     await proxy.close()
