@@ -355,6 +355,7 @@ static void queries(const char *backend) {
     ASSERT_EQ_INT(search_as(tok, "common", "&offset=100", &j), 200);
     ASSERT_EQ_UINT(json_array_size(json_object_get(j, "results")), 0);
     ASSERT_EQ_INT(json_integer_value(json_object_get(j, "total")), 25);
+    ASSERT_TRUE(json_is_true(json_object_get(j, "total_exact")));
     json_decref(j);
 
     /* Access: viewers may search; outsiders and strangers may not. */
@@ -388,6 +389,7 @@ static void queries(const char *backend) {
     CHECK_HELPER(expect_bad_query("cafe", "&limit=101"));
     CHECK_HELPER(expect_bad_query("cafe", "&limit=ten"));
     CHECK_HELPER(expect_bad_query("cafe", "&offset=-1"));
+    CHECK_HELPER(expect_bad_query("cafe", "&offset=1001"));
     CHECK_HELPER(expect_bad_query("cafe", "&trashed=yes"));
     CHECK_HELPER(expect_bad_query("cafe", "&path=Projects"));
     CHECK_HELPER(expect_bad_query("cafe", "&path=%FF"));
