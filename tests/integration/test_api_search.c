@@ -397,6 +397,16 @@ static void queries(const char *backend) {
     /* Operators of the engines are words here, not syntax. */
     CHECK_HELPER(expect_paths("NEAR(cafe plan) OR AND NOT", NULL, ""));
     CHECK_HELPER(expect_paths("cafe & | ! : ( ) { } ^ '", NULL, "/Projects/Plan.md"));
+
+    /* A folder rename moves every note under it in the index too. */
+    snprintf(url, sizeof(url), "/api/v1/vaults/%s/folders/rename", vault);
+    ASSERT_EQ_INT(api(&srv, "POST", url, tok, "{\"from\":\"/Projects\",\"to\":\"/Work\"}", NULL),
+                  200);
+    CHECK_HELPER(wait_indexed());
+    /* Budget matched proj* by its old path only. */
+    CHECK_HELPER(expect_paths("proj*", "&path=/Work/", "/Work/Plan.md"));
+    CHECK_HELPER(expect_paths("work", NULL, "/Work/Budget.md /Work/Plan.md"));
+    CHECK_HELPER(expect_paths("cafe", "&path=/Projects/", ""));
     ASSERT_EQ_INT(vserver_stop(&srv), 0);
 }
 
