@@ -145,6 +145,30 @@ static const char *const pg_migrations[] = {
     "CREATE INDEX search_docs_tsv ON search_docs USING gin(tsv);"
     "CREATE INDEX search_docs_ttsv ON search_docs USING gin(ttsv);"
     "CREATE INDEX search_docs_vault_path ON search_docs(vault, path);",
+    /* 3: trash retention per vault; note versions and the editing bursts
+     * not yet in a version (server/history.c); trashed files by time */
+    "ALTER TABLE vaults ADD COLUMN trash_retention_days INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE versions ("
+    "  doc TEXT COLLATE \"C\" NOT NULL,"
+    "  n BIGINT NOT NULL,"
+    "  vault TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  created BIGINT NOT NULL,"
+    "  author BIGINT NOT NULL,"
+    "  restored_from BIGINT NOT NULL DEFAULT 0,"
+    "  base BIGINT NOT NULL,"
+    "  snapshot BYTEA NOT NULL,"
+    "  PRIMARY KEY (doc, n));"
+    "CREATE TABLE version_bursts ("
+    "  doc TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  vault TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  first_at BIGINT NOT NULL,"
+    "  last_at BIGINT NOT NULL,"
+    "  first_user BIGINT NOT NULL,"
+    "  last_user BIGINT NOT NULL,"
+    "  restored_from BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
+    /* 4: how many updates (versions) a row of the update log stands for */
+    "ALTER TABLE doc_updates ADD COLUMN n BIGINT NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 static void pg_quiet(void *arg, const char *message) {

@@ -140,6 +140,31 @@ static const char *const sq_migrations[] = {
     "CREATE INDEX search_docs_vault_path ON search_docs(vault, path);"
     "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body, prefix = '2 3 4',"
     "  tokenize = 'unicode61 remove_diacritics 2');",
+    /* 3: trash retention per vault; note versions and the editing bursts
+     * not yet in a version (server/history.c); trashed files by time */
+    "ALTER TABLE vaults ADD COLUMN trash_retention_days INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE versions ("
+    "  doc TEXT NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  vault TEXT NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  created INTEGER NOT NULL,"
+    "  author INTEGER NOT NULL,"
+    "  restored_from INTEGER NOT NULL DEFAULT 0,"
+    "  base INTEGER NOT NULL,"
+    "  snapshot BLOB NOT NULL,"
+    "  PRIMARY KEY (doc, n)) WITHOUT ROWID;"
+    "CREATE TABLE version_bursts ("
+    "  doc TEXT PRIMARY KEY,"
+    "  vault TEXT NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  first_at INTEGER NOT NULL,"
+    "  last_at INTEGER NOT NULL,"
+    "  first_user INTEGER NOT NULL,"
+    "  last_user INTEGER NOT NULL,"
+    "  restored_from INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
+    /* 4: how many updates (versions) a row of the update log stands for: 1,
+     * or more for a compacted snapshot (store_txn_compact) */
+    "ALTER TABLE doc_updates ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 /* Maps an SQLite result code; logs what is the database's fault. */
