@@ -138,7 +138,7 @@ static const char *const sq_migrations[] = {
     "  title TEXT NOT NULL,"
     "  trashed INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX search_docs_vault_path ON search_docs(vault, path);"
-    "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body,"
+    "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body, prefix = '2 3 4',"
     "  tokenize = 'unicode61 remove_diacritics 2');",
     /* 3: trash retention per vault; note versions and the editing bursts
      * not yet in a version (server/history.c); trashed files by time */

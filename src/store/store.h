@@ -464,6 +464,12 @@ int store_search_put(store *st, const store_search_doc *docs, size_t n);
 int store_search_delete(store *st, const char *id);
 /* Removes every entry (for a rebuild). */
 int store_search_clear(store *st);
+/* After a bulk load: merges SQLite's FTS5 segments, refreshes PostgreSQL's
+ * planner statistics. */
+int store_search_optimize(store *st);
+
+/* A query ranks at most this many matches (see store_search). */
+#define STORE_SEARCH_CANDIDATES 1000
 
 typedef struct {
     const char *vault;       /* the vault to search */
@@ -471,7 +477,7 @@ typedef struct {
     const char *path_prefix; /* only paths starting with it ("" or NULL: all) */
     bool trashed;            /* include notes in the trash */
     size_t limit;            /* 1..100 */
-    size_t offset;           /* results to skip */
+    size_t offset;           /* results to skip, 0..STORE_SEARCH_CANDIDATES */
 } store_search_req;
 
 typedef struct {
@@ -486,7 +492,12 @@ typedef struct {
 void store_search_hits_free(store_search_hit *h, size_t n);
 
 /* Ranked matches of req, best first (ties by path), at most req->limit
- * after skipping req->offset; *total counts every match. The array is
+ * after skipping req->offset. The cost of a query is bounded whatever the
+ * number of matches: the candidates ranked are the most recently indexed
+ * STORE_SEARCH_CANDIDATES matches plus up to 200 whose title or path
+ * match (after the vault, trash and path filters); when a query matches
+ * more notes, the others are not ranked. *total counts the matches up to
+ * STORE_SEARCH_CANDIDATES + 1 (that value meaning "more"). The array is
  * freed with store_search_hits_free. STORE_EINVAL for a bad request. */
 int store_search(store *st, const store_search_req *req, store_search_hit **out, size_t *n,
                  int64_t *total);
