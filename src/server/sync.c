@@ -308,9 +308,16 @@ static void pay_saved_now(sconn *c, vdoc *d) {
 /* c sent an update; it owes c one saved message once the note's version
  * `version` is committed (for an update that needed no commit: the
  * version of what the note held then). Paid at once when nothing is in
- * flight. */
+ * flight. On a broken note (a commit failed) c is closed instead, as the
+ * connections owed a message are when the commit fails (job_done). */
 static void owe_saved(sconn *c, vdoc *d, uint64_t version) {
     if (!c->saved || c->closing) return;
+    if (d->broken) {
+        /* A commit of the note failed: what c sent may rest on the lost
+         * change, so no saved message can be promised. */
+        close_conn(c, CLOSE_INTERNAL, "a change could not be saved; reconnect");
+        return;
+    }
     if (c->nowed > 0 && c->owed[c->nowed - 1].version == version) {
         c->owed[c->nowed - 1].count++;
     } else {
@@ -564,6 +571,8 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
         j->sv = NULL; /* out of memory: saved messages wait for a later commit */
         j->sv_len = 0;
     }
+    const char *fault = getenv("VAULT_FAULT"); /* tests: every sync commit fails */
+    if (fault != NULL && strstr(fault, "sync-commit") != NULL) store_txn_fail_for_test(t);
     vdocs_submitted(d);
     owe_saved(c, d, j->version); /* paid when this commit is answered */
     if (store_submit(s->st, t, on_store_done, j) != STORE_OK) {

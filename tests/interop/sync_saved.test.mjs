@@ -121,3 +121,28 @@ test('saved messages byte by byte, as docs/sync.md shows them', () => withServer
   await s.closed
   await plain.closed
 }))
+
+test('a commit that fails sends no saved message: the sender and those waiting are closed with 1011', async () => {
+  const server = await Vaultd.start({ env: { VAULT_FAULT: 'sync-commit' } })
+  try {
+    const token = await server.user('ada@example.com')
+    const vault = await server.vault(token)
+    const note = await server.note(token, vault, '/Fails.md', '')
+    const a = await rawSocket(server, `${note}?saved=1`, token)
+    const b = await rawSocket(server, `${note}?saved=1`, token)
+    // client 1 inserts "hi" on a; b sends the same update right after: nothing new for the
+    // server's memory, so b waits for a's commit, which fails
+    const hi = hex('00 02 12 01 01 01 00 04 01 07 63 6f 6e 74 65 6e 74 02 68 69 00')
+    a.send(hi)
+    b.send(hi)
+    const [ca, cb] = await Promise.all([a.closed, b.closed])
+    assert.equal(ca.code, 1011)
+    assert.equal(cb.code, 1011)
+    assert.ok(!a.received.some(m => m[0] === 4), 'no saved message for a')
+    assert.ok(!b.received.some(m => m[0] === 4), 'no saved message for b')
+    assert.equal(await server.text(token, note), '')
+    await server.stop()
+  } finally {
+    await server.dispose()
+  }
+})
