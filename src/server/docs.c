@@ -49,6 +49,7 @@ static vdoc **bucket(vdocs *c, const char *id) {
 
 /* Takes d out of the list and its hash chain, and frees it. */
 static void vdoc_close(vdocs *c, vdoc *d);
+static void maybe_compact(vdocs *c, vdoc *d);
 
 /* Closes the documents idle for idle_ms or more. */
 static void on_sweep(uv_timer_t *t) {
@@ -251,6 +252,7 @@ int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
         c->count++;
         d->holders = holders;
         if (holders > 0) c->held++;
+        maybe_compact(c, d); /* a long log written before, or by another process */
     }
     d->last_used = ++c->clock;
     d->last_ms = c->loop != NULL ? uv_now(c->loop) : 0;
@@ -382,8 +384,6 @@ out:
     for (size_t i = 0; i < l.n; i++) free(l.rows[i].data);
     free(l.rows);
 }
-
-static void maybe_compact(vdocs *c, vdoc *d);
 
 /* Loop thread: the compaction is over. */
 static void compact_done(uv_work_t *req, int status) {
