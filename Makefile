@@ -3,7 +3,8 @@
 #   make test   install what is missing, build with ASan+UBSan, run every test (C, interop, fuzz, e2e)
 #   make web    build the web app into web/dist when its sources changed
 #   make bench  build Release and run every benchmark (make bench-rest, make bench-crdt,
-#               make bench-search, make bench-cli: only one)
+#               make bench-search, make bench-cli, make bench-sync,
+#               make bench-history: only one)
 #   make fuzz   run the fuzz targets for longer (FUZZ_SECONDS per target)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 ASAN_DIR := build/asan
@@ -12,7 +13,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build-asan build-release web run test test-c test-interop test-fuzz test-e2e bench bench-rest bench-crdt bench-search bench-cli fuzz format clean
+.PHONY: all deps build-asan build-release web run test test-c test-interop test-fuzz test-e2e bench bench-rest bench-crdt bench-search bench-cli bench-sync bench-history fuzz format clean
 
 all: build-release
 
@@ -58,6 +59,8 @@ bench: build-release
 	@bench/rest.sh
 	@bench/search.sh
 	@bench/cli.sh
+	@bench/sync.sh
+	@bench/history.sh
 
 bench-rest: build-release
 	@bench/rest.sh
@@ -70,6 +73,12 @@ bench-search: build-release
 
 bench-cli: build-release
 	@bench/cli.sh
+
+bench-sync: build-release
+	@bench/sync.sh
+
+bench-history: build-release
+	@bench/history.sh
 
 fuzz: deps
 	@scripts/fuzz.sh long $(FUZZ_SECONDS)

@@ -7,6 +7,7 @@
  */
 #include "server/auth.h"
 #include "server/consumer.h"
+#include "server/history.h"
 #include "server/http.h"
 #include "server/search.h"
 #include "server/trash.h"
@@ -25,8 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define DEFAULT_LISTEN   "127.0.0.1:8080"
-#define DEFAULT_DATA_DIR "./data"
+#define DEFAULT_LISTEN      "127.0.0.1:8080"
+#define DEFAULT_DATA_DIR    "./data"
 #define DEFAULT_DOC_IDLE_MS 60000
 #define DEFAULT_COMPACT_AT  1000 /* rows of an update log that start a compaction */
 
@@ -58,6 +59,10 @@ static const char usage[] =
     "                       none (default 30). Env: VAULT_TRASH_RETENTION_DAYS\n"
     "  --janitor-interval-ms MS  how often the janitor looks for notes to purge\n"
     "                       (default 60000). Env: VAULT_JANITOR_INTERVAL_MS\n"
+    "  --version-idle-ms MS  a note's version is taken once its editing has paused\n"
+    "                       this long (default 120000). Env: VAULT_VERSION_IDLE_MS\n"
+    "  --version-max-ms MS  and at least this often while editing goes on\n"
+    "                       (default 1800000). Env: VAULT_VERSION_MAX_MS\n"
     "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this help and exit\n"
@@ -83,7 +88,7 @@ typedef struct {
     const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
     unsigned roles;
     int64_t event_retention_ms;
-    const char *web_dir;  /* the web app's built files, or NULL */
+    const char *web_dir; /* the web app's built files, or NULL */
 } options;
 
 /* Parses "api,sync,..." into role bits. Returns 0 or -1. */
@@ -189,6 +194,7 @@ static uv_loop_t loop;
 static store *db;
 static vdocs *docs;
 static trash_janitor *janitor;
+static history *hist;
 
 /* The background work of the roles other than api and sync. */
 typedef struct {
@@ -246,6 +252,8 @@ int main(int argc, char **argv) {
     const char *compact = getenv("VAULT_DOC_COMPACT_AT");
     const char *trash_retention = getenv("VAULT_TRASH_RETENTION_DAYS");
     const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
+    const char *version_idle_s = getenv("VAULT_VERSION_IDLE_MS");
+    const char *version_max_s = getenv("VAULT_VERSION_MAX_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
     if (getenv("VAULT_WEB_DIR") && *getenv("VAULT_WEB_DIR")) opt.web_dir = getenv("VAULT_WEB_DIR");
@@ -264,6 +272,8 @@ int main(int argc, char **argv) {
         {"trash-retention-days", required_argument, NULL, 'K'},
         {"janitor-interval-ms", required_argument, NULL, 'J'},
         {"web-dir", required_argument, NULL, 'W'},
+        {"version-idle-ms", required_argument, NULL, 'i'},
+        {"version-max-ms", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -281,6 +291,8 @@ int main(int argc, char **argv) {
         case 'K': trash_retention = optarg; break;
         case 'J': janitor_ms = optarg; break;
         case 'W': opt.web_dir = optarg; break;
+        case 'i': version_idle_s = optarg; break;
+        case 'M': version_max_s = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -372,6 +384,15 @@ int main(int argc, char **argv) {
                 janitor_ms);
         return 2;
     }
+    long long version_idle = HISTORY_DEFAULT_IDLE_MS, version_max = HISTORY_DEFAULT_MAX_MS;
+    if ((version_idle_s != NULL &&
+         parse_int(version_idle_s, 1, 24LL * 3600 * 1000, &version_idle) != 0) ||
+        (version_max_s != NULL &&
+         parse_int(version_max_s, 1, 7LL * 24 * 3600 * 1000, &version_max) != 0)) {
+        fprintf(stderr, "vaultd: --version-idle-ms and --version-max-ms want milliseconds "
+                        "(1 to a day, 1 to a week)\n");
+        return 2;
+    }
     if (make_dirs(opt.data_dir) != 0) {
         fprintf(stderr, "vaultd: cannot use data directory '%s': %s\n", opt.data_dir,
                 strerror(errno));
@@ -404,6 +425,7 @@ int main(int argc, char **argv) {
         int64_t notes = 0;
         int rrc = search_reindex(db, &notes);
         store_close(db);
+        vweb_free(web);
         if (rrc != STORE_OK) {
             fprintf(stderr, "vaultd: reindex failed: %s (details in the log)\n",
                     store_strerror(rrc));
@@ -435,13 +457,16 @@ int main(int argc, char **argv) {
     workers w;
     if (workers_start(&opt, &w) != STORE_OK ||
         ((opt.roles & ROLE_JANITOR) &&
-         trash_janitor_start(&loop, db, docs, vhttp_sync(srv), (uint64_t)janitor_interval,
-                             &janitor) != 0)) {
+         (trash_janitor_start(&loop, db, docs, vhttp_sync(srv), (uint64_t)janitor_interval,
+                              &janitor) != 0 ||
+          history_start(db, version_idle, version_max, &hist) != STORE_OK))) {
         fprintf(stderr, "vaultd: cannot start the background roles\n");
         workers_stop(&w);
+        trash_janitor_stop(janitor);
         vhttp_shutdown(srv);
         uv_run(&loop, UV_RUN_DEFAULT);
         store_close(db);
+        trash_janitor_free(janitor);
         vhttp_free(srv);
         vdocs_free(docs);
         vweb_free(web);
@@ -475,6 +500,7 @@ int main(int argc, char **argv) {
     vdocs_drain(docs); /* compactions write through the store */
     /* Commits in flight finish first; their answers are queued for the
      * server, which runs them (to release what they hold) as it closes. */
+    history_stop(hist);
     store_close(db);
     trash_janitor_free(janitor);
     vhttp_free(srv);

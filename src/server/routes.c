@@ -7,6 +7,7 @@
  * on the vault holding {note}.
  */
 #include "server/auth.h"
+#include "server/history.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/notes.h"
@@ -82,6 +83,10 @@ const vroute vroutes[] = {
     {"PATCH", "/api/v1/notes/{note}", notes_route_patch, ACCESS_EDITOR},
     {"DELETE", "/api/v1/notes/{note}", notes_route_delete, ACCESS_EDITOR},
     {"POST", "/api/v1/notes/{note}/restore", trash_route_restore, ACCESS_EDITOR},
+    {"GET", "/api/v1/notes/{note}/versions", history_route_list, ACCESS_VIEWER},
+    {"GET", "/api/v1/notes/{note}/versions/{v}", history_route_get, ACCESS_VIEWER},
+    {"GET", "/api/v1/notes/{note}/versions/{v}/diff", history_route_diff, ACCESS_VIEWER},
+    {"POST", "/api/v1/notes/{note}/versions/{v}/restore", history_route_restore, ACCESS_EDITOR},
     {"GET", "/api/v1/sync/{note}", sync_route, ACCESS_VIEWER},
     {"GET", "/api/v1/vaults/{vault}/sync", vchan_route, ACCESS_VIEWER},
 };

@@ -133,6 +133,7 @@ struct vchan {
     pthread_mutex_t mu;
     ventry *q_head, *q_tail;
     atomic_size_t nconns;
+    atomic_bool lost; /* a push could not be queued: subscribers must resync */
     bool idle_seen;
     bool shutting_down;
     size_t max_queued;
@@ -362,9 +363,9 @@ static void on_commit(void *ud, const store_committed *ci) {
     vchan *vc = ud;
     if (atomic_load(&vc->nconns) == 0) return;
     ventry *e = calloc(1, sizeof(*e) + ci->len);
-    if (e == NULL) {
-        vlog(VLOG_ERROR, "vault channel push dropped: out of memory",
-             json_pack("{s:s, s:I}", "vault", ci->vault, "seq", (json_int_t)ci->seq));
+    if (e == NULL) { /* no memory to log with either: the loop closes the subscribers */
+        atomic_store(&vc->lost, true);
+        uv_async_send(&vc->async);
         return;
     }
     snprintf(e->vault, sizeof(e->vault), "%s", ci->vault);
@@ -374,6 +375,18 @@ static void on_commit(void *ud, const store_committed *ci) {
     e->len = ci->len;
     memcpy(e->update, ci->update, ci->len);
     enqueue(vc, e);
+}
+
+/* Closes every subscribed connection of `vault` (NULL: of every vault) with
+ * 1011: a push they needed was lost, and since a client advances its
+ * `since` with what it receives, it must reconnect to resync. */
+static void close_subscribers(vchan *vc, const char *vault) {
+    for (vgroup *g = vc->groups; g != NULL; g = g->next) {
+        if (vault != NULL && strcmp(g->vault, vault) != 0) continue;
+        for (vconn *c = g->conns; c != NULL; c = c->next)
+            if (c->hello)
+                close_conn(c, CLOSE_INTERNAL, "a change could not be relayed; reconnect to resync");
+    }
 }
 
 /* A job's commit was answered (writer thread). */
@@ -394,7 +407,7 @@ static void push(vchan *vc, const ventry *e) {
         if (!encoded) {
             if (vchan_encode_push(e->doc, (uint64_t)e->seq, e->update, e->len, &msg, &len) !=
                 YPROTO_OK) {
-                vlog(VLOG_ERROR, "vault channel push dropped: out of memory", NULL);
+                close_subscribers(vc, e->vault);
                 return;
             }
             encoded = true;
@@ -1139,6 +1152,11 @@ static void conn_gone(vconn *c) {
 static void on_async(uv_async_t *async) {
     vchan *vc = async->data;
     drain(vc);
+    if (atomic_exchange(&vc->lost, false)) {
+        vlog(VLOG_ERROR, "vault channel pushes lost (out of memory): subscribers must resync",
+             NULL);
+        close_subscribers(vc, NULL);
+    }
     if (vc->idle_seen) {
         vc->idle_seen = false;
         serve_waits(vc);
@@ -1224,6 +1242,7 @@ vchan *vchan_new(vhttp *srv, uv_loop_t *loop, store *st, vdocs *docs) {
     vc->docs = docs;
     vc->max_queued = env_size("VAULT_SYNC_MAX_QUEUED", VSYNC_MAX_QUEUED);
     atomic_init(&vc->nconns, 0);
+    atomic_init(&vc->lost, false);
     pthread_mutex_init(&vc->mu, NULL);
     uv_async_init(loop, &vc->async, on_async);
     vc->async.data = vc;

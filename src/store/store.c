@@ -530,10 +530,11 @@ static int step_burst_done(store *st, store_conn *c, const struct step *s) {
     int err = write_stmt(st, c, "DELETE FROM version_bursts WHERE doc = $1 AND last_at <= $2", a,
                          NARGS(a), NULL);
     if (err == STORE_OK)
-        err = write_stmt(st, c,
-                         "UPDATE version_bursts SET first_at = $2 + 1, restored_from = 0"
-                         " WHERE doc = $1",
-                         a, NARGS(a), NULL);
+        err = write_stmt(
+            st, c,
+            "UPDATE version_bursts SET first_at = CAST($2 AS BIGINT) + 1, restored_from = 0"
+            " WHERE doc = $1",
+            a, NARGS(a), NULL);
     return err;
 }
 

@@ -2,8 +2,9 @@
  * test_api_trash.c - the trash as a user meets it, on SQLite and PostgreSQL:
  * trash and list, restore (to the old path, or beside it when taken), a
  * folder's notes trashed at once, the retention setting per vault (owner
- * only), edits that reach a trashed note, and the janitor's purge under an
- * injected clock that moves days ahead and jumps a century during a run.
+ * only), edits that reach a trashed note, and the janitor's purge (update
+ * log, versions, projection, index entry) under an injected clock that
+ * moves days ahead and jumps a century during each run.
  */
 #include "api.h"
 #include "store/store.h"
@@ -473,6 +474,16 @@ static void janitor_purges(void) {
     CHECK_HELPER(create_in(short_vault, "/Live.md", "live", live));
     CHECK_HELPER(create_note("/Kept.md", "kept", kept));
     ASSERT_EQ_INT(get_note(edited, NULL, etag), 200);
+    /* "Old" gets a version first, so that the purge has history to remove. */
+    bool versioned = false;
+    for (int i = 0; i < 1200 && !versioned; i++) {
+        json_t *v = NULL;
+        versioned = note_call("GET", old, "/versions", tok, NULL, &v) == 200 &&
+                    json_array_size(json_object_get(v, "versions")) > 0;
+        json_decref(v);
+        if (!versioned) sleep_ms(50);
+    }
+    ASSERT_TRUE(versioned);
     ASSERT_EQ_INT(note_call("DELETE", old, "", tok, NULL, NULL), 204);
     ASSERT_EQ_INT(note_call("DELETE", edited, "", tok, NULL, NULL), 204);
     ASSERT_EQ_INT(note_call("DELETE", kept, "", tok, NULL, NULL), 204);
@@ -480,6 +491,7 @@ static void janitor_purges(void) {
     int file_rc;
     CHECK_HELPER(usage_of(old, &u, &file_rc));
     ASSERT_TRUE(u.updates > 0);
+    ASSERT_TRUE(u.versions > 0);
     ASSERT_EQ_INT(file_rc, STORE_OK);
     /* 20 hours later, an offline device's edit of a trashed note arrives:
      * its retention restarts from that edit. */
@@ -518,6 +530,7 @@ static void janitor_purges(void) {
     ASSERT_TRUE(strstr(buf, "\"removed\"") != NULL);
     ASSERT_TRUE(strstr(buf, "\"updates\":") != NULL && strstr(buf, "\"updates\":0") == NULL);
     ASSERT_TRUE(strstr(buf, "\"index_entry\":true") != NULL);
+    ASSERT_TRUE(strstr(buf, "\"versions\":") != NULL && strstr(buf, "\"versions\":0") == NULL);
     /* 45 hours: the edited note's day is over too. */
     CHECK_HELPER(set_clock(45 * 3600 * 1000LL));
     CHECK_HELPER(wait_purged(short_vault, edited));
@@ -536,8 +549,9 @@ static void janitor_case(const char *backend) {
     snprintf(clock_path, sizeof(clock_path), "/tmp/vn-trash-clock-%d-%s", (int)getpid(), backend);
     setenv("VAULT_TEST_CLOCK", clock_path, 1);
     setenv("VAULT_FAULT", "janitor-clock-jump", 1);
-    static const char *const flags[] = {"--janitor-interval-ms",  "100", "--log-level", "debug",
-                                        "--trash-retention-days", "2",   NULL};
+    static const char *const flags[] = {
+        "--janitor-interval-ms", "100", "--log-level", "debug", "--trash-retention-days", "2",
+        "--version-idle-ms",     "50",  NULL};
     with_server(backend, flags, janitor_purges);
     unsetenv("VAULT_FAULT");
     unsetenv("VAULT_TEST_CLOCK");

@@ -519,3 +519,25 @@ test('shutting down closes vault channels with 1001 and exits cleanly', async ()
     await s.server.dispose()
   }
 })
+
+test('the worked example of docs/sync.md is what lib0 writes (the test client agrees with the docs)', () => {
+  const hex = u => Buffer.from(u).toString('hex').match(/../g).join(' ')
+  const ascii = id => hex(Buffer.from(id))
+  const vault = '5f0c2a7e9b1d4c3a8e6f0a1b2c3d4e5f'
+  const note = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+  assert.equal(hex(encodeHello(0)), '00 00')
+  assert.equal(hex(encodeStep1(note, new Uint8Array([0]))), `02 20 ${ascii(note)} 01 00`)
+  // client 2 types "!" after client 1's "hi", as Yjs encodes it
+  const s = new Y.Doc()
+  s.clientID = 1
+  s.getText('content').insert(0, 'hi')
+  const c = new Y.Doc()
+  c.clientID = 2
+  Y.applyUpdate(c, Y.encodeStateAsUpdate(s))
+  let bang = null
+  c.on('update', u => { bang = u })
+  c.getText('content').insert(2, '!')
+  assert.equal(hex(Y.encodeStateAsUpdate(s)), '01 01 01 00 04 01 07 63 6f 6e 74 65 6e 74 02 68 69 00')
+  assert.equal(hex(encodeUpdate(note, 1, bang)), `04 20 ${ascii(note)} 01 0a 01 01 02 00 84 01 01 01 21 00`)
+  assert.equal(ascii(vault), '35 66 30 63 32 61 37 65 39 62 31 64 34 63 33 61 38 65 36 66 30 61 31 62 32 63 33 64 34 65 35 66')
+})

@@ -1,20 +1,24 @@
-// pg.mjs - a throwaway PostgreSQL for Node tests (scripts/pg-test.sh, never a mock): start
-// one server per test file, a fresh database per vaultd, stop and delete it all at the end.
+// pg.mjs - a throwaway PostgreSQL for Node tests (scripts/pg-test.sh, never a mock): one
+// server per test file, a fresh database per vaultd, everything stopped and deleted at the end.
 import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from './vaultd.mjs'
 
 const script = join(repoRoot, 'scripts/pg-test.sh')
 
 export class TestPostgres {
+  /** Starts a server (a few seconds: initdb). Needs the Debian package postgresql. */
   static start () {
-    const url = execFileSync(script, ['start'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
-    return new TestPostgres(url)
+    const state = mkdtempSync(join(tmpdir(), 'vn-pg-state-'))
+    const url = execFileSync(script, ['start', state], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
+    return new TestPostgres(url, state)
   }
 
-  constructor (url) {
+  constructor (url, state) {
     this.url = url // postgresql://postgres@127.0.0.1:PORT/postgres
-    this.dir = null
+    this.state = state // where pg-test.sh recorded the cluster
     this.count = 0
   }
 
@@ -26,9 +30,7 @@ export class TestPostgres {
   }
 
   stop () {
-    const port = /:(\d+)\//.exec(this.url)[1]
-    // the cluster directory is where pg-test.sh wrote `url`; find it by the port
-    const dir = execFileSync('bash', ['-c', `grep -l ":${port}/" \${VN_PG_TMPDIR:-/tmp}/vn-pg.*/url | head -1 | xargs dirname`], { encoding: 'utf8' }).trim()
-    if (dir) execFileSync(script, ['stop', dir], { stdio: 'inherit' })
+    execFileSync(script, ['stop', this.state], { stdio: 'inherit' })
+    rmSync(this.state, { recursive: true, force: true })
   }
 }
