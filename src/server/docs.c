@@ -57,8 +57,7 @@ static void on_sweep(uv_timer_t *t) {
     uint64_t now = uv_now(c->loop);
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
         next = d->next;
-        if (d->holders == 0 && d->inflight == 0 && now - d->last_ms >= c->idle_ms)
-            vdoc_close(c, d);
+        if (d->holders == 0 && d->inflight == 0 && now - d->last_ms >= c->idle_ms) vdoc_close(c, d);
     }
 }
 
