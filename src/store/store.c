@@ -121,7 +121,7 @@ struct store {
     size_t ndocs;
     store_commit_fn hook; /* store_set_commit_hook, under qlock */
     void *hook_ud;
-    long commit_delay_ms; /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
+    long commit_delay_ms;  /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
     pthread_mutex_t llock; /* guards the listeners; held while they run */
     struct listener {
         store_listen_fn fn;
@@ -514,7 +514,6 @@ static int step_compact(store *st, store_conn *c, const struct step *s) {
                      b, NARGS(b), &one);
     return err == STORE_ENOTFOUND ? STORE_ECONFLICT : err;
 }
-
 
 static int step_version(store *st, store_conn *c, const struct step *s) {
     store_arg a[] = {A_TEXT(s->id),  A_INT(s->x[0]), A_TEXT(s->vault), A_INT(s->created),
