@@ -12,6 +12,7 @@
 #include "server/cache.h"
 
 #include "util/log.h"
+#include "util/vclock.h"
 
 #include <ctype.h>
 #include <sodium.h>
@@ -32,11 +33,7 @@ void auth_set_session_ttl(int64_t ms) { session_ttl_ms = ms; }
 
 int auth_init(void) { return sodium_init() < 0 ? -1 : 0; }
 
-int64_t auth_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t auth_now_ms(void) { return vclock_now_ms(); }
 
 void auth_token_hash(const char *token, size_t len, uint8_t out[32]) {
     crypto_hash_sha256(out, (const unsigned char *)token, len);

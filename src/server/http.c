@@ -23,6 +23,8 @@
 #include "server/cache.h"
 #include "server/metrics.h"
 #include "server/sync.h"
+#include "server/vchan.h"
+#include "server/web.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -51,6 +53,8 @@ struct vhttp {
     vmetrics *metrics;
     vcache sessions, roles; /* see VHTTP_CACHE_TTL_MS */
     vsync *sync;            /* sync connections (sync.c) */
+    vchan *vchan;           /* vault channels (vchan.c) */
+    vweb *web;              /* the web app's files, or NULL (borrowed) */
     uv_tcp_t listener;
     uv_timer_t shutdown_timer;
     uv_async_t async;
@@ -63,7 +67,8 @@ struct vhttp {
     int open_conns;
     int shutting_down;
     uint64_t shutdown_started;
-    int handles_open; /* listener, timer, async: closed by vhttp_shutdown */
+    int handles_open;     /* listener, timer, async: closed by vhttp_shutdown */
+    bool no_api, no_sync; /* roles this process does not run (vhttp_set_roles) */
 };
 
 typedef struct {
@@ -96,6 +101,10 @@ struct vmetrics *vhttp_metrics(vhttp *srv) {
 
 struct vsync *vhttp_sync(vhttp *srv) {
     return srv->sync;
+}
+
+struct vchan *vhttp_vchan(vhttp *srv) {
+    return srv->vchan;
 }
 
 /* ---- answering ------------------------------------------------------------ */
@@ -572,6 +581,18 @@ static void client_address(h2o_req_t *req, char out[64]) {
         uv_ip6_name((struct sockaddr_in6 *)&sa, out, 64);
 }
 
+/* Whether a route belongs to a role this process does not run: sync
+ * endpoints to "sync", the rest of /api/ to "api". */
+static bool route_role_off(const vhttp *srv, const char *pattern) {
+    if (strncmp(pattern, "/api/v1/sync/", 13) == 0) return srv->no_sync;
+    return strncmp(pattern, "/api/", 5) == 0 && srv->no_api;
+}
+
+void vhttp_set_roles(vhttp *srv, bool api, bool sync) {
+    srv->no_api = !api;
+    srv->no_sync = !sync;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     vhttp *srv = ((dispatch_handler *)self)->srv;
     vctx *ctx = h2o_mem_alloc_pool(&req->pool, sizeof(*ctx));
@@ -604,6 +625,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
         ctx->route = &vroutes[i];
         break;
     }
+    if (ctx->route == NULL && !path_matched && srv->web != NULL && vweb_wants(req)) {
+        env_set(req, "vn.route", "(web)");
+        vweb_serve(srv->web, req);
+        return 0;
+    }
     if (ctx->route == NULL) {
         if (path_matched)
             vhttp_send_problem(ctx, 405, "Method Not Allowed",
@@ -613,6 +639,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
         return 0;
     }
     env_set(req, "vn.route", ctx->route->pattern);
+    if (route_role_off(srv, ctx->route->pattern)) {
+        vhttp_send_problem(ctx, 404, "Not Found", "This server does not run that role.");
+        return 0;
+    }
     if (ctx->route->access != ACCESS_PUBLIC) {
         if (srv->st == NULL) {
             vhttp_send_problem(ctx, 503, "Service Unavailable", "This server has no database.");
@@ -715,7 +745,8 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
     uv_async_init(loop, &srv->async, on_async);
     srv->async.data = srv;
     srv->handles_open = 3;
-    if (docs != NULL && (srv->sync = vsync_new(loop, st, docs)) == NULL) {
+    if (docs != NULL && ((srv->sync = vsync_new(loop, st, docs, srv->metrics)) == NULL ||
+                         (srv->vchan = vchan_new(srv, loop, st, docs)) == NULL)) {
         vhttp_shutdown(srv);
         uv_run(loop, UV_RUN_DEFAULT);
         vhttp_free(srv);
@@ -744,6 +775,8 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
 
 int vhttp_port(const vhttp *srv) { return srv->port; }
 
+void vhttp_set_web(vhttp *srv, struct vweb *web) { srv->web = web; }
+
 static void on_handle_closed(uv_handle_t *handle) {
     vhttp *srv = handle->data;
     srv->handles_open--;
@@ -768,6 +801,7 @@ void vhttp_shutdown(vhttp *srv) {
     srv->shutdown_started = uv_now(srv->loop);
     uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
     vsync_shutdown(srv->sync);
+    vchan_shutdown(srv->vchan);
     h2o_context_request_shutdown(&srv->ctx);
     uv_timer_start(&srv->shutdown_timer, on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
 }
@@ -777,6 +811,8 @@ void vhttp_free(vhttp *srv) {
     /* Answers still queued go to requests that can no longer be served:
      * run them so their owners release what they hold. */
     on_async(&srv->async);
+    vchan_free(srv->vchan);
+    srv->vchan = NULL;
     vsync_free(srv->sync);
     srv->sync = NULL;
     if (!uv_is_closing((uv_handle_t *)&srv->async))

@@ -321,7 +321,8 @@ void notes_route_create(vctx *ctx) {
         .path = path_copy, .title = title, .is_note = true, .created = now, .updated = now};
     memcpy(f.id, id, 33);
     memcpy(f.vault, ctx->vault, 33);
-    json_t *ev = json_pack("{s:s, s:s}", "id", id, "path", path);
+    json_t *ev =
+        json_pack("{s:s, s:s, s:I}", "id", id, "path", path, "user", (json_int_t)ctx->user_id);
     char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     if (rc != Y_OK || title == NULL || path_copy == NULL || t == NULL || j == NULL || evs == NULL ||
@@ -354,11 +355,13 @@ out:
     free(evs);
 }
 
-/* The live file named by the route, or answers 404 and returns -1. */
-static int live_file(vctx *ctx, store_file *f) {
+/* The note named by the route (live, or trashed too when `trashed`), or
+ * answers 404 and returns -1. */
+static int note_file(vctx *ctx, store_file *f, bool trashed) {
     int rc = STORE_OK;
     if (vctx_take_file(ctx, f) != 0) rc = store_file_get(ctx->st, vctx_param(ctx, "note"), f);
-    if (rc == STORE_ENOTFOUND || (rc == STORE_OK && (f->trashed != 0 || !f->is_note))) {
+    if (rc == STORE_ENOTFOUND ||
+        (rc == STORE_OK && ((f->trashed != 0 && !trashed) || !f->is_note))) {
         if (rc == STORE_OK) store_file_free(f);
         vhttp_send_problem(ctx, 404, "Not Found", "No such note.");
         return -1;
@@ -369,6 +372,8 @@ static int live_file(vctx *ctx, store_file *f) {
     }
     return 0;
 }
+
+static int live_file(vctx *ctx, store_file *f) { return note_file(ctx, f, false); }
 
 void notes_route_get(vctx *ctx) {
     store_file f;
@@ -454,8 +459,17 @@ void notes_route_put(vctx *ctx) {
                            "If-Match must be an ETag this server gave out.");
         return;
     }
+    /* A trashed note takes edits too (docs/api.md, "Editing a trashed
+     * note"): it stays in the trash, marked as edited there. */
     store_file f;
-    if (live_file(ctx, &f) != 0) return;
+    if (note_file(ctx, &f, true) != 0) return;
+    notes_write_text(ctx, &f, base_version, content, clen, NULL);
+    store_file_free(&f);
+}
+
+void notes_write_text(vctx *ctx, store_file *fp, uint64_t base_version, const char *content,
+                      size_t clen, json_t *event_extra) {
+    store_file f = *fp; /* borrowed: the caller frees fp, which gets f's title back */
     vdoc *d = NULL;
     ydoc *replica = NULL;
     char *base = NULL, *merged = NULL;
@@ -555,6 +569,7 @@ void notes_route_put(vctx *ctx) {
     json_object_set_new(j->reply, "content", json_stringn(merged, merged_len));
     json_object_set_new(j->reply, "version", json_integer((json_int_t)d->version));
     json_object_set_new(j->reply, "merged", json_boolean(stale));
+    if (f.trashed != 0) json_object_set_new(j->reply, "trashed", json_integer(f.trashed));
     set_etag(j, d->version);
     if (update == NULL) { /* nothing changed: answer now */
         vhttp_add_header(ctx, "etag", j->etag);
@@ -563,7 +578,8 @@ void notes_route_put(vctx *ctx) {
         goto out;
     }
     store_txn *t = store_txn_new();
-    json_t *ev = json_pack("{s:s}", "id", f.id);
+    json_t *ev = json_pack("{s:s, s:I}", "id", f.id, "user", (json_int_t)ctx->user_id);
+    if (ev != NULL && event_extra != NULL) json_object_update(ev, event_extra);
     char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     if (t == NULL || evs == NULL ||
@@ -589,12 +605,12 @@ out:
     yfree(base);
     yfree(merged);
     free(update);
-    store_file_free(&f);
+    fp->title = f.title;
 }
 
 /* Commits a change of metadata on the index document: `edit` runs inside
  * the transaction. Projections `files` (n) are written with it. */
-typedef int (*meta_edit_fn)(ytxn *tx, vdoc *idx, void *ud);
+typedef notes_meta_edit_fn meta_edit_fn;
 
 static void commit_index_change(vctx *ctx, vdoc *idx, meta_edit_fn edit, void *ud,
                                 store_file *files, size_t n, const char *event,
@@ -833,4 +849,22 @@ void notes_route_folder_rename(vctx *ctx) {
                         200, reply, inject);
     free(evs);
     store_files_free(moving, n);
+}
+
+/* ---- for the trash and history routes (notes.h) ---------------------------- */
+
+int notes_file(vctx *ctx, store_file *f, bool trashed) { return note_file(ctx, f, trashed); }
+
+json_t *notes_file_json(const store_file *f) { return file_json(f); }
+
+ytype *notes_index_meta(vdoc *idx, const char *id) { return index_meta(idx, id); }
+
+bool notes_path_taken(vdoc *idx, const char *path, const char *except) {
+    return index_path_taken(idx, path, except);
+}
+
+void notes_commit_index_change(vctx *ctx, vdoc *idx, notes_meta_edit_fn edit, void *ud,
+                               store_file *files, size_t n, const char *event,
+                               const char *event_json, int status, json_t *reply) {
+    commit_index_change(ctx, idx, edit, ud, files, n, event, event_json, status, reply, false);
 }

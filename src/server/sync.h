@@ -13,7 +13,9 @@
  * and broadcast to the room's other connections only after its commit:
  * durable before visible. For the same reason a step 2 that the server
  * sends waits while commits of that note are in flight. Awareness is
- * relayed, never stored.
+ * relayed, never stored. A connection opened with ?saved=1 also gets one
+ * saved message (yproto.h, type 4) per update message it sends, in order,
+ * once that update is committed.
  *
  * Close codes (RFC 6455 and the y-websocket convention that 4400-4499 means
  * "do not reconnect"):
@@ -30,6 +32,7 @@
 #ifndef VN_SYNC_H
 #define VN_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -46,10 +49,12 @@
 
 typedef struct vsync vsync;
 
+struct vmetrics;
+
 /* The sync state of a server on `loop`, with its store and document cache
- * (borrowed; both may be NULL for a server without a database). NULL when
- * out of memory. */
-vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs);
+ * (borrowed; both may be NULL for a server without a database), counting
+ * into `metrics` (borrowed, must outlive it). NULL when out of memory. */
+vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs, struct vmetrics *metrics);
 
 /* Closes every connection with 1001 and refuses new ones. Safe to call
  * twice. */
@@ -69,11 +74,14 @@ void vsync_committed(vsync *s, const char *doc, const uint8_t *update, size_t le
 /* Open sync connections, and notes that have at least one (for /metrics).
  * NULL counts nothing. */
 size_t vsync_connections(const vsync *s);
+/* Whether note `doc` has open sync connections (the janitor leaves such a
+ * note alone). NULL has none. */
+bool vsync_watching(const vsync *s, const char *doc);
 size_t vsync_documents(const vsync *s);
 
 /* The route handler: upgrades the request to a sync connection, or answers
- * 400 when it is not a WebSocket handshake, 404 when the note is not a live
- * note, 503 while shutting down. */
+ * 400 when it is not a WebSocket handshake, 404 when there is no such note
+ * (a trashed note is one: its edits are kept), 503 while shutting down. */
 void sync_route(vctx *ctx);
 
 #endif /* VN_SYNC_H */

@@ -9,6 +9,7 @@
 
 #include "server/auth.h"
 #include "server/cache.h"
+#include "server/trash.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -46,9 +47,10 @@ void vaults_new_id(char out[33]) {
 }
 
 static json_t *vault_json(const store_vault *v) {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", v->id, "name", v->name, "role",
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "id", v->id, "name", v->name, "role",
                      vaults_role_name(v->role), "created", (json_int_t)v->created, "seq",
-                     (json_int_t)v->seq);
+                     (json_int_t)v->seq, "trashRetentionDays",
+                     trash_retention_days(v->trash_retention_days));
 }
 
 static void db_failed(vctx *ctx) {

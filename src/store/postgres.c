@@ -112,6 +112,56 @@ static const char *const pg_migrations[] = {
     "  type TEXT NOT NULL,"
     "  json TEXT NOT NULL,"
     "  created BIGINT NOT NULL);",
+    /* 2: outbox consumers (cursors) and the search index. The text search
+     * configuration vault_search is 'simple' (no stemming, no stop words)
+     * with unaccent in front when the extension can be had, so that
+     * "cafe" finds "Café" as SQLite's remove_diacritics does. */
+    "CREATE TABLE consumers ("
+    "  name TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  cursor BIGINT NOT NULL,"
+    "  updated BIGINT NOT NULL);"
+    "CREATE INDEX outbox_vault ON outbox(vault, id);"
+    "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS unaccent;"
+    "  EXCEPTION WHEN others THEN NULL; END $$;"
+    "CREATE TEXT SEARCH CONFIGURATION vault_search (COPY = simple);"
+    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'unaccent') THEN"
+    "  ALTER TEXT SEARCH CONFIGURATION vault_search ALTER MAPPING FOR"
+    "    word, numword, hword, numhword, hword_part, hword_numpart WITH unaccent, simple;"
+    "  END IF; END $$;"
+    "CREATE TABLE search_docs ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  vault TEXT COLLATE \"C\" NOT NULL,"
+    "  path TEXT COLLATE \"C\" NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  trashed BIGINT NOT NULL DEFAULT 0,"
+    "  tsv TSVECTOR NOT NULL);"
+    "CREATE INDEX search_docs_tsv ON search_docs USING gin(tsv);"
+    "CREATE INDEX search_docs_vault_path ON search_docs(vault, path);",
+    /* 3: trash retention per vault; note versions and the editing bursts
+     * not yet in a version (server/history.c); trashed files by time */
+    "ALTER TABLE vaults ADD COLUMN trash_retention_days INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE versions ("
+    "  doc TEXT COLLATE \"C\" NOT NULL,"
+    "  n BIGINT NOT NULL,"
+    "  vault TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  created BIGINT NOT NULL,"
+    "  author BIGINT NOT NULL,"
+    "  restored_from BIGINT NOT NULL DEFAULT 0,"
+    "  base BIGINT NOT NULL,"
+    "  snapshot BYTEA NOT NULL,"
+    "  PRIMARY KEY (doc, n));"
+    "CREATE TABLE version_bursts ("
+    "  doc TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  vault TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  first_at BIGINT NOT NULL,"
+    "  last_at BIGINT NOT NULL,"
+    "  first_user BIGINT NOT NULL,"
+    "  last_user BIGINT NOT NULL,"
+    "  restored_from BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
+    /* 4: how many updates (versions) a row of the update log stands for */
+    "ALTER TABLE doc_updates ADD COLUMN n BIGINT NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 static void pg_quiet(void *arg, const char *message) {

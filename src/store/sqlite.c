@@ -121,6 +121,50 @@ static const char *const sq_migrations[] = {
     "  type TEXT NOT NULL,"
     "  json TEXT NOT NULL,"
     "  created INTEGER NOT NULL);",
+    /* 2: outbox consumers (cursors) and the search index. search_fts holds
+     * the indexed text (its rowid is search_docs.rowid); its `vault` column
+     * holds the vault id as one token, so a query is narrowed to a vault
+     * inside the full-text index. */
+    "CREATE TABLE consumers ("
+    "  name TEXT PRIMARY KEY,"
+    "  cursor INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL);"
+    "CREATE INDEX outbox_vault ON outbox(vault, id);"
+    "CREATE TABLE search_docs ("
+    "  rowid INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  vault TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  trashed INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX search_docs_vault_path ON search_docs(vault, path);"
+    "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body,"
+    "  tokenize = 'unicode61 remove_diacritics 2');",
+    /* 3: trash retention per vault; note versions and the editing bursts
+     * not yet in a version (server/history.c); trashed files by time */
+    "ALTER TABLE vaults ADD COLUMN trash_retention_days INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE versions ("
+    "  doc TEXT NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  vault TEXT NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  created INTEGER NOT NULL,"
+    "  author INTEGER NOT NULL,"
+    "  restored_from INTEGER NOT NULL DEFAULT 0,"
+    "  base INTEGER NOT NULL,"
+    "  snapshot BLOB NOT NULL,"
+    "  PRIMARY KEY (doc, n)) WITHOUT ROWID;"
+    "CREATE TABLE version_bursts ("
+    "  doc TEXT PRIMARY KEY,"
+    "  vault TEXT NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+    "  first_at INTEGER NOT NULL,"
+    "  last_at INTEGER NOT NULL,"
+    "  first_user INTEGER NOT NULL,"
+    "  last_user INTEGER NOT NULL,"
+    "  restored_from INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
+    /* 4: how many updates (versions) a row of the update log stands for: 1,
+     * or more for a compacted snapshot (store_txn_compact) */
+    "ALTER TABLE doc_updates ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 /* Maps an SQLite result code; logs what is the database's fault. */

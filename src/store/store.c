@@ -3,11 +3,13 @@
  * schema migrations runner and the group-commit writer thread. The backend
  * (sqlite.c or postgres.c, picked by store_open) only runs statements.
  *
- * Threads and connections: each store has two connections. The writer
- * connection belongs to the writer thread (and to store_open before the
- * thread starts); every write of the API, transactions and direct writes
- * alike, is a store_txn queued to that thread. The read connection serves
- * every read, one at a time under `rlock`; it only ever sees committed data.
+ * Threads and connections: the writer connection belongs to the writer
+ * thread (and to store_open before the thread starts); every write of the
+ * API, transactions and direct writes alike, is a store_txn queued to that
+ * thread. Reads use a small pool of read connections (READERS at most,
+ * opened as concurrent reads need them), one read per connection at a time,
+ * so a slow read (a search) does not hold up the others; they only ever see
+ * committed data.
  *
  * Group commit: the writer takes everything queued, runs BEGIN, each txn in
  * a SAVEPOINT (released on success, rolled back on the txn's own failure),
@@ -49,8 +51,20 @@
 #define BATCH_ATTEMPTS   5           /* runs of a batch that hit a transient conflict */
 #define DOC_SLOTS        4096        /* writer's doc -> vault cache, a power of two */
 #define DOC_MAX          2048        /* entries before the cache starts over */
+#define MAX_LISTENERS    16          /* store_listen */
+#define READERS          4           /* read connections at most */
+#define PRUNE_CHUNK      5000        /* events deleted per transaction */
 
-typedef enum { STEP_UPDATE, STEP_FILE, STEP_EVENT, STEP_CALL } step_kind;
+typedef enum {
+    STEP_UPDATE,
+    STEP_FILE,
+    STEP_EVENT,
+    STEP_CALL,
+    STEP_VERSION,
+    STEP_BURST_DONE,
+    STEP_PURGE,
+    STEP_COMPACT
+} step_kind;
 
 struct step {
     step_kind kind;
@@ -61,8 +75,12 @@ struct step {
     char *a, *b; /* file: path, title; event: type, json */
     bool is_note;
     int64_t created, updated, trashed;
+    int64_t x[4]; /* version: n, author, restored_from, base; burst done,
+                     purge: x[0] = last_at, cutoff;
+                     compact: first id, last id, rows, versions */
     store__call_fn fn;
     void *arg;
+    int64_t seq; /* update: the vault seq it got (set by the writer) */
 };
 
 struct store_txn {
@@ -74,6 +92,7 @@ struct store_txn {
     store_txn *next; /* in the writer's queue */
     int err;         /* set by the writer */
     int64_t seq;     /* set by the writer: seq of the last appended update */
+    uint64_t origin; /* store_txn_set_origin, handed to the commit hook */
 };
 
 /* A document known to have committed updates in `vault`. */
@@ -83,11 +102,16 @@ struct doc_vault {
 
 struct store {
     const store_ops *be;
-    store_conn *wconn; /* the writer thread's */
-    store_conn *rconn; /* reads, under rlock */
-    pthread_mutex_t rlock;
-    pthread_mutex_t qlock; /* guards the queue and `closing` */
-    pthread_cond_t qcond;  /* signalled when the queue grows or closing is set */
+    store_conn *wconn;           /* the writer thread's */
+    char *where;                 /* for opening more read connections */
+    store_conn *rconns[READERS]; /* the read pool; [0] opened by store_open */
+    bool rbusy[READERS];         /* under rlock */
+    int nreaders;                /* opened, under rlock */
+    bool ropening, rgrow_failed; /* under rlock */
+    pthread_mutex_t rlock;       /* guards the pool's bookkeeping */
+    pthread_cond_t rcond;        /* signalled when a reader is given back */
+    pthread_mutex_t qlock;       /* guards the queue and `closing` */
+    pthread_cond_t qcond;        /* signalled when the queue grows or closing is set */
     store_txn *qhead, *qtail;
     size_t qlen;
     bool closing;
@@ -95,6 +119,15 @@ struct store {
     int schema_version;
     struct doc_vault *docs; /* the writer's, DOC_SLOTS or NULL (not allocated yet) */
     size_t ndocs;
+    store_commit_fn hook; /* store_set_commit_hook, under qlock */
+    void *hook_ud;
+    long commit_delay_ms; /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
+    pthread_mutex_t llock; /* guards the listeners; held while they run */
+    struct listener {
+        store_listen_fn fn;
+        void *ud;
+    } listeners[MAX_LISTENERS];
+    size_t nlisteners;
 };
 
 #define A_INT(v)     ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
@@ -226,12 +259,56 @@ typedef int (*row_fn)(store *st, store_rows *r, void *ctx);
 
 /* Runs one read statement under the read lock, calling fn for each row;
  * *nrows (may be NULL) gets the number of rows seen. */
+/* Takes a free read connection, opening one more when all are busy and the
+ * pool may grow, else waiting for one. */
+static int reader_take(store *st) {
+    pthread_mutex_lock(&st->rlock);
+    for (;;) {
+        for (int i = 0; i < st->nreaders; i++) {
+            if (!st->rbusy[i]) {
+                st->rbusy[i] = true;
+                pthread_mutex_unlock(&st->rlock);
+                return i;
+            }
+        }
+        if (st->nreaders < READERS && !st->ropening && !st->rgrow_failed) {
+            st->ropening = true;
+            pthread_mutex_unlock(&st->rlock);
+            char err[256];
+            store_conn *c = NULL;
+            int rc = st->be->connect(st->where, &c, err, sizeof(err));
+            pthread_mutex_lock(&st->rlock);
+            st->ropening = false;
+            if (rc == STORE_OK) {
+                int i = st->nreaders++;
+                st->rconns[i] = c;
+                st->rbusy[i] = true;
+                pthread_mutex_unlock(&st->rlock);
+                return i;
+            }
+            /* The database refuses more connections: make do with these. */
+            st->rgrow_failed = true;
+            store__log_error(st->be->name, "cannot open another read connection", err, NULL);
+            continue;
+        }
+        pthread_cond_wait(&st->rcond, &st->rlock);
+    }
+}
+
+static void reader_give(store *st, int i) {
+    pthread_mutex_lock(&st->rlock);
+    st->rbusy[i] = false;
+    pthread_cond_signal(&st->rcond);
+    pthread_mutex_unlock(&st->rlock);
+}
+
 static int read_rows(store *st, const char *sql, const store_arg *args, int nargs, row_fn fn,
                      void *ctx, size_t *nrows) {
     store_rows *r = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&st->rlock);
-    int err = st->be->query(st->rconn, sql, args, nargs, &r);
+    int reader = reader_take(st);
+    store_conn *rconn = st->rconns[reader];
+    int err = st->be->query(rconn, sql, args, nargs, &r);
     while (err == STORE_OK) {
         err = st->be->next(r);
         if (err != STORE_ROW) break;
@@ -240,7 +317,7 @@ static int read_rows(store *st, const char *sql, const store_arg *args, int narg
     }
     if (err == STORE_DONE) err = STORE_OK;
     st->be->rows_free(r);
-    pthread_mutex_unlock(&st->rlock);
+    reader_give(st, reader);
     if (err == STORE_OK && nrows != NULL) *nrows = n;
     return err;
 }
@@ -332,7 +409,7 @@ static void docs_remember(store *st, store_txn *batch) {
     }
 }
 
-static int step_update(store *st, store_conn *c, store_txn *t, const struct step *s) {
+static int step_update(store *st, store_conn *c, store_txn *t, struct step *s) {
     store_rows *r = NULL;
     int64_t seq = 0;
     int err = STORE_OK;
@@ -364,7 +441,7 @@ static int step_update(store *st, store_conn *c, store_txn *t, const struct step
                              " VALUES ($1, $2, $3, $4)",
                              qi, NARGS(qi), NULL);
     }
-    if (err == STORE_OK) t->seq = seq;
+    if (err == STORE_OK) t->seq = s->seq = seq;
 out:
     st->be->rows_free(r);
     return err;
@@ -400,19 +477,94 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
     return err;
 }
 
+#define EVENT_SQL "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)"
+
 static int step_event(store *st, store_conn *c, const struct step *s) {
     store_arg a[] = {A_TEXT(s->vault), A_TEXT(s->a), A_TEXT(s->b), A_INT(wall_ms())};
-    return write_stmt(st, c,
-                      "INSERT INTO outbox (vault, type, json, created) VALUES ($1, $2, $3, $4)", a,
-                      NARGS(a), NULL);
+    return write_stmt(st, c, EVENT_SQL, a, NARGS(a), NULL);
 }
 
-static int run_step(store *st, store_txn *t, const struct step *s) {
+static int step_compact(store *st, store_conn *c, const struct step *s) {
+    store_rows *r = NULL;
+    int64_t rows = 0, versions = 0;
+    store_arg a[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->x[0]), A_INT(s->x[1])};
+    int err = st->be->query(c,
+                            "DELETE FROM doc_updates WHERE doc = $1 AND vault = $2"
+                            " AND id >= $3 AND id < $4 RETURNING n",
+                            a, NARGS(a), &r);
+    while (err == STORE_OK) {
+        err = st->be->next(r);
+        if (err != STORE_ROW) break;
+        rows++;
+        versions += st->be->col_int(r, 0);
+        err = STORE_OK;
+    }
+    if (err == STORE_DONE) err = STORE_OK;
+    st->be->rows_free(r);
+    if (err != STORE_OK) return err;
+    if (rows != s->x[2] - 1 || versions >= s->x[3]) return STORE_ECONFLICT;
+    /* The last row of the range becomes the snapshot, if it is still what
+     * was read: the remaining versions are its own. */
+    store_arg b[] = {A_BLOB(s->data, s->len), A_INT(s->x[3]), A_TEXT(s->id), A_INT(s->x[1]),
+                     A_INT(s->x[3] - versions)};
+    int64_t one;
+    err = write_stmt(st, c,
+                     "UPDATE doc_updates SET data = $1, n = $2"
+                     " WHERE doc = $3 AND id = $4 AND n = $5 RETURNING 1",
+                     b, NARGS(b), &one);
+    return err == STORE_ENOTFOUND ? STORE_ECONFLICT : err;
+}
+
+
+static int step_version(store *st, store_conn *c, const struct step *s) {
+    store_arg a[] = {A_TEXT(s->id),  A_INT(s->x[0]), A_TEXT(s->vault), A_INT(s->created),
+                     A_INT(s->x[1]), A_INT(s->x[2]), A_INT(s->x[3]),   A_BLOB(s->data, s->len)};
+    return write_stmt(st, c,
+                      "INSERT INTO versions (doc, n, vault, created, author, restored_from, base,"
+                      " snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                      a, NARGS(a), NULL);
+}
+
+static int step_burst_done(store *st, store_conn *c, const struct step *s) {
+    store_arg a[] = {A_TEXT(s->id), A_INT(s->x[0])};
+    int err = write_stmt(st, c, "DELETE FROM version_bursts WHERE doc = $1 AND last_at <= $2", a,
+                         NARGS(a), NULL);
+    if (err == STORE_OK)
+        err = write_stmt(
+            st, c,
+            "UPDATE version_bursts SET first_at = CAST($2 AS BIGINT) + 1, restored_from = 0"
+            " WHERE doc = $1",
+            a, NARGS(a), NULL);
+    return err;
+}
+
+static int step_purge(store *st, store_conn *c, const struct step *s) {
+    int64_t one;
+    store_arg af[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->x[0])};
+    store_arg ad[] = {A_TEXT(s->id)};
+    int err = write_stmt(st, c,
+                         "DELETE FROM files WHERE id = $1 AND vault = $2 AND trashed <> 0"
+                         " AND trashed <= $3 AND updated <= $3 RETURNING 1",
+                         af, NARGS(af), &one);
+    if (err == STORE_OK)
+        err = write_stmt(st, c, "DELETE FROM doc_updates WHERE doc = $1", ad, NARGS(ad), NULL);
+    if (err == STORE_OK)
+        err = write_stmt(st, c, "DELETE FROM versions WHERE doc = $1", ad, NARGS(ad), NULL);
+    if (err == STORE_OK)
+        err = write_stmt(st, c, "DELETE FROM version_bursts WHERE doc = $1", ad, NARGS(ad), NULL);
+    return err;
+}
+
+static int run_step(store *st, store_txn *t, struct step *s) {
     switch (s->kind) {
     case STEP_UPDATE: return step_update(st, st->wconn, t, s);
     case STEP_FILE: return step_file(st, st->wconn, s);
     case STEP_EVENT: return step_event(st, st->wconn, s);
     case STEP_CALL: return s->fn(st, st->wconn, s->arg);
+    case STEP_VERSION: return step_version(st, st->wconn, s);
+    case STEP_BURST_DONE: return step_burst_done(st, st->wconn, s);
+    case STEP_PURGE: return step_purge(st, st->wconn, s);
+    case STEP_COMPACT: return step_compact(st, st->wconn, s);
     }
     return STORE_EINVAL;
 }
@@ -496,6 +648,11 @@ static int run_batch_once(store *st, store_txn *batch) {
     if (berr == STORE_OK && be->lock_vault_sql != NULL) berr = lock_vaults(st, batch);
     for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next)
         berr = run_txn(st, t, t == batch);
+    if (berr == STORE_OK && st->commit_delay_ms > 0) {
+        /* Crash tests widen the window in which a commit is in flight. */
+        struct timespec ts = {st->commit_delay_ms / 1000, (st->commit_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (berr == STORE_OK) berr = be->exec(st->wconn, "COMMIT");
     if (berr == STORE_OK) docs_remember(st, batch);
     if (berr != STORE_OK) {
@@ -504,6 +661,27 @@ static int run_batch_once(store *st, store_txn *batch) {
         if (transient) return STORE__ERETRY;
     }
     return berr;
+}
+
+/* Tells the commit hook about every update of a committed txn, in order. */
+static void report_commit(store_commit_fn hook, void *ud, const store_txn *t) {
+    for (size_t i = 0; i < t->n; i++) {
+        const struct step *s = &t->steps[i];
+        if (s->kind != STEP_UPDATE) continue;
+        store_committed c = {.vault = s->vault,
+                             .doc = s->id,
+                             .seq = s->seq,
+                             .update = s->data,
+                             .len = s->len,
+                             .origin = t->origin};
+        hook(ud, &c);
+    }
+}
+
+static void notify_listeners(store *st) {
+    pthread_mutex_lock(&st->llock);
+    for (size_t i = 0; i < st->nlisteners; i++) st->listeners[i].fn(st->listeners[i].ud);
+    pthread_mutex_unlock(&st->llock);
 }
 
 static void run_batch(store *st, store_txn *batch, size_t n) {
@@ -519,6 +697,11 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
     }
     if (berr == STORE__ERETRY) berr = STORE_EIO;
     double ms = mono_ms() - t0;
+    pthread_mutex_lock(&st->qlock);
+    store_commit_fn hook = st->hook;
+    void *hook_ud = st->hook_ud;
+    pthread_mutex_unlock(&st->qlock);
+    if (berr == STORE_OK) notify_listeners(st);
 
     store_txn *next;
     for (store_txn *t = batch; t != NULL; t = next) {
@@ -528,6 +711,7 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
                             .batch_size = n,
                             .commit_ms = ms};
         if (res.err == STORE_OK) res.vault_seq = t->seq;
+        if (res.err == STORE_OK && hook != NULL) report_commit(hook, hook_ud, t);
         if (t->done != NULL) t->done(t->ud, &res);
         store_txn_free(t);
     }
@@ -637,15 +821,26 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     /* Static initializers: nothing to fail, and destroying is always valid. */
     *st = (store){.be = is_postgres_url(where) ? &store__postgres : &store__sqlite,
                   .rlock = PTHREAD_MUTEX_INITIALIZER,
+                  .rcond = PTHREAD_COND_INITIALIZER,
                   .qlock = PTHREAD_MUTEX_INITIALIZER,
-                  .qcond = PTHREAD_COND_INITIALIZER};
+                  .qcond = PTHREAD_COND_INITIALIZER,
+                  .llock = PTHREAD_MUTEX_INITIALIZER};
+    const char *delay = getenv("VAULT_TEST_COMMIT_DELAY_MS");
+    if (delay != NULL) st->commit_delay_ms = strtol(delay, NULL, 10) % 10000;
 
     rc = st->be->connect(where, &st->wconn, err, errlen);
     if (rc != STORE_OK) goto fail;
     rc = migrate(st, err, errlen);
     if (rc != STORE_OK) goto fail;
-    rc = st->be->connect(where, &st->rconn, err, errlen);
+    st->where = strdup(where);
+    if (st->where == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ENOMEM;
+        goto fail;
+    }
+    rc = st->be->connect(where, &st->rconns[0], err, errlen);
     if (rc != STORE_OK) goto fail;
+    st->nreaders = 1;
     if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
         snprintf(err, errlen, "cannot start the database writer thread");
         rc = STORE_ENOMEM;
@@ -655,11 +850,13 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     return STORE_OK;
 
 fail:
-    st->be->disconnect(st->rconn);
+    st->be->disconnect(st->rconns[0]);
     st->be->disconnect(st->wconn);
     pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->rcond);
     pthread_mutex_destroy(&st->qlock);
     pthread_mutex_destroy(&st->rlock);
+    free(st->where);
     free(st);
     return rc;
 }
@@ -671,11 +868,14 @@ void store_close(store *st) {
     pthread_cond_broadcast(&st->qcond);
     pthread_mutex_unlock(&st->qlock);
     pthread_join(st->writer, NULL);
-    st->be->disconnect(st->rconn);
+    for (int i = 0; i < st->nreaders; i++) st->be->disconnect(st->rconns[i]);
     st->be->disconnect(st->wconn);
     pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->rcond);
+    free(st->where);
     pthread_mutex_destroy(&st->qlock);
     pthread_mutex_destroy(&st->rlock);
+    pthread_mutex_destroy(&st->llock);
     free(st->docs);
     free(st);
 }
@@ -726,6 +926,29 @@ int store_txn_append_update(store_txn *t, const char *vault, const char *doc, co
     return STORE_OK;
 }
 
+int store_txn_compact(store_txn *t, const char *vault, const char *doc, int64_t first_id,
+                      int64_t last_id, int64_t rows, int64_t versions, const uint8_t *merged,
+                      size_t len) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc) || first_id > last_id || rows < 2 ||
+        versions < rows || merged == NULL || len == 0 || len > MAX_UPDATE_BYTES)
+        return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->data = malloc(len);
+    if (s->data == NULL) return STORE_ENOMEM;
+    memcpy(s->data, merged, len);
+    s->len = len;
+    s->kind = STEP_COMPACT;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    s->x[0] = first_id;
+    s->x[1] = last_id;
+    s->x[2] = rows;
+    s->x[3] = versions;
+    t->n++;
+    return STORE_OK;
+}
+
 int store_txn_put_file(store_txn *t, const store_file *f) {
     if (t == NULL || f == NULL || !id_ok(f->id) || !id_ok(f->vault) || !text_ok(f->path) ||
         f->path[0] != '/' || (f->title != NULL && !utf8_valid(f->title)))
@@ -769,6 +992,51 @@ int store_txn_event(store_txn *t, const char *vault, const char *type, const cha
     return STORE_OK;
 }
 
+int store_txn_put_version(store_txn *t, const char *vault, const char *doc, const store_version *v,
+                          const uint8_t *payload, size_t len) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc) || v == NULL || v->n < 1 || v->base < 1 ||
+        v->base > v->n || payload == NULL || len == 0 || len > MAX_UPDATE_BYTES)
+        return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->data = malloc(len);
+    if (s->data == NULL) return STORE_ENOMEM;
+    memcpy(s->data, payload, len);
+    s->len = len;
+    s->kind = STEP_VERSION;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    s->created = v->created;
+    s->x[0] = v->n;
+    s->x[1] = v->author;
+    s->x[2] = v->restored_from;
+    s->x[3] = v->base;
+    t->n++;
+    return STORE_OK;
+}
+
+/* A step that names a document and one number (x[0]). */
+static int txn_doc_step(store_txn *t, step_kind kind, const char *vault, const char *doc,
+                        int64_t x0) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc)) return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->kind = kind;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    s->x[0] = x0;
+    t->n++;
+    return STORE_OK;
+}
+
+int store_txn_burst_done(store_txn *t, const char *vault, const char *doc, int64_t last_at) {
+    return txn_doc_step(t, STEP_BURST_DONE, vault, doc, last_at);
+}
+
+int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t cutoff) {
+    return txn_doc_step(t, STEP_PURGE, vault, doc, cutoff);
+}
+
 int store__txn_call(store_txn *t, store__call_fn fn, void *arg) {
     if (t == NULL || fn == NULL) return STORE_EINVAL;
     struct step *s = txn_push(t);
@@ -778,6 +1046,17 @@ int store__txn_call(store_txn *t, store__call_fn fn, void *arg) {
     s->arg = arg;
     t->n++;
     return STORE_OK;
+}
+
+void store_txn_set_origin(store_txn *t, uint64_t origin) {
+    if (t != NULL) t->origin = origin;
+}
+
+void store_set_commit_hook(store *st, store_commit_fn fn, void *ud) {
+    pthread_mutex_lock(&st->qlock);
+    st->hook = fn;
+    st->hook_ud = ud;
+    pthread_mutex_unlock(&st->qlock);
 }
 
 void store_txn_fail_for_test(store_txn *t) {
@@ -863,7 +1142,7 @@ struct wstmt {
 };
 
 struct wcall {
-    struct wstmt s[2];
+    struct wstmt s[3];
     int n;
     int64_t out;
 };
@@ -1028,16 +1307,20 @@ int store_vault_create(store *st, const char *id, const char *name, int64_t owne
     if (!id_ok(id) || !text_ok(name)) return STORE_EINVAL;
     store_arg av[] = {A_TEXT(id), A_TEXT(name), A_INT(owner), A_INT(now)};
     store_arg am[] = {A_TEXT(id), A_INT(owner), A_INT(ROLE_OWNER)};
+    char json[64];
+    snprintf(json, sizeof(json), "{\"owner\":%lld}", (long long)owner);
+    store_arg ae[] = {A_TEXT(id), A_TEXT("vault.created"), A_TEXT(json), A_INT(wall_ms())};
     struct wcall w = {
-        .n = 2,
+        .n = 3,
         .s = {{"INSERT INTO vaults (id, name, owner, created, seq) VALUES ($1, $2, $3, $4, 0)", av,
                NARGS(av), false},
               {"INSERT INTO members (vault, user_id, role) VALUES ($1, $2, $3)", am, NARGS(am),
-               false}}};
+               false},
+              {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
-#define VAULT_COLS "v.id, v.name, v.owner, v.created, v.seq"
+#define VAULT_COLS "v.id, v.name, v.owner, v.created, v.seq, v.trash_retention_days"
 
 /* Columns VAULT_COLS then the role. */
 static int vault_fill(store *st, store_rows *r, store_vault *v) {
@@ -1046,7 +1329,8 @@ static int vault_fill(store *st, store_rows *r, store_vault *v) {
     v->owner = st->be->col_int(r, 2);
     v->created = st->be->col_int(r, 3);
     v->seq = st->be->col_int(r, 4);
-    v->role = role_of(st->be->col_int(r, 5));
+    v->trash_retention_days = (int)st->be->col_int(r, 5);
+    v->role = role_of(st->be->col_int(r, 6));
     return err;
 }
 
@@ -1098,6 +1382,16 @@ int store_vault_list(store *st, int64_t user, store_vault **out, size_t *n) {
     return STORE_OK;
 }
 
+int store_vault_set_retention(store *st, const char *vault, int days) {
+    if (!id_ok(vault) || days < 0 || days > STORE_RETENTION_MAX_DAYS) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(vault), A_INT(days)};
+    struct wcall w = {.n = 1,
+                      .s = {{"UPDATE vaults SET trash_retention_days = $2 WHERE id = $1"
+                             " RETURNING 1",
+                             a, NARGS(a), true}}};
+    return write_call(st, &w);
+}
+
 void store_members_free(store_member *m, size_t n) {
     if (m == NULL) return;
     for (size_t i = 0; i < n; i++) {
@@ -1110,19 +1404,27 @@ void store_members_free(store_member *m, size_t n) {
 int store_member_set(store *st, const char *vault, int64_t user, store_role role) {
     if (!id_ok(vault) || !role_ok(role)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(vault), A_INT(user), A_INT(role)};
-    struct wcall w = {.n = 1,
+    char json[64];
+    snprintf(json, sizeof(json), "{\"user\":%lld,\"role\":%d}", (long long)user, (int)role);
+    store_arg ae[] = {A_TEXT(vault), A_TEXT("member.set"), A_TEXT(json), A_INT(wall_ms())};
+    struct wcall w = {.n = 2,
                       .s = {{"INSERT INTO members (vault, user_id, role) VALUES ($1, $2, $3)"
                              " ON CONFLICT (vault, user_id) DO UPDATE SET role = excluded.role",
-                             a, NARGS(a), false}}};
+                             a, NARGS(a), false},
+                            {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
 int store_member_remove(store *st, const char *vault, int64_t user) {
     if (!id_ok(vault)) return STORE_EINVAL;
     store_arg a[] = {A_TEXT(vault), A_INT(user)};
-    struct wcall w = {.n = 1,
+    char json[64];
+    snprintf(json, sizeof(json), "{\"user\":%lld}", (long long)user);
+    store_arg ae[] = {A_TEXT(vault), A_TEXT("member.removed"), A_TEXT(json), A_INT(wall_ms())};
+    struct wcall w = {.n = 2,
                       .s = {{"DELETE FROM members WHERE vault = $1 AND user_id = $2 RETURNING 1", a,
-                             NARGS(a), true}}};
+                             NARGS(a), true},
+                            {EVENT_SQL, ae, NARGS(ae), false}}};
     return write_call(st, &w);
 }
 
@@ -1186,6 +1488,26 @@ int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud) 
     store_arg a[] = {A_TEXT(doc)};
     return read_rows(st, "SELECT data FROM doc_updates WHERE doc = $1 ORDER BY id", a, NARGS(a),
                      row_update, &u, NULL);
+}
+
+struct log_ctx {
+    store_log_fn fn;
+    void *ud;
+};
+
+static int row_log(store *st, store_rows *r, void *ctx) {
+    struct log_ctx *l = ctx;
+    store_log_entry e = {.id = st->be->col_int(r, 0), .versions = st->be->col_int(r, 1)};
+    e.data = st->be->col_blob(r, 2, &e.len);
+    return l->fn(l->ud, &e);
+}
+
+int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud) {
+    if (st == NULL || !id_ok(doc) || fn == NULL) return STORE_EINVAL;
+    struct log_ctx l = {fn, ud};
+    store_arg a[] = {A_TEXT(doc)};
+    return read_rows(st, "SELECT id, n, data FROM doc_updates WHERE doc = $1 ORDER BY id", a,
+                     NARGS(a), row_log, &l, NULL);
 }
 
 void store_file_free(store_file *f) {
@@ -1350,6 +1672,217 @@ int store_file_at_path(store *st, const char *vault, const char *path, char id_o
     return err;
 }
 
+int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n) {
+    if (st == NULL || after == NULL || (after[0] != '\0' && !id_ok(after)) || max == 0 ||
+        max > 10000 || out == NULL || n == NULL)
+        return STORE_EINVAL;
+    struct vec v = {.size = sizeof(store_file)};
+    store_arg a[] = {A_TEXT(after), A_INT(max)};
+    int err = read_rows(st, "SELECT " FILE_COLS " FROM files WHERE id > $1 ORDER BY id LIMIT $2", a,
+                        NARGS(a), row_file_push, &v, NULL);
+    if (err != STORE_OK) {
+        store_files_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+/* ---- trash and history ----------------------------------------------------- */
+
+void store_trash_items_free(store_trash_item *it, size_t n) {
+    if (it == NULL) return;
+    for (size_t i = 0; i < n; i++) store_file_free(&it[i].file);
+    free(it);
+}
+
+static int row_trash_item(store *st, store_rows *r, void *ctx) {
+    store_trash_item *it = vec_push(ctx);
+    if (it == NULL) return STORE_ENOMEM;
+    it->cutoff = st->be->col_int(r, 8);
+    return file_fill(st, r, &it->file);
+}
+
+int store_trash_due(store *st, int64_t now, int64_t default_retention_ms, size_t max,
+                    store_trash_item **out, size_t *n) {
+    if (st == NULL || default_retention_ms < 0 || max == 0 || out == NULL || n == NULL)
+        return STORE_EINVAL;
+    if (max > MAX_EVENTS) max = MAX_EVENTS;
+    struct vec v = {.size = sizeof(store_trash_item)};
+    /* The cutoff per vault, then the files whose last activity is at or
+     * before it. */
+    store_arg a[] = {A_INT(now), A_INT(default_retention_ms), A_INT(max)};
+    int err = read_rows(
+        st,
+        "SELECT f.id, f.vault, f.path, f.title, f.kind, f.created, f.updated, f.trashed, c.cutoff"
+        " FROM files f JOIN (SELECT id, $1 - CASE WHEN trash_retention_days > 0"
+        " THEN trash_retention_days * CAST(86400000 AS BIGINT) ELSE $2 END AS cutoff FROM vaults) c"
+        " ON c.id = f.vault WHERE f.trashed <> 0 AND f.trashed <= c.cutoff"
+        " AND f.updated <= c.cutoff"
+        " ORDER BY CASE WHEN f.updated > f.trashed THEN f.updated ELSE f.trashed END, f.id"
+        " LIMIT $3",
+        a, NARGS(a), row_trash_item, &v, NULL);
+    if (err != STORE_OK) {
+        store_trash_items_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+static int row_usage(store *st, store_rows *r, void *ctx) {
+    int64_t *p = ctx;
+    p[0] = st->be->col_int(r, 0);
+    p[1] = st->be->col_int(r, 1);
+    return STORE_OK;
+}
+
+int store_doc_usage_get(store *st, const char *doc, store_doc_usage *out) {
+    if (st == NULL || !id_ok(doc) || out == NULL) return STORE_EINVAL;
+    int64_t u[2] = {0, 0}, v[2] = {0, 0};
+    store_arg a[] = {A_TEXT(doc)};
+    int err = read_rows(st,
+                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_updates"
+                        " WHERE doc = $1",
+                        a, NARGS(a), row_usage, u, NULL);
+    if (err == STORE_OK)
+        err = read_rows(st,
+                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(snapshot)), 0) FROM versions"
+                        " WHERE doc = $1",
+                        a, NARGS(a), row_usage, v, NULL);
+    if (err != STORE_OK) return err;
+    *out = (store_doc_usage){u[0], u[1], v[0], v[1]};
+    return STORE_OK;
+}
+
+#define VERSION_COLS "n, created, author, restored_from, base, LENGTH(snapshot)"
+
+static void version_fill(store *st, store_rows *r, store_version *v) {
+    v->n = st->be->col_int(r, 0);
+    v->created = st->be->col_int(r, 1);
+    v->author = st->be->col_int(r, 2);
+    v->restored_from = st->be->col_int(r, 3);
+    v->base = st->be->col_int(r, 4);
+    v->size = st->be->col_int(r, 5);
+}
+
+static int row_version_push(store *st, store_rows *r, void *ctx) {
+    store_version *v = vec_push(ctx);
+    if (v == NULL) return STORE_ENOMEM;
+    version_fill(st, r, v);
+    return STORE_OK;
+}
+
+int store_version_list(store *st, const char *doc, int64_t before, size_t max, store_version **out,
+                       size_t *n) {
+    if (st == NULL || !id_ok(doc) || max == 0 || out == NULL || n == NULL) return STORE_EINVAL;
+    if (max > MAX_EVENTS) max = MAX_EVENTS;
+    struct vec v = {.size = sizeof(store_version)};
+    store_arg a[] = {A_TEXT(doc), A_INT(before), A_INT(max)};
+    int err = read_rows(st,
+                        "SELECT " VERSION_COLS " FROM versions WHERE doc = $1 AND n < $2"
+                        " ORDER BY n DESC LIMIT $3",
+                        a, NARGS(a), row_version_push, &v, NULL);
+    if (err != STORE_OK) {
+        free(v.items);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
+static int row_version(store *st, store_rows *r, void *ctx) {
+    version_fill(st, r, ctx);
+    return STORE_OK;
+}
+
+int store_version_get(store *st, const char *doc, int64_t n, store_version *out) {
+    if (st == NULL || !id_ok(doc) || out == NULL) return STORE_EINVAL;
+    store_version v;
+    size_t rows = 0;
+    store_arg a[] = {A_TEXT(doc), A_INT(n)};
+    int err = read_rows(st, "SELECT " VERSION_COLS " FROM versions WHERE doc = $1 AND n = $2", a,
+                        NARGS(a), row_version, &v, &rows);
+    if (err == STORE_OK && rows == 0) err = STORE_ENOTFOUND;
+    if (err == STORE_OK) *out = v;
+    return err;
+}
+
+static int row_snapshot(store *st, store_rows *r, void *ctx) {
+    struct updates_ctx *u = ctx;
+    size_t len;
+    const uint8_t *data = st->be->col_blob(r, 0, &len);
+    return u->fn(u->ud, data, len);
+}
+
+int store_version_chain(store *st, const char *doc, int64_t n, store_update_fn fn, void *ud) {
+    if (st == NULL || !id_ok(doc) || fn == NULL) return STORE_EINVAL;
+    store_version v;
+    int err = store_version_get(st, doc, n, &v);
+    if (err != STORE_OK) return err;
+    struct updates_ctx u = {fn, ud};
+    store_arg a[] = {A_TEXT(doc), A_INT(v.base), A_INT(n)};
+    return read_rows(st,
+                     "SELECT snapshot FROM versions WHERE doc = $1 AND n >= $2 AND n <= $3"
+                     " ORDER BY n",
+                     a, NARGS(a), row_snapshot, &u, NULL);
+}
+
+int store_burst_note(store *st, const store_burst *b) {
+    if (b == NULL || !id_ok(b->doc) || !id_ok(b->vault)) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(b->doc),         A_TEXT(b->vault),     A_INT(b->first_at),
+                     A_INT(b->last_at),      A_INT(b->first_user), A_INT(b->last_user),
+                     A_INT(b->restored_from)};
+    struct wcall w = {
+        .n = 1,
+        .s = {{"INSERT INTO version_bursts (doc, vault, first_at, last_at, first_user, last_user,"
+               " restored_from) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+               " ON CONFLICT (doc) DO UPDATE SET"
+               " last_user = CASE WHEN excluded.last_at >= version_bursts.last_at"
+               " THEN excluded.last_user ELSE version_bursts.last_user END,"
+               " last_at = CASE WHEN excluded.last_at >= version_bursts.last_at"
+               " THEN excluded.last_at ELSE version_bursts.last_at END,"
+               " restored_from = CASE WHEN excluded.restored_from <> 0"
+               " THEN excluded.restored_from ELSE version_bursts.restored_from END",
+               a, NARGS(a), false}}};
+    return write_call(st, &w);
+}
+
+static int row_burst(store *st, store_rows *r, void *ctx) {
+    store_burst *b = vec_push(ctx);
+    if (b == NULL) return STORE_ENOMEM;
+    b->first_at = st->be->col_int(r, 2);
+    b->last_at = st->be->col_int(r, 3);
+    b->first_user = st->be->col_int(r, 4);
+    b->last_user = st->be->col_int(r, 5);
+    b->restored_from = st->be->col_int(r, 6);
+    int err = id_col(st, r, 0, b->doc);
+    return err == STORE_OK ? id_col(st, r, 1, b->vault) : err;
+}
+
+int store_bursts_due(store *st, int64_t idle_before, int64_t max_before, size_t max,
+                     store_burst **out, size_t *n) {
+    if (st == NULL || max == 0 || out == NULL || n == NULL) return STORE_EINVAL;
+    if (max > MAX_EVENTS) max = MAX_EVENTS;
+    struct vec v = {.size = sizeof(store_burst)};
+    store_arg a[] = {A_INT(idle_before), A_INT(max_before), A_INT(max)};
+    int err = read_rows(st,
+                        "SELECT doc, vault, first_at, last_at, first_user, last_user,"
+                        " restored_from FROM version_bursts WHERE last_at <= $1"
+                        " OR first_at <= $2 OR restored_from <> 0 ORDER BY last_at, doc LIMIT $3",
+                        a, NARGS(a), row_burst, &v, NULL);
+    if (err != STORE_OK) {
+        free(v.items);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
 /* ---- outbox and changes -------------------------------------------------- */
 
 void store_events_free(store_event *e, size_t n) {
@@ -1414,3 +1947,168 @@ int store_vault_changes(store *st, const char *vault, int64_t since, store_chang
     *n = v.n;
     return STORE_OK;
 }
+
+/* ---- outbox consumers ---------------------------------------------------- */
+
+/* A consumer name: 1 to 64 bytes of [a-z0-9_.-]. */
+static bool consumer_name_ok(const char *s) {
+    if (s == NULL || s[0] == '\0') return false;
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n == 64 ||
+            !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int store_cursor_get(store *st, const char *name, int64_t *cursor) {
+    if (st == NULL || !consumer_name_ok(name) || cursor == NULL) return STORE_EINVAL;
+    int64_t v = 0;
+    store_arg a[] = {A_TEXT(name)};
+    int err = read_int(st, "SELECT cursor FROM consumers WHERE name = $1", a, NARGS(a), &v);
+    if (err == STORE_ENOTFOUND) {
+        v = 0;
+        err = STORE_OK;
+    }
+    if (err == STORE_OK) *cursor = v;
+    return err;
+}
+
+int store_cursor_set(store *st, const char *name, int64_t cursor, int64_t now) {
+    if (!consumer_name_ok(name) || cursor < 0) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(name), A_INT(cursor), A_INT(now)};
+    struct wcall w = {.n = 1,
+                      .s = {{"INSERT INTO consumers (name, cursor, updated) VALUES ($1, $2, $3)"
+                             " ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor,"
+                             " updated = excluded.updated",
+                             a, NARGS(a), false}}};
+    return write_call(st, &w);
+}
+
+int store_cursor_delete(store *st, const char *name) {
+    if (!consumer_name_ok(name)) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(name)};
+    struct wcall w = {
+        .n = 1, .s = {{"DELETE FROM consumers WHERE name = $1 RETURNING 1", a, NARGS(a), true}}};
+    return write_call(st, &w);
+}
+
+struct prune_call {
+    int64_t before;
+    int64_t deleted;
+};
+
+static int prune_run(store *st, store_conn *c, void *arg) {
+    struct prune_call *p = arg;
+    store_arg a[] = {A_INT(p->before), A_INT(PRUNE_CHUNK)};
+    store_rows *r = NULL;
+    int64_t n = 0;
+    int err = st->be->query(c,
+                            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+                            " WHERE id <= (SELECT MIN(cursor) FROM consumers) AND created < $1"
+                            " ORDER BY id LIMIT $2) RETURNING 1",
+                            a, NARGS(a), &r);
+    if (err == STORE_OK) {
+        while ((err = st->be->next(r)) == STORE_ROW) n++;
+    }
+    st->be->rows_free(r);
+    if (err != STORE_DONE) return err;
+    p->deleted = n;
+    return STORE_OK;
+}
+
+int store_events_prune(store *st, int64_t before, int64_t *deleted) {
+    if (st == NULL) return STORE_EINVAL;
+    int64_t total = 0;
+    int err = STORE_OK;
+    /* One transaction per chunk, so that writers go in between. */
+    for (;;) {
+        struct prune_call p = {.before = before};
+        store_txn *t = store_txn_new();
+        if (t == NULL) return STORE_ENOMEM;
+        err = store__txn_call(t, prune_run, &p);
+        if (err != STORE_OK) {
+            store_txn_free(t);
+            break;
+        }
+        err = store_commit(st, t, NULL);
+        if (err != STORE_OK) break;
+        total += p.deleted;
+        if (p.deleted < PRUNE_CHUNK) break;
+    }
+    /* Earlier chunks are committed: report them even when a later one failed. */
+    if (deleted != NULL) *deleted = total;
+    return err;
+}
+
+struct pending_row {
+    int64_t count, oldest;
+};
+
+static int row_pending(store *st, store_rows *r, void *ctx) {
+    struct pending_row *p = ctx;
+    p->count = st->be->col_int(r, 0);
+    p->oldest = st->be->is_null(r, 1) ? 0 : st->be->col_int(r, 1);
+    return STORE_OK;
+}
+
+int store_events_pending(store *st, const char *name, const char *vault, int64_t *count,
+                         int64_t *oldest) {
+    if (st == NULL || !consumer_name_ok(name) || (vault != NULL && !id_ok(vault)) ||
+        count == NULL || oldest == NULL)
+        return STORE_EINVAL;
+    struct pending_row p = {0, 0};
+    store_arg a[] = {A_TEXT(name), A_TEXT(vault)};
+    int err = read_rows(st,
+                        vault != NULL
+                            ? "SELECT COUNT(*), MIN(created) FROM outbox WHERE vault = $2 AND id >"
+                              " COALESCE((SELECT cursor FROM consumers WHERE name = $1), 0)"
+                            : "SELECT COUNT(*), MIN(created) FROM outbox WHERE id >"
+                              " COALESCE((SELECT cursor FROM consumers WHERE name = $1), 0)",
+                        a, vault != NULL ? 2 : 1, row_pending, &p, NULL);
+    if (err != STORE_OK) return err;
+    *count = p.count;
+    *oldest = p.oldest;
+    return STORE_OK;
+}
+
+int store_listen(store *st, store_listen_fn fn, void *ud) {
+    if (st == NULL || fn == NULL) return STORE_EINVAL;
+    int err = STORE_ENOMEM;
+    pthread_mutex_lock(&st->llock);
+    if (st->nlisteners < MAX_LISTENERS) {
+        st->listeners[st->nlisteners++] = (struct listener){fn, ud};
+        err = STORE_OK;
+    }
+    pthread_mutex_unlock(&st->llock);
+    return err;
+}
+
+void store_unlisten(store *st, store_listen_fn fn, void *ud) {
+    if (st == NULL) return;
+    pthread_mutex_lock(&st->llock);
+    for (size_t i = 0; i < st->nlisteners; i++) {
+        if (st->listeners[i].fn == fn && st->listeners[i].ud == ud) {
+            st->listeners[i] = st->listeners[--st->nlisteners];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->llock);
+}
+
+/* ---- for the other files of the module ----------------------------------- */
+
+const store_ops *store__ops(store *st) { return st->be; }
+
+int store__read(store *st, const char *sql, const store_arg *args, int nargs, store__row_fn fn,
+                void *ctx, size_t *nrows) {
+    return read_rows(st, sql, args, nargs, fn, ctx, nrows);
+}
+
+bool store__id_ok(const char *s) { return id_ok(s); }
+
+bool store__text_ok(const char *s) { return text_ok(s); }
+
+int store__prefix_upper(const char *prefix, char **out) { return prefix_upper(prefix, out); }

@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/squery.h"
+
 enum {
     STORE_OK = 0,
     STORE_ENOTFOUND = -1, /* no such row */
@@ -120,6 +122,7 @@ typedef struct {
     int64_t created;
     int64_t seq;     /* the vault's change sequence: bumped by every committed update */
     store_role role; /* the asking user's role, where a function says so */
+    int trash_retention_days; /* days a trashed note is kept; 0: the server's default */
 } store_vault;
 
 void store_vault_free(store_vault *v);            /* frees the strings, not v */
@@ -150,6 +153,12 @@ int store_member_role(store *st, const char *vault, int64_t user, store_role *ro
 /* Members by role (owners first), then email; STORE_ENOTFOUND if no vault. */
 int store_members_list(store *st, const char *vault, store_member **out, size_t *n);
 
+/* Sets how many days trashed notes of the vault are kept before the janitor
+ * purges them (1..STORE_RETENTION_MAX_DAYS), or 0 for the server's default.
+ * STORE_EINVAL outside that range, STORE_ENOTFOUND if no vault. */
+#define STORE_RETENTION_MAX_DAYS 36500
+int store_vault_set_retention(store *st, const char *vault, int days);
+
 /* ---- documents: update log and projections ------------------------------- */
 
 /* Every update ever committed to `doc` in commit order (a compacted snapshot
@@ -159,6 +168,19 @@ int store_members_list(store *st, const char *vault, store_member **out, size_t 
  * the store (it runs under the read lock). */
 typedef int (*store_update_fn)(void *ud, const uint8_t *update, size_t len);
 int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud);
+
+/* The update log row by row, with what a row stands for: `versions` is 1
+ * for an update as committed, or the number of updates a compacted
+ * snapshot replaced (store_txn_compact). `id` orders the rows (commit
+ * order). Same callback rules as store_doc_updates. */
+typedef struct {
+    int64_t id;
+    int64_t versions;
+    const uint8_t *data; /* borrowed for the call */
+    size_t len;
+} store_log_entry;
+typedef int (*store_log_fn)(void *ud, const store_log_entry *e);
+int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud);
 
 /* A file as projected from the vault index document. */
 typedef struct {
@@ -183,6 +205,80 @@ int store_file_list(store *st, const char *vault, const char *prefix, bool trash
 /* The id of the live file at exactly `path`, or STORE_ENOTFOUND. When a merge
  * left several live files there, the one created first (then lowest id). */
 int store_file_at_path(store *st, const char *vault, const char *path, char id_out[33]);
+/* Every file of every vault (live or trashed) with an id above `after` (""
+ * for the first), at most `max` (1..10000), by id: pages through all files
+ * (for `vaultd reindex`). */
+int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n);
+
+/* ---- trash ------------------------------------------------------------------ */
+
+/* A trashed file due for purging, with the cutoff it was found under: its
+ * last activity (the later of its trash time and its last edit) is at or
+ * before `cutoff` = now - the vault's retention. */
+typedef struct {
+    store_file file;
+    int64_t cutoff;
+} store_trash_item;
+
+void store_trash_items_free(store_trash_item *it, size_t n); /* each and the array */
+/* At most `max` trashed files, of any vault, whose last activity is at or
+ * before `now` minus their vault's retention (default_retention_ms for a
+ * vault that has none set), oldest activity first. */
+int store_trash_due(store *st, int64_t now, int64_t default_retention_ms, size_t max,
+                    store_trash_item **out, size_t *n);
+
+/* What a document holds: its update log and its versions (row counts and
+ * payload bytes), for the purge log and the history benchmark. */
+typedef struct {
+    int64_t updates, update_bytes;
+    int64_t versions, version_bytes;
+} store_doc_usage;
+int store_doc_usage_get(store *st, const char *doc, store_doc_usage *out);
+
+/* ---- versions (history) ------------------------------------------------------ */
+
+/* One version of a note: a Yjs snapshot stored whole (a keyframe, base == n)
+ * or as the part that is new since version n-1 (a delta, base < n: the
+ * snapshot of n is the union of the rows base..n); see server/history.c. */
+typedef struct {
+    int64_t n;             /* 1, 2, ... per note */
+    int64_t created;       /* time of the last edit the version holds */
+    int64_t author;        /* user id of that edit, 0 if unknown */
+    int64_t restored_from; /* the version a restore brought back, else 0 */
+    int64_t base;          /* the keyframe the row builds on */
+    int64_t size;          /* bytes of the stored row payload (reads only) */
+} store_version;
+
+/* Newest first: at most `max` versions of `doc` numbered below `before`
+ * (INT64_MAX for the newest). The array is freed with free(). */
+int store_version_list(store *st, const char *doc, int64_t before, size_t max,
+                       store_version **out, size_t *n);
+/* One version's row; STORE_ENOTFOUND if absent. */
+int store_version_get(store *st, const char *doc, int64_t n, store_version *out);
+/* The stored payloads of versions base(n)..n of `doc`, in order, through the
+ * callback (borrowed bytes; must not call into the store). ENOTFOUND if
+ * version n does not exist. */
+int store_version_chain(store *st, const char *doc, int64_t n, store_update_fn fn, void *ud);
+
+/* An editing burst on a note that no version holds yet: kept by the version
+ * consumer between outbox events and the moment the burst settles. */
+typedef struct {
+    char doc[33];
+    char vault[33];
+    int64_t first_at, last_at;     /* times of its first and last edits */
+    int64_t first_user, last_user; /* who made them */
+    int64_t restored_from;         /* a restore in the burst: take a version at once */
+} store_burst;
+
+/* Records an edit of b->doc at b->last_at by b->last_user: starts the burst
+ * (first_* from b) or extends it (last_* move forward only; restored_from
+ * is kept once set). */
+int store_burst_note(store *st, const store_burst *b);
+/* Bursts whose last edit is at or before idle_before, or whose first edit is
+ * at or before max_before, or that hold a restore; at most `max`, oldest
+ * first. The array is freed with free(). */
+int store_bursts_due(store *st, int64_t idle_before, int64_t max_before, size_t max,
+                     store_burst **out, size_t *n);
 
 /* ---- writes: transactions committed by the writer thread ------------------ */
 
@@ -198,6 +294,19 @@ void store_txn_free(store_txn *t); /* for a txn never submitted */
  * not exist, STORE_EINVAL if `doc` already has updates in another vault. */
 int store_txn_append_update(store_txn *t, const char *vault, const char *doc, const uint8_t *update,
                             size_t len);
+/* Compacts a prefix of the update log of `doc` (in `vault`): the `rows`
+ * rows with ids from `first_id` to `last_id` (as store_doc_log listed
+ * them), which stand for `versions` updates, are replaced by one row holding
+ * `merged` (an update equivalent to all of them), at `last_id`'s place in
+ * the order, standing for `versions` updates and keeping that row's vault
+ * sequence number. Rows outside the range are untouched, so updates
+ * committed meanwhile are never lost. At commit: STORE_ECONFLICT (and
+ * nothing changed) unless the range still holds exactly those rows standing
+ * for exactly those versions (another compaction ran, or a row committed
+ * into the range out of id order). */
+int store_txn_compact(store_txn *t, const char *vault, const char *doc, int64_t first_id,
+                      int64_t last_id, int64_t rows, int64_t versions, const uint8_t *merged,
+                      size_t len);
 /* Inserts or replaces the projection row of a file (path must start with
  * '/'; title NULL means ""). At commit: STORE_EINVAL if the id exists in
  * another vault, STORE_ENOTFOUND if the vault does not exist. */
@@ -205,6 +314,18 @@ int store_txn_put_file(store_txn *t, const store_file *f);
 /* Writes an outbox event (consumed later by indexer, versions, relay). Its
  * `created` time is the writer's clock when the transaction runs. */
 int store_txn_event(store_txn *t, const char *vault, const char *type, const char *json);
+/* Adds version v->n of `doc` with its stored payload. At commit:
+ * STORE_ECONFLICT if that version exists. */
+int store_txn_put_version(store_txn *t, const char *vault, const char *doc, const store_version *v,
+                          const uint8_t *payload, size_t len);
+/* Ends the burst of `doc` up to its edit at `last_at` (a version now holds
+ * it): removed if no later edit came, else it restarts after last_at. */
+int store_txn_burst_done(store_txn *t, const char *vault, const char *doc, int64_t last_at);
+/* Purges trashed note `doc` of `vault`: its update log, versions, burst and
+ * projection row. At commit, STORE_ENOTFOUND (and nothing happens) unless
+ * the note is still trashed with its trash time and last edit at or before
+ * `cutoff`: a restore or an edit that committed first wins. */
+int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t cutoff);
 /* Test hook: make the transaction fail after its other steps ran, so that
  * atomicity can be checked (the savepoint is rolled back; err = STORE_EIO). */
 void store_txn_fail_for_test(store_txn *t);
@@ -228,6 +349,29 @@ typedef struct {
 typedef void (*store_done_fn)(void *ud, const store_result *res);
 int store_submit(store *st, store_txn *t, store_done_fn done, void *ud);
 
+/* A tag for the transaction (0 by default), handed to the commit hook, so
+ * that whoever submitted it can recognise its own updates there. */
+void store_txn_set_origin(store_txn *t, uint64_t origin);
+
+/* The commit hook sees every update appended by a committed transaction,
+ * whoever submitted it: on the writer thread, after the batch is durable,
+ * in commit order (so, per vault, in increasing seq), each transaction's
+ * updates just before its `done` runs. The strings and bytes are borrowed
+ * for the call. Like `done`, the hook must not wait for the store. */
+typedef struct {
+    const char *vault;
+    const char *doc;
+    int64_t seq; /* the vault sequence number this update got */
+    const uint8_t *update;
+    size_t len;
+    uint64_t origin; /* store_txn_set_origin of its transaction */
+} store_committed;
+typedef void (*store_commit_fn)(void *ud, const store_committed *c);
+
+/* Installs the hook (one per store; NULL removes it). Thread-safe; a batch
+ * being answered keeps the hook it started with. */
+void store_set_commit_hook(store *st, store_commit_fn fn, void *ud);
+
 /* Submits and waits: for tests, tools and rare writes. Returns res->err (on
  * STORE_ECLOSED, res->err is that and the rest is zero); res may be NULL; t
  * is consumed either way. */
@@ -246,6 +390,42 @@ typedef struct {
 void store_events_free(store_event *e, size_t n);
 int store_events_after(store *st, int64_t cursor, size_t max, store_event **out, size_t *n);
 
+/* ---- outbox consumers ------------------------------------------------------ */
+
+/* A consumer (the search indexer, the version taker, ...) reads the outbox
+ * by cursor: the id of the last event it has handled. Names are 1 to 64
+ * bytes of [a-z0-9_.-]; anything else is STORE_EINVAL. */
+
+/* The stored cursor of consumer `name`; 0 (and STORE_OK) when it has none. */
+int store_cursor_get(store *st, const char *name, int64_t *cursor);
+/* Stores the cursor of `name` (through the writer thread), registering the
+ * consumer if new; `now` is recorded as the time it last moved. */
+int store_cursor_set(store *st, const char *name, int64_t cursor, int64_t now);
+/* Forgets a consumer that will not run again (so it no longer holds events
+ * back from store_events_prune). STORE_ENOTFOUND if unknown. */
+int store_cursor_delete(store *st, const char *name);
+
+/* Retention: deletes the events created before `before` that every
+ * registered consumer has passed (id at or below the smallest cursor); with
+ * no consumer registered, nothing is deleted. *deleted (may be NULL) gets
+ * how many went. */
+int store_events_prune(store *st, int64_t before, int64_t *deleted);
+
+/* How far consumer `name` is behind on the events of `vault` (NULL: of every
+ * vault): how many events follow its cursor, and the `created` time of the
+ * oldest of them (0 when none). */
+int store_events_pending(store *st, const char *name, const char *vault, int64_t *count,
+                         int64_t *oldest);
+
+/* Commit listeners: fn(ud) runs on the writer thread after every committed
+ * batch, so that consumers in this process wake at once instead of polling
+ * (commits made by other processes are found by polling). fn must be quick and must not
+ * call into the store. At most 16 listeners; STORE_ENOMEM beyond. */
+typedef void (*store_listen_fn)(void *ud);
+int store_listen(store *st, store_listen_fn fn, void *ud);
+/* Removes a listener; once it returns, fn is not running and will not run. */
+void store_unlisten(store *st, store_listen_fn fn, void *ud);
+
 /* The documents of `vault` updated after vault sequence number `since`, each
  * with its latest sequence number, in that order (for the vault channel: a
  * client sends the last seq it saw). The array is freed with free(). */
@@ -254,5 +434,61 @@ typedef struct {
     int64_t seq;
 } store_change;
 int store_vault_changes(store *st, const char *vault, int64_t since, store_change **out, size_t *n);
+
+/* ---- search index ------------------------------------------------------------
+ *
+ * One interface over SQLite FTS5 (tokenizer unicode61, remove_diacritics 2)
+ * and PostgreSQL full text (tsvector + GIN; the 'simple' configuration with
+ * unaccent in front when available). The index is derived data: the search
+ * indexer fills it from the documents, `vaultd reindex` rebuilds it. Words
+ * are matched without regard to case or accents, with no stemming; titles
+ * weigh more than paths, which weigh more than the text.
+ */
+
+typedef struct {
+    char id[33];       /* the note */
+    char vault[33];    /* its vault */
+    const char *path;  /* "/Projects/Q1/Design.md" */
+    const char *title; /* NULL means "" */
+    const char *text;  /* plain text (see util/mdtext.h); NULL means "" */
+    int64_t trashed;   /* 0 when live, else when it went to the trash */
+} store_search_doc;
+
+/* The first STORE_SEARCH_MAX_TEXT bytes of a note's text are indexed (cut
+ * at a UTF-8 boundary): PostgreSQL's tsvector holds at most 1 MB. */
+#define STORE_SEARCH_MAX_TEXT (512u << 10)
+
+/* Inserts or replaces the entries of docs[0..n) in one transaction. */
+int store_search_put(store *st, const store_search_doc *docs, size_t n);
+/* Removes the entry of note `id` (STORE_OK if it had none). */
+int store_search_delete(store *st, const char *id);
+/* Removes every entry (for a rebuild). */
+int store_search_clear(store *st);
+
+typedef struct {
+    const char *vault;       /* the vault to search */
+    const squery *q;         /* parsed query */
+    const char *path_prefix; /* only paths starting with it ("" or NULL: all) */
+    bool trashed;            /* include notes in the trash */
+    size_t limit;            /* 1..100 */
+    size_t offset;           /* results to skip */
+} store_search_req;
+
+typedef struct {
+    char id[33];
+    char *path;
+    char *title;
+    char *snippet; /* plain text; matches between U+00AB and U+00BB (« ») */
+    double score;  /* higher is better; only comparable within one answer */
+    int64_t trashed;
+} store_search_hit;
+
+void store_search_hits_free(store_search_hit *h, size_t n);
+
+/* Ranked matches of req, best first (ties by path), at most req->limit
+ * after skipping req->offset; *total counts every match. The array is
+ * freed with store_search_hits_free. STORE_EINVAL for a bad request. */
+int store_search(store *st, const store_search_req *req, store_search_hit **out, size_t *n,
+                 int64_t *total);
 
 #endif /* VN_STORE_H */

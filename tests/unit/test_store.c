@@ -153,6 +153,21 @@ static void new_vault(struct env *e, unsigned n, int64_t *owner, char vault[33])
     ASSERT_EQ_INT(store_vault_create(e->st, vault, "Vault", *owner, 2000), STORE_OK);
 }
 
+/* The id of the newest outbox event (0 if none): tests that count events
+ * start after the ones their setup wrote (vault.created...). */
+static void last_event(struct env *e, int64_t *id) {
+    int64_t last = 0;
+    for (;;) {
+        store_event *ev = NULL;
+        size_t n = 0;
+        ASSERT_EQ_INT(store_events_after(e->st, last, 1000, &ev, &n), STORE_OK);
+        if (n > 0) last = ev[n - 1].id;
+        store_events_free(ev, n);
+        if (n == 0) break;
+    }
+    *id = last;
+}
+
 static void append(struct env *e, const char *vault, const char *doc, const char *bytes,
                    int64_t expect_seq) {
     store_txn *t = store_txn_new();
@@ -587,6 +602,126 @@ STORE_TEST(store_update_log_order_and_content) {
     ASSERT_EQ_INT(store_doc_updates(e->st, d1, log_collect, &b), 99);
 }
 
+/* Collects the log row by row: ids, versions and bytes. */
+struct rowlog {
+    int64_t id[16], versions[16];
+    char data[16][16];
+    int n;
+};
+
+static int rows_collect(void *ud, const store_log_entry *e) {
+    struct rowlog *l = ud;
+    if (l->n == 16 || e->len >= 16) return 99;
+    l->id[l->n] = e->id;
+    l->versions[l->n] = e->versions;
+    memcpy(l->data[l->n], e->data, e->len);
+    l->data[l->n][e->len] = '\0';
+    l->n++;
+    return 0;
+}
+
+STORE_TEST(store_compaction_replaces_a_prefix_and_keeps_versions) {
+    int64_t owner;
+    char vault[33], d1[33], d2[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    mkid(d1, 0xc1);
+    mkid(d2, 0xc2);
+    CHECK_HELPER(append(e, vault, d1, "a", 1));
+    CHECK_HELPER(append(e, vault, d2, "x", 2));
+    CHECK_HELPER(append(e, vault, d1, "b", 3));
+    CHECK_HELPER(append(e, vault, d1, "c", 4));
+    CHECK_HELPER(append(e, vault, d1, "d", 5));
+    struct rowlog l = {.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
+    ASSERT_EQ_INT(l.n, 4);
+    for (int i = 0; i < 4; i++) ASSERT_EQ_INT(l.versions[i], 1);
+    int64_t id_a = l.id[0], id_c = l.id[2], id_d = l.id[3];
+
+    /* a, b, c (ids id_a..id_c, with d2's row between) become "abc" standing for 3. */
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_a, id_c, 3, 3, (const uint8_t *)"abc", 3),
+                  STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    l = (struct rowlog){.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
+    ASSERT_EQ_INT(l.n, 2);
+    ASSERT_EQ_STR(l.data[0], "abc");
+    ASSERT_EQ_INT(l.versions[0], 3);
+    ASSERT_EQ_INT(l.id[0], id_c);
+    ASSERT_EQ_STR(l.data[1], "d");
+    ASSERT_EQ_INT(l.id[1], id_d);
+    /* store_doc_updates sees the snapshot as one update; other docs are untouched */
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d1, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "abc|d|");
+    b = (struct logbuf){.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d2, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "x|");
+    /* the vault's changes still name d1 at its latest seq */
+    store_change *ch = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_vault_changes(e->st, vault, 0, &ch, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_STR(ch[1].doc, d1);
+    ASSERT_EQ_INT(ch[1].seq, 5);
+    free(ch);
+
+    /* Snapshot and d again: 4 versions in one row. */
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_c, id_d, 2, 4, (const uint8_t *)"abcd", 4),
+                  STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    l = (struct rowlog){.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
+    ASSERT_EQ_INT(l.n, 1);
+    ASSERT_EQ_INT(l.versions[0], 4);
+    ASSERT_EQ_STR(l.data[0], "abcd");
+
+    /* A range that no longer holds what was read is a conflict, and changes nothing:
+     * rows already compacted, wrong row count, wrong versions, another doc. */
+    CHECK_HELPER(append(e, vault, d1, "e", 6));
+    CHECK_HELPER(append(e, vault, d1, "f", 7));
+    l = (struct rowlog){.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
+    ASSERT_EQ_INT(l.n, 3);
+    int64_t id_e = l.id[1], id_f = l.id[2];
+    static const struct {
+        int64_t first, last, rows, versions;
+    } bad[] = {{0, 0, 2, 2}, {0, 0, 3, 6}, {0, 0, 2, 6}, {0, 0, 3, 7}, {0, 0, 2, 2}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        t = store_txn_new();
+        int64_t first = i == 0 ? id_a : l.id[0], last = i == 4 ? id_f : id_e;
+        const char *doc = i == 4 ? d2 : d1;
+        ASSERT_EQ_INT(store_txn_compact(t, vault, doc, first, last, bad[i].rows, bad[i].versions,
+                                        (const uint8_t *)"zz", 2),
+                      STORE_OK);
+        ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_ECONFLICT);
+    }
+    struct rowlog again = {.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &again), STORE_OK);
+    ASSERT_EQ_INT(again.n, 3);
+    ASSERT_EQ_STR(again.data[0], "abcd");
+    ASSERT_EQ_STR(again.data[2], "f");
+    b = (struct logbuf){.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d2, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "x|");
+
+    /* Bad arguments are refused before anything is queued. */
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_e, id_a, 2, 2, (const uint8_t *)"z", 1),
+                  STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_a, id_e, 1, 1, (const uint8_t *)"z", 1),
+                  STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_a, id_e, 3, 2, (const uint8_t *)"z", 1),
+                  STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_a, id_e, 2, 2, NULL, 1), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, "D1", id_a, id_e, 2, 2, (const uint8_t *)"z", 1),
+                  STORE_EINVAL);
+    store_txn_free(t);
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, NULL, NULL), STORE_EINVAL);
+}
+
 STORE_TEST(store_files_projection_and_prefix) {
     int64_t owner;
     char vault[33], v2[33];
@@ -828,7 +963,9 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
     struct gate gate;
     struct collector col = {.done = 0};
     struct pending p[4];
+    int64_t base;
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(last_event(e, &base));
     mkid(doc, 0xd0c);
     mkid(nov, 0xeeee);
     CHECK_HELPER(append(e, vault, doc, "first", 1));
@@ -877,7 +1014,7 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
     ASSERT_EQ_STR(got, "/t0.md /t2.md");
     store_event *ev = NULL;
     size_t n = 0;
-    ASSERT_EQ_INT(store_events_after(e->st, 0, 100, &ev, &n), STORE_OK);
+    ASSERT_EQ_INT(store_events_after(e->st, base, 100, &ev, &n), STORE_OK);
     ASSERT_EQ_UINT(n, 2);
     store_events_free(ev, n);
     store_vault v;
@@ -892,7 +1029,9 @@ STORE_TEST(store_reads_see_only_committed) {
     struct gate g0, g1;
     struct collector col = {.done = 0};
     struct pending p = {.col = &col};
+    int64_t base;
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(last_event(e, &base));
     mkid(doc, 0xd0c);
     mkid(fid, 0xf1);
     pthread_mutex_init(&col.m, NULL);
@@ -923,7 +1062,7 @@ STORE_TEST(store_reads_see_only_committed) {
     ASSERT_EQ_INT(store_file_get(e->st, fid, &got), STORE_ENOTFOUND);
     ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
     ASSERT_EQ_INT(b.count, 0);
-    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_INT(store_events_after(e->st, base, 10, &ev, &n), STORE_OK);
     ASSERT_EQ_UINT(n, 0);
     store_events_free(ev, n);
     ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
@@ -1018,9 +1157,10 @@ STORE_TEST(store_close_drains_queue) {
 }
 
 STORE_TEST(store_outbox_after_cursor) {
-    int64_t owner;
+    int64_t owner, base;
     char vault[33];
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(last_event(e, &base));
     store_txn *t = store_txn_new();
     ASSERT_TRUE(t != NULL);
     ASSERT_EQ_INT(store_txn_event(t, vault, "doc.updated", "{\"doc\":\"a\"}"), STORE_OK);
@@ -1036,7 +1176,7 @@ STORE_TEST(store_outbox_after_cursor) {
 
     store_event *ev = NULL;
     size_t n = 0;
-    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_INT(store_events_after(e->st, base, 10, &ev, &n), STORE_OK);
     ASSERT_EQ_UINT(n, 3);
     ASSERT_EQ_STR(ev[0].type, "doc.updated");
     ASSERT_EQ_STR(ev[0].json, "{\"doc\":\"a\"}");
@@ -1053,7 +1193,7 @@ STORE_TEST(store_outbox_after_cursor) {
     ASSERT_EQ_UINT(n, 2);
     ASSERT_EQ_STR(ev[0].type, "file.moved");
     store_events_free(ev, n);
-    ASSERT_EQ_INT(store_events_after(e->st, 0, 1, &ev, &n), STORE_OK);
+    ASSERT_EQ_INT(store_events_after(e->st, base, 1, &ev, &n), STORE_OK);
     ASSERT_EQ_UINT(n, 1);
     ASSERT_EQ_INT(ev[0].id, first);
     store_events_free(ev, n);
@@ -1118,8 +1258,13 @@ STORE_TEST(store_restart_keeps_everything) {
     store_file_free(&g);
     store_event *ev = NULL;
     size_t n = 0;
+    /* Every committed change wrote its event: the vault, the member, the
+     * update. */
     ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
-    ASSERT_EQ_UINT(n, 1);
+    ASSERT_EQ_UINT(n, 3);
+    ASSERT_EQ_STR(ev[0].type, "vault.created");
+    ASSERT_EQ_STR(ev[1].type, "member.set");
+    ASSERT_EQ_STR(ev[2].type, "doc.updated");
     store_events_free(ev, n);
     /* The sequence carries on; ids are not reused. */
     CHECK_HELPER(append(e, vault, doc, "three", 3));
@@ -1566,3 +1711,230 @@ static void retry_body(struct env *e) {
 }
 
 TEST(store_pg_transient_conflict_reruns_batch) { CHECK_HELPER(run_postgres(retry_body)); }
+
+/* ---- the commit hook ----------------------------------------------------- */
+
+struct hooked {
+    pthread_mutex_t mu;
+    int n;
+    char doc[8][33];
+    int64_t seq[8];
+    uint64_t origin[8];
+    size_t len[8];
+    int done_after; /* how many hook calls had happened when `done` ran */
+};
+
+static void hook_fn(void *ud, const store_committed *c) {
+    struct hooked *h = ud;
+    pthread_mutex_lock(&h->mu);
+    if (h->n < 8) {
+        snprintf(h->doc[h->n], 33, "%s", c->doc);
+        h->seq[h->n] = c->seq;
+        h->origin[h->n] = c->origin;
+        h->len[h->n] = c->len;
+    }
+    h->n++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hook_done(void *ud, const store_result *r) {
+    struct hooked *h = ud;
+    (void)r;
+    pthread_mutex_lock(&h->mu);
+    h->done_after = h->n;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Every committed update reaches the hook with its own seq and its txn's
+ * origin, in order and before the txn's `done`; a rolled-back txn reaches it
+ * not at all. */
+STORE_TEST(store_commit_hook_sees_every_committed_update) {
+    int64_t owner;
+    char vault[33], d1[33], d2[33];
+    CHECK_HELPER(new_vault(e, 40, &owner, vault));
+    mkid(d1, 0xd401);
+    mkid(d2, 0xd402);
+    struct hooked h = {.n = 0};
+    pthread_mutex_init(&h.mu, NULL);
+    store_set_commit_hook(e->st, hook_fn, &h);
+
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, (const uint8_t *)"ab", 2), STORE_OK);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d2, (const uint8_t *)"cde", 3), STORE_OK);
+    store_txn_set_origin(t, 77);
+    store_result res;
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_OK);
+    ASSERT_EQ_INT(res.vault_seq, 2);
+    ASSERT_EQ_INT(h.n, 2);
+    ASSERT_EQ_STR(h.doc[0], d1);
+    ASSERT_EQ_INT(h.seq[0], 1);
+    ASSERT_EQ_UINT(h.len[0], 2);
+    ASSERT_EQ_STR(h.doc[1], d2);
+    ASSERT_EQ_INT(h.seq[1], 2);
+    ASSERT_EQ_UINT(h.origin[0], 77);
+    ASSERT_EQ_UINT(h.origin[1], 77);
+
+    /* A txn that fails is not reported. */
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, (const uint8_t *)"x", 1), STORE_OK);
+    store_txn_fail_for_test(t);
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_EIO);
+    ASSERT_EQ_INT(h.n, 2);
+
+    /* The hook runs before `done`, with the default origin 0. */
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d2, (const uint8_t *)"y", 1), STORE_OK);
+    ASSERT_EQ_INT(store_submit(e->st, t, hook_done, &h), STORE_OK);
+    store_txn *sync = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(sync, vault, d1, (const uint8_t *)"z", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, sync, &res), STORE_OK);
+    ASSERT_EQ_INT(h.n, 4);
+    ASSERT_EQ_INT(h.done_after, 3);
+    ASSERT_EQ_INT(h.seq[2], 3);
+    ASSERT_EQ_UINT(h.origin[2], 0);
+    ASSERT_EQ_INT(h.seq[3], 4);
+
+    store_set_commit_hook(e->st, NULL, NULL);
+    append(e, vault, d1, "w", 5);
+    ASSERT_EQ_INT(h.n, 4);
+    pthread_mutex_destroy(&h.mu);
+}
+
+/* ---- outbox consumers ---------------------------------------------------- */
+
+/* Commits one event into vault and returns its id. */
+static void add_event(struct env *e, const char *vault, const char *type, int64_t *id) {
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_event(t, vault, type, "{}"), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    CHECK_HELPER(last_event(e, id));
+}
+
+STORE_TEST(store_membership_changes_write_events) {
+    int64_t owner, bob, base;
+    char vault[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(new_user(e, "bob@example.org", &bob));
+    CHECK_HELPER(last_event(e, &base));
+    ASSERT_EQ_INT(store_member_set(e->st, vault, bob, ROLE_VIEWER), STORE_OK);
+    ASSERT_EQ_INT(store_member_remove(e->st, vault, bob), STORE_OK);
+    /* A failed change writes nothing. */
+    ASSERT_EQ_INT(store_member_remove(e->st, vault, bob), STORE_ENOTFOUND);
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, base, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    char want[64];
+    snprintf(want, sizeof(want), "{\"user\":%lld,\"role\":1}", (long long)bob);
+    ASSERT_EQ_STR(ev[0].type, "member.set");
+    ASSERT_EQ_STR(ev[0].json, want);
+    ASSERT_EQ_STR(ev[0].vault, vault);
+    snprintf(want, sizeof(want), "{\"user\":%lld}", (long long)bob);
+    ASSERT_EQ_STR(ev[1].type, "member.removed");
+    ASSERT_EQ_STR(ev[1].json, want);
+    store_events_free(ev, n);
+}
+
+STORE_TEST(store_cursors_and_pending) {
+    int64_t owner, c = -1, count = -1, oldest = -1, e1, e2, e3;
+    char vault[33], other[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(new_vault(e, 2, &owner, other));
+    ASSERT_EQ_INT(store_cursor_get(e->st, "indexer", &c), STORE_OK);
+    ASSERT_EQ_INT(c, 0);
+    ASSERT_EQ_INT(store_cursor_get(e->st, "Bad Name", &c), STORE_EINVAL);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "", 1, 1), STORE_EINVAL);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "x", -1, 1), STORE_EINVAL);
+    CHECK_HELPER(add_event(e, vault, "a", &e1));
+    CHECK_HELPER(add_event(e, other, "b", &e2));
+    CHECK_HELPER(add_event(e, vault, "c", &e3));
+    /* Everything so far is pending for a consumer without a cursor: the two
+     * vault.created events and a, b, c. */
+    ASSERT_EQ_INT(store_events_pending(e->st, "indexer", NULL, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 5);
+    ASSERT_TRUE(oldest > 0);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "indexer", e1, 100), STORE_OK);
+    ASSERT_EQ_INT(store_cursor_get(e->st, "indexer", &c), STORE_OK);
+    ASSERT_EQ_INT(c, e1);
+    ASSERT_EQ_INT(store_events_pending(e->st, "indexer", vault, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_INT(store_events_pending(e->st, "indexer", other, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "indexer", e3, 200), STORE_OK);
+    ASSERT_EQ_INT(store_events_pending(e->st, "indexer", NULL, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 0);
+    ASSERT_EQ_INT(oldest, 0);
+    ASSERT_EQ_INT(store_cursor_delete(e->st, "indexer"), STORE_OK);
+    ASSERT_EQ_INT(store_cursor_delete(e->st, "indexer"), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_cursor_get(e->st, "indexer", &c), STORE_OK);
+    ASSERT_EQ_INT(c, 0);
+}
+
+STORE_TEST(store_prune_waits_for_every_consumer) {
+    int64_t owner, e1, e2, e3, deleted = -1;
+    char vault[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(add_event(e, vault, "a", &e1));
+    CHECK_HELPER(add_event(e, vault, "b", &e2));
+    CHECK_HELPER(add_event(e, vault, "c", &e3));
+    int64_t future = INT64_C(1) << 60; /* every event is old enough */
+    /* No consumer registered: nothing goes. */
+    ASSERT_EQ_INT(store_events_prune(e->st, future, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 0);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "fast", e3, 1), STORE_OK);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "slow", e1, 1), STORE_OK);
+    /* Too young: nothing goes. */
+    ASSERT_EQ_INT(store_events_prune(e->st, 1, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 0);
+    /* Old enough: only what the slow consumer has passed (vault.created, a). */
+    ASSERT_EQ_INT(store_events_prune(e->st, future, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 2);
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_INT(ev[0].id, e2);
+    ASSERT_EQ_INT(ev[1].id, e3);
+    store_events_free(ev, n);
+    ASSERT_EQ_INT(store_cursor_set(e->st, "slow", e3, 2), STORE_OK);
+    ASSERT_EQ_INT(store_events_prune(e->st, future, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 2);
+    ASSERT_EQ_INT(store_events_after(e->st, 0, 10, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0);
+    store_events_free(ev, n);
+}
+
+struct listen_count {
+    pthread_mutex_t m;
+    int calls;
+};
+
+static void count_commit(void *ud) {
+    struct listen_count *l = ud;
+    pthread_mutex_lock(&l->m);
+    l->calls++;
+    pthread_mutex_unlock(&l->m);
+}
+
+STORE_TEST(store_listeners_hear_commits) {
+    int64_t owner, id;
+    char vault[33];
+    struct listen_count l = {.m = PTHREAD_MUTEX_INITIALIZER, .calls = 0};
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    ASSERT_EQ_INT(store_listen(e->st, count_commit, &l), STORE_OK);
+    CHECK_HELPER(add_event(e, vault, "a", &id));
+    pthread_mutex_lock(&l.m);
+    int calls = l.calls;
+    pthread_mutex_unlock(&l.m);
+    ASSERT_TRUE(calls >= 1); /* called before store_commit returned */
+    store_unlisten(e->st, count_commit, &l);
+    CHECK_HELPER(add_event(e, vault, "b", &id));
+    pthread_mutex_lock(&l.m);
+    ASSERT_EQ_INT(l.calls, calls);
+    pthread_mutex_unlock(&l.m);
+    pthread_mutex_destroy(&l.m);
+}

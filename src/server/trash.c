@@ -1,0 +1,586 @@
+/*
+ * trash.c - trash routes and the janitor's purge (see trash.h).
+ *
+ * Trashing and restoring are metadata changes of the vault's index document
+ * ("trashed" set or removed, maybe a new "path"), committed with the
+ * projection rows through notes_commit_index_change(), like a rename.
+ *
+ * The janitor runs on the loop thread from a timer: one run reads the clock
+ * once, asks the store for the trashed notes whose last activity is at or
+ * before that time minus their vault's retention, and submits one purge
+ * transaction per note: the store's purge step (which checks the note is
+ * still trashed and still that old, else rolls the transaction back), the
+ * index document's update removing the entry, and a "note.purged" event.
+ * Completions come back on the writer thread and are handed to the loop
+ * through `async`.
+ *
+ * Invariants: a purge job holds the index vdoc, which stays open while its
+ * commit is counted in flight; the done queue is touched only under `mu`;
+ * once `closed` is set nothing is sent to `async` any more, and
+ * trash_janitor_free() answers what is left.
+ */
+#include "server/trash.h"
+
+#include "server/auth.h"
+#include "server/notes.h"
+#include "util/log.h"
+#include "util/vclock.h"
+#include "util/vpath.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PURGE_BATCH   256 /* notes one run looks at */
+#define RESTORE_TRIES 1000
+#define CLOCK_JUMP_MS (100LL * 365 * TRASH_DAY_MS) /* VAULT_FAULT=janitor-clock-jump */
+
+static int default_days = TRASH_DEFAULT_RETENTION_DAYS;
+
+void trash_set_default_retention_days(int days) {
+    if (days >= 1 && days <= STORE_RETENTION_MAX_DAYS) default_days = days;
+}
+
+int trash_default_retention_days(void) { return default_days; }
+
+int trash_retention_days(int days) { return days > 0 ? days : default_days; }
+
+static void db_failed(vctx *ctx) {
+    vhttp_send_problem(ctx, 503, "Service Unavailable", "The database did not answer.");
+}
+
+static bool fault(const char *name) {
+    const char *f = getenv("VAULT_FAULT");
+    return f != NULL && strstr(f, name) != NULL;
+}
+
+static yany any_num(double v) {
+    yany a = {.kind = YANY_NUMBER};
+    a.u.num = v;
+    return a;
+}
+
+static yany any_str(const char *s) {
+    yany a = {.kind = YANY_STRING};
+    a.u.str.ptr = s;
+    a.u.str.len = strlen(s);
+    return a;
+}
+
+/* The later of a trashed file's trash time and its last edit. */
+static int64_t last_activity(const store_file *f) {
+    return f->updated > f->trashed ? f->updated : f->trashed;
+}
+
+/* ---- GET /api/v1/vaults/{vault}/trash ---------------------------------------- */
+
+static int by_trashed_desc(const void *a, const void *b) {
+    const store_file *x = a, *y = b;
+    if (x->trashed != y->trashed) return x->trashed > y->trashed ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+void trash_route_list(vctx *ctx) {
+    store_vault v;
+    if (store_vault_get(ctx->st, ctx->vault, ctx->user_id, &v) != STORE_OK) {
+        db_failed(ctx);
+        return;
+    }
+    int days = trash_retention_days(v.trash_retention_days);
+    store_vault_free(&v);
+    store_file *files = NULL;
+    size_t n = 0;
+    if (store_file_list(ctx->st, ctx->vault, "", true, &files, &n) != STORE_OK) {
+        db_failed(ctx);
+        return;
+    }
+    if (n > 1) qsort(files, n, sizeof(*files), by_trashed_desc);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const store_file *f = &files[i];
+        json_t *item = notes_file_json(f);
+        json_object_set_new(item, "trashed", json_integer(f->trashed));
+        json_object_set_new(item, "editedInTrash", json_boolean(f->updated > f->trashed));
+        json_object_set_new(item, "purgeAfter",
+                            json_integer(last_activity(f) + (int64_t)days * TRASH_DAY_MS));
+        json_array_append_new(arr, item);
+    }
+    store_files_free(files, n);
+    vhttp_send_json(ctx, 200, json_pack("{s:o, s:i}", "trash", arr, "retentionDays", days));
+}
+
+/* ---- POST /api/v1/notes/{note}/restore ---------------------------------------- */
+
+/* "/A/Name.md" -> "/A/Name (restored).md" (k == 1) or "/A/Name (restored
+ * k).md"; malloc'd, NULL when out of memory. */
+static char *restored_path(const char *path, int k) {
+    const char *base = vpath_basename(path);
+    const char *dot = strrchr(base, '.');
+    if (dot == NULL || dot == base) dot = base + strlen(base);
+    char mark[32];
+    if (k == 1)
+        snprintf(mark, sizeof(mark), " (restored)");
+    else
+        snprintf(mark, sizeof(mark), " (restored %d)", k);
+    size_t head = (size_t)(dot - path), tail = strlen(dot), ml = strlen(mark);
+    char *out = malloc(head + ml + tail + 1);
+    if (out == NULL) return NULL;
+    memcpy(out, path, head);
+    memcpy(out + head, mark, ml);
+    memcpy(out + head + ml, dot, tail + 1);
+    return out;
+}
+
+typedef struct {
+    const char *id;
+    const char *path; /* NULL: unchanged */
+} restore_edit;
+
+static int edit_restore(ytxn *tx, vdoc *idx, void *ud) {
+    restore_edit *r = ud;
+    ytype *meta = notes_index_meta(idx, r->id);
+    if (meta == NULL) return Y_ERR_RANGE;
+    int rc = ymap_delete(tx, meta, "trashed");
+    if (rc == Y_OK && r->path != NULL) {
+        yany v = any_str(r->path);
+        rc = ymap_set(tx, meta, "path", &v);
+    }
+    return rc;
+}
+
+void trash_route_restore(vctx *ctx) {
+    store_file f;
+    if (notes_file(ctx, &f, true) != 0) return;
+    vdoc *idx = NULL, *d = NULL;
+    char *path = NULL, *text = NULL, *title = NULL;
+    size_t len = 0;
+    if (f.trashed == 0) {
+        vhttp_send_problem(ctx, 409, "Conflict", "The note is not in the trash.");
+        goto out;
+    }
+    if (vdocs_get(ctx->docs, f.vault, f.id, &d) != STORE_OK ||
+        ytext_string(ydoc_get(d->doc, "content", YTYPE_TEXT), &text, &len) != Y_OK ||
+        vdocs_get(ctx->docs, f.vault, f.vault, &idx) != STORE_OK) {
+        db_failed(ctx);
+        goto out;
+    }
+    if (notes_index_meta(idx, f.id) == NULL) {
+        vhttp_send_problem(ctx, 500, "Internal Server Error",
+                           "The vault's index has no entry for this note.");
+        goto out;
+    }
+    /* The old path, or the first free "(restored k)" name beside it. */
+    bool moved = false;
+    if (notes_path_taken(idx, f.path, f.id)) {
+        for (int k = 1; k <= RESTORE_TRIES && path == NULL; k++) {
+            char *p = restored_path(f.path, k);
+            if (p == NULL) break;
+            if (vpath_validate(p, strlen(p), VPATH_FILE, NULL) == VPATH_OK &&
+                !notes_path_taken(idx, p, f.id))
+                path = p;
+            else
+                free(p);
+        }
+        if (path == NULL) {
+            vhttp_send_problem(ctx, 409, "Conflict",
+                               "The note's path is taken and no free name was found beside it; "
+                               "move the other note first.");
+            goto out;
+        }
+        free(f.path);
+        f.path = path;
+        path = NULL;
+        moved = true;
+    }
+    if (vpath_title(text, len, f.path, &title) != VPATH_OK) {
+        vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");
+        goto out;
+    }
+    free(f.title);
+    f.title = title;
+    title = NULL;
+    int64_t trashed = f.trashed;
+    f.trashed = 0;
+    f.updated = auth_now_ms();
+    restore_edit r = {.id = f.id, .path = moved ? f.path : NULL};
+    json_t *ev = json_pack("{s:s, s:s, s:I, s:I}", "id", f.id, "path", f.path, "user",
+                           (json_int_t)ctx->user_id, "trashed", (json_int_t)trashed);
+    char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    json_t *reply = notes_file_json(&f);
+    json_object_set_new(reply, "restoredFrom", json_integer(trashed));
+    json_object_set_new(reply, "moved", json_boolean(moved));
+    notes_commit_index_change(ctx, idx, edit_restore, &r, &f, 1, "note.restored",
+                              evs != NULL ? evs : "{}", 200, reply);
+    free(evs);
+out:
+    yfree(text);
+    free(path);
+    free(title);
+    store_file_free(&f);
+}
+
+/* ---- POST /api/v1/vaults/{vault}/folders/trash ---------------------------------- */
+
+typedef struct {
+    store_file *files;
+    size_t n;
+    int64_t at;
+} trash_many;
+
+static int edit_trash_many(ytxn *tx, vdoc *idx, void *ud) {
+    trash_many *t = ud;
+    yany v = any_num((double)t->at);
+    for (size_t i = 0; i < t->n; i++) {
+        ytype *meta = notes_index_meta(idx, t->files[i].id);
+        if (meta == NULL) return Y_ERR_RANGE;
+        int rc = ymap_set(tx, meta, "trashed", &v);
+        if (rc != Y_OK) return rc;
+    }
+    return Y_OK;
+}
+
+void trash_route_folder(vctx *ctx) {
+    static const char *const keys[] = {"path", NULL};
+    if (vctx_body_fields(ctx, keys, NULL, 1) != 0) return;
+    json_t *jp = json_object_get(ctx->body, "path");
+    const char *folder = json_string_value(jp);
+    size_t where = 0;
+    vpath_err perr = vpath_validate(folder, json_string_length(jp), VPATH_FOLDER, &where);
+    if (perr != VPATH_OK) {
+        char detail[320];
+        snprintf(detail, sizeof(detail), "Bad path (at byte %zu): %s", where, vpath_strerror(perr));
+        vhttp_send_problem(ctx, 422, "Unprocessable Content", detail);
+        return;
+    }
+    if (strcmp(folder, "/") == 0) {
+        vhttp_send_problem(ctx, 422, "Unprocessable Content",
+                           "The vault's root cannot be trashed; trash its folders or notes.");
+        return;
+    }
+    vdoc *idx = NULL;
+    if (vdocs_get(ctx->docs, ctx->vault, ctx->vault, &idx) != STORE_OK) {
+        db_failed(ctx);
+        return;
+    }
+    /* The folder's live notes, by the index (never behind the commits). */
+    store_file *files = NULL;
+    size_t n = 0, cap = 0;
+    const char **ids = NULL;
+    size_t nids = 0;
+    ytype *map = ydoc_get(idx->doc, "files", YTYPE_MAP);
+    if (map == NULL || ymap_keys(map, &ids, &nids) != Y_OK) {
+        vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");
+        return;
+    }
+    int64_t now = auth_now_ms();
+    int status = 0;
+    for (size_t i = 0; i < nids && status == 0; i++) {
+        ytype *meta = notes_index_meta(idx, ids[i]);
+        yvalue v;
+        if (meta == NULL || ymap_get(meta, "trashed", &v) == Y_OK) continue;
+        if (ymap_get(meta, "path", &v) != Y_OK || v.kind != YVALUE_ANY ||
+            v.any.kind != YANY_STRING || v.any.u.str.len > VPATH_MAX_LEN)
+            continue;
+        char p[VPATH_MAX_LEN + 1];
+        memcpy(p, v.any.u.str.ptr, v.any.u.str.len);
+        p[v.any.u.str.len] = '\0';
+        if (!vpath_has_prefix(p, folder)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            store_file *grown = realloc(files, cap * sizeof(*files));
+            if (grown == NULL) {
+                status = 503;
+                break;
+            }
+            files = grown;
+        }
+        if (store_file_get(ctx->st, ids[i], &files[n]) != STORE_OK) {
+            status = 503;
+            break;
+        }
+        files[n++].trashed = now;
+    }
+    yfree(ids);
+    if (status == 0 && n == 0) {
+        vhttp_send_problem(ctx, 404, "Not Found", "No such folder, or nothing in it to trash.");
+        store_files_free(files, n);
+        return;
+    }
+    if (status != 0) {
+        db_failed(ctx);
+        store_files_free(files, n);
+        return;
+    }
+    trash_many t = {files, n, now};
+    json_t *ev = json_pack("{s:s, s:I, s:I}", "path", folder, "files", (json_int_t)n, "user",
+                           (json_int_t)ctx->user_id);
+    json_t *evids = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(evids, json_string(files[i].id));
+    json_object_set_new(ev, "ids", evids);
+    char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    json_t *reply = json_pack("{s:s, s:I, s:I}", "path", folder, "trashed", (json_int_t)n, "at",
+                              (json_int_t)now);
+    notes_commit_index_change(ctx, idx, edit_trash_many, &t, files, n, "folder.trashed",
+                              evs != NULL ? evs : "{}", 200, reply);
+    free(evs);
+    store_files_free(files, n);
+}
+
+/* ---- PATCH /api/v1/vaults/{vault} --------------------------------------------- */
+
+void trash_route_vault_patch(vctx *ctx) {
+    static const char *const keys[] = {"trashRetentionDays", NULL};
+    static const json_type types[] = {JSON_INTEGER};
+    if (vctx_body_fields(ctx, keys, types, 1) != 0) return;
+    json_int_t days = json_integer_value(json_object_get(ctx->body, "trashRetentionDays"));
+    if (days < 0 || days > STORE_RETENTION_MAX_DAYS) {
+        vhttp_send_problem(ctx, 422, "Unprocessable Content",
+                           "trashRetentionDays is 1 to 36500 days, or 0 for the server's default.");
+        return;
+    }
+    int rc = store_vault_set_retention(ctx->st, ctx->vault, (int)days);
+    store_vault v;
+    if (rc == STORE_OK) rc = store_vault_get(ctx->st, ctx->vault, ctx->user_id, &v);
+    if (rc != STORE_OK) {
+        db_failed(ctx);
+        return;
+    }
+    vlog(VLOG_INFO, "trash retention set",
+         json_pack("{s:s, s:i, s:I, s:s}", "vault", v.id, "days", v.trash_retention_days, "user",
+                   (json_int_t)ctx->user_id, "trace_id", ctx->trace_id));
+    vhttp_send_json(ctx, 200,
+                    json_pack("{s:s, s:s, s:i, s:b}", "id", v.id, "name", v.name,
+                              "trashRetentionDays", trash_retention_days(v.trash_retention_days),
+                              "trashRetentionDefault", v.trash_retention_days == 0));
+    store_vault_free(&v);
+}
+
+/* ---- the janitor ---------------------------------------------------------------- */
+
+typedef struct pjob {
+    trash_janitor *j;
+    vdoc *idx; /* NULL when the index had no entry to remove */
+    char doc[33], vault[33];
+    char *path;
+    int64_t trashed, last_edit, cutoff, at;
+    store_doc_usage usage;
+    store_result res;
+    struct pjob *next;
+} pjob;
+
+struct trash_janitor {
+    uv_loop_t *loop;
+    store *st;
+    vdocs *docs;
+    vsync *sync;
+    uv_timer_t timer;
+    uv_async_t async;
+    int handles_open;
+    bool stopped;
+    pthread_mutex_t mu;
+    bool closed; /* under mu: async is closing, answer in trash_janitor_free */
+    pjob *done_head, *done_tail;
+    uint64_t runs;
+};
+
+static void job_free(pjob *p) {
+    free(p->path);
+    free(p);
+}
+
+/* On the loop (or in trash_janitor_free): the purge committed or failed. */
+static void job_finish(trash_janitor *j, pjob *p) {
+    bool ok = p->res.err == STORE_OK;
+    if (p->idx != NULL) vdocs_answered(j->docs, p->idx, ok);
+    if (ok) {
+        (void)vdocs_close(j->docs, p->doc);
+        vlog(VLOG_INFO, "note purged",
+             json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:b, s:s}}",
+                       "doc", p->doc, "vault", p->vault, "path", p->path, "trashed",
+                       (json_int_t)p->trashed, "last_edit", (json_int_t)p->last_edit, "cutoff",
+                       (json_int_t)p->cutoff, "at", (json_int_t)p->at, "removed", "updates",
+                       (json_int_t)p->usage.updates, "update_bytes",
+                       (json_int_t)p->usage.update_bytes, "versions", (json_int_t)p->usage.versions,
+                       "version_bytes", (json_int_t)p->usage.version_bytes, "index_entry",
+                       p->idx != NULL, "search", "note.purged event"));
+    } else {
+        vlog(p->res.err == STORE_ENOTFOUND ? VLOG_INFO : VLOG_ERROR, "note purge skipped",
+             json_pack("{s:s, s:s, s:s}", "doc", p->doc, "reason",
+                       p->res.err == STORE_ENOTFOUND
+                           ? "restored, edited or already purged before the purge committed"
+                           : "the purge could not be committed",
+                       "error", store_strerror(p->res.err)));
+    }
+    job_free(p);
+}
+
+static void on_purged(void *ud, const store_result *res) {
+    pjob *p = ud;
+    trash_janitor *j = p->j;
+    p->res = *res;
+    pthread_mutex_lock(&j->mu);
+    p->next = NULL;
+    if (j->done_tail != NULL)
+        j->done_tail->next = p;
+    else
+        j->done_head = p;
+    j->done_tail = p;
+    if (!j->closed) uv_async_send(&j->async);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void drain(trash_janitor *j) {
+    pthread_mutex_lock(&j->mu);
+    pjob *p = j->done_head;
+    j->done_head = j->done_tail = NULL;
+    pthread_mutex_unlock(&j->mu);
+    while (p != NULL) {
+        pjob *next = p->next;
+        job_finish(j, p);
+        p = next;
+    }
+}
+
+static void on_async(uv_async_t *a) { drain(a->data); }
+
+/* Submits the purge of one due note. Returns true if it was submitted. */
+static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t at) {
+    const store_file *f = &it->file;
+    vdoc *open = vdocs_find(j->docs, f->id);
+    if (vsync_watching(j->sync, f->id) || (open != NULL && open->inflight > 0)) {
+        vlog(VLOG_INFO, "note purge postponed",
+             json_pack("{s:s, s:s}", "doc", f->id, "reason", "the note is open or being written"));
+        return false;
+    }
+    pjob *p = calloc(1, sizeof(*p));
+    store_txn *t = store_txn_new();
+    vdoc *idx = NULL;
+    uint8_t *u = NULL;
+    size_t ulen = 0;
+    bool ok = p != NULL && t != NULL && (p->path = strdup(f->path)) != NULL &&
+              store_doc_usage_get(j->st, f->id, &p->usage) == STORE_OK &&
+              vdocs_get(j->docs, f->vault, f->vault, &idx) == STORE_OK;
+    if (ok) {
+        ytype *files = ydoc_get(idx->doc, "files", YTYPE_MAP);
+        yvalue v;
+        if (files != NULL && ymap_get(files, f->id, &v) == Y_OK) {
+            ytxn *tx = vdocs_begin(idx);
+            int rc = tx != NULL ? ymap_delete(tx, files, f->id) : Y_ERR_STATE;
+            if (tx != NULL) {
+                int crc = vdocs_commit(idx, tx, &u, &ulen);
+                if (rc == Y_OK) rc = crc;
+            }
+            ok = rc == Y_OK && u != NULL;
+            if (!ok) idx->broken = true;
+        } else {
+            idx = NULL; /* nothing to remove from the index */
+        }
+    }
+    json_t *ev = json_pack("{s:s, s:s}", "id", f->id, "path", f->path);
+    char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    ok = ok && evs != NULL && store_txn_purge_note(t, f->vault, f->id, it->cutoff) == STORE_OK &&
+         (u == NULL || store_txn_append_update(t, f->vault, f->vault, u, ulen) == STORE_OK) &&
+         store_txn_event(t, f->vault, "note.purged", evs) == STORE_OK;
+    free(u);
+    free(evs);
+    if (!ok) {
+        if (idx != NULL) idx->broken = true; /* memory is ahead of the log */
+        store_txn_free(t);
+        if (p != NULL) job_free(p);
+        vlog(VLOG_ERROR, "note purge failed", json_pack("{s:s}", "doc", f->id));
+        return false;
+    }
+    p->j = j;
+    p->idx = idx;
+    memcpy(p->doc, f->id, 33);
+    memcpy(p->vault, f->vault, 33);
+    p->trashed = f->trashed;
+    p->last_edit = f->updated;
+    p->cutoff = it->cutoff;
+    p->at = at;
+    if (idx != NULL) vdocs_submitted(idx);
+    if (store_submit(j->st, t, on_purged, p) != STORE_OK) {
+        store_result closed = {.err = STORE_ECLOSED};
+        on_purged(p, &closed);
+    }
+    return true;
+}
+
+static void on_timer(uv_timer_t *timer) {
+    trash_janitor *j = timer->data;
+    bool jump = fault("janitor-clock-jump");
+    /* The one reading of the clock that decides this run. */
+    int64_t now = vclock_now_ms();
+    store_trash_item *items = NULL;
+    size_t n = 0;
+    int rc =
+        store_trash_due(j->st, now, (int64_t)default_days * TRASH_DAY_MS, PURGE_BATCH, &items, &n);
+    if (rc != STORE_OK) {
+        vlog(VLOG_ERROR, "trash purge run failed", json_pack("{s:s}", "error", store_strerror(rc)));
+        return;
+    }
+    size_t submitted = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Later readings only stamp the log: with the test fault, the clock
+         * jumps a century ahead here, which must not purge anything more. */
+        int64_t at = vclock_now_ms() + (jump ? CLOCK_JUMP_MS : 0);
+        if (purge_one(j, &items[i], at)) submitted++;
+    }
+    store_trash_items_free(items, n);
+    j->runs++;
+    vlog(n > 0 ? VLOG_INFO : VLOG_DEBUG, "trash purge run",
+         json_pack("{s:I, s:I, s:I, s:I}", "run", (json_int_t)j->runs, "now", (json_int_t)now,
+                   "due", (json_int_t)n, "submitted", (json_int_t)submitted));
+}
+
+int trash_janitor_start(uv_loop_t *loop, store *st, vdocs *docs, vsync *sync, uint64_t interval_ms,
+                        trash_janitor **out) {
+    trash_janitor *j = calloc(1, sizeof(*j));
+    if (j == NULL) return UV_ENOMEM;
+    j->loop = loop;
+    j->st = st;
+    j->docs = docs;
+    j->sync = sync;
+    pthread_mutex_init(&j->mu, NULL);
+    int rc = uv_async_init(loop, &j->async, on_async);
+    if (rc != 0) {
+        pthread_mutex_destroy(&j->mu);
+        free(j);
+        return rc;
+    }
+    j->async.data = j;
+    uv_timer_init(loop, &j->timer);
+    j->timer.data = j;
+    j->handles_open = 2;
+    (void)uv_timer_start(&j->timer, on_timer, interval_ms,
+                         interval_ms); /* fails only without a callback */
+    *out = j;
+    return 0;
+}
+
+static void on_closed(uv_handle_t *h) {
+    trash_janitor *j = h->data;
+    j->handles_open--;
+}
+
+void trash_janitor_stop(trash_janitor *j) {
+    if (j == NULL || j->stopped) return;
+    j->stopped = true;
+    uv_timer_stop(&j->timer);
+    pthread_mutex_lock(&j->mu);
+    j->closed = true;
+    pthread_mutex_unlock(&j->mu);
+    uv_close((uv_handle_t *)&j->timer, on_closed);
+    uv_close((uv_handle_t *)&j->async, on_closed);
+}
+
+void trash_janitor_free(trash_janitor *j) {
+    if (j == NULL) return;
+    trash_janitor_stop(j);
+    drain(j); /* purges answered after the async closed */
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
