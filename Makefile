@@ -1,7 +1,8 @@
 # Vault Notes: the commands a newcomer types.
 #   make run    install what is missing, build, start vaultd on http://127.0.0.1:8080
 #   make test   install what is missing, build with ASan+UBSan, run every test
-#   make bench  build Release and run every benchmark (make bench-rest, bench-crdt, bench-history: one)
+#   make bench  build Release and run every benchmark (make bench-rest, bench-crdt,
+#               bench-search, bench-history: only one)
 #   make fuzz   run the fuzz targets for longer (FUZZ_SECONDS per target)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 ASAN_DIR := build/asan
@@ -10,7 +11,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build-asan build-release run test test-c test-interop test-fuzz bench bench-rest bench-crdt bench-history fuzz format clean
+.PHONY: all deps build-asan build-release run test test-c test-interop test-fuzz bench bench-rest bench-crdt bench-search bench-history fuzz format clean
 
 all: build-release
 
@@ -45,6 +46,7 @@ bench: build-release
 	@if [ -x bench/run.sh ]; then bench/run.sh; fi
 	@bench/crdt.sh
 	@bench/rest.sh
+	@bench/search.sh
 	@bench/history.sh
 
 bench-rest: build-release
@@ -53,6 +55,8 @@ bench-rest: build-release
 bench-crdt: build-release
 	@bench/crdt.sh
 
+bench-search: build-release
+	@bench/search.sh
 bench-history: build-release
 	@bench/history.sh
 

@@ -13,7 +13,7 @@ packages=(
   build-essential cmake pkg-config git curl ca-certificates
   clang libclang-rt-14-dev
   libh2o-dev libuv1-dev libssl-dev libjansson-dev zlib1g-dev
-  libsqlite3-dev libpq-dev postgresql libsodium-dev libwslay-dev wrk time sqlite3
+  libsqlite3-dev libpq-dev postgresql postgresql-contrib libsodium-dev libwslay-dev libmd4c-dev wrk time sqlite3
   nodejs npm
 )
 

@@ -93,8 +93,8 @@ static void on_commit(void *ud) { vconsumer_wake(ud); }
 
 static void log_failure(vconsumer *c, const char *what, int err, int delay_ms) {
     vlog(VLOG_WARN, what,
-         json_pack("{s:s, s:I, s:s?, s:i}", "consumer", c->name,
-                   "cursor", (json_int_t)atomic_load(&c->cursor), "error",
+         json_pack("{s:s, s:I, s:s?, s:i}", "consumer", c->name, "cursor",
+                   (json_int_t)atomic_load(&c->cursor), "error",
                    err < 0 ? store_strerror(err) : NULL, "retry_ms", delay_ms));
 }
 
@@ -168,7 +168,8 @@ int vconsumer_start(store *st, const char *name, vconsumer_fn fn, void *ud,
     if (c->opt.poll_ms <= 0) c->opt.poll_ms = 1000;
     if (c->opt.backoff_min_ms <= 0) c->opt.backoff_min_ms = 100;
     if (c->opt.backoff_max_ms <= 0) c->opt.backoff_max_ms = 30000;
-    if (c->opt.backoff_max_ms < c->opt.backoff_min_ms) c->opt.backoff_max_ms = c->opt.backoff_min_ms;
+    if (c->opt.backoff_max_ms < c->opt.backoff_min_ms)
+        c->opt.backoff_max_ms = c->opt.backoff_min_ms;
     pthread_mutex_init(&c->m, NULL);
     if (cond_init_monotonic(&c->cv) != 0) {
         pthread_mutex_destroy(&c->m);
@@ -239,8 +240,8 @@ static void *retention_main(void *arg) {
                  json_pack("{s:s, s:I}", "error", store_strerror(err), "deleted",
                            (json_int_t)deleted));
         else if (deleted > 0)
-            vlog(VLOG_INFO, "outbox events deleted", json_pack("{s:I}", "deleted",
-                                                               (json_int_t)deleted));
+            vlog(VLOG_INFO, "outbox events deleted",
+                 json_pack("{s:I}", "deleted", (json_int_t)deleted));
         pthread_mutex_lock(&r->m);
         wait_ms(&r->cv, &r->m, &r->stop, r->interval_ms);
     }

@@ -256,3 +256,19 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
     if (*changed != NULL) d->version++;
     return rc;
 }
+
+int vdocs_load_text(store *st, const char *id, char **text, size_t *len) {
+    ydoc *doc = NULL;
+    uint64_t count = 0;
+    int rc = load(st, id, UINT64_MAX, &doc, &count);
+    if (rc != STORE_OK) return rc;
+    ytype *t = ydoc_get(doc, "content", YTYPE_TEXT);
+    char *s = NULL;
+    size_t n = 0;
+    int yrc = t != NULL ? ytext_string(t, &s, &n) : Y_ERR_TYPE;
+    ydoc_free(doc);
+    if (yrc != Y_OK) return yrc == Y_ERR_NOMEM ? STORE_ENOMEM : STORE_EINVAL;
+    *text = s;
+    *len = n;
+    return STORE_OK;
+}

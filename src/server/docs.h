@@ -94,6 +94,12 @@ vdoc *vdocs_find(vdocs *c, const char *id);
 /* Closes document `id` if it is open and has no commit in flight (after
  * its log was purged). Returns 0, or -1 if it is busy. */
 int vdocs_close(vdocs *c, const char *id);
+/* The current text (Y.Text "content") of note `id`, read from its update
+ * log into a private document: touches no cache, so any thread may call it
+ * (the search indexer does). *text is NUL-terminated, freed with yfree().
+ * Returns STORE_OK, a store error, or STORE_EINVAL if the engine refuses
+ * the log. A note without updates has the text "". */
+int vdocs_load_text(store *st, const char *id, char **text, size_t *len);
 
 /* Number of open documents (for /metrics). */
 size_t vdocs_count(const vdocs *c);

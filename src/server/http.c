@@ -63,7 +63,7 @@ struct vhttp {
     int open_conns;
     int shutting_down;
     uint64_t shutdown_started;
-    int handles_open; /* listener, timer, async: closed by vhttp_shutdown */
+    int handles_open;     /* listener, timer, async: closed by vhttp_shutdown */
     bool no_api, no_sync; /* roles this process does not run (vhttp_set_roles) */
 };
 

@@ -9,6 +9,7 @@
 #include "server/consumer.h"
 #include "server/history.h"
 #include "server/http.h"
+#include "server/search.h"
 #include "server/trash.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -29,6 +30,7 @@
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
+    "       vaultd reindex [--data-dir DIR | --database URL]\n"
     "\n"
     "The Vault Notes server: offline-first Markdown vaults kept in sync.\n"
     "\n"
@@ -57,6 +59,9 @@ static const char usage[] =
     "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this help and exit\n"
+    "\n"
+    "Commands:\n"
+    "  reindex              rebuild the search index from the documents, then exit\n"
     "\n"
     "Logs are JSON lines on stderr. Stop with SIGINT or SIGTERM.\n";
 
@@ -186,10 +191,15 @@ static history *hist;
 /* The background work of the roles other than api and sync. */
 typedef struct {
     vretention *retention;
+    vconsumer *indexer;
 } workers;
 
 static int workers_start(const options *opt, workers *w) {
     memset(w, 0, sizeof(*w));
+    if (opt->roles & ROLE_INDEXER) {
+        int rc = vconsumer_start(db, SEARCH_CONSUMER, search_index_events, NULL, NULL, &w->indexer);
+        if (rc != STORE_OK) return rc;
+    }
     if (opt->roles & ROLE_JANITOR) {
         int rc = vretention_start(db, opt->event_retention_ms, 60 * 60 * 1000, &w->retention);
         if (rc != STORE_OK) return rc;
@@ -198,6 +208,8 @@ static int workers_start(const options *opt, workers *w) {
 }
 
 static void workers_stop(workers *w) {
+    vconsumer_stop(w->indexer);
+    w->indexer = NULL;
     vretention_stop(w->retention);
     w->retention = NULL;
 }
@@ -271,6 +283,8 @@ int main(int argc, char **argv) {
         default: fputs(usage, stderr); return 2;
         }
     }
+    bool reindex = optind < argc && strcmp(argv[optind], "reindex") == 0;
+    if (reindex) optind++;
     if (optind < argc) {
         fprintf(stderr, "vaultd: unexpected argument '%s'\n%s", argv[optind], usage);
         return 2;
@@ -355,6 +369,19 @@ int main(int argc, char **argv) {
         STORE_OK) {
         fprintf(stderr, "vaultd: cannot open the database: %s\n", err);
         return 1;
+    }
+
+    if (reindex) {
+        int64_t notes = 0;
+        int rrc = search_reindex(db, &notes);
+        store_close(db);
+        if (rrc != STORE_OK) {
+            fprintf(stderr, "vaultd: reindex failed: %s (details in the log)\n",
+                    store_strerror(rrc));
+            return 1;
+        }
+        printf("vaultd: search index rebuilt: %lld notes\n", (long long)notes);
+        return 0;
     }
 
     uv_loop_init(&loop);

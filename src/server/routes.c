@@ -11,6 +11,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/notes.h"
+#include "server/search.h"
 #include "server/sync.h"
 #include "server/trash.h"
 #include "server/vaults.h"
@@ -69,6 +70,7 @@ const vroute vroutes[] = {
     {"POST", "/api/v1/vaults/{vault}/folders/rename", notes_route_folder_rename, ACCESS_EDITOR},
     {"POST", "/api/v1/vaults/{vault}/folders/trash", trash_route_folder, ACCESS_EDITOR},
     {"GET", "/api/v1/vaults/{vault}/trash", trash_route_list, ACCESS_VIEWER},
+    {"GET", "/api/v1/vaults/{vault}/search", search_route, ACCESS_VIEWER},
     {"GET", "/api/v1/notes/{note}", notes_route_get, ACCESS_VIEWER},
     {"PUT", "/api/v1/notes/{note}", notes_route_put, ACCESS_EDITOR},
     {"PATCH", "/api/v1/notes/{note}", notes_route_patch, ACCESS_EDITOR},

@@ -211,7 +211,7 @@ void trash_route_restore(vctx *ctx) {
     json_object_set_new(reply, "restoredFrom", json_integer(trashed));
     json_object_set_new(reply, "moved", json_boolean(moved));
     notes_commit_index_change(ctx, idx, edit_restore, &r, &f, 1, "note.restored",
-                              evs != NULL ? evs : "{}", 200, reply);
+                              evs != NULL ? evs : "{}", NULL, 200, reply);
     free(evs);
 out:
     yfree(text);
@@ -315,15 +315,12 @@ void trash_route_folder(vctx *ctx) {
     trash_many t = {files, n, now};
     json_t *ev = json_pack("{s:s, s:I, s:I}", "path", folder, "files", (json_int_t)n, "user",
                            (json_int_t)ctx->user_id);
-    json_t *evids = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(evids, json_string(files[i].id));
-    json_object_set_new(ev, "ids", evids);
     char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     json_t *reply = json_pack("{s:s, s:I, s:I}", "path", folder, "trashed", (json_int_t)n, "at",
                               (json_int_t)now);
     notes_commit_index_change(ctx, idx, edit_trash_many, &t, files, n, "folder.trashed",
-                              evs != NULL ? evs : "{}", 200, reply);
+                              evs != NULL ? evs : "{}", "note.trashed", 200, reply);
     free(evs);
     store_files_free(files, n);
 }

@@ -3,11 +3,13 @@
  * schema migrations runner and the group-commit writer thread. The backend
  * (sqlite.c or postgres.c, picked by store_open) only runs statements.
  *
- * Threads and connections: each store has two connections. The writer
- * connection belongs to the writer thread (and to store_open before the
- * thread starts); every write of the API, transactions and direct writes
- * alike, is a store_txn queued to that thread. The read connection serves
- * every read, one at a time under `rlock`; it only ever sees committed data.
+ * Threads and connections: the writer connection belongs to the writer
+ * thread (and to store_open before the thread starts); every write of the
+ * API, transactions and direct writes alike, is a store_txn queued to that
+ * thread. Reads use a small pool of read connections (READERS at most,
+ * opened as concurrent reads need them), one read per connection at a time,
+ * so a slow read (a search) does not hold up the others; they only ever see
+ * committed data.
  *
  * Group commit: the writer takes everything queued, runs BEGIN, each txn in
  * a SAVEPOINT (released on success, rolled back on the txn's own failure),
@@ -50,6 +52,7 @@
 #define DOC_SLOTS        4096        /* writer's doc -> vault cache, a power of two */
 #define DOC_MAX          2048        /* entries before the cache starts over */
 #define MAX_LISTENERS    16          /* store_listen */
+#define READERS          4           /* read connections at most */
 #define PRUNE_CHUNK      5000        /* events deleted per transaction */
 
 typedef enum {
@@ -95,11 +98,16 @@ struct doc_vault {
 
 struct store {
     const store_ops *be;
-    store_conn *wconn; /* the writer thread's */
-    store_conn *rconn; /* reads, under rlock */
-    pthread_mutex_t rlock;
-    pthread_mutex_t qlock; /* guards the queue and `closing` */
-    pthread_cond_t qcond;  /* signalled when the queue grows or closing is set */
+    store_conn *wconn;           /* the writer thread's */
+    char *where;                 /* for opening more read connections */
+    store_conn *rconns[READERS]; /* the read pool; [0] opened by store_open */
+    bool rbusy[READERS];         /* under rlock */
+    int nreaders;                /* opened, under rlock */
+    bool ropening, rgrow_failed; /* under rlock */
+    pthread_mutex_t rlock;       /* guards the pool's bookkeeping */
+    pthread_cond_t rcond;        /* signalled when a reader is given back */
+    pthread_mutex_t qlock;       /* guards the queue and `closing` */
+    pthread_cond_t qcond;        /* signalled when the queue grows or closing is set */
     store_txn *qhead, *qtail;
     size_t qlen;
     bool closing;
@@ -244,12 +252,56 @@ typedef int (*row_fn)(store *st, store_rows *r, void *ctx);
 
 /* Runs one read statement under the read lock, calling fn for each row;
  * *nrows (may be NULL) gets the number of rows seen. */
+/* Takes a free read connection, opening one more when all are busy and the
+ * pool may grow, else waiting for one. */
+static int reader_take(store *st) {
+    pthread_mutex_lock(&st->rlock);
+    for (;;) {
+        for (int i = 0; i < st->nreaders; i++) {
+            if (!st->rbusy[i]) {
+                st->rbusy[i] = true;
+                pthread_mutex_unlock(&st->rlock);
+                return i;
+            }
+        }
+        if (st->nreaders < READERS && !st->ropening && !st->rgrow_failed) {
+            st->ropening = true;
+            pthread_mutex_unlock(&st->rlock);
+            char err[256];
+            store_conn *c = NULL;
+            int rc = st->be->connect(st->where, &c, err, sizeof(err));
+            pthread_mutex_lock(&st->rlock);
+            st->ropening = false;
+            if (rc == STORE_OK) {
+                int i = st->nreaders++;
+                st->rconns[i] = c;
+                st->rbusy[i] = true;
+                pthread_mutex_unlock(&st->rlock);
+                return i;
+            }
+            /* The database refuses more connections: make do with these. */
+            st->rgrow_failed = true;
+            store__log_error(st->be->name, "cannot open another read connection", err, NULL);
+            continue;
+        }
+        pthread_cond_wait(&st->rcond, &st->rlock);
+    }
+}
+
+static void reader_give(store *st, int i) {
+    pthread_mutex_lock(&st->rlock);
+    st->rbusy[i] = false;
+    pthread_cond_signal(&st->rcond);
+    pthread_mutex_unlock(&st->rlock);
+}
+
 static int read_rows(store *st, const char *sql, const store_arg *args, int nargs, row_fn fn,
                      void *ctx, size_t *nrows) {
     store_rows *r = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&st->rlock);
-    int err = st->be->query(st->rconn, sql, args, nargs, &r);
+    int reader = reader_take(st);
+    store_conn *rconn = st->rconns[reader];
+    int err = st->be->query(rconn, sql, args, nargs, &r);
     while (err == STORE_OK) {
         err = st->be->next(r);
         if (err != STORE_ROW) break;
@@ -258,7 +310,7 @@ static int read_rows(store *st, const char *sql, const store_arg *args, int narg
     }
     if (err == STORE_DONE) err = STORE_OK;
     st->be->rows_free(r);
-    pthread_mutex_unlock(&st->rlock);
+    reader_give(st, reader);
     if (err == STORE_OK && nrows != NULL) *nrows = n;
     return err;
 }
@@ -704,6 +756,7 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     /* Static initializers: nothing to fail, and destroying is always valid. */
     *st = (store){.be = is_postgres_url(where) ? &store__postgres : &store__sqlite,
                   .rlock = PTHREAD_MUTEX_INITIALIZER,
+                  .rcond = PTHREAD_COND_INITIALIZER,
                   .qlock = PTHREAD_MUTEX_INITIALIZER,
                   .qcond = PTHREAD_COND_INITIALIZER,
                   .llock = PTHREAD_MUTEX_INITIALIZER};
@@ -712,8 +765,15 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     if (rc != STORE_OK) goto fail;
     rc = migrate(st, err, errlen);
     if (rc != STORE_OK) goto fail;
-    rc = st->be->connect(where, &st->rconn, err, errlen);
+    st->where = strdup(where);
+    if (st->where == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ENOMEM;
+        goto fail;
+    }
+    rc = st->be->connect(where, &st->rconns[0], err, errlen);
     if (rc != STORE_OK) goto fail;
+    st->nreaders = 1;
     if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
         snprintf(err, errlen, "cannot start the database writer thread");
         rc = STORE_ENOMEM;
@@ -723,11 +783,13 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
     return STORE_OK;
 
 fail:
-    st->be->disconnect(st->rconn);
+    st->be->disconnect(st->rconns[0]);
     st->be->disconnect(st->wconn);
     pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->rcond);
     pthread_mutex_destroy(&st->qlock);
     pthread_mutex_destroy(&st->rlock);
+    free(st->where);
     free(st);
     return rc;
 }
@@ -739,9 +801,11 @@ void store_close(store *st) {
     pthread_cond_broadcast(&st->qcond);
     pthread_mutex_unlock(&st->qlock);
     pthread_join(st->writer, NULL);
-    st->be->disconnect(st->rconn);
+    for (int i = 0; i < st->nreaders; i++) st->be->disconnect(st->rconns[i]);
     st->be->disconnect(st->wconn);
     pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->rcond);
+    free(st->where);
     pthread_mutex_destroy(&st->qlock);
     pthread_mutex_destroy(&st->rlock);
     pthread_mutex_destroy(&st->llock);
@@ -1681,6 +1745,23 @@ int store_bursts_due(store *st, int64_t idle_before, int64_t max_before, size_t 
     return STORE_OK;
 }
 
+int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n) {
+    if (st == NULL || after == NULL || (after[0] != '\0' && !id_ok(after)) || max == 0 ||
+        max > 10000 || out == NULL || n == NULL)
+        return STORE_EINVAL;
+    struct vec v = {.size = sizeof(store_file)};
+    store_arg a[] = {A_TEXT(after), A_INT(max)};
+    int err = read_rows(st, "SELECT " FILE_COLS " FROM files WHERE id > $1 ORDER BY id LIMIT $2", a,
+                        NARGS(a), row_file_push, &v, NULL);
+    if (err != STORE_OK) {
+        store_files_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
+}
+
 /* ---- outbox and changes -------------------------------------------------- */
 
 void store_events_free(store_event *e, size_t n) {
@@ -1895,3 +1976,18 @@ void store_unlisten(store *st, store_listen_fn fn, void *ud) {
     }
     pthread_mutex_unlock(&st->llock);
 }
+
+/* ---- for the other files of the module ----------------------------------- */
+
+const store_ops *store__ops(store *st) { return st->be; }
+
+int store__read(store *st, const char *sql, const store_arg *args, int nargs, store__row_fn fn,
+                void *ctx, size_t *nrows) {
+    return read_rows(st, sql, args, nargs, fn, ctx, nrows);
+}
+
+bool store__id_ok(const char *s) { return id_ok(s); }
+
+bool store__text_ok(const char *s) { return text_ok(s); }
+
+int store__prefix_upper(const char *prefix, char **out) { return prefix_upper(prefix, out); }

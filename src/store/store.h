@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/squery.h"
+
 enum {
     STORE_OK = 0,
     STORE_ENOTFOUND = -1, /* no such row */
@@ -190,6 +192,10 @@ int store_file_list(store *st, const char *vault, const char *prefix, bool trash
 /* The id of the live file at exactly `path`, or STORE_ENOTFOUND. When a merge
  * left several live files there, the one created first (then lowest id). */
 int store_file_at_path(store *st, const char *vault, const char *path, char id_out[33]);
+/* Every file of every vault (live or trashed) with an id above `after` (""
+ * for the first), at most `max` (1..10000), by id: pages through all files
+ * (for `vaultd reindex`). */
+int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n);
 
 /* ---- trash ------------------------------------------------------------------ */
 
@@ -379,5 +385,61 @@ typedef struct {
     int64_t seq;
 } store_change;
 int store_vault_changes(store *st, const char *vault, int64_t since, store_change **out, size_t *n);
+
+/* ---- search index ------------------------------------------------------------
+ *
+ * One interface over SQLite FTS5 (tokenizer unicode61, remove_diacritics 2)
+ * and PostgreSQL full text (tsvector + GIN; the 'simple' configuration with
+ * unaccent in front when available). The index is derived data: the search
+ * indexer fills it from the documents, `vaultd reindex` rebuilds it. Words
+ * are matched without regard to case or accents, with no stemming; titles
+ * weigh more than paths, which weigh more than the text.
+ */
+
+typedef struct {
+    char id[33];       /* the note */
+    char vault[33];    /* its vault */
+    const char *path;  /* "/Projects/Q1/Design.md" */
+    const char *title; /* NULL means "" */
+    const char *text;  /* plain text (see util/mdtext.h); NULL means "" */
+    int64_t trashed;   /* 0 when live, else when it went to the trash */
+} store_search_doc;
+
+/* The first STORE_SEARCH_MAX_TEXT bytes of a note's text are indexed (cut
+ * at a UTF-8 boundary): PostgreSQL's tsvector holds at most 1 MB. */
+#define STORE_SEARCH_MAX_TEXT (512u << 10)
+
+/* Inserts or replaces the entries of docs[0..n) in one transaction. */
+int store_search_put(store *st, const store_search_doc *docs, size_t n);
+/* Removes the entry of note `id` (STORE_OK if it had none). */
+int store_search_delete(store *st, const char *id);
+/* Removes every entry (for a rebuild). */
+int store_search_clear(store *st);
+
+typedef struct {
+    const char *vault;       /* the vault to search */
+    const squery *q;         /* parsed query */
+    const char *path_prefix; /* only paths starting with it ("" or NULL: all) */
+    bool trashed;            /* include notes in the trash */
+    size_t limit;            /* 1..100 */
+    size_t offset;           /* results to skip */
+} store_search_req;
+
+typedef struct {
+    char id[33];
+    char *path;
+    char *title;
+    char *snippet; /* plain text; matches between U+00AB and U+00BB (« ») */
+    double score;  /* higher is better; only comparable within one answer */
+    int64_t trashed;
+} store_search_hit;
+
+void store_search_hits_free(store_search_hit *h, size_t n);
+
+/* Ranked matches of req, best first (ties by path), at most req->limit
+ * after skipping req->offset; *total counts every match. The array is
+ * freed with store_search_hits_free. STORE_EINVAL for a bad request. */
+int store_search(store *st, const store_search_req *req, store_search_hit **out, size_t *n,
+                 int64_t *total);
 
 #endif /* VN_STORE_H */

@@ -95,4 +95,19 @@ int store__conn_exec(store *st, store_conn *c, const char *sql);
 /* How many transactions wait in the writer's queue. */
 size_t store__queued(store *st);
 
+/* ---- for the other files of the store module (search.c) ------------------ */
+
+const store_ops *store__ops(store *st);
+/* Runs one read statement on a pooled read connection, calling fn for each
+ * row (a non-zero return stops and is returned); *nrows (may be NULL) gets
+ * the number of rows seen. */
+typedef int (*store__row_fn)(store *st, store_rows *r, void *ctx);
+int store__read(store *st, const char *sql, const store_arg *args, int nargs, store__row_fn fn,
+                void *ctx, size_t *nrows);
+bool store__id_ok(const char *s);
+bool store__text_ok(const char *s);
+/* The least string above every string starting with `prefix` (*out is
+ * malloc'd, or NULL when there is no bound). */
+int store__prefix_upper(const char *prefix, char **out);
+
 #endif /* VN_STORE_INT_H */

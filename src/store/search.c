@@ -1,0 +1,444 @@
+/*
+ * search.c - the search index of the storage API (store_search_* in
+ * store.h), on SQLite FTS5 or PostgreSQL full text.
+ *
+ * Schema (migration 2 of each backend):
+ * - SQLite: search_docs (rowid, id, vault, path, title, trashed) and the
+ *   FTS5 table search_fts (vault, title, path, body) sharing its rowid. The
+ *   `vault` column holds the vault id as a single token and every query
+ *   starts with `vault : "<id>"`, so the full-text index itself narrows the
+ *   search to one vault.
+ * - PostgreSQL: search_docs (id, vault, path, title, body, trashed, tsv)
+ *   with a GIN index on tsv, built with the text search configuration
+ *   vault_search: title weight A, path words weight B, text weight D.
+ *
+ * Queries arrive parsed (util/squery.h) and are written here into the
+ * engine's syntax with every word quoted, so no user text is ever read as
+ * operators. Snippets mark matches with U+00AB and U+00BB (« »); the
+ * indexer replaces those characters in the text it indexes (see
+ * server/search.c), so a marker in a snippet is always a marker.
+ *
+ * Invariants: an entry is written in one statement sequence inside one
+ * transaction (search_docs and search_fts move together); a failed call
+ * changes nothing.
+ */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LIMIT  100
+#define MAX_OFFSET 10000
+
+#define A_INT(v)  ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
+#define A_TEXT(s) ((store_arg){SARG_TEXT, 0, (s), 0})
+#define NARGS(a)  ((int)(sizeof(a) / sizeof((a)[0])))
+
+static bool is_sqlite(store *st) { return store__ops(st) == &store__sqlite; }
+
+/* ---- growable strings ----------------------------------------------------- */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+/* ---- writing entries ------------------------------------------------------ */
+
+/* s cut to at most max bytes at a UTF-8 boundary: the length to keep. */
+static size_t utf8_cut(const char *s, size_t len, size_t max) {
+    if (len <= max) return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) max--;
+    return max;
+}
+
+/* The words of a path for the index: every ASCII character that is not a
+ * letter or digit becomes a space ("/Projects/Q1/Design.md" -> " Projects
+ * Q1 Design md"), so PostgreSQL does not read it as one file-path token. */
+static char *path_words(const char *path) {
+    char *w = strdup(path);
+    if (w == NULL) return NULL;
+    for (char *p = w; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x80 &&
+            !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+            *p = ' ';
+    }
+    return w;
+}
+
+struct put_call {
+    const store_search_doc *docs;
+    size_t n;
+};
+
+static int put_one(store *st, store_conn *c, const store_search_doc *d) {
+    const store_ops *be = store__ops(st);
+    const char *title = d->title ? d->title : "";
+    const char *text = d->text ? d->text : "";
+    size_t tlen = utf8_cut(text, strlen(text), STORE_SEARCH_MAX_TEXT);
+    char *body = malloc(tlen + 1);
+    char *words = path_words(d->path);
+    int err = STORE_OK;
+    if (body == NULL || words == NULL) {
+        err = STORE_ENOMEM;
+        goto out;
+    }
+    memcpy(body, text, tlen);
+    body[tlen] = '\0';
+    if (is_sqlite(st)) {
+        store_rows *r = NULL;
+        store_arg a[] = {A_TEXT(d->id), A_TEXT(d->vault), A_TEXT(d->path), A_TEXT(title),
+                         A_INT(d->trashed)};
+        err = be->query(c,
+                        "INSERT INTO search_docs (id, vault, path, title, trashed)"
+                        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET"
+                        " vault = excluded.vault, path = excluded.path, title = excluded.title,"
+                        " trashed = excluded.trashed RETURNING rowid",
+                        a, NARGS(a), &r);
+        int64_t rowid = 0;
+        if (err == STORE_OK) {
+            err = be->next(r);
+            if (err == STORE_ROW) {
+                rowid = be->col_int(r, 0);
+                err = STORE_OK;
+            } else if (err == STORE_DONE) {
+                err = STORE_EIO;
+            }
+        }
+        be->rows_free(r);
+        store_arg ad[] = {A_INT(rowid)};
+        if (err == STORE_OK)
+            err = be->query(c, "DELETE FROM search_fts WHERE rowid = $1", ad, NARGS(ad), NULL);
+        store_arg ai[] = {A_INT(rowid), A_TEXT(d->vault), A_TEXT(title), A_TEXT(words),
+                          A_TEXT(body)};
+        if (err == STORE_OK)
+            err = be->query(c,
+                            "INSERT INTO search_fts (rowid, vault, title, path, body)"
+                            " VALUES ($1, $2, $3, $4, $5)",
+                            ai, NARGS(ai), NULL);
+    } else {
+        store_arg a[] = {A_TEXT(d->id), A_TEXT(d->vault),  A_TEXT(d->path), A_TEXT(title),
+                         A_TEXT(body),  A_INT(d->trashed), A_TEXT(words)};
+        err = be->query(c,
+                        "INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv)"
+                        " VALUES ($1, $2, $3, $4, $5, $6,"
+                        " setweight(to_tsvector('vault_search', $4), 'A') ||"
+                        " setweight(to_tsvector('vault_search', $7), 'B') ||"
+                        " to_tsvector('vault_search', $5))"
+                        " ON CONFLICT (id) DO UPDATE SET vault = excluded.vault,"
+                        " path = excluded.path, title = excluded.title, body = excluded.body,"
+                        " trashed = excluded.trashed, tsv = excluded.tsv",
+                        a, NARGS(a), NULL);
+    }
+out:
+    free(body);
+    free(words);
+    return err;
+}
+
+static int put_run(store *st, store_conn *c, void *arg) {
+    struct put_call *p = arg;
+    int err = STORE_OK;
+    for (size_t i = 0; i < p->n && err == STORE_OK; i++) err = put_one(st, c, &p->docs[i]);
+    return err;
+}
+
+/* Runs fn(arg) as one transaction on the writer thread and waits. */
+static int write_txn(store *st, store__call_fn fn, void *arg) {
+    store_txn *t = store_txn_new();
+    if (t == NULL) return STORE_ENOMEM;
+    int err = store__txn_call(t, fn, arg);
+    if (err != STORE_OK) {
+        store_txn_free(t);
+        return err;
+    }
+    return store_commit(st, t, NULL);
+}
+
+int store_search_put(store *st, const store_search_doc *docs, size_t n) {
+    if (st == NULL || (docs == NULL && n > 0)) return STORE_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const store_search_doc *d = &docs[i];
+        if (!store__id_ok(d->id) || !store__id_ok(d->vault) || !store__text_ok(d->path) ||
+            d->path[0] != '/' || (d->title != NULL && !store__text_ok(d->title)) ||
+            (d->text != NULL && !store__text_ok(d->text)) || d->trashed < 0)
+            return STORE_EINVAL;
+    }
+    if (n == 0) return STORE_OK;
+    struct put_call p = {docs, n};
+    return write_txn(st, put_run, &p);
+}
+
+static int delete_run(store *st, store_conn *c, void *arg) {
+    const store_ops *be = store__ops(st);
+    store_arg a[] = {A_TEXT((const char *)arg)};
+    int err = STORE_OK;
+    if (is_sqlite(st))
+        err = be->query(c,
+                        "DELETE FROM search_fts WHERE rowid ="
+                        " (SELECT rowid FROM search_docs WHERE id = $1)",
+                        a, NARGS(a), NULL);
+    if (err == STORE_OK) err = be->query(c, "DELETE FROM search_docs WHERE id = $1", a, 1, NULL);
+    return err;
+}
+
+int store_search_delete(store *st, const char *id) {
+    if (st == NULL || !store__id_ok(id)) return STORE_EINVAL;
+    char copy[33];
+    memcpy(copy, id, 33);
+    return write_txn(st, delete_run, copy);
+}
+
+static int clear_run(store *st, store_conn *c, void *arg) {
+    (void)arg;
+    return store__conn_exec(st, c,
+                            is_sqlite(st) ? "DELETE FROM search_fts; DELETE FROM search_docs"
+                                          : "DELETE FROM search_docs");
+}
+
+int store_search_clear(store *st) {
+    if (st == NULL) return STORE_EINVAL;
+    return write_txn(st, clear_run, NULL);
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+/* The FTS5 expression for q in vault: every word double-quoted (words never
+ * contain a quote: see squery.h). */
+static void fts5_expr(sbuf *b, const char *vault, const squery *q) {
+    sb_str(b, "(vault : \"");
+    sb_str(b, vault);
+    sb_str(b, "\"");
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < q->nterms; i++) {
+            const squery_term *t = &q->terms[i];
+            if (t->negated != (pass == 1)) continue;
+            sb_str(b, pass == 0 ? " AND " : " NOT ");
+            sb_str(b, "{title path body} : \"");
+            for (size_t k = 0; k < t->nwords; k++) {
+                if (k > 0) sb_str(b, " ");
+                sb_str(b, t->words[k]);
+            }
+            sb_str(b, t->prefix ? "\" *" : "\"");
+        }
+        if (pass == 0) sb_str(b, ")");
+    }
+}
+
+/* The tsquery text for q: 'w1' <-> 'w2':* & !('w3'). Words never contain a
+ * quote or backslash. */
+static void ts_expr(sbuf *b, const squery *q) {
+    bool first = true;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < q->nterms; i++) {
+            const squery_term *t = &q->terms[i];
+            if (t->negated != (pass == 1)) continue;
+            if (!first) sb_str(b, " & ");
+            first = false;
+            sb_str(b, t->negated ? "!(" : "(");
+            for (size_t k = 0; k < t->nwords; k++) {
+                if (k > 0) sb_str(b, " <-> ");
+                sb_str(b, "'");
+                sb_str(b, t->words[k]);
+                sb_str(b, k + 1 == t->nwords && t->prefix ? "':*" : "'");
+            }
+            sb_str(b, ")");
+        }
+    }
+}
+
+void store_search_hits_free(store_search_hit *h, size_t n) {
+    if (h == NULL) return;
+    for (size_t i = 0; i < n; i++) {
+        free(h[i].path);
+        free(h[i].title);
+        free(h[i].snippet);
+    }
+    free(h);
+}
+
+struct hits {
+    store_search_hit *items;
+    int64_t *rowids; /* SQLite: each hit's rowid, for its snippet */
+    size_t n, cap;
+    int64_t total;
+};
+
+static char *col_dup(store *st, store_rows *r, int col) {
+    size_t len;
+    const char *t = store__ops(st)->col_text(r, col, &len);
+    char *s = malloc(len + 1);
+    if (s != NULL) {
+        memcpy(s, t, len);
+        s[len] = '\0';
+    }
+    return s;
+}
+
+/* Columns: id, path, title, trashed, score (x 1e9), total, then rowid
+ * (SQLite) or snippet (PostgreSQL). */
+static int row_hit(store *st, store_rows *r, void *ctx) {
+    const store_ops *be = store__ops(st);
+    struct hits *h = ctx;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        store_search_hit *items = realloc(h->items, cap * sizeof(*items));
+        if (items == NULL) return STORE_ENOMEM;
+        h->items = items;
+        int64_t *rowids = realloc(h->rowids, cap * sizeof(*rowids));
+        if (rowids == NULL) return STORE_ENOMEM;
+        h->rowids = rowids;
+        h->cap = cap;
+    }
+    store_search_hit *hit = &h->items[h->n];
+    memset(hit, 0, sizeof(*hit));
+    size_t len;
+    const char *id = be->col_text(r, 0, &len);
+    if (len != 32) return STORE_ESCHEMA;
+    memcpy(hit->id, id, 32);
+    hit->id[32] = '\0';
+    hit->path = col_dup(st, r, 1);
+    hit->title = col_dup(st, r, 2);
+    hit->trashed = be->col_int(r, 3);
+    hit->score = (double)be->col_int(r, 4) / 1e9;
+    h->total = be->col_int(r, 5);
+    if (is_sqlite(st))
+        h->rowids[h->n] = be->col_int(r, 6);
+    else
+        hit->snippet = col_dup(st, r, 6);
+    h->n++;
+    if (hit->path == NULL || hit->title == NULL || (!is_sqlite(st) && hit->snippet == NULL))
+        return STORE_ENOMEM;
+    return STORE_OK;
+}
+
+static int row_snippet(store *st, store_rows *r, void *ctx) {
+    char **out = ctx;
+    free(*out);
+    *out = col_dup(st, r, 0);
+    return *out == NULL ? STORE_ENOMEM : STORE_OK;
+}
+
+static int row_count(store *st, store_rows *r, void *ctx) {
+    *(int64_t *)ctx = store__ops(st)->col_int(r, 0);
+    return STORE_OK;
+}
+
+int store_search(store *st, const store_search_req *req, store_search_hit **out, size_t *n,
+                 int64_t *total) {
+    if (st == NULL || req == NULL || !store__id_ok(req->vault) || req->q == NULL ||
+        req->q->nterms == 0 || req->limit == 0 || req->limit > MAX_LIMIT ||
+        req->offset > MAX_OFFSET || out == NULL || n == NULL || total == NULL ||
+        (req->path_prefix != NULL && !store__text_ok(req->path_prefix)))
+        return STORE_EINVAL;
+    const char *prefix = req->path_prefix != NULL ? req->path_prefix : "";
+    char *upper = NULL;
+    sbuf expr = {0};
+    struct hits h = {0};
+    char sql[2048], where[160];
+    int err = store__prefix_upper(prefix, &upper);
+    if (err != STORE_OK) return err;
+    if (is_sqlite(st))
+        fts5_expr(&expr, req->vault, req->q);
+    else
+        ts_expr(&expr, req->q);
+    if (expr.failed) {
+        err = STORE_ENOMEM;
+        goto out;
+    }
+    /* $1 expression, $2 vault, $3 and $4 the path range, $5 limit, $6 offset. */
+    snprintf(where, sizeof(where), "%s AND d.path >= $3 AND d.path < $4",
+             req->trashed ? "" : " AND d.trashed = 0");
+    /* No upper bound: "0" is above every path, as every path starts with '/'. */
+    store_arg a[] = {A_TEXT(expr.p),    A_TEXT(req->vault),
+                     A_TEXT(prefix),    A_TEXT(upper != NULL ? upper : "0"),
+                     A_INT(req->limit), A_INT(req->offset)};
+    if (is_sqlite(st)) {
+        snprintf(sql, sizeof(sql),
+                 /* bm25() works only in the FTS5 query itself, not under
+                  * the window function: rank first, materialized. */
+                 "WITH m AS MATERIALIZED (SELECT rowid AS r,"
+                 " -bm25(search_fts, 0.0, 10.0, 5.0, 1.0) AS score"
+                 " FROM search_fts WHERE search_fts MATCH $1)"
+                 " SELECT d.id, d.path, d.title, d.trashed,"
+                 " CAST(m.score * 1000000000 AS INTEGER), count(*) OVER (), d.rowid"
+                 " FROM m JOIN search_docs d ON d.rowid = m.r"
+                 " WHERE d.vault = $2%s"
+                 " ORDER BY m.score DESC, d.path, d.id LIMIT $5 OFFSET $6",
+                 where);
+    } else {
+        snprintf(sql, sizeof(sql),
+                 "WITH q AS (SELECT to_tsquery('vault_search', $1) AS q),"
+                 " hits AS (SELECT d.id, d.path, d.title, d.trashed,"
+                 " ts_rank_cd(d.tsv, q.q) AS rank, count(*) OVER () AS total"
+                 " FROM search_docs d, q WHERE d.tsv @@ q.q AND d.vault = $2%s"
+                 " ORDER BY rank DESC, d.path, d.id LIMIT $5 OFFSET $6)"
+                 " SELECT h.id, h.path, h.title, h.trashed, (h.rank * 1000000000)::bigint, h.total,"
+                 " ts_headline('vault_search', d.body, q.q, 'StartSel=\u00ab, StopSel=\u00bb,"
+                 " MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" \u2026 \"')"
+                 " FROM hits h JOIN search_docs d ON d.id = h.id CROSS JOIN q"
+                 " ORDER BY h.rank DESC, h.path, h.id",
+                 where);
+    }
+    err = store__read(st, sql, a, NARGS(a), row_hit, &h, NULL);
+    if (err == STORE_OK && h.n == 0 && req->offset > 0) {
+        /* Past the last page: the window count saw no row; count apart. */
+        if (is_sqlite(st))
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM search_fts JOIN search_docs d"
+                     " ON d.rowid = search_fts.rowid WHERE search_fts MATCH $1 AND d.vault = $2%s",
+                     where);
+        else
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM search_docs d WHERE d.tsv @@"
+                     " to_tsquery('vault_search', $1) AND d.vault = $2%s",
+                     where);
+        err = store__read(st, sql, a, 4, row_count, &h.total, NULL);
+    }
+    for (size_t i = 0; err == STORE_OK && is_sqlite(st) && i < h.n; i++) {
+        store_arg as[] = {A_TEXT(expr.p), A_INT(h.rowids[i])};
+        err = store__read(st,
+                          "SELECT snippet(search_fts, 3, '\u00ab', '\u00bb', '\u2026', 24)"
+                          " FROM search_fts WHERE search_fts MATCH $1 AND rowid = $2",
+                          as, NARGS(as), row_snippet, &h.items[i].snippet, NULL);
+        if (err == STORE_OK && h.items[i].snippet == NULL) {
+            h.items[i].snippet = strdup(""); /* removed meanwhile */
+            if (h.items[i].snippet == NULL) err = STORE_ENOMEM;
+        }
+    }
+out:
+    free(upper);
+    free(expr.p);
+    free(h.rowids);
+    if (err != STORE_OK) {
+        store_search_hits_free(h.items, h.n);
+        return err;
+    }
+    *out = h.items;
+    *n = h.n;
+    *total = h.total;
+    return STORE_OK;
+}
