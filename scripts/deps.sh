@@ -8,13 +8,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build tools, libraries of the C code, fuzzing, Node.js for interop tests.
+# Build tools, libraries of the C code, fuzzing, Node.js for interop tests,
+# Chromium for the web app's end-to-end tests (driven by playwright-core).
 packages=(
   build-essential cmake pkg-config git curl ca-certificates
   clang libclang-rt-14-dev
   libh2o-dev libuv1-dev libssl-dev libjansson-dev zlib1g-dev
   libsqlite3-dev libpq-dev postgresql postgresql-contrib libsodium-dev libwslay-dev libmd4c-dev wrk time sqlite3
+  libcurl4-openssl-dev
   nodejs npm
+  chromium
 )
 
 missing=()

@@ -30,7 +30,7 @@ case $mode in
   *) echo "usage: $0 quick | long [seconds] | replay" >&2; exit 2 ;;
 esac
 
-read -ra targets <<<"${FUZZ_TARGETS:-fuzz_apply_update fuzz_merge_updates fuzz_diff_update}"
+read -ra targets <<<"${FUZZ_TARGETS:-fuzz_apply_update fuzz_merge_updates fuzz_diff_update fuzz_vchan_decode fuzz_yproto_decode}"
 build=build/fuzz
 san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 

@@ -2,11 +2,14 @@
  * docs.c - the open-document cache (see docs.h).
  *
  * Invariants: every vdoc is in the `head` list and in the hash chain of
- * its id's bucket exactly once; a vdoc with inflight > 0 is never freed (the
- * store's answer will come back to it); at most max_docs idle documents stay
- * open, the least recently used idle one is closed first, and never one of
- * the RECENT most recently fetched (a handler may hold a few vdoc pointers
- * across vdocs_get calls: the note and its vault's index).
+ * its id's bucket exactly once; a vdoc with inflight > 0 or holders > 0 is
+ * never freed (the store's answer will come back to it; a room uses it);
+ * `held` counts the vdocs with holders > 0; at most max_docs unheld
+ * documents stay open, the least recently used idle one is closed first,
+ * and never one of the RECENT most recently fetched (a handler may hold a
+ * few vdoc pointers across vdocs_get calls: the note and its vault's
+ * index). The idle sweep runs from a timer, never inside a handler, so it
+ * may close any idle document.
  */
 #include "server/docs.h"
 
@@ -22,9 +25,19 @@ struct vdocs {
     store *st;
     size_t max_docs;
     size_t count;
+    size_t held;
     uint64_t clock;
+    uv_loop_t *loop;
+    uint64_t idle_ms;
+    uv_timer_t sweeper;
+    bool sweeper_open;
+    uint64_t compact_at; /* rows of a log that start a compaction (0: never) */
+    int compacting;      /* compactions running */
+    bool draining;       /* vdocs_drain: start no more */
     vdoc *head;
     vdoc *buckets[BUCKETS];
+    vdocs_idle_fn idle; /* vdocs_set_idle_hook */
+    void *idle_ud;
 };
 
 /* FNV-1a of the id: ids are random hex, any cheap mix spreads them. */
@@ -37,12 +50,41 @@ static vdoc **bucket(vdocs *c, const char *id) {
 /* Takes d out of the list and its hash chain, and frees it. */
 static void vdoc_close(vdocs *c, vdoc *d);
 
-vdocs *vdocs_new(store *st, size_t max_docs) {
+/* Closes the documents idle for idle_ms or more. */
+static void on_sweep(uv_timer_t *t) {
+    vdocs *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    for (vdoc *d = c->head, *next; d != NULL; d = next) {
+        next = d->next;
+        if (d->holders == 0 && d->inflight == 0 && now - d->last_ms >= c->idle_ms)
+            vdoc_close(c, d);
+    }
+}
+
+vdocs *vdocs_new(store *st, size_t max_docs, uv_loop_t *loop, uint64_t idle_ms) {
     vdocs *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
     c->st = st;
     c->max_docs = max_docs;
+    c->loop = loop;
+    c->idle_ms = idle_ms;
+    if (idle_ms > 0) {
+        /* A document closes between idle_ms and idle_ms + a quarter (at most
+         * a second) after its last use. */
+        uint64_t every = idle_ms / 4;
+        every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+        uv_timer_init(loop, &c->sweeper);
+        c->sweeper.data = c;
+        uv_timer_start(&c->sweeper, on_sweep, every, every);
+        uv_unref((uv_handle_t *)&c->sweeper);
+        c->sweeper_open = true;
+    }
     return c;
+}
+
+static void on_sweeper_closed(uv_handle_t *h) {
+    vdocs *c = h->data;
+    c->sweeper_open = false;
 }
 
 static void vdoc_free(vdoc *d) {
@@ -53,6 +95,11 @@ static void vdoc_free(vdoc *d) {
 
 void vdocs_free(vdocs *c) {
     if (c == NULL) return;
+    if (c->sweeper_open) {
+        uv_close((uv_handle_t *)&c->sweeper, on_sweeper_closed);
+        while (c->sweeper_open) uv_run(c->loop, UV_RUN_NOWAIT);
+    }
+    vdocs_drain(c);
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
         next = d->next;
         vdoc_free(d);
@@ -61,6 +108,12 @@ void vdocs_free(vdocs *c) {
 }
 
 size_t vdocs_count(const vdocs *c) { return c->count; }
+
+size_t vdocs_pending_structs(const vdocs *c) {
+    size_t n = 0;
+    for (const vdoc *d = c->head; d != NULL; d = d->next) n += ydoc_pending_structs(d->doc);
+    return n;
+}
 
 static void on_update(void *ud, const uint8_t *update, size_t len, const void *origin) {
     (void)origin;
@@ -73,32 +126,41 @@ static void on_update(void *ud, const uint8_t *update, size_t len, const void *o
 
 typedef struct {
     ydoc *doc;
-    uint64_t count;
-    uint64_t limit; /* stop after this many updates (UINT64_MAX: all) */
+    uint64_t count; /* versions replayed */
+    uint64_t rows;  /* rows replayed */
+    uint64_t limit; /* stop after this many versions (UINT64_MAX: all) */
     int engine_err;
 } replay;
 
-static int apply_one(void *ud, const uint8_t *update, size_t len) {
+enum { REPLAY_ENOUGH = 1, REPLAY_REFUSED = 2, REPLAY_INSIDE = 3 };
+
+static int apply_one(void *ud, const store_log_entry *e) {
     replay *r = ud;
-    if (r->count == r->limit) return 1; /* enough: stop the iteration */
-    int rc = ydoc_apply_update(r->doc, update, len, NULL);
+    if (r->count == r->limit) return REPLAY_ENOUGH;
+    if ((uint64_t)e->versions > r->limit - r->count) return REPLAY_INSIDE;
+    int rc = ydoc_apply_update(r->doc, e->data, e->len, NULL);
     if (rc != Y_OK) {
         r->engine_err = rc;
-        return 2;
+        return REPLAY_REFUSED;
     }
-    r->count++;
+    r->count += (uint64_t)e->versions;
+    r->rows++;
     return 0;
 }
 
-/* Opens a fresh document and replays up to `limit` updates of `id`. */
-static int load(store *st, const char *id, uint64_t limit, ydoc **out, uint64_t *count) {
+/* Opens a fresh document and replays up to `limit` versions of `id`;
+ * *count gets the versions replayed, *rows the log rows. STORE_ENOTFOUND
+ * when `limit` falls inside a compacted snapshot (that version is gone). */
+static int load(store *st, const char *id, uint64_t limit, ydoc **out, uint64_t *count,
+                uint64_t *rows) {
     ydoc_options opt = {.gc = false};
     ydoc *doc = ydoc_new(&opt);
     if (doc == NULL) return STORE_ENOMEM;
     replay r = {.doc = doc, .limit = limit};
-    int rc = store_doc_updates(st, id, apply_one, &r);
-    if (rc == 1) rc = STORE_OK;
-    if (rc == 2) {
+    int rc = store_doc_log(st, id, apply_one, &r);
+    if (rc == REPLAY_ENOUGH) rc = STORE_OK;
+    if (rc == REPLAY_INSIDE) rc = STORE_ENOTFOUND;
+    if (rc == REPLAY_REFUSED) {
         vlog(VLOG_ERROR, "stored update refused by the CRDT engine",
              json_pack("{s:s, s:s}", "doc", id, "error", yerr_str(r.engine_err)));
         rc = STORE_EINVAL;
@@ -109,6 +171,7 @@ static int load(store *st, const char *id, uint64_t limit, ydoc **out, uint64_t 
     }
     *out = doc;
     *count = r.count;
+    if (rows != NULL) *rows = r.rows;
     return STORE_OK;
 }
 
@@ -125,16 +188,17 @@ static void vdoc_close(vdocs *c, vdoc *d) {
             break;
         }
     }
+    if (d->holders > 0) c->held--;
     vdoc_free(d);
     c->count--;
 }
 
 /* Closes idle documents beyond the cap, least recently used first. */
 static void trim(vdocs *c) {
-    while (c->count > c->max_docs) {
+    while (c->count - c->held > c->max_docs) {
         vdoc *victim = NULL;
         for (vdoc *d = c->head; d != NULL; d = d->next)
-            if (d->inflight == 0 && d->last_used + RECENT <= c->clock &&
+            if (d->inflight == 0 && d->holders == 0 && d->last_used + RECENT <= c->clock &&
                 (victim == NULL || d->last_used < victim->last_used))
                 victim = d;
         if (victim == NULL) return; /* everything is busy or just used */
@@ -152,21 +216,23 @@ vdoc *vdocs_find(vdocs *c, const char *id) {
 int vdocs_close(vdocs *c, const char *id) {
     vdoc *d = vdocs_find(c, id);
     if (d == NULL) return 0;
-    if (d->inflight > 0) return -1;
+    if (d->inflight > 0 || d->holders > 0) return -1;
     vdoc_close(c, d);
     return 0;
 }
 
 int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
     vdoc *d = vdocs_find(c, id);
+    int holders = 0;
     if (d != NULL && d->broken && d->inflight == 0) { /* reload from the log */
+        holders = d->holders;
         vdoc_close(c, d);
         d = NULL;
     }
     if (d == NULL) {
         d = calloc(1, sizeof(*d));
         if (d == NULL) return STORE_ENOMEM;
-        int rc = load(c->st, id, UINT64_MAX, &d->doc, &d->version);
+        int rc = load(c->st, id, UINT64_MAX, &d->doc, &d->version, &d->rows);
         if (rc != STORE_OK) {
             free(d);
             return rc;
@@ -183,11 +249,27 @@ int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
         d->hnext = *b;
         *b = d;
         c->count++;
+        d->holders = holders;
+        if (holders > 0) c->held++;
     }
     d->last_used = ++c->clock;
+    d->last_ms = c->loop != NULL ? uv_now(c->loop) : 0;
     trim(c);
     *out = d;
     return STORE_OK;
+}
+
+void vdocs_hold(vdocs *c, vdoc *d) {
+    if (d->holders++ == 0) c->held++;
+}
+
+void vdocs_release(vdocs *c, const char *id) {
+    for (vdoc *d = *bucket(c, id); d != NULL; d = d->hnext) {
+        if (strcmp(d->id, id) != 0) continue;
+        if (d->holders > 0 && --d->holders == 0) c->held--;
+        d->last_ms = c->loop != NULL ? uv_now(c->loop) : 0;
+        return;
+    }
 }
 
 ytxn *vdocs_begin(vdoc *d) { return ydoc_begin(d->doc, NULL); }
@@ -208,22 +290,172 @@ int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len) {
         d->broken = true; /* the edit may be in memory without its update */
         return rc;
     }
-    if (*update != NULL) d->version++;
+    if (*update != NULL) {
+        d->version++;
+        d->rows++;
+    }
     return Y_OK;
 }
 
 void vdocs_submitted(vdoc *d) { d->inflight++; }
 
+/* ---- compaction ---------------------------------------------------------- */
+
+/* A compaction of one document's log, run on a libuv worker thread. */
+typedef struct {
+    uv_work_t req;
+    vdocs *c;
+    char id[33], vault[33];
+    uint64_t keep; /* newest rows left as they are */
+    int rc;
+    int64_t rows, versions; /* what the snapshot replaced */
+    size_t bytes_before, bytes_after;
+} compaction;
+
+typedef struct {
+    int64_t id, versions;
+    uint8_t *data; /* owned */
+    size_t len;
+} log_row;
+
+typedef struct {
+    log_row *rows;
+    size_t n, cap;
+} log_copy;
+
+static int copy_row(void *ud, const store_log_entry *e) {
+    log_copy *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        log_row *p = realloc(l->rows, cap * sizeof(*p));
+        if (p == NULL) return 1;
+        l->rows = p;
+        l->cap = cap;
+    }
+    uint8_t *data = malloc(e->len);
+    if (data == NULL) return 1;
+    memcpy(data, e->data, e->len);
+    l->rows[l->n++] = (log_row){e->id, e->versions, data, e->len};
+    return 0;
+}
+
+/* Worker thread: reads the log, replays all but the newest `keep` rows into
+ * a fresh document, and commits its whole state as one row in their place
+ * (store_txn_compact checks that nothing changed under it). */
+static void compact_work(uv_work_t *req) {
+    compaction *w = req->data;
+    log_copy l = {0};
+    ydoc *doc = NULL;
+    uint8_t *merged = NULL;
+    size_t mlen = 0;
+    int rc = store_doc_log(w->c->st, w->id, copy_row, &l);
+    if (rc == 1) rc = STORE_ENOMEM;
+    if (rc != STORE_OK || l.n < w->keep + 2) goto out; /* too few rows to gain anything */
+    size_t prefix = l.n - (size_t)w->keep;
+    ydoc_options opt = {.gc = false};
+    doc = ydoc_new(&opt);
+    rc = doc != NULL ? STORE_OK : STORE_ENOMEM;
+    for (size_t i = 0; i < prefix && rc == STORE_OK; i++) {
+        if (ydoc_apply_update(doc, l.rows[i].data, l.rows[i].len, NULL) != Y_OK) rc = STORE_EINVAL;
+        w->rows++;
+        w->versions += l.rows[i].versions;
+        w->bytes_before += l.rows[i].len;
+    }
+    if (rc == STORE_OK && ydoc_encode_state_as_update(doc, NULL, 0, &merged, &mlen) != Y_OK)
+        rc = STORE_ENOMEM;
+    if (rc == STORE_OK) {
+        store_txn *t = store_txn_new();
+        rc = t == NULL ? STORE_ENOMEM
+                       : store_txn_compact(t, w->vault, w->id, l.rows[0].id, l.rows[prefix - 1].id,
+                                           w->rows, w->versions, merged, mlen);
+        if (rc == STORE_OK)
+            rc = store_commit(w->c->st, t, NULL);
+        else
+            store_txn_free(t);
+        w->bytes_after = mlen;
+    }
+out:
+    if (rc != STORE_OK) w->rows = w->versions = 0;
+    w->rc = rc;
+    yfree(merged);
+    ydoc_free(doc);
+    for (size_t i = 0; i < l.n; i++) free(l.rows[i].data);
+    free(l.rows);
+}
+
+static void maybe_compact(vdocs *c, vdoc *d);
+
+/* Loop thread: the compaction is over. */
+static void compact_done(uv_work_t *req, int status) {
+    compaction *w = req->data;
+    vdocs *c = w->c;
+    c->compacting--;
+    vdoc *d = vdocs_find(c, w->id);
+    if (d != NULL) {
+        d->compacting = false;
+        if (status == 0 && w->rc == STORE_OK && w->rows > 0 && d->rows >= (uint64_t)w->rows) {
+            d->rows -= (uint64_t)w->rows - 1;
+            /* Commits that landed meanwhile may have grown it enough again. */
+            maybe_compact(c, d);
+        }
+    }
+    if (status == 0 && w->rc == STORE_OK && w->rows > 0)
+        vlog(VLOG_INFO, "update log compacted",
+             json_pack("{s:s, s:I, s:I, s:I, s:I}", "doc", w->id, "rows", (json_int_t)w->rows,
+                       "versions", (json_int_t)w->versions, "bytes_before",
+                       (json_int_t)w->bytes_before, "bytes_after", (json_int_t)w->bytes_after));
+    else if (status != 0 || w->rc != STORE_OK)
+        vlog(w->rc == STORE_ECONFLICT || w->rc == STORE_ECLOSED ? VLOG_INFO : VLOG_WARN,
+             "update log not compacted",
+             json_pack("{s:s, s:s}", "doc", w->id, "error",
+                       status != 0 ? "cancelled" : store_strerror(w->rc)));
+    free(w);
+}
+
+/* Starts compacting d's log in the background if it has grown enough. */
+static void maybe_compact(vdocs *c, vdoc *d) {
+    if (c->compact_at == 0 || c->loop == NULL || c->draining || d->compacting ||
+        d->rows < c->compact_at)
+        return;
+    compaction *w = calloc(1, sizeof(*w));
+    if (w == NULL) return; /* tried again at the next commit */
+    w->req.data = w;
+    w->c = c;
+    memcpy(w->id, d->id, 33);
+    memcpy(w->vault, d->vault, 33);
+    w->keep = c->compact_at / 2;
+    if (uv_queue_work(c->loop, &w->req, compact_work, compact_done) != 0) {
+        free(w);
+        return;
+    }
+    d->compacting = true;
+    c->compacting++;
+}
+
+void vdocs_compact_at(vdocs *c, uint64_t rows) { c->compact_at = rows < 4 ? 0 : rows; }
+
+void vdocs_drain(vdocs *c) {
+    if (c == NULL) return;
+    c->draining = true;
+    while (c->compacting > 0) uv_run(c->loop, UV_RUN_ONCE);
+}
+
 void vdocs_answered(vdocs *c, vdoc *d, bool ok) {
-    (void)c;
     d->inflight--;
     if (!ok) d->broken = true;
+    if (ok) maybe_compact(c, d);
+    if (d->inflight == 0 && c->idle != NULL) c->idle(c->idle_ud, d);
+}
+
+void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud) {
+    c->idle = fn;
+    c->idle_ud = ud;
 }
 
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out) {
     ydoc *doc = NULL;
     uint64_t count = 0;
-    int rc = load(c->st, id, version, &doc, &count);
+    int rc = load(c->st, id, version, &doc, &count, NULL);
     if (rc != STORE_OK) return rc;
     if (count < version) {
         ydoc_free(doc);
@@ -238,7 +470,10 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len) {
     free(d->captured); /* the observer saw it; the caller has the update */
     d->captured = NULL;
     d->captured_len = 0;
-    if (rc == Y_OK) d->version++;
+    if (rc == Y_OK) {
+        d->version++;
+        d->rows++;
+    }
     return rc;
 }
 
@@ -253,14 +488,17 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
     if (rc != Y_OK) free(d->captured);
     d->captured = NULL;
     d->captured_len = 0;
-    if (*changed != NULL) d->version++;
+    if (*changed != NULL) {
+        d->version++;
+        d->rows++;
+    }
     return rc;
 }
 
 int vdocs_load_text(store *st, const char *id, char **text, size_t *len) {
     ydoc *doc = NULL;
     uint64_t count = 0;
-    int rc = load(st, id, UINT64_MAX, &doc, &count);
+    int rc = load(st, id, UINT64_MAX, &doc, &count, NULL);
     if (rc != STORE_OK) return rc;
     ytype *t = ydoc_get(doc, "content", YTYPE_TEXT);
     char *s = NULL;

@@ -9,10 +9,20 @@
  * documents keep deleted content (gc off) so that any past version can be
  * rebuilt.
  *
- * Versions: a document's version is the number of updates in its log,
- * counting updates whose commit is still in flight (the store commits them
- * in submission order). A version names the state after that many updates,
- * which vdocs_text_at() rebuilds by replaying the log.
+ * Lifetime: a document is loaded on first use and unloaded once it has
+ * been idle for the cache's idle time: no holder (a sync room holds the
+ * documents of its connections), no commit in flight, and no vdocs_get()
+ * for that long. Beyond `max_docs` documents, idle ones are also closed
+ * least recently used first. So memory follows the documents in use, not
+ * the documents ever opened.
+ *
+ * Versions: a document's version is the number of updates committed to its
+ * log, counting updates whose commit is still in flight (the store commits
+ * them in submission order). A version names the state after that many
+ * updates, which vdocs_replica_at() rebuilds by replaying the log. A
+ * compacted snapshot row counts as the updates it replaced (store.h), so
+ * compaction never changes a version; it only makes the versions inside
+ * the snapshot impossible to rebuild (REST answers 412 for them).
  *
  * Threading: loop thread only.
  */
@@ -22,6 +32,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "crdt/crdt.h"
 #include "store/store.h"
@@ -33,21 +45,36 @@ typedef struct vdoc {
     uint64_t version; /* updates in the log, including in-flight commits */
     int inflight;     /* commits submitted and not yet answered */
     bool broken;      /* a commit failed: the memory copy is ahead of the log */
+    uint64_t rows;    /* rows in the log (a compacted snapshot is one), in-flight included */
+    bool compacting;  /* a compaction of its log runs */
     /* The update of the transaction being committed (captured by an update
      * observer); taken by vdocs_commit_capture(). */
     uint8_t *captured;
     size_t captured_len;
-    uint64_t last_used;
+    uint64_t last_used; /* the cache's logical clock at the last vdocs_get */
+    uint64_t last_ms;   /* loop time of the last vdocs_get or release */
+    int holders;        /* vdocs_hold() minus vdocs_release() */
     struct vdoc *next;  /* all open documents */
     struct vdoc *hnext; /* same hash bucket */
 } vdoc;
 
 typedef struct vdocs vdocs;
 
-/* A new empty cache holding at most `max_docs` idle documents; NULL when out
- * of memory. */
-vdocs *vdocs_new(store *st, size_t max_docs);
+/* A new empty cache on `loop` holding at most `max_docs` idle documents and
+ * closing a document once it has been idle for `idle_ms` (0: only the
+ * max_docs cap closes documents). NULL when out of memory. */
+vdocs *vdocs_new(store *st, size_t max_docs, uv_loop_t *loop, uint64_t idle_ms);
+
+/* Frees every document (on the loop thread, with nothing in flight: after
+ * the store is closed). Runs `loop` briefly to close its timer. NULL is a
+ * no-op. */
 void vdocs_free(vdocs *c);
+
+/* Holds d open (a sync room does while it has connections): a held
+ * document is never closed. vdocs_release() takes the hold back by id (the
+ * vdoc may have been replaced by a reload since; the hold moves with it). */
+void vdocs_hold(vdocs *c, vdoc *d);
+void vdocs_release(vdocs *c, const char *id);
 
 /* The document `id` of `vault`, loaded from the log if not open (a document
  * with no log yet starts empty). Returns STORE_OK, STORE_ENOMEM, or a store
@@ -63,6 +90,19 @@ ytxn *vdocs_begin(vdoc *d);
  * document's version counts it. Returns Y_OK or a Y_ERR code. */
 int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len);
 
+/* Compacts in the background (a libuv worker thread) the log of a document
+ * that reached `rows` rows after a commit: all but its newest rows/2 rows
+ * are replaced by one snapshot row (store_txn_compact), which stands for as
+ * many versions as it replaced, so versions keep counting every update
+ * ever committed. A version inside a snapshot can no longer be rebuilt
+ * (vdocs_replica_at: STORE_ENOTFOUND); the newest rows/2 versions always
+ * can. 0 (the default) or less than 4 never compacts. */
+void vdocs_compact_at(vdocs *c, uint64_t rows);
+
+/* Waits (running the loop) for the compactions under way, and starts no
+ * more: call before closing the store. NULL is a no-op. */
+void vdocs_drain(vdocs *c);
+
 /* Bookkeeping for a commit submitted to the store: call vdocs_submitted()
  * after store_submit() accepted it, vdocs_answered() on the loop thread when
  * it is answered. A failed commit marks the document broken; a broken
@@ -70,9 +110,18 @@ int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len);
 void vdocs_submitted(vdoc *d);
 void vdocs_answered(vdocs *c, vdoc *d, bool ok);
 
+/* Called on the loop thread each time vdocs_answered() leaves a document
+ * with no commit in flight (inflight back to 0), so that answers waiting for
+ * durable content can go out. The hook must not call into this module (it
+ * runs inside vdocs_answered, whose caller may still hold d): it should only
+ * take note and act later. One hook per cache; NULL removes it. */
+typedef void (*vdocs_idle_fn)(void *ud, const vdoc *d);
+void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud);
+
 /* A fresh, private replica of `id` holding the first `version` updates of
  * its log, with a new random client id (gc off). The caller frees it with
- * ydoc_free(). STORE_ENOTFOUND if the log has fewer updates. */
+ * ydoc_free(). STORE_ENOTFOUND if the log has fewer updates, or if that
+ * version was compacted into a snapshot. */
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out);
 
 /* Integrates an update made elsewhere (e.g. on a replica) into d, counting
@@ -88,12 +137,6 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
 
-/* The document `id` if it is open, else NULL (nothing is loaded). */
-vdoc *vdocs_find(vdocs *c, const char *id);
-
-/* Closes document `id` if it is open and has no commit in flight (after
- * its log was purged). Returns 0, or -1 if it is busy. */
-int vdocs_close(vdocs *c, const char *id);
 /* The current text (Y.Text "content") of note `id`, read from its update
  * log into a private document: touches no cache, so any thread may call it
  * (the search indexer does). *text is NUL-terminated, freed with yfree().
@@ -101,7 +144,16 @@ int vdocs_close(vdocs *c, const char *id);
  * the log. A note without updates has the text "". */
 int vdocs_load_text(store *st, const char *id, char **text, size_t *len);
 
-/* Number of open documents (for /metrics). */
+/* The document `id` if it is open, else NULL (nothing is loaded). */
+vdoc *vdocs_find(vdocs *c, const char *id);
+
+/* Closes document `id` if it is open, has no commit in flight and no sync
+ * room holds it (after its log was purged). Returns 0, or -1 if it is busy. */
+int vdocs_close(vdocs *c, const char *id);
+
+/* Number of open documents, and of structs waiting for missing
+ * dependencies across them (for /metrics). */
 size_t vdocs_count(const vdocs *c);
+size_t vdocs_pending_structs(const vdocs *c);
 
 #endif /* VN_DOCS_H */

@@ -23,6 +23,8 @@
 #include "server/cache.h"
 #include "server/metrics.h"
 #include "server/sync.h"
+#include "server/vchan.h"
+#include "server/web.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -51,6 +53,8 @@ struct vhttp {
     vmetrics *metrics;
     vcache sessions, roles; /* see VHTTP_CACHE_TTL_MS */
     vsync *sync;            /* sync connections (sync.c) */
+    vchan *vchan;           /* vault channels (vchan.c) */
+    vweb *web;              /* the web app's files, or NULL (borrowed) */
     uv_tcp_t listener;
     uv_timer_t shutdown_timer;
     uv_async_t async;
@@ -97,6 +101,10 @@ struct vmetrics *vhttp_metrics(vhttp *srv) {
 
 struct vsync *vhttp_sync(vhttp *srv) {
     return srv->sync;
+}
+
+struct vchan *vhttp_vchan(vhttp *srv) {
+    return srv->vchan;
 }
 
 /* ---- answering ------------------------------------------------------------ */
@@ -617,6 +625,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
         ctx->route = &vroutes[i];
         break;
     }
+    if (ctx->route == NULL && !path_matched && srv->web != NULL && vweb_wants(req)) {
+        env_set(req, "vn.route", "(web)");
+        vweb_serve(srv->web, req);
+        return 0;
+    }
     if (ctx->route == NULL) {
         if (path_matched)
             vhttp_send_problem(ctx, 405, "Method Not Allowed",
@@ -680,6 +693,11 @@ static void on_accept(uv_stream_t *listener, int status) {
         uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
         return;
     }
+    /* Small writes (sync updates, short answers) go out at once: with Nagle
+     * on, a write behind an unacknowledged one waits for the client's
+     * delayed ACK, 40 ms (make bench-sync: peak sync throughput 420 -> 2,700
+     * updates/s with 20 clients). */
+    uv_tcp_nodelay(&conn->tcp, 1);
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, on_conn_closed);
     h2o_accept(&srv->accept_ctx, sock);
 }
@@ -727,7 +745,8 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
     uv_async_init(loop, &srv->async, on_async);
     srv->async.data = srv;
     srv->handles_open = 3;
-    if (docs != NULL && (srv->sync = vsync_new(loop, st, docs)) == NULL) {
+    if (docs != NULL && ((srv->sync = vsync_new(loop, st, docs, srv->metrics)) == NULL ||
+                         (srv->vchan = vchan_new(srv, loop, st, docs)) == NULL)) {
         vhttp_shutdown(srv);
         uv_run(loop, UV_RUN_DEFAULT);
         vhttp_free(srv);
@@ -756,6 +775,8 @@ int vhttp_new(uv_loop_t *loop, store *st, vdocs *docs, const char *host, int por
 
 int vhttp_port(const vhttp *srv) { return srv->port; }
 
+void vhttp_set_web(vhttp *srv, struct vweb *web) { srv->web = web; }
+
 static void on_handle_closed(uv_handle_t *handle) {
     vhttp *srv = handle->data;
     srv->handles_open--;
@@ -780,6 +801,7 @@ void vhttp_shutdown(vhttp *srv) {
     srv->shutdown_started = uv_now(srv->loop);
     uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
     vsync_shutdown(srv->sync);
+    vchan_shutdown(srv->vchan);
     h2o_context_request_shutdown(&srv->ctx);
     uv_timer_start(&srv->shutdown_timer, on_shutdown_tick, 0, SHUTDOWN_POLL_MS);
 }
@@ -789,6 +811,8 @@ void vhttp_free(vhttp *srv) {
     /* Answers still queued go to requests that can no longer be served:
      * run them so their owners release what they hold. */
     on_async(&srv->async);
+    vchan_free(srv->vchan);
+    srv->vchan = NULL;
     vsync_free(srv->sync);
     srv->sync = NULL;
     if (!uv_is_closing((uv_handle_t *)&srv->async))

@@ -94,6 +94,11 @@ void vhttp_set_roles(vhttp *srv, bool api, bool sync);
 /* The port actually bound (useful with port 0). */
 int vhttp_port(const vhttp *srv);
 
+/* Serves the web app's files (web.h) for GET paths no route claims; `web`
+ * is borrowed and must outlive the server. NULL (the default) serves none. */
+struct vweb;
+void vhttp_set_web(vhttp *srv, struct vweb *web);
+
 /* Stops accepting and asks open connections to finish. The loop stops once
  * they are closed (or after a grace period). Safe to call twice. */
 void vhttp_shutdown(vhttp *srv);
@@ -168,5 +173,9 @@ struct vmetrics *vhttp_metrics(vhttp *srv);
 /* The server's sync connections (sync.h), borrowed; NULL without a
  * document cache. */
 struct vsync *vhttp_sync(vhttp *srv);
+
+/* The server's vault channels (vchan.h), borrowed; NULL without a document
+ * cache. */
+struct vchan *vhttp_vchan(vhttp *srv);
 
 #endif /* VN_HTTP_H */

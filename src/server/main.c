@@ -2,8 +2,8 @@
  * main.c - vaultd: the Vault Notes server.
  *
  * Parses flags and VAULT_* environment variables, prepares the data
- * directory, runs the HTTP server on a libuv loop, and exits cleanly (status
- * 0) on SIGINT or SIGTERM once open connections have finished.
+ * directory, opens the web app's directory when asked, runs the HTTP server on a libuv loop, and
+ * exits cleanly (status 0) on SIGINT or SIGTERM once open connections have finished.
  */
 #include "server/auth.h"
 #include "server/consumer.h"
@@ -11,6 +11,7 @@
 #include "server/http.h"
 #include "server/search.h"
 #include "server/trash.h"
+#include "server/web.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -25,8 +26,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define DEFAULT_LISTEN   "127.0.0.1:8080"
-#define DEFAULT_DATA_DIR "./data"
+#define DEFAULT_LISTEN      "127.0.0.1:8080"
+#define DEFAULT_DATA_DIR    "./data"
+#define DEFAULT_DOC_IDLE_MS 60000
+#define DEFAULT_COMPACT_AT  1000 /* rows of an update log that start a compaction */
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
@@ -42,7 +45,11 @@ static const char usage[] =
     "                       Env: VAULT_DATA_DIR\n"
     "  --database URL       use PostgreSQL (postgres://...) instead of SQLite.\n"
     "                       Env: VAULT_DATABASE_URL\n"
+    "  --web-dir DIR        serve the web app built in DIR (web/dist) at / (default: none).\n"
+    "                       Env: VAULT_WEB_DIR\n"
     "  --session-ttl SECS   how long a sign-in lasts (default 30 days). Env: VAULT_SESSION_TTL\n"
+    "  --doc-idle-ms MS     unload a document from memory once unused for this long\n"
+    "                       (default 60000; 0 never unloads for idleness). Env: VAULT_DOC_IDLE_MS\n"
     "  --log-level LEVEL    debug, info, warn or error (default info). Env: VAULT_LOG_LEVEL\n"
     "  --roles LIST         the roles this process runs, comma-separated, among\n"
     "                       api, sync, indexer, janitor (default: all). Env: VAULT_ROLES\n"
@@ -81,6 +88,7 @@ typedef struct {
     const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
     unsigned roles;
     int64_t event_retention_ms;
+    const char *web_dir; /* the web app's built files, or NULL */
 } options;
 
 /* Parses "api,sync,..." into role bits. Returns 0 or -1. */
@@ -213,6 +221,7 @@ static void workers_stop(workers *w) {
     vretention_stop(w->retention);
     w->retention = NULL;
 }
+static vweb *web;
 
 /* The route table, one JSON object per line, for tools and the
  * authorization-matrix test. */
@@ -239,12 +248,15 @@ int main(int argc, char **argv) {
     const char *listen = getenv("VAULT_LISTEN") ? getenv("VAULT_LISTEN") : DEFAULT_LISTEN;
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
+    const char *idle = getenv("VAULT_DOC_IDLE_MS");
+    const char *compact = getenv("VAULT_DOC_COMPACT_AT");
     const char *trash_retention = getenv("VAULT_TRASH_RETENTION_DAYS");
     const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
-    const char *idle_ms = getenv("VAULT_VERSION_IDLE_MS");
-    const char *max_ms = getenv("VAULT_VERSION_MAX_MS");
+    const char *version_idle_s = getenv("VAULT_VERSION_IDLE_MS");
+    const char *version_max_s = getenv("VAULT_VERSION_MAX_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
+    if (getenv("VAULT_WEB_DIR") && *getenv("VAULT_WEB_DIR")) opt.web_dir = getenv("VAULT_WEB_DIR");
 
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -254,11 +266,13 @@ int main(int argc, char **argv) {
         {"version", no_argument, NULL, 'V'},
         {"routes", no_argument, NULL, 'R'},
         {"session-ttl", required_argument, NULL, 'T'},
+        {"doc-idle-ms", required_argument, NULL, 'I'},
         {"roles", required_argument, NULL, 'r'},
         {"event-retention", required_argument, NULL, 'E'},
         {"trash-retention-days", required_argument, NULL, 'K'},
         {"janitor-interval-ms", required_argument, NULL, 'J'},
-        {"version-idle-ms", required_argument, NULL, 'I'},
+        {"web-dir", required_argument, NULL, 'W'},
+        {"version-idle-ms", required_argument, NULL, 'i'},
         {"version-max-ms", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -271,12 +285,14 @@ int main(int argc, char **argv) {
         case 'D': opt.database = optarg; break;
         case 'L': level = optarg; break;
         case 'T': ttl = optarg; break;
+        case 'I': idle = optarg; break;
         case 'r': roles = optarg; break;
         case 'E': retention = optarg; break;
         case 'K': trash_retention = optarg; break;
         case 'J': janitor_ms = optarg; break;
-        case 'I': idle_ms = optarg; break;
-        case 'M': max_ms = optarg; break;
+        case 'W': opt.web_dir = optarg; break;
+        case 'i': version_idle_s = optarg; break;
+        case 'M': version_max_s = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -326,6 +342,32 @@ int main(int argc, char **argv) {
         }
         auth_set_session_ttl(secs * 1000);
     }
+    uint64_t idle_ms = DEFAULT_DOC_IDLE_MS;
+    if (idle != NULL) {
+        char *end;
+        errno = 0;
+        long long ms = strtoll(idle, &end, 10);
+        if (errno != 0 || end == idle || *end != '\0' || ms < 0 || ms > 7LL * 24 * 3600 * 1000) {
+            fprintf(stderr, "vaultd: --doc-idle-ms wants milliseconds (0 to 7 days), got '%s'\n",
+                    idle);
+            return 2;
+        }
+        idle_ms = (uint64_t)ms;
+    }
+    uint64_t compact_at = DEFAULT_COMPACT_AT;
+    if (compact != NULL) {
+        char *end;
+        errno = 0;
+        long long rows = strtoll(compact, &end, 10);
+        if (errno != 0 || end == compact || *end != '\0' || rows < 0 || (rows > 0 && rows < 4)) {
+            fprintf(stderr,
+                    "vaultd: VAULT_DOC_COMPACT_AT wants a number of rows (0, or 4 and more), "
+                    "got '%s'\n",
+                    compact);
+            return 2;
+        }
+        compact_at = (uint64_t)rows;
+    }
     long long janitor_interval = 60000;
     if (trash_retention != NULL) {
         long long days;
@@ -343,8 +385,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     long long version_idle = HISTORY_DEFAULT_IDLE_MS, version_max = HISTORY_DEFAULT_MAX_MS;
-    if ((idle_ms != NULL && parse_int(idle_ms, 1, 24LL * 3600 * 1000, &version_idle) != 0) ||
-        (max_ms != NULL && parse_int(max_ms, 1, 7LL * 24 * 3600 * 1000, &version_max) != 0)) {
+    if ((version_idle_s != NULL &&
+         parse_int(version_idle_s, 1, 24LL * 3600 * 1000, &version_idle) != 0) ||
+        (version_max_s != NULL &&
+         parse_int(version_max_s, 1, 7LL * 24 * 3600 * 1000, &version_max) != 0)) {
         fprintf(stderr, "vaultd: --version-idle-ms and --version-max-ms want milliseconds "
                         "(1 to a day, 1 to a week)\n");
         return 2;
@@ -359,15 +403,21 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultd: --database wants a postgres:// URL\n");
         return 2;
     }
+    char err[512];
+    if (opt.web_dir != NULL && vweb_open(opt.web_dir, &web, err, sizeof(err)) != 0) {
+        fprintf(stderr, "vaultd: --web-dir: %s\n", err);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (auth_init() != 0) {
         fprintf(stderr, "vaultd: libsodium could not start\n");
+        vweb_free(web);
         return 1;
     }
-    char err[512];
     if (store_open(opt.database != NULL ? opt.database : opt.data_dir, &db, err, sizeof(err)) !=
         STORE_OK) {
         fprintf(stderr, "vaultd: cannot open the database: %s\n", err);
+        vweb_free(web);
         return 1;
     }
 
@@ -385,18 +435,21 @@ int main(int argc, char **argv) {
     }
 
     uv_loop_init(&loop);
-    docs = vdocs_new(db, 1024);
+    docs = vdocs_new(db, 1024, &loop, idle_ms);
     if (docs == NULL) {
         fprintf(stderr, "vaultd: out of memory\n");
         store_close(db);
+        vweb_free(web);
         return 1;
     }
+    vdocs_compact_at(docs, compact_at);
     int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
     vhttp *srv = server;
     if (rc != 0) {
         fprintf(stderr, "vaultd: cannot listen on %s: %s\n", listen, uv_strerror(rc));
         vdocs_free(docs);
         store_close(db);
+        vweb_free(web);
         return 1;
     }
     vhttp_set_roles(srv, (opt.roles & ROLE_API) != 0, (opt.roles & ROLE_SYNC) != 0);
@@ -415,8 +468,10 @@ int main(int argc, char **argv) {
         trash_janitor_free(janitor);
         vhttp_free(srv);
         vdocs_free(docs);
+        vweb_free(web);
         return 1;
     }
+    vhttp_set_web(srv, web);
     uv_signal_t sigint, sigterm;
     uv_signal_init(&loop, &sigint);
     uv_signal_init(&loop, &sigterm);
@@ -441,6 +496,7 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
     workers_stop(&w);
+    vdocs_drain(docs); /* compactions write through the store */
     /* Commits in flight finish first; their answers are queued for the
      * server, which runs them (to release what they hold) as it closes. */
     history_stop(hist);
@@ -448,6 +504,7 @@ int main(int argc, char **argv) {
     trash_janitor_free(janitor);
     vhttp_free(srv);
     vdocs_free(docs);
+    vweb_free(web);
     vlog(VLOG_INFO, "stopped", NULL);
     return 0;
 }

@@ -8,6 +8,7 @@
  */
 #include "server/metrics.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,9 +17,13 @@
 
 #define MAX_SERIES 512
 #define MAX_GAUGES 32
+#define MAX_COUNTERS 32
 
 static const double latency_buckets_ms[] = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500};
 #define NBUCKETS (sizeof(latency_buckets_ms) / sizeof(latency_buckets_ms[0]))
+/* Fan-out is a loop-thread hop and a few memcpys: finer buckets. */
+static const double fanout_buckets_ms[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250};
+static_assert(sizeof(fanout_buckets_ms) == sizeof(latency_buckets_ms), "same bucket count");
 static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 #define NBATCH (sizeof(batch_buckets) / sizeof(batch_buckets[0]))
 
@@ -52,6 +57,9 @@ struct vmetrics {
     unsigned long long batch_count;
     gauge gauges[MAX_GAUGES];
     size_t ngauges;
+    gauge counters[MAX_COUNTERS];
+    size_t ncounters;
+    histogram fanout;
 };
 
 vmetrics *vmetrics_new(void) {
@@ -124,6 +132,23 @@ void vmetrics_gauge(vmetrics *m, const char *name, const char *help, double valu
     if (i == m->ngauges && m->ngauges < MAX_GAUGES)
         m->gauges[m->ngauges++] = (gauge){name, help, 0};
     if (i < m->ngauges) m->gauges[i].value = value;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void vmetrics_count(vmetrics *m, const char *name, const char *help, double delta) {
+    pthread_mutex_lock(&m->mu);
+    size_t i;
+    for (i = 0; i < m->ncounters; i++)
+        if (m->counters[i].name == name || strcmp(m->counters[i].name, name) == 0) break;
+    if (i == m->ncounters && m->ncounters < MAX_COUNTERS)
+        m->counters[m->ncounters++] = (gauge){name, help, 0};
+    if (i < m->ncounters) m->counters[i].value += delta;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void vmetrics_fanout(vmetrics *m, double ms) {
+    pthread_mutex_lock(&m->mu);
+    observe(&m->fanout, fanout_buckets_ms, NBUCKETS, ms);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -206,6 +231,14 @@ char *vmetrics_render(vmetrics *m) {
               "vault_store_commit_batch_size_bucket{le=\"+Inf\"} %llu\n"
               "vault_store_commit_batch_size_sum %.0f\nvault_store_commit_batch_size_count %llu\n",
               cum, m->batch_sum, m->batch_count);
+    render_histogram(&b, "vault_sync_fanout_seconds",
+                     "Time from a sync update's commit answer to its update queued to every "
+                     "connection of the document.",
+                     &m->fanout, fanout_buckets_ms, NBUCKETS, 0.001);
+    for (size_t i = 0; i < m->ncounters; i++)
+        sb_printf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %.0f\n", m->counters[i].name,
+                  m->counters[i].help, m->counters[i].name, m->counters[i].name,
+                  m->counters[i].value);
     for (size_t i = 0; i < m->ngauges; i++)
         sb_printf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", m->gauges[i].name,
                   m->gauges[i].help, m->gauges[i].name, m->gauges[i].name, m->gauges[i].value);

@@ -13,6 +13,7 @@
 #include "server/notes.h"
 #include "server/search.h"
 #include "server/sync.h"
+#include "server/vchan.h"
 #include "server/trash.h"
 #include "server/vaults.h"
 
@@ -34,13 +35,19 @@ static void route_readyz(vctx *ctx) {
 
 static void route_metrics(vctx *ctx) {
     vmetrics *m = vhttp_metrics(ctx->srv);
-    if (ctx->docs != NULL)
+    if (ctx->docs != NULL) {
         vmetrics_gauge(m, "vault_open_documents", "CRDT documents held in memory.",
                        (double)vdocs_count(ctx->docs));
+        vmetrics_gauge(m, "vault_pending_structs",
+                       "Structs waiting for missing dependencies, across open documents.",
+                       (double)vdocs_pending_structs(ctx->docs));
+    }
     vmetrics_gauge(m, "vault_sync_connections", "Open sync WebSocket connections.",
                    (double)vsync_connections(vhttp_sync(ctx->srv)));
     vmetrics_gauge(m, "vault_sync_documents", "Notes with at least one sync connection.",
                    (double)vsync_documents(vhttp_sync(ctx->srv)));
+    vmetrics_gauge(m, "vault_vchan_connections", "Open vault channel WebSocket connections.",
+                   (double)vchan_connections(vhttp_vchan(ctx->srv)));
     char *text = vmetrics_render(m);
     if (text == NULL) {
         vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");
@@ -68,9 +75,9 @@ const vroute vroutes[] = {
     {"GET", "/api/v1/vaults/{vault}/notes", notes_route_list, ACCESS_VIEWER},
     {"POST", "/api/v1/vaults/{vault}/notes", notes_route_create, ACCESS_EDITOR},
     {"POST", "/api/v1/vaults/{vault}/folders/rename", notes_route_folder_rename, ACCESS_EDITOR},
+    {"GET", "/api/v1/vaults/{vault}/search", search_route, ACCESS_VIEWER},
     {"POST", "/api/v1/vaults/{vault}/folders/trash", trash_route_folder, ACCESS_EDITOR},
     {"GET", "/api/v1/vaults/{vault}/trash", trash_route_list, ACCESS_VIEWER},
-    {"GET", "/api/v1/vaults/{vault}/search", search_route, ACCESS_VIEWER},
     {"GET", "/api/v1/notes/{note}", notes_route_get, ACCESS_VIEWER},
     {"PUT", "/api/v1/notes/{note}", notes_route_put, ACCESS_EDITOR},
     {"PATCH", "/api/v1/notes/{note}", notes_route_patch, ACCESS_EDITOR},
@@ -81,6 +88,7 @@ const vroute vroutes[] = {
     {"GET", "/api/v1/notes/{note}/versions/{v}/diff", history_route_diff, ACCESS_VIEWER},
     {"POST", "/api/v1/notes/{note}/versions/{v}/restore", history_route_restore, ACCESS_EDITOR},
     {"GET", "/api/v1/sync/{note}", sync_route, ACCESS_VIEWER},
+    {"GET", "/api/v1/vaults/{vault}/sync", vchan_route, ACCESS_VIEWER},
 };
 
 const size_t vroutes_len = sizeof(vroutes) / sizeof(vroutes[0]);

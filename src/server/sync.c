@@ -30,6 +30,7 @@
 #include "server/sync.h"
 
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "sync/yaware.h"
 #include "sync/yproto.h"
 #include "util/log.h"
@@ -59,6 +60,13 @@ enum {
 
 typedef struct sroom sroom;
 
+/* `count` saved messages owed to a connection, each for an update it sent,
+ * due once the note's version `version` (docs.h) is committed. */
+typedef struct {
+    uint64_t version;
+    uint64_t count;
+} sowed;
+
 typedef struct sconn {
     vsync *s;
     sroom *room;
@@ -72,6 +80,10 @@ typedef struct sconn {
     bool waiting;     /* a step 1 waits for the note's commits */
     uint8_t *wait_sv; /* its state vector */
     size_t wait_sv_len;
+    bool saved;   /* asked for saved messages (?saved=1) */
+    sowed *owed;  /* saved messages owed, oldest first */
+    size_t nowed; /* runs in `owed` */
+    size_t capowed;
     struct sconn *next;       /* in the room */
     struct sconn *next_dirty; /* in vsync.dirty */
 } sconn;
@@ -81,6 +93,7 @@ struct sroom {
     char vault[33];
     sconn *conns;
     yaware *aware;
+    bool holding; /* holds its note's document open (vdocs_hold) */
     struct sroom *next;
 };
 
@@ -92,7 +105,11 @@ typedef struct sjob {
     uint64_t conn_id; /* the sender */
     uint8_t *update;  /* what to broadcast */
     size_t len;
+    uint64_t version; /* the document's version once this commit is in */
+    uint8_t *sv;      /* the document's state vector then, when a connection wants saved messages */
+    size_t sv_len;
     store_result res;
+    uint64_t answered_ns; /* uv_hrtime() when the store answered */
     struct sjob *next;
 } sjob;
 
@@ -100,6 +117,7 @@ struct vsync {
     uv_loop_t *loop;
     store *st;
     vdocs *docs;
+    vmetrics *metrics;
     sroom *rooms;
     uint64_t next_conn_id;
     sconn *dirty;
@@ -113,6 +131,14 @@ struct vsync {
 };
 
 static void conn_gone(sconn *c);
+
+/* Counters of /metrics (docs/server.md). */
+#define M_SENT     "vault_sync_sent_bytes_total"
+#define H_SENT     "Bytes of sync messages queued to connections."
+#define M_RECEIVED "vault_sync_received_bytes_total"
+#define H_RECEIVED "Bytes of sync messages received from connections."
+#define M_UPDATES  "vault_sync_updates_total"
+#define H_UPDATES  "Updates from sync connections committed (rate: updates/s)."
 
 /* ---- rooms ----------------------------------------------------------------- */
 
@@ -148,14 +174,9 @@ static void room_release(vsync *s, sroom *r) {
             break;
         }
     }
+    if (r->holding) vdocs_release(s->docs, r->id);
     yaware_free(r->aware);
     free(r);
-}
-
-static sconn *find_conn(sroom *r, uint64_t id) {
-    for (sconn *c = r->conns; c != NULL; c = c->next)
-        if (c->id == id) return c;
-    return NULL;
 }
 
 /* ---- sending ----------------------------------------------------------------- */
@@ -202,6 +223,7 @@ static void send_bytes(sconn *c, const uint8_t *msg, size_t len) {
         close_conn(c, CLOSE_INTERNAL, "the server could not queue a message");
         return;
     }
+    vmetrics_count(c->s->metrics, M_SENT, H_SENT, (double)len);
     mark_dirty(c);
 }
 
@@ -243,6 +265,77 @@ static void flush(vsync *s) {
     }
 }
 
+/* ---- saved messages ---------------------------------------------------------- */
+
+/* Most runs of owed saved messages one connection may have: each run is a
+ * commit of the note that the connection's updates wait for. */
+#define MAX_OWED 65536
+
+static void send_saved(sconn *c, const uint8_t *sv, size_t len) {
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    if (yproto_encode_saved(sv, len, &msg, &mlen) != YPROTO_OK) {
+        close_conn(c, CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    send_bytes(c, msg, mlen);
+    free(msg);
+}
+
+/* Sends, in order, the saved messages owed to c that are due once version
+ * `committed` is, each with `sv` (a state vector that is all committed). */
+static void pay_saved(sconn *c, uint64_t committed, const uint8_t *sv, size_t len) {
+    size_t i = 0;
+    for (; i < c->nowed && c->owed[i].version <= committed && !c->closing; i++)
+        for (uint64_t k = 0; k < c->owed[i].count; k++) send_saved(c, sv, len);
+    memmove(c->owed, c->owed + i, (c->nowed - i) * sizeof(*c->owed));
+    c->nowed -= i;
+}
+
+/* Pays every saved message owed to c with d's state vector: call only when
+ * d has no commit in flight and is not broken, so all of it is committed. */
+static void pay_saved_now(sconn *c, vdoc *d) {
+    uint8_t *sv = NULL;
+    size_t len = 0;
+    if (ydoc_encode_state_vector(d->doc, &sv, &len) != Y_OK) {
+        close_conn(c, CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    pay_saved(c, UINT64_MAX, sv, len);
+    yfree(sv);
+}
+
+/* c sent an update; it owes c one saved message once the note's version
+ * `version` is committed (for an update that needed no commit: the
+ * version of what the note held then). Paid at once when nothing is in
+ * flight. */
+static void owe_saved(sconn *c, vdoc *d, uint64_t version) {
+    if (!c->saved || c->closing) return;
+    if (c->nowed > 0 && c->owed[c->nowed - 1].version == version) {
+        c->owed[c->nowed - 1].count++;
+    } else {
+        if (c->nowed == c->capowed) {
+            size_t cap = c->capowed == 0 ? 4 : c->capowed * 2;
+            sowed *p = cap <= MAX_OWED ? realloc(c->owed, cap * sizeof(*p)) : NULL;
+            if (p == NULL) {
+                close_conn(c, CLOSE_TRY_AGAIN_LATER,
+                           "too many updates waiting for their commit; reconnect later");
+                return;
+            }
+            c->owed = p;
+            c->capowed = cap;
+        }
+        c->owed[c->nowed++] = (sowed){version, 1};
+    }
+    if (d->inflight == 0 && !d->broken) pay_saved_now(c, d);
+}
+
+static bool room_wants_saved(const sroom *r) {
+    for (const sconn *c = r->conns; c != NULL; c = c->next)
+        if (c->saved) return true;
+    return false;
+}
+
 /* ---- answering step 1 ------------------------------------------------------ */
 
 /* Sends step 2: what the client with state vector sv lacks. */
@@ -259,16 +352,18 @@ static void answer_step1(sconn *c, vdoc *d, const uint8_t *sv, size_t sv_len) {
     yfree(u);
 }
 
-/* Answers the step 1s that waited, once the note has no commit in flight. */
+/* Answers the step 1s that waited, and sends the saved messages owed, once
+ * the note has no commit in flight. */
 static void release_waiting(vsync *s, sroom *r) {
     bool any = false;
-    for (sconn *c = r->conns; c != NULL; c = c->next) any = any || c->waiting;
+    for (sconn *c = r->conns; c != NULL; c = c->next) any = any || c->waiting || c->nowed > 0;
     if (!any) return;
     vdoc *d = NULL;
     if (vdocs_get(s->docs, r->vault, r->id, &d) != STORE_OK)
         return; /* retried at the next commit */
     if (d->inflight > 0) return;
     for (sconn *c = r->conns; c != NULL; c = c->next) {
+        if (c->nowed > 0 && !d->broken) pay_saved_now(c, d);
         if (!c->waiting) continue;
         c->waiting = false;
         answer_step1(c, d, c->wait_sv, c->wait_sv_len);
@@ -284,6 +379,7 @@ static void on_store_done(void *ud, const store_result *res) {
     sjob *j = ud;
     vsync *s = j->s;
     j->res = *res;
+    j->answered_ns = uv_hrtime();
     pthread_mutex_lock(&s->mu);
     if (s->done_tail != NULL)
         s->done_tail->next = j;
@@ -298,6 +394,7 @@ static void on_store_done(void *ud, const store_result *res) {
 static void job_done(vsync *s, sjob *j) {
     bool ok = j->res.err == STORE_OK;
     vdocs_answered(s->docs, j->d, ok);
+    if (ok) vmetrics_count(s->metrics, M_UPDATES, H_UPDATES, 1);
     int inflight = j->d->inflight;
     sroom *r = find_room(s, j->doc);
     if (!ok)
@@ -310,15 +407,26 @@ static void job_done(vsync *s, sjob *j) {
             if (yproto_encode_sync(YSYNC_UPDATE, j->update, j->len, &msg, &mlen) == YPROTO_OK)
                 room_send(r, j->conn_id, msg, mlen);
             free(msg);
+            /* Commits are answered in submission order, so every version up
+             * to this one is committed, and so is everything the state
+             * vector taken at submission covers (unless an earlier commit
+             * of the note failed: broken). */
+            for (sconn *c = r->conns; c != NULL && j->sv != NULL && !j->d->broken; c = c->next)
+                if (c->nowed > 0) pay_saved(c, j->version, j->sv, j->sv_len);
+            vmetrics_fanout(s->metrics, (double)(uv_hrtime() - j->answered_ns) / 1e6);
         } else {
             /* The sender believes the server has its change: make it
-             * reconnect, so that its step 2 sends the change again. */
-            sconn *c = find_conn(r, j->conn_id);
-            if (c != NULL) close_conn(c, CLOSE_INTERNAL, "the change could not be saved");
+             * reconnect, so that its step 2 sends the change again. So do
+             * connections still owed a saved message: what they sent may
+             * have built on the lost change. */
+            for (sconn *c = r->conns; c != NULL; c = c->next)
+                if (c->id == j->conn_id || c->nowed > 0)
+                    close_conn(c, CLOSE_INTERNAL, "a change could not be saved; reconnect");
         }
         if (inflight == 0) release_waiting(s, r);
     }
     free(j->update);
+    yfree(j->sv);
     free(j);
 }
 
@@ -409,6 +517,8 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
                        rc == Y_ERR_NOMEM ? "out of memory" : "the update is malformed");
         else if (changes)
             refuse_write(c);
+        else
+            owe_saved(c, d, d->version);
         return;
     }
     uint8_t *changed = NULL;
@@ -419,7 +529,10 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
                    rc == Y_ERR_NOMEM ? "out of memory" : "the update is malformed");
         return;
     }
-    if (changed == NULL) return; /* nothing new, or waiting for what it builds on */
+    if (changed == NULL) { /* nothing new, or waiting for what it builds on */
+        owe_saved(c, d, d->version);
+        return;
+    }
 
     char event[96];
     snprintf(event, sizeof(event), "{\"id\":\"%s\",\"user\":%lld}", d->id, (long long)c->user);
@@ -446,7 +559,13 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
     j->update = changed;
     j->len = clen;
     j->s = s;
+    j->version = d->version;
+    if (room_wants_saved(r) && ydoc_encode_state_vector(d->doc, &j->sv, &j->sv_len) != Y_OK) {
+        j->sv = NULL; /* out of memory: saved messages wait for a later commit */
+        j->sv_len = 0;
+    }
     vdocs_submitted(d);
+    owe_saved(c, d, j->version); /* paid when this commit is answered */
     if (store_submit(s->st, t, on_store_done, j) != STORE_OK) {
         j->res.err = STORE_ECLOSED;
         on_store_done(j, &j->res);
@@ -551,7 +670,9 @@ static void on_ws_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_
         conn_gone(c);
         return;
     }
-    if (wslay_is_ctrl_frame(arg->opcode) || c->closing) return; /* wslay answers pings/closes */
+    if (wslay_is_ctrl_frame(arg->opcode)) return; /* wslay answers pings and closes */
+    vmetrics_count(c->s->metrics, M_RECEIVED, H_RECEIVED, (double)arg->msg_length);
+    if (c->closing) return;
     if (arg->opcode != WSLAY_BINARY_FRAME) {
         close_conn(c, CLOSE_UNSUPPORTED_DATA, "send binary messages");
         return;
@@ -587,6 +708,7 @@ static void conn_gone(sconn *c) {
     vlog(VLOG_DEBUG, "sync connection gone",
          json_pack("{s:s, s:I}", "doc", r->id, "conn", (json_int_t)c->id));
     free(c->wait_sv);
+    free(c->owed);
     h2o_websocket_close(c->ws);
     free(c);
     room_release(s, r);
@@ -662,10 +784,16 @@ void sync_route(vctx *ctx) {
         vhttp_send_problem(ctx, 503, "Service Unavailable", "The note could not be opened.");
         goto out;
     }
+    if (!r->holding) {
+        vdocs_hold(ctx->docs, d);
+        r->holding = true;
+    }
     c->s = s;
     c->room = r;
     c->id = ++s->next_conn_id;
     c->editor = ctx->role >= ROLE_EDITOR;
+    const char *saved = vctx_query(ctx, "saved");
+    c->saved = saved != NULL && strcmp(saved, "1") == 0;
     c->user = ctx->user_id;
     c->next = r->conns;
     r->conns = c;
@@ -726,12 +854,17 @@ static size_t env_size(const char *name, size_t dflt) {
     return (end != NULL && *end == '\0' && n > 0) ? (size_t)n : dflt;
 }
 
-vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs) {
+vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs, vmetrics *metrics) {
     vsync *s = calloc(1, sizeof(*s));
     if (s == NULL) return NULL;
     s->loop = loop;
     s->st = st;
     s->docs = docs;
+    s->metrics = metrics;
+    /* The counters show from the start, at 0. */
+    vmetrics_count(metrics, M_SENT, H_SENT, 0);
+    vmetrics_count(metrics, M_RECEIVED, H_RECEIVED, 0);
+    vmetrics_count(metrics, M_UPDATES, H_UPDATES, 0);
     s->max_queued = env_size("VAULT_SYNC_MAX_QUEUED", VSYNC_MAX_QUEUED);
     pthread_mutex_init(&s->mu, NULL);
     uv_async_init(loop, &s->async, on_async);

@@ -13,7 +13,9 @@
  * and broadcast to the room's other connections only after its commit:
  * durable before visible. For the same reason a step 2 that the server
  * sends waits while commits of that note are in flight. Awareness is
- * relayed, never stored.
+ * relayed, never stored. A connection opened with ?saved=1 also gets one
+ * saved message (yproto.h, type 4) per update message it sends, in order,
+ * once that update is committed.
  *
  * Close codes (RFC 6455 and the y-websocket convention that 4400-4499 means
  * "do not reconnect"):
@@ -47,10 +49,12 @@
 
 typedef struct vsync vsync;
 
+struct vmetrics;
+
 /* The sync state of a server on `loop`, with its store and document cache
- * (borrowed; both may be NULL for a server without a database). NULL when
- * out of memory. */
-vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs);
+ * (borrowed; both may be NULL for a server without a database), counting
+ * into `metrics` (borrowed, must outlive it). NULL when out of memory. */
+vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs, struct vmetrics *metrics);
 
 /* Closes every connection with 1001 and refuses new ones. Safe to call
  * twice. */

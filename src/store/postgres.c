@@ -160,6 +160,8 @@ static const char *const pg_migrations[] = {
     "  last_user BIGINT NOT NULL,"
     "  restored_from BIGINT NOT NULL DEFAULT 0);"
     "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
+    /* 4: how many updates (versions) a row of the update log stands for */
+    "ALTER TABLE doc_updates ADD COLUMN n BIGINT NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 static void pg_quiet(void *arg, const char *message) {

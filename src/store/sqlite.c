@@ -162,6 +162,9 @@ static const char *const sq_migrations[] = {
     "  last_user INTEGER NOT NULL,"
     "  restored_from INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
+    /* 4: how many updates (versions) a row of the update log stands for: 1,
+     * or more for a compacted snapshot (store_txn_compact) */
+    "ALTER TABLE doc_updates ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 /* Maps an SQLite result code; logs what is the database's fault. */

@@ -62,7 +62,8 @@ typedef enum {
     STEP_CALL,
     STEP_VERSION,
     STEP_BURST_DONE,
-    STEP_PURGE
+    STEP_PURGE,
+    STEP_COMPACT
 } step_kind;
 
 struct step {
@@ -75,9 +76,11 @@ struct step {
     bool is_note;
     int64_t created, updated, trashed;
     int64_t x[4]; /* version: n, author, restored_from, base; burst done,
-                     purge: x[0] = last_at, cutoff */
+                     purge: x[0] = last_at, cutoff;
+                     compact: first id, last id, rows, versions */
     store__call_fn fn;
     void *arg;
+    int64_t seq; /* update: the vault seq it got (set by the writer) */
 };
 
 struct store_txn {
@@ -89,6 +92,7 @@ struct store_txn {
     store_txn *next; /* in the writer's queue */
     int err;         /* set by the writer */
     int64_t seq;     /* set by the writer: seq of the last appended update */
+    uint64_t origin; /* store_txn_set_origin, handed to the commit hook */
 };
 
 /* A document known to have committed updates in `vault`. */
@@ -115,6 +119,9 @@ struct store {
     int schema_version;
     struct doc_vault *docs; /* the writer's, DOC_SLOTS or NULL (not allocated yet) */
     size_t ndocs;
+    store_commit_fn hook; /* store_set_commit_hook, under qlock */
+    void *hook_ud;
+    long commit_delay_ms; /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
     pthread_mutex_t llock; /* guards the listeners; held while they run */
     struct listener {
         store_listen_fn fn;
@@ -402,7 +409,7 @@ static void docs_remember(store *st, store_txn *batch) {
     }
 }
 
-static int step_update(store *st, store_conn *c, store_txn *t, const struct step *s) {
+static int step_update(store *st, store_conn *c, store_txn *t, struct step *s) {
     store_rows *r = NULL;
     int64_t seq = 0;
     int err = STORE_OK;
@@ -434,7 +441,7 @@ static int step_update(store *st, store_conn *c, store_txn *t, const struct step
                              " VALUES ($1, $2, $3, $4)",
                              qi, NARGS(qi), NULL);
     }
-    if (err == STORE_OK) t->seq = seq;
+    if (err == STORE_OK) t->seq = s->seq = seq;
 out:
     st->be->rows_free(r);
     return err;
@@ -477,6 +484,38 @@ static int step_event(store *st, store_conn *c, const struct step *s) {
     return write_stmt(st, c, EVENT_SQL, a, NARGS(a), NULL);
 }
 
+static int step_compact(store *st, store_conn *c, const struct step *s) {
+    store_rows *r = NULL;
+    int64_t rows = 0, versions = 0;
+    store_arg a[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->x[0]), A_INT(s->x[1])};
+    int err = st->be->query(c,
+                            "DELETE FROM doc_updates WHERE doc = $1 AND vault = $2"
+                            " AND id >= $3 AND id < $4 RETURNING n",
+                            a, NARGS(a), &r);
+    while (err == STORE_OK) {
+        err = st->be->next(r);
+        if (err != STORE_ROW) break;
+        rows++;
+        versions += st->be->col_int(r, 0);
+        err = STORE_OK;
+    }
+    if (err == STORE_DONE) err = STORE_OK;
+    st->be->rows_free(r);
+    if (err != STORE_OK) return err;
+    if (rows != s->x[2] - 1 || versions >= s->x[3]) return STORE_ECONFLICT;
+    /* The last row of the range becomes the snapshot, if it is still what
+     * was read: the remaining versions are its own. */
+    store_arg b[] = {A_BLOB(s->data, s->len), A_INT(s->x[3]), A_TEXT(s->id), A_INT(s->x[1]),
+                     A_INT(s->x[3] - versions)};
+    int64_t one;
+    err = write_stmt(st, c,
+                     "UPDATE doc_updates SET data = $1, n = $2"
+                     " WHERE doc = $3 AND id = $4 AND n = $5 RETURNING 1",
+                     b, NARGS(b), &one);
+    return err == STORE_ENOTFOUND ? STORE_ECONFLICT : err;
+}
+
+
 static int step_version(store *st, store_conn *c, const struct step *s) {
     store_arg a[] = {A_TEXT(s->id),  A_INT(s->x[0]), A_TEXT(s->vault), A_INT(s->created),
                      A_INT(s->x[1]), A_INT(s->x[2]), A_INT(s->x[3]),   A_BLOB(s->data, s->len)};
@@ -516,7 +555,7 @@ static int step_purge(store *st, store_conn *c, const struct step *s) {
     return err;
 }
 
-static int run_step(store *st, store_txn *t, const struct step *s) {
+static int run_step(store *st, store_txn *t, struct step *s) {
     switch (s->kind) {
     case STEP_UPDATE: return step_update(st, st->wconn, t, s);
     case STEP_FILE: return step_file(st, st->wconn, s);
@@ -525,6 +564,7 @@ static int run_step(store *st, store_txn *t, const struct step *s) {
     case STEP_VERSION: return step_version(st, st->wconn, s);
     case STEP_BURST_DONE: return step_burst_done(st, st->wconn, s);
     case STEP_PURGE: return step_purge(st, st->wconn, s);
+    case STEP_COMPACT: return step_compact(st, st->wconn, s);
     }
     return STORE_EINVAL;
 }
@@ -608,6 +648,11 @@ static int run_batch_once(store *st, store_txn *batch) {
     if (berr == STORE_OK && be->lock_vault_sql != NULL) berr = lock_vaults(st, batch);
     for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next)
         berr = run_txn(st, t, t == batch);
+    if (berr == STORE_OK && st->commit_delay_ms > 0) {
+        /* Crash tests widen the window in which a commit is in flight. */
+        struct timespec ts = {st->commit_delay_ms / 1000, (st->commit_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (berr == STORE_OK) berr = be->exec(st->wconn, "COMMIT");
     if (berr == STORE_OK) docs_remember(st, batch);
     if (berr != STORE_OK) {
@@ -616,6 +661,21 @@ static int run_batch_once(store *st, store_txn *batch) {
         if (transient) return STORE__ERETRY;
     }
     return berr;
+}
+
+/* Tells the commit hook about every update of a committed txn, in order. */
+static void report_commit(store_commit_fn hook, void *ud, const store_txn *t) {
+    for (size_t i = 0; i < t->n; i++) {
+        const struct step *s = &t->steps[i];
+        if (s->kind != STEP_UPDATE) continue;
+        store_committed c = {.vault = s->vault,
+                             .doc = s->id,
+                             .seq = s->seq,
+                             .update = s->data,
+                             .len = s->len,
+                             .origin = t->origin};
+        hook(ud, &c);
+    }
 }
 
 static void notify_listeners(store *st) {
@@ -637,6 +697,10 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
     }
     if (berr == STORE__ERETRY) berr = STORE_EIO;
     double ms = mono_ms() - t0;
+    pthread_mutex_lock(&st->qlock);
+    store_commit_fn hook = st->hook;
+    void *hook_ud = st->hook_ud;
+    pthread_mutex_unlock(&st->qlock);
     if (berr == STORE_OK) notify_listeners(st);
 
     store_txn *next;
@@ -647,6 +711,7 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
                             .batch_size = n,
                             .commit_ms = ms};
         if (res.err == STORE_OK) res.vault_seq = t->seq;
+        if (res.err == STORE_OK && hook != NULL) report_commit(hook, hook_ud, t);
         if (t->done != NULL) t->done(t->ud, &res);
         store_txn_free(t);
     }
@@ -760,6 +825,8 @@ int store_open(const char *where, store **out, char *err, size_t errlen) {
                   .qlock = PTHREAD_MUTEX_INITIALIZER,
                   .qcond = PTHREAD_COND_INITIALIZER,
                   .llock = PTHREAD_MUTEX_INITIALIZER};
+    const char *delay = getenv("VAULT_TEST_COMMIT_DELAY_MS");
+    if (delay != NULL) st->commit_delay_ms = strtol(delay, NULL, 10) % 10000;
 
     rc = st->be->connect(where, &st->wconn, err, errlen);
     if (rc != STORE_OK) goto fail;
@@ -855,6 +922,29 @@ int store_txn_append_update(store_txn *t, const char *vault, const char *doc, co
     s->kind = STEP_UPDATE;
     memcpy(s->vault, vault, 33);
     memcpy(s->id, doc, 33);
+    t->n++;
+    return STORE_OK;
+}
+
+int store_txn_compact(store_txn *t, const char *vault, const char *doc, int64_t first_id,
+                      int64_t last_id, int64_t rows, int64_t versions, const uint8_t *merged,
+                      size_t len) {
+    if (t == NULL || !id_ok(vault) || !id_ok(doc) || first_id > last_id || rows < 2 ||
+        versions < rows || merged == NULL || len == 0 || len > MAX_UPDATE_BYTES)
+        return STORE_EINVAL;
+    struct step *s = txn_push(t);
+    if (s == NULL) return STORE_ENOMEM;
+    s->data = malloc(len);
+    if (s->data == NULL) return STORE_ENOMEM;
+    memcpy(s->data, merged, len);
+    s->len = len;
+    s->kind = STEP_COMPACT;
+    memcpy(s->vault, vault, 33);
+    memcpy(s->id, doc, 33);
+    s->x[0] = first_id;
+    s->x[1] = last_id;
+    s->x[2] = rows;
+    s->x[3] = versions;
     t->n++;
     return STORE_OK;
 }
@@ -956,6 +1046,17 @@ int store__txn_call(store_txn *t, store__call_fn fn, void *arg) {
     s->arg = arg;
     t->n++;
     return STORE_OK;
+}
+
+void store_txn_set_origin(store_txn *t, uint64_t origin) {
+    if (t != NULL) t->origin = origin;
+}
+
+void store_set_commit_hook(store *st, store_commit_fn fn, void *ud) {
+    pthread_mutex_lock(&st->qlock);
+    st->hook = fn;
+    st->hook_ud = ud;
+    pthread_mutex_unlock(&st->qlock);
 }
 
 void store_txn_fail_for_test(store_txn *t) {
@@ -1389,6 +1490,26 @@ int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud) 
                      row_update, &u, NULL);
 }
 
+struct log_ctx {
+    store_log_fn fn;
+    void *ud;
+};
+
+static int row_log(store *st, store_rows *r, void *ctx) {
+    struct log_ctx *l = ctx;
+    store_log_entry e = {.id = st->be->col_int(r, 0), .versions = st->be->col_int(r, 1)};
+    e.data = st->be->col_blob(r, 2, &e.len);
+    return l->fn(l->ud, &e);
+}
+
+int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud) {
+    if (st == NULL || !id_ok(doc) || fn == NULL) return STORE_EINVAL;
+    struct log_ctx l = {fn, ud};
+    store_arg a[] = {A_TEXT(doc)};
+    return read_rows(st, "SELECT id, n, data FROM doc_updates WHERE doc = $1 ORDER BY id", a,
+                     NARGS(a), row_log, &l, NULL);
+}
+
 void store_file_free(store_file *f) {
     if (f == NULL) return;
     free(f->path);
@@ -1549,6 +1670,23 @@ int store_file_at_path(store *st, const char *vault, const char *path, char id_o
     if (err == STORE_OK && n == 0) err = STORE_ENOTFOUND;
     if (err == STORE_OK) memcpy(id_out, id, 33);
     return err;
+}
+
+int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n) {
+    if (st == NULL || after == NULL || (after[0] != '\0' && !id_ok(after)) || max == 0 ||
+        max > 10000 || out == NULL || n == NULL)
+        return STORE_EINVAL;
+    struct vec v = {.size = sizeof(store_file)};
+    store_arg a[] = {A_TEXT(after), A_INT(max)};
+    int err = read_rows(st, "SELECT " FILE_COLS " FROM files WHERE id > $1 ORDER BY id LIMIT $2", a,
+                        NARGS(a), row_file_push, &v, NULL);
+    if (err != STORE_OK) {
+        store_files_free(v.items, v.n);
+        return err;
+    }
+    *out = v.items;
+    *n = v.n;
+    return STORE_OK;
 }
 
 /* ---- trash and history ----------------------------------------------------- */
@@ -1738,23 +1876,6 @@ int store_bursts_due(store *st, int64_t idle_before, int64_t max_before, size_t 
                         a, NARGS(a), row_burst, &v, NULL);
     if (err != STORE_OK) {
         free(v.items);
-        return err;
-    }
-    *out = v.items;
-    *n = v.n;
-    return STORE_OK;
-}
-
-int store_files_after(store *st, const char *after, size_t max, store_file **out, size_t *n) {
-    if (st == NULL || after == NULL || (after[0] != '\0' && !id_ok(after)) || max == 0 ||
-        max > 10000 || out == NULL || n == NULL)
-        return STORE_EINVAL;
-    struct vec v = {.size = sizeof(store_file)};
-    store_arg a[] = {A_TEXT(after), A_INT(max)};
-    int err = read_rows(st, "SELECT " FILE_COLS " FROM files WHERE id > $1 ORDER BY id LIMIT $2", a,
-                        NARGS(a), row_file_push, &v, NULL);
-    if (err != STORE_OK) {
-        store_files_free(v.items, v.n);
         return err;
     }
     *out = v.items;

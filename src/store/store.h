@@ -169,6 +169,19 @@ int store_vault_set_retention(store *st, const char *vault, int days);
 typedef int (*store_update_fn)(void *ud, const uint8_t *update, size_t len);
 int store_doc_updates(store *st, const char *doc, store_update_fn fn, void *ud);
 
+/* The update log row by row, with what a row stands for: `versions` is 1
+ * for an update as committed, or the number of updates a compacted
+ * snapshot replaced (store_txn_compact). `id` orders the rows (commit
+ * order). Same callback rules as store_doc_updates. */
+typedef struct {
+    int64_t id;
+    int64_t versions;
+    const uint8_t *data; /* borrowed for the call */
+    size_t len;
+} store_log_entry;
+typedef int (*store_log_fn)(void *ud, const store_log_entry *e);
+int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud);
+
 /* A file as projected from the vault index document. */
 typedef struct {
     char id[33];
@@ -281,6 +294,19 @@ void store_txn_free(store_txn *t); /* for a txn never submitted */
  * not exist, STORE_EINVAL if `doc` already has updates in another vault. */
 int store_txn_append_update(store_txn *t, const char *vault, const char *doc, const uint8_t *update,
                             size_t len);
+/* Compacts a prefix of the update log of `doc` (in `vault`): the `rows`
+ * rows with ids from `first_id` to `last_id` (as store_doc_log listed
+ * them), which stand for `versions` updates, are replaced by one row holding
+ * `merged` (an update equivalent to all of them), at `last_id`'s place in
+ * the order, standing for `versions` updates and keeping that row's vault
+ * sequence number. Rows outside the range are untouched, so updates
+ * committed meanwhile are never lost. At commit: STORE_ECONFLICT (and
+ * nothing changed) unless the range still holds exactly those rows standing
+ * for exactly those versions (another compaction ran, or a row committed
+ * into the range out of id order). */
+int store_txn_compact(store_txn *t, const char *vault, const char *doc, int64_t first_id,
+                      int64_t last_id, int64_t rows, int64_t versions, const uint8_t *merged,
+                      size_t len);
 /* Inserts or replaces the projection row of a file (path must start with
  * '/'; title NULL means ""). At commit: STORE_EINVAL if the id exists in
  * another vault, STORE_ENOTFOUND if the vault does not exist. */
@@ -322,6 +348,29 @@ typedef struct {
  * or STORE_ECLOSED (then `done` is not called). t is consumed either way. */
 typedef void (*store_done_fn)(void *ud, const store_result *res);
 int store_submit(store *st, store_txn *t, store_done_fn done, void *ud);
+
+/* A tag for the transaction (0 by default), handed to the commit hook, so
+ * that whoever submitted it can recognise its own updates there. */
+void store_txn_set_origin(store_txn *t, uint64_t origin);
+
+/* The commit hook sees every update appended by a committed transaction,
+ * whoever submitted it: on the writer thread, after the batch is durable,
+ * in commit order (so, per vault, in increasing seq), each transaction's
+ * updates just before its `done` runs. The strings and bytes are borrowed
+ * for the call. Like `done`, the hook must not wait for the store. */
+typedef struct {
+    const char *vault;
+    const char *doc;
+    int64_t seq; /* the vault sequence number this update got */
+    const uint8_t *update;
+    size_t len;
+    uint64_t origin; /* store_txn_set_origin of its transaction */
+} store_committed;
+typedef void (*store_commit_fn)(void *ud, const store_committed *c);
+
+/* Installs the hook (one per store; NULL removes it). Thread-safe; a batch
+ * being answered keeps the hook it started with. */
+void store_set_commit_hook(store *st, store_commit_fn fn, void *ud);
 
 /* Submits and waits: for tests, tools and rare writes. Returns res->err (on
  * STORE_ECLOSED, res->err is that and the rest is zero); res may be NULL; t

@@ -139,6 +139,10 @@ int yproto_decode(const uint8_t *buf, size_t len, size_t max_payload, ymsg *out)
             rc = YPROTO_EMALFORMED;
         break;
     case YMSG_QUERY_AWARENESS: break;
+    case YMSG_SAVED:
+        rc = get_bytes(buf, len, &pos, max_payload, &m.payload, &m.payload_len);
+        if (rc == YPROTO_OK) rc = yproto_state_vector_check(m.payload, m.payload_len);
+        break;
     default: return YPROTO_EUNKNOWN;
     }
     if (rc != YPROTO_OK) return rc;
@@ -190,6 +194,11 @@ int yproto_encode_permission_denied(const char *reason, uint8_t **out, size_t *o
     size_t len = strlen(reason);
     if (!yproto_utf8_valid(reason, len)) return YPROTO_EMALFORMED;
     return encode_framed(YMSG_AUTH, 0, (const uint8_t *)reason, len, out, out_len);
+}
+
+int yproto_encode_saved(const uint8_t *sv, size_t len, uint8_t **out, size_t *out_len) {
+    if (yproto_state_vector_check(sv, len) != YPROTO_OK) return YPROTO_EMALFORMED;
+    return encode_framed(YMSG_SAVED, -1, sv, len, out, out_len);
 }
 
 /* ---- awareness updates -------------------------------------------------- */

@@ -12,6 +12,10 @@
  *   type 1    awareness:       varbytes(awareness update)
  *   type 2    auth:            varuint(0 = permission denied) varstring(reason)
  *   type 3    query awareness: (empty body)
+ *   type 4    saved:           varbytes(state vector) -- a Vault Notes
+ *                              extension, server to client only, sent to
+ *                              connections that asked for it: everything
+ *                              the state vector covers is committed
  *
  *   varuint   = lib0 unsigned LEB128: 7 bits per byte, least significant
  *               group first, high bit set on every byte but the last
@@ -49,7 +53,13 @@ enum {
 };
 
 /* Message types (the first varuint). */
-enum { YMSG_SYNC = 0, YMSG_AWARENESS = 1, YMSG_AUTH = 2, YMSG_QUERY_AWARENESS = 3 };
+enum {
+    YMSG_SYNC = 0,
+    YMSG_AWARENESS = 1,
+    YMSG_AUTH = 2,
+    YMSG_QUERY_AWARENESS = 3,
+    YMSG_SAVED = 4
+};
 
 /* Sync message types (the second varuint of a YMSG_SYNC message). */
 enum { YSYNC_STEP1 = 0, YSYNC_STEP2 = 1, YSYNC_UPDATE = 2 };
@@ -85,7 +95,8 @@ int yproto_get_varuint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
 
 /* Decodes one message. A payload longer than `max_payload` bytes is
  * YPROTO_ETOOBIG; unknown message or sync types are YPROTO_EUNKNOWN; an auth
- * reason must be valid UTF-8. */
+ * reason must be valid UTF-8 and a saved message's payload a well-formed
+ * state vector (yproto_state_vector_check). */
 int yproto_decode(const uint8_t *buf, size_t len, size_t max_payload, ymsg *out);
 
 /* Encodes a sync message of `sync_type` carrying `payload` (a state vector
@@ -103,6 +114,11 @@ int yproto_encode_query_awareness(uint8_t **out, size_t *out_len);
 /* Encodes an auth "permission denied" message with a UTF-8 reason. Caller
  * frees. */
 int yproto_encode_permission_denied(const char *reason, uint8_t **out, size_t *out_len);
+
+/* Encodes a saved message: varuint(4) varbytes(sv), where sv is a state
+ * vector (checked: YPROTO_EMALFORMED if it is not well formed). Caller
+ * frees *out with free(). */
+int yproto_encode_saved(const uint8_t *sv, size_t len, uint8_t **out, size_t *out_len);
 
 /* ---- awareness updates -------------------------------------------------- */
 

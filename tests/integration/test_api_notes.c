@@ -318,12 +318,29 @@ static void metrics_and_readiness(void) {
     int latency = strstr(r.body, "vault_http_request_duration_seconds_bucket{le=\"+Inf\"}") != NULL;
     int commits = strstr(r.body, "vault_store_commit_batch_size_count 1\n") != NULL;
     int open_docs = strstr(r.body, "vault_open_documents 2\n") != NULL;
+    /* The sync series are there from the start, at zero (tests/interop/sync_metrics.test.mjs
+     * drives them with real clients). */
+    static const char *const zero[] = {
+        "# TYPE vault_sync_updates_total counter\nvault_sync_updates_total 0\n",
+        "# TYPE vault_sync_received_bytes_total counter\nvault_sync_received_bytes_total 0\n",
+        "# TYPE vault_sync_sent_bytes_total counter\nvault_sync_sent_bytes_total 0\n",
+        "# TYPE vault_sync_fanout_seconds histogram\n",
+        "vault_sync_fanout_seconds_bucket{le=\"5e-05\"} 0\n",
+        "vault_sync_fanout_seconds_count 0\n",
+        "# TYPE vault_sync_connections gauge\nvault_sync_connections 0\n",
+        "# TYPE vault_pending_structs gauge\nvault_pending_structs 0\n",
+    };
+    int missing = -1;
+    for (size_t i = 0; i < sizeof(zero) / sizeof(zero[0]) && missing < 0; i++)
+        if (strstr(r.body, zero[i]) == NULL) missing = (int)i;
+    if (missing >= 0) fprintf(stderr, "missing from /metrics: %s\n%s", zero[missing], r.body);
     vresp_free(&r);
     ASSERT_EQ_INT(status, 200);
     ASSERT_TRUE(by_route);
     ASSERT_TRUE(latency);
     ASSERT_TRUE(commits);
     ASSERT_TRUE(open_docs);
+    ASSERT_EQ_INT(missing, -1);
 }
 
 TEST(metrics_and_readiness_sqlite) {

@@ -602,6 +602,126 @@ STORE_TEST(store_update_log_order_and_content) {
     ASSERT_EQ_INT(store_doc_updates(e->st, d1, log_collect, &b), 99);
 }
 
+/* Collects the log row by row: ids, versions and bytes. */
+struct rowlog {
+    int64_t id[16], versions[16];
+    char data[16][16];
+    int n;
+};
+
+static int rows_collect(void *ud, const store_log_entry *e) {
+    struct rowlog *l = ud;
+    if (l->n == 16 || e->len >= 16) return 99;
+    l->id[l->n] = e->id;
+    l->versions[l->n] = e->versions;
+    memcpy(l->data[l->n], e->data, e->len);
+    l->data[l->n][e->len] = '\0';
+    l->n++;
+    return 0;
+}
+
+STORE_TEST(store_compaction_replaces_a_prefix_and_keeps_versions) {
+    int64_t owner;
+    char vault[33], d1[33], d2[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    mkid(d1, 0xc1);
+    mkid(d2, 0xc2);
+    CHECK_HELPER(append(e, vault, d1, "a", 1));
+    CHECK_HELPER(append(e, vault, d2, "x", 2));
+    CHECK_HELPER(append(e, vault, d1, "b", 3));
+    CHECK_HELPER(append(e, vault, d1, "c", 4));
+    CHECK_HELPER(append(e, vault, d1, "d", 5));
+    struct rowlog l = {.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
+    ASSERT_EQ_INT(l.n, 4);
+    for (int i = 0; i < 4; i++) ASSERT_EQ_INT(l.versions[i], 1);
+    int64_t id_a = l.id[0], id_c = l.id[2], id_d = l.id[3];
+
+    /* a, b, c (ids id_a..id_c, with d2's row between) become "abc" standing for 3. */
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_a, id_c, 3, 3, (const uint8_t *)"abc", 3),
+                  STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    l = (struct rowlog){.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
+    ASSERT_EQ_INT(l.n, 2);
+    ASSERT_EQ_STR(l.data[0], "abc");
+    ASSERT_EQ_INT(l.versions[0], 3);
+    ASSERT_EQ_INT(l.id[0], id_c);
+    ASSERT_EQ_STR(l.data[1], "d");
+    ASSERT_EQ_INT(l.id[1], id_d);
+    /* store_doc_updates sees the snapshot as one update; other docs are untouched */
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d1, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "abc|d|");
+    b = (struct logbuf){.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d2, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "x|");
+    /* the vault's changes still name d1 at its latest seq */
+    store_change *ch = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_vault_changes(e->st, vault, 0, &ch, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_STR(ch[1].doc, d1);
+    ASSERT_EQ_INT(ch[1].seq, 5);
+    free(ch);
+
+    /* Snapshot and d again: 4 versions in one row. */
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_c, id_d, 2, 4, (const uint8_t *)"abcd", 4),
+                  STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    l = (struct rowlog){.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
+    ASSERT_EQ_INT(l.n, 1);
+    ASSERT_EQ_INT(l.versions[0], 4);
+    ASSERT_EQ_STR(l.data[0], "abcd");
+
+    /* A range that no longer holds what was read is a conflict, and changes nothing:
+     * rows already compacted, wrong row count, wrong versions, another doc. */
+    CHECK_HELPER(append(e, vault, d1, "e", 6));
+    CHECK_HELPER(append(e, vault, d1, "f", 7));
+    l = (struct rowlog){.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
+    ASSERT_EQ_INT(l.n, 3);
+    int64_t id_e = l.id[1], id_f = l.id[2];
+    static const struct {
+        int64_t first, last, rows, versions;
+    } bad[] = {{0, 0, 2, 2}, {0, 0, 3, 6}, {0, 0, 2, 6}, {0, 0, 3, 7}, {0, 0, 2, 2}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        t = store_txn_new();
+        int64_t first = i == 0 ? id_a : l.id[0], last = i == 4 ? id_f : id_e;
+        const char *doc = i == 4 ? d2 : d1;
+        ASSERT_EQ_INT(store_txn_compact(t, vault, doc, first, last, bad[i].rows, bad[i].versions,
+                                        (const uint8_t *)"zz", 2),
+                      STORE_OK);
+        ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_ECONFLICT);
+    }
+    struct rowlog again = {.n = 0};
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &again), STORE_OK);
+    ASSERT_EQ_INT(again.n, 3);
+    ASSERT_EQ_STR(again.data[0], "abcd");
+    ASSERT_EQ_STR(again.data[2], "f");
+    b = (struct logbuf){.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, d2, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "x|");
+
+    /* Bad arguments are refused before anything is queued. */
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_e, id_a, 2, 2, (const uint8_t *)"z", 1),
+                  STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_a, id_e, 1, 1, (const uint8_t *)"z", 1),
+                  STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_a, id_e, 3, 2, (const uint8_t *)"z", 1),
+                  STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, d1, id_a, id_e, 2, 2, NULL, 1), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_compact(t, vault, "D1", id_a, id_e, 2, 2, (const uint8_t *)"z", 1),
+                  STORE_EINVAL);
+    store_txn_free(t);
+    ASSERT_EQ_INT(store_doc_log(e->st, d1, NULL, NULL), STORE_EINVAL);
+}
+
 STORE_TEST(store_files_projection_and_prefix) {
     int64_t owner;
     char vault[33], v2[33];
@@ -1591,6 +1711,97 @@ static void retry_body(struct env *e) {
 }
 
 TEST(store_pg_transient_conflict_reruns_batch) { CHECK_HELPER(run_postgres(retry_body)); }
+
+/* ---- the commit hook ----------------------------------------------------- */
+
+struct hooked {
+    pthread_mutex_t mu;
+    int n;
+    char doc[8][33];
+    int64_t seq[8];
+    uint64_t origin[8];
+    size_t len[8];
+    int done_after; /* how many hook calls had happened when `done` ran */
+};
+
+static void hook_fn(void *ud, const store_committed *c) {
+    struct hooked *h = ud;
+    pthread_mutex_lock(&h->mu);
+    if (h->n < 8) {
+        snprintf(h->doc[h->n], 33, "%s", c->doc);
+        h->seq[h->n] = c->seq;
+        h->origin[h->n] = c->origin;
+        h->len[h->n] = c->len;
+    }
+    h->n++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hook_done(void *ud, const store_result *r) {
+    struct hooked *h = ud;
+    (void)r;
+    pthread_mutex_lock(&h->mu);
+    h->done_after = h->n;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Every committed update reaches the hook with its own seq and its txn's
+ * origin, in order and before the txn's `done`; a rolled-back txn reaches it
+ * not at all. */
+STORE_TEST(store_commit_hook_sees_every_committed_update) {
+    int64_t owner;
+    char vault[33], d1[33], d2[33];
+    CHECK_HELPER(new_vault(e, 40, &owner, vault));
+    mkid(d1, 0xd401);
+    mkid(d2, 0xd402);
+    struct hooked h = {.n = 0};
+    pthread_mutex_init(&h.mu, NULL);
+    store_set_commit_hook(e->st, hook_fn, &h);
+
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, (const uint8_t *)"ab", 2), STORE_OK);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d2, (const uint8_t *)"cde", 3), STORE_OK);
+    store_txn_set_origin(t, 77);
+    store_result res;
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_OK);
+    ASSERT_EQ_INT(res.vault_seq, 2);
+    ASSERT_EQ_INT(h.n, 2);
+    ASSERT_EQ_STR(h.doc[0], d1);
+    ASSERT_EQ_INT(h.seq[0], 1);
+    ASSERT_EQ_UINT(h.len[0], 2);
+    ASSERT_EQ_STR(h.doc[1], d2);
+    ASSERT_EQ_INT(h.seq[1], 2);
+    ASSERT_EQ_UINT(h.origin[0], 77);
+    ASSERT_EQ_UINT(h.origin[1], 77);
+
+    /* A txn that fails is not reported. */
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d1, (const uint8_t *)"x", 1), STORE_OK);
+    store_txn_fail_for_test(t);
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_EIO);
+    ASSERT_EQ_INT(h.n, 2);
+
+    /* The hook runs before `done`, with the default origin 0. */
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, d2, (const uint8_t *)"y", 1), STORE_OK);
+    ASSERT_EQ_INT(store_submit(e->st, t, hook_done, &h), STORE_OK);
+    store_txn *sync = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(sync, vault, d1, (const uint8_t *)"z", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, sync, &res), STORE_OK);
+    ASSERT_EQ_INT(h.n, 4);
+    ASSERT_EQ_INT(h.done_after, 3);
+    ASSERT_EQ_INT(h.seq[2], 3);
+    ASSERT_EQ_UINT(h.origin[2], 0);
+    ASSERT_EQ_INT(h.seq[3], 4);
+
+    store_set_commit_hook(e->st, NULL, NULL);
+    append(e, vault, d1, "w", 5);
+    ASSERT_EQ_INT(h.n, 4);
+    pthread_mutex_destroy(&h.mu);
+}
 
 /* ---- outbox consumers ---------------------------------------------------- */
 

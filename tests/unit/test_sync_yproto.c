@@ -103,12 +103,22 @@ static const decode_case decode_cases[] = {
     {"03", YPROTO_OK, YMSG_QUERY_AWARENESS, -1, ""},
     /* auth: permission denied, reason "no" */
     {"02 00 02 6e 6f", YPROTO_OK, YMSG_AUTH, -1, "6e 6f"},
+    /* saved: the state vector {1: 3}, and the empty state vector */
+    {"04 03 01 01 03", YPROTO_OK, YMSG_SAVED, -1, "01 01 03"},
+    {"04 01 00", YPROTO_OK, YMSG_SAVED, -1, "00"},
+    /* saved, two clients, one clock over 127: {5: 200, 9: 1} */
+    {"04 06 02 05 c8 01 09 01", YPROTO_OK, YMSG_SAVED, -1, "02 05 c8 01 09 01"},
     /* errors */
     {"", YPROTO_EMALFORMED, 0, 0, NULL},
     {"00", YPROTO_EMALFORMED, 0, 0, NULL},
     {"00 00", YPROTO_EMALFORMED, 0, 0, NULL},
     {"00 03 00", YPROTO_EUNKNOWN, 0, 0, NULL},
-    {"04", YPROTO_EUNKNOWN, 0, 0, NULL},
+    {"05", YPROTO_EUNKNOWN, 0, 0, NULL},
+    {"04", YPROTO_EMALFORMED, 0, 0, NULL},             /* saved without its state vector */
+    {"04 00", YPROTO_EMALFORMED, 0, 0, NULL},          /* an empty payload is no state vector */
+    {"04 02 01 01", YPROTO_EMALFORMED, 0, 0, NULL},    /* 1 client, clock missing */
+    {"04 04 01 01 03 00", YPROTO_EMALFORMED, 0, 0, NULL}, /* a byte after the state vector */
+    {"04 03 01 01 03 00", YPROTO_EMALFORMED, 0, 0, NULL}, /* trailing byte after the message */
     {"ff ff ff ff ff ff ff ff ff", YPROTO_EMALFORMED, 0, 0, NULL},
     {"00 02 05 01 02", YPROTO_EMALFORMED, 0, 0, NULL},       /* claims 5, has 2 */
     {"00 02 ff ff ff ff 0f", YPROTO_EMALFORMED, 0, 0, NULL}, /* claims 4 GiB */
@@ -171,6 +181,32 @@ TEST(encoders_write_y_protocols_bytes) {
     ASSERT_EQ_INT(yproto_encode_permission_denied("no", &out, &len), YPROTO_OK);
     ASSERT_EQ_MEM(out, len, "\x02\x00\x02no", 5);
     free(out);
+}
+
+TEST(saved_message_round_trips) {
+    uint8_t *out = NULL;
+    size_t len = 0;
+    /* {5: 200, 9: 1}: the clock 200 takes two bytes */
+    const uint8_t sv[] = {0x02, 0x05, 0xc8, 0x01, 0x09, 0x01};
+    ASSERT_EQ_INT(yproto_encode_saved(sv, sizeof(sv), &out, &len), YPROTO_OK);
+    ASSERT_EQ_MEM(out, len, "\x04\x06\x02\x05\xc8\x01\x09\x01", 8);
+    ymsg m;
+    ASSERT_EQ_INT(yproto_decode(out, len, 1024, &m), YPROTO_OK);
+    ASSERT_EQ_INT(m.type, YMSG_SAVED);
+    ASSERT_EQ_MEM(m.payload, m.payload_len, sv, sizeof(sv));
+    free(out);
+    const uint8_t empty[] = {0x00};
+    ASSERT_EQ_INT(yproto_encode_saved(empty, 1, &out, &len), YPROTO_OK);
+    ASSERT_EQ_MEM(out, len, "\x04\x01\x00", 3);
+    free(out);
+    /* a malformed state vector is refused and nothing is allocated */
+    out = NULL;
+    len = 7;
+    const uint8_t bad[] = {0x02, 0x05};
+    ASSERT_EQ_INT(yproto_encode_saved(bad, sizeof(bad), &out, &len), YPROTO_EMALFORMED);
+    ASSERT_TRUE(out == NULL);
+    ASSERT_EQ_UINT(len, 7);
+    ASSERT_EQ_INT(yproto_encode_saved(NULL, 0, &out, &len), YPROTO_EMALFORMED);
 }
 
 TEST(a_long_payload_gets_a_multi_byte_length) {
@@ -280,7 +316,8 @@ TEST(decoders_survive_random_bytes) {
     uint64_t x = 0x9e3779b97f4a7c15ull;
     uint8_t buf[64];
     static const char *const seeds[] = {"00 00 03 01 01 03", "00 02 02 00 00",
-                                        "01 06 01 02 01 02 7b 7d", "02 00 02 6e 6f", "03"};
+                                        "01 06 01 02 01 02 7b 7d", "02 00 02 6e 6f", "03",
+                                        "04 03 01 01 03"};
     for (int round = 0; round < 200000; round++) {
         x ^= x << 13;
         x ^= x >> 7;

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -43,7 +44,7 @@ export class Vaultd {
     return v
   }
 
-  constructor ({ dataDir, env = {} } = {}) {
+  constructor ({ dataDir, env = {}, database, args = [] } = {}) {
     const path = vaultdPath()
     if (!existsSync(path)) {
       throw new Error(`vaultd not found at ${path}. Build it first:\n` +
@@ -54,13 +55,17 @@ export class Vaultd {
     this.ownDir = dataDir === undefined
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'vn-sync-'))
     this.env = env
+    this.database = database // a postgres:// URL, or undefined for SQLite in dataDir
+    this.args = args // more vaultd flags
     this.stderr = ''
     this.clients = new Set() // providers opened by provider(), destroyed by dispose()
   }
 
-  async #spawn () {
+  async #spawn (port = 0) {
     this.stderr = ''
-    this.proc = spawn(this.path, ['--listen', '127.0.0.1:0', '--data-dir', this.dataDir], {
+    const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', this.dataDir]
+    if (this.database) args.push('--database', this.database)
+    this.proc = spawn(this.path, [...args, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1', ...this.env }
     })
@@ -93,10 +98,25 @@ export class Vaultd {
     assert.equal(code, 0, `vaultd exited with ${code ?? signal}; stderr:\n${this.stderr.slice(-4000)}`)
   }
 
-  /** SIGKILL (no shutdown at all), then start again on the same data directory. */
-  async crash () {
+  /** SIGKILL (no shutdown at all), then start again on the same data directory. With
+   * `samePort`, on the port it had (so that clients reconnect by themselves; the port was
+   * free when first picked, and a restart retries a few times if it is briefly taken). */
+  async crash ({ samePort = false } = {}) {
     this.proc.kill('SIGKILL')
     await this.exited
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#spawn(samePort ? this.port : 0)
+        return
+      } catch (e) {
+        if (!samePort || attempt === 20) throw e
+        await sleep(100)
+      }
+    }
+  }
+
+  /** Starts the server again (after it exited) on the same data directory, on a new port. */
+  async start () {
     await this.#spawn()
   }
 
@@ -186,19 +206,30 @@ export function bearerWebSocket (token) {
   }
 }
 
-/** A stock WebsocketProvider on note `note`, with its own Y.Doc. */
+/** The message type of vaultd's "saved" acknowledgement (docs/sync.md). */
+export const messageSaved = 4
+
+/** A stock WebsocketProvider on note `note`, with its own Y.Doc. With `saved: true` it asks
+ * for saved messages (`?saved=1`) and keeps the latest one's state vector in `client.saved`
+ * (a Map client -> clock; empty until the first arrives); `client.isSaved()` says whether
+ * it covers everything this client wrote (its own client id's clock). */
 export function provider (server, token, note, opts = {}) {
+  const { saved = false, ...rest } = opts
   const doc = new Y.Doc()
   const p = new WebsocketProvider(server.wsUrl, note, doc, {
     WebSocketPolyfill: bearerWebSocket(token),
     disableBc: true, // peers in one process must meet through the server, not a BroadcastChannel
     maxBackoffTime: 300,
-    ...opts
+    ...(saved ? { params: { saved: '1' } } : {}),
+    ...rest
   })
   p.closes = []
+  p.savedMessages = 0
   const client = {
     doc,
     p,
+    saved: new Map(),
+    isSaved: () => (client.saved.get(doc.clientID) ?? 0) >= Y.getState(doc.store, doc.clientID),
     text: () => doc.getText('content').toString(),
     // destroying the doc also stops its Awareness timer, so the test process can exit
     destroy: () => {
@@ -209,6 +240,15 @@ export function provider (server, token, note, opts = {}) {
   }
   server.clients.add(client)
   p.on('connection-close', ev => { if (ev) p.closes.push({ code: ev.code, reason: String(ev.reason) }) })
+  // A stock provider logs "Unable to compute message" for a type it does not know; count them
+  // instead, so a test can check that only clients that asked get saved messages.
+  p.messageHandlers[messageSaved] = (_encoder, decoder) => {
+    p.savedMessages++
+    if (!saved) return
+    const sv = Y.decodeStateVector(decoding.readVarUint8Array(decoder))
+    // saved messages only grow within a connection; across a crash the newest wins
+    for (const [c, clock] of sv) if ((client.saved.get(c) ?? 0) < clock) client.saved.set(c, clock)
+  }
   return client
 }
 
