@@ -2050,6 +2050,21 @@ STORE_TEST(store_trash_retention_due_and_purge) {
     ASSERT_EQ_INT(store_doc_usage_get(e->st, b, &u), STORE_OK);
     ASSERT_EQ_INT(u.updates, 1);
     ASSERT_EQ_INT(purge(e, v1, a, t0), STORE_ENOTFOUND); /* twice: nothing left */
+    /* An edit that reaches the writer after the purge is refused (and does
+     * not bring the row back); other documents still take updates. */
+    store_txn *late = store_txn_new();
+    store_file back = {.path = "/n1.md", .title = "t", .is_note = true, .trashed = t0};
+    memcpy(back.id, a, 33);
+    memcpy(back.vault, v1, 33);
+    ASSERT_EQ_INT(store_txn_append_update(late, v1, a, (const uint8_t *)"x", 1), STORE_OK);
+    ASSERT_EQ_INT(store_txn_put_file(late, &back), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, late, NULL), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_file_get(e->st, a, &f), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
+    ASSERT_EQ_INT(u.updates, 0);
+    late = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(late, v1, b, (const uint8_t *)"y", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, late, NULL), STORE_OK);
 }
 
 static int chain_collect(void *ud, const uint8_t *p, size_t len) { return log_collect(ud, p, len); }
