@@ -271,7 +271,8 @@ static int on_events(void *ud, store *st, const store_event *ev, size_t n) {
 
 static void *taker_main(void *arg) {
     history *h = arg;
-    int64_t tick = h->idle_ms / 4;
+    /* Look often enough that neither bound is overshot by much. */
+    int64_t tick = (h->idle_ms < h->max_ms ? h->idle_ms : h->max_ms) / 4;
     if (tick < 10) tick = 10;
     if (tick > 1000) tick = 1000;
     pthread_mutex_lock(&h->mu);
