@@ -236,8 +236,18 @@ static void test_pause(const char *lpath) {
     unlink(paused);
 }
 
+int folder_sync(const char *root) {
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = syncfs(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
 int folder_write(const char *root, const char *lpath, const char *data, size_t len,
-                 const folder_expect *expect, folder_entry *out) {
+                 const folder_expect *expect, bool defer_sync, folder_entry *out) {
     if (mkparents(root, lpath) != 0) return FOLDER_ERR;
     char dst[8192], tmp[8300];
     full(dst, sizeof(dst), root, lpath);
@@ -261,7 +271,7 @@ int folder_write(const char *root, const char *lpath, const char *data, size_t l
         off += (size_t)w;
     }
     struct stat st;
-    if (fsync(fd) != 0 || fstat(fd, &st) != 0) {
+    if ((!defer_sync && fsync(fd) != 0) || fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);

@@ -833,6 +833,10 @@ static int cmd_search(int argc, char **argv) {
         size_t k;
         json_t *v;
         if (json_array_size(a) == 0) printf("No matches.\n");
+        json_int_t behind = json_integer_value(json_object_get(json_object_get(out, "lag"), "events"));
+        if (behind > 0)
+            fprintf(stderr, "(the search index is %lld changes behind: recent edits may be missing)\n",
+                    (long long)behind);
         json_array_foreach(a, k, v) {
             static const char *const pk[] = {"path", NULL}, *const sk[] = {"snippet", "title", NULL};
             const char *p = str_of(v, pk), *sn = str_of(v, sk);
@@ -867,7 +871,9 @@ static int cmd_trash(int argc, char **argv) {
             static const char *const pk[] = {"path", NULL};
             const char *p = str_of(v, pk);
             print_time(json_object_get(v, "trashed"));
-            printf("  %s\n", p ? (p[0] == '/' ? p + 1 : p) : "?");
+            printf("  %s%s\n", p ? (p[0] == '/' ? p + 1 : p) : "?",
+                   json_is_true(json_object_get(v, "editedInTrash")) ? "  (edited while in the trash)"
+                                                                     : "");
         }
     }
     json_decref(out);

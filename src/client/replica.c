@@ -344,13 +344,23 @@ static int row_out(sqlite3_stmt *st, rfile *f) {
 
 #define FILE_COLS "id, lpath, size, mtime, ino, hash, base"
 
-int replica_files_all(replica *r, rfile **out, size_t *n) {
+int64_t replica_meta_int(replica *r, const char *key, int64_t def) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(r->db, "SELECT v FROM meta WHERE k = ?", -1, &st, NULL) != SQLITE_OK)
+        return def;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : def;
+    sqlite3_finalize(st);
+    return v;
+}
+
+int replica_set_meta_int(replica *r, const char *key, int64_t v) { return meta_set_int(r, key, v); }
+
+static int files_query(replica *r, const char *sql, rfile **out, size_t *n) {
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(r->db, "SELECT " FILE_COLS " FROM files ORDER BY lpath", -1, &st,
-                           NULL) != SQLITE_OK)
-        return dbfail(r, "files");
+    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) return dbfail(r, "files");
     rfile *a = NULL;
     size_t len = 0, cap = 0;
     int rc = 0;
@@ -378,6 +388,15 @@ int replica_files_all(replica *r, rfile **out, size_t *n) {
     *out = a;
     *n = len;
     return 0;
+}
+
+int replica_files_all(replica *r, rfile **out, size_t *n) {
+    return files_query(r, "SELECT " FILE_COLS " FROM files ORDER BY lpath", out, n);
+}
+
+int replica_files_based(replica *r, rfile **out, size_t *n) {
+    return files_query(r, "SELECT " FILE_COLS " FROM files WHERE base IS NOT NULL ORDER BY lpath",
+                       out, n);
 }
 
 void replica_files_free(rfile *f, size_t n) {

@@ -108,6 +108,7 @@ struct vsync {
     vsync_opts o;
     ydoc *index;
     bool index_dirty;
+    bool index_touched; /* the index changed since the last write-out: reconcile every file */
     ucap icap; /* captures the index document's local transactions */
     ws *w;
     bool got_changed, ready;
@@ -122,6 +123,7 @@ struct vsync {
     int resyncs;
     bool in_txn;
     size_t txn_ops;
+    bool unsynced; /* files written without fsync: folder_sync before the replica commits */
     int fatal;
     bool readonly_refused, server_failed;
     vsync_report *rep;
@@ -192,6 +194,12 @@ static int save_index(vsync *s);
 
 static int commit(vsync *s) {
     if (!s->in_txn) return 0;
+    /* the replica never records a file whose content may not be on disk yet */
+    if (s->unsynced) {
+        if (folder_sync(s->root) != 0)
+            return seterr(s, VSYNC_EFAIL, "cannot flush %s to disk: %s", s->root, strerror(errno));
+        s->unsynced = false;
+    }
     if (s->index_dirty && save_index(s) != 0) return VSYNC_EFAIL;
     if (replica_commit(s->r) != 0) {
         replica_rollback(s->r);
@@ -324,6 +332,8 @@ static int index_get(vsync *s, ydoc **out) {
 static int save_index(vsync *s) {
     if (s->index == NULL || !s->index_dirty) return 0;
     if (doc_save(s, replica_vault(s->r), s->index) != 0) return VSYNC_EFAIL;
+    /* the folder must be reconciled with the new index, even by a later process */
+    if (s->index_touched && replica_set_meta_int(s->r, "reconcile", 1) != 0) return repfail(s);
     s->index_dirty = false;
     return 0;
 }
@@ -718,74 +728,72 @@ static int capture_create(vsync *s, act *a, const char *id) {
 }
 
 static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
-    ydoc *idx;
     int rc = txn(s);
-    if (rc == 0) rc = index_get(s, &idx);
     if (rc != 0) return rc;
-    vindex_entry *ents = NULL;
-    size_t nents = 0;
-    if (vindex_list(idx, &ents, &nents) != 0) return seterr(s, VSYNC_EFAIL, "out of memory");
     char (*ids)[33] = calloc(p->n + 1, sizeof(*ids));
-    if (ids == NULL) {
-        vindex_free(ents, nents);
-        return seterr(s, VSYNC_EFAIL, "out of memory");
-    }
-    int64_t now = now_ms();
-    /* 1. the index edits, in one transaction */
-    ucap_reset(&s->icap);
-    s->icap.on = true;
-    ytxn *tx = ydoc_begin(idx, NULL);
-    if (tx == NULL) rc = seterr(s, VSYNC_EFAIL, "internal: index busy");
-    for (size_t i = 0; rc == 0 && i < p->n; i++) {
-        act *a = &p->a[i];
-        vindex_entry *e = a->row ? vindex_find(ents, nents, a->row->id) : NULL;
-        int yr = Y_OK;
-        switch (a->kind) {
-        case A_MODIFY:
-            if (e == NULL) { /* the note is gone from the index: keep the text as a new note */
-                a->kind = A_CREATE;
-                a->lpath = strdup(a->row->lpath);
-                if (a->lpath == NULL) yr = Y_ERR_NOMEM;
-                if (yr == Y_OK && replica_file_del(s->r, a->row->id) != 0) rc = repfail(s);
-                a->row = NULL;
-            } else {
-                /* (a note trashed elsewhere takes the edit too: it stays in the trash,
-                 * marked "edited in trash" by the server; write-out removes the file) */
+    if (ids == NULL) return seterr(s, VSYNC_EFAIL, "out of memory");
+    bool need_index = false;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->a[i].kind == A_CREATE || p->a[i].kind == A_RENAME || p->a[i].kind == A_TRASH)
+            need_index = true;
+    /* 1. creates, renames and trashes: one transaction on the index document
+     * (an edit of a note touches only its own document: loading a big index
+     * for it would cost more than the edit) */
+    if (need_index) {
+        ydoc *idx;
+        vindex_entry *ents = NULL;
+        size_t nents = 0;
+        rc = index_get(s, &idx);
+        if (rc == 0 && vindex_list(idx, &ents, &nents) != 0)
+            rc = seterr(s, VSYNC_EFAIL, "out of memory");
+        int64_t now = now_ms();
+        ytxn *tx = NULL;
+        if (rc == 0) {
+            ucap_reset(&s->icap);
+            s->icap.on = true;
+            tx = ydoc_begin(idx, NULL);
+            if (tx == NULL) rc = seterr(s, VSYNC_EFAIL, "internal: index busy");
+        }
+        for (size_t i = 0; rc == 0 && i < p->n; i++) {
+            act *a = &p->a[i];
+            vindex_entry *e = a->row ? vindex_find(ents, nents, a->row->id) : NULL;
+            int yr = Y_OK;
+            switch (a->kind) {
+            case A_CREATE: {
+                vindex_new_id(ids[i]);
+                char *vp = vindex_vpath(a->lpath);
+                yr = vp == NULL ? Y_ERR_NOMEM : vindex_create(tx, idx, ids[i], vp, now);
+                free(vp);
                 break;
             }
-            /* fall through: now a create */
-        case A_CREATE: {
-            vindex_new_id(ids[i]);
-            char *vp = vindex_vpath(a->lpath);
-            yr = vp == NULL ? Y_ERR_NOMEM : vindex_create(tx, idx, ids[i], vp, now);
-            free(vp);
-            break;
-        }
-        case A_RENAME:
-            if (e != NULL) {
-                char *vp = vindex_vpath(a->lpath);
-                yr = vp == NULL ? Y_ERR_NOMEM : vindex_set_path(tx, idx, e->id, vp);
-                if (yr == Y_OK && e->trashed != 0) yr = vindex_untrash(tx, idx, e->id);
-                free(vp);
+            case A_RENAME:
+                if (e != NULL) {
+                    char *vp = vindex_vpath(a->lpath);
+                    yr = vp == NULL ? Y_ERR_NOMEM : vindex_set_path(tx, idx, e->id, vp);
+                    /* moving a file that was trashed elsewhere brings it back */
+                    if (yr == Y_OK && e->trashed != 0) yr = vindex_untrash(tx, idx, e->id);
+                    free(vp);
+                }
+                break;
+            case A_TRASH:
+                if (e != NULL && e->trashed == 0) yr = vindex_trash(tx, idx, e->id, now);
+                break;
+            default:
+                break;
             }
-            break;
-        case A_TRASH:
-            if (e != NULL && e->trashed == 0) yr = vindex_trash(tx, idx, e->id, now);
-            break;
-        default:
-            break;
+            if (yr != Y_OK) rc = seterr(s, VSYNC_EFAIL, "cannot edit the index: %s", yerr_str(yr));
         }
-        if (rc == 0 && yr != Y_OK) rc = seterr(s, VSYNC_EFAIL, "cannot edit the index: %s", yerr_str(yr));
+        if (tx != NULL) ytxn_commit(tx);
+        s->icap.on = false;
+        vindex_free(ents, nents);
+        if (rc == 0 && s->icap.err) rc = seterr(s, VSYNC_EFAIL, "out of memory");
+        if (rc == 0 && s->icap.p != NULL) {
+            s->index_dirty = true;
+            s->index_touched = true;
+            rc = pend(s, replica_vault(s->r), s->icap.p, s->icap.n);
+        }
+        ucap_reset(&s->icap);
     }
-    if (tx != NULL) ytxn_commit(tx);
-    s->icap.on = false;
-    vindex_free(ents, nents);
-    if (rc == 0 && s->icap.err) rc = seterr(s, VSYNC_EFAIL, "out of memory");
-    if (rc == 0 && s->icap.p != NULL) {
-        s->index_dirty = true;
-        rc = pend(s, replica_vault(s->r), s->icap.p, s->icap.n);
-    }
-    ucap_reset(&s->icap);
     /* 2. the notes, and what vn now knows of each file */
     for (size_t i = 0; rc == 0 && i < p->n; i++) {
         act *a = &p->a[i];
@@ -986,6 +994,7 @@ static int apply_remote(vsync *s, const char *doc, const uint8_t *u, size_t n) {
         if (yr != Y_OK)
             return seterr(s, VSYNC_ESERVER, "the server sent a bad index update: %s", yerr_str(yr));
         s->index_dirty = true;
+        s->index_touched = true;
         return 0;
     }
     ydoc *d = NULL;
@@ -1089,6 +1098,11 @@ static int handle(vsync *s, const uint8_t *buf, size_t len) {
         } else if (m.code == VCHAN_ERR_NO_DOC || m.code == VCHAN_ERR_BAD_INDEX) {
             fprintf(stderr, "vn: the server refused a change (%s); it is dropped\n", reason);
             if ((rc = txn(s)) == 0 && replica_pending_drop(s->r, m.ref) != 0) rc = repfail(s);
+            /* a note the server no longer has (purged from the trash): its file, if
+             * still here, becomes a new note at the next capture */
+            if (rc == 0 && m.code == VCHAN_ERR_NO_DOC && m.doc[0] != '\0' &&
+                strcmp(m.doc, replica_vault(s->r)) != 0 && replica_file_del(s->r, m.doc) != 0)
+                rc = repfail(s);
         } else {
             s->server_failed = true;
             seterr(s, 0, "the server could not save a change: %s", reason);
@@ -1248,7 +1262,8 @@ static int write_text(vsync *s, rfile *row, bool is_new, vsync_report *rep) {
     }
     folder_expect x = is_new ? (folder_expect){.exists = false} : expect_of(row);
     folder_entry st;
-    int w = folder_write(s->root, row->lpath, t, tl, &x, &st);
+    int w = folder_write(s->root, row->lpath, t, tl, &x, is_new, &st);
+    if (is_new) s->unsynced = true;
     yfree(t);
     if (w == FOLDER_CHANGED) {
         rep->kept++;
@@ -1271,7 +1286,29 @@ static int write_text(vsync *s, rfile *row, bool is_new, vsync_report *rep) {
     return 0;
 }
 
+static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Write-out when the index did not change and nothing was left over: only
+ * the notes whose documents moved on (base set) are written. */
+static int writeout_texts(vsync *s, vsync_report *rep) {
+    rfile *rows = NULL;
+    size_t nr = 0;
+    int rc = txn(s);
+    if (rc == 0 && replica_files_based(s->r, &rows, &nr) != 0) rc = repfail(s);
+    for (size_t i = 0; rc == 0 && i < nr; i++) rc = write_text(s, &rows[i], false, rep);
+    replica_files_free(rows, nr);
+    if (rc == 0) {
+        s->edited.n = 0;
+        rc = commit(s);
+    }
+    if (rc != 0) rollback(s);
+    return rc;
+}
+
 static int writeout(vsync *s, vsync_report *rep) {
+    size_t kept_before = rep->kept;
+    if (!s->index_touched && replica_meta_int(s->r, "reconcile", 0) == 0)
+        return writeout_texts(s, rep);
     ydoc *idx;
     int rc = txn(s);
     if (rc == 0) rc = index_get(s, &idx);
@@ -1290,12 +1327,13 @@ static int writeout(vsync *s, vsync_report *rep) {
     }
     /* ids that have a row, to find the new notes afterwards */
     idset have = {0};
+    have.ids = malloc((nr ? nr : 1) * sizeof(*have.ids));
+    if (have.ids == NULL) rc = seterr(s, VSYNC_EFAIL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < nr; i++) memcpy(have.ids[have.n++], rows[i].id, 33);
+    if (have.n > 1) qsort(have.ids, have.n, sizeof(*have.ids), cmp_id);
+    have.cap = nr;
     for (size_t i = 0; rc == 0 && i < nr; i++) {
         rfile *row = &rows[i];
-        if (idset_add(&have, row->id) != 0) {
-            rc = seterr(s, VSYNC_EFAIL, "out of memory");
-            break;
-        }
         vindex_entry *en = vindex_find(e, ne, row->id);
         if (en == NULL || en->lpath == NULL) {
             if (en != NULL && en->is_note && en->trashed == 0) continue; /* hidden path: keep */
@@ -1373,7 +1411,13 @@ static int writeout(vsync *s, vsync_report *rep) {
     replica_files_free(rows, nr);
     vindex_free(e, ne);
     if (rc == 0) {
+        /* a file left alone (edited meanwhile) needs this full pass again */
+        int64_t again = rep->kept > kept_before ? 1 : 0;
+        if (replica_set_meta_int(s->r, "reconcile", again) != 0) rc = repfail(s);
+    }
+    if (rc == 0) {
         s->edited.n = 0;
+        s->index_touched = false;
         rc = commit(s);
     }
     if (rc != 0) rollback(s);

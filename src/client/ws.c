@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,6 +208,10 @@ static int tcp_connect(const char *host, const char *port, int64_t deadline, cha
         }
     }
     freeaddrinfo(res);
+    if (fd >= 0) { /* small messages go out at once: no Nagle + delayed-ACK stalls */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     if (fd < 0) snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(last));
     return fd;
 }

@@ -425,6 +425,7 @@ int main(int argc, char **argv) {
         int64_t notes = 0;
         int rrc = search_reindex(db, &notes);
         store_close(db);
+        vweb_free(web);
         if (rrc != STORE_OK) {
             fprintf(stderr, "vaultd: reindex failed: %s (details in the log)\n",
                     store_strerror(rrc));

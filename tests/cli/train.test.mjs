@@ -82,3 +82,31 @@ test('train: A offline for many rounds, B online on the same notes, A syncs: not
   // A's edit sits in the middle, B's line on top: the merge is character-wise
   assert.ok(fa['notes/15.md'].startsWith('B first in 15\n# Note 15\n\nfirst line of 15\nA was here in 15\n'), fa['notes/15.md'])
 })
+
+test('a device back after a long time exchanges only what changed, not the vault', async t => {
+  const { server, proxy: proxyS } = await setup(t)
+  const proxyC = await Proxy.start(server.port)
+  t.after(() => proxyC.close())
+  const desk = await Person.create(t, server, proxyS, 'ada@example.test')
+  const laptop = await Person.create(t, server, proxyC, 'ada@example.test', { register: false })
+  const vault = await server.vault(desk.token, 'Notes')
+  const s = await desk.clone(vault, 'S')
+  for (let i = 0; i < 300; i++) write(s, `n/${i}.md`, body(i).repeat(20))
+  await desk.sync('S')
+  let before = proxyC.bytesUp + proxyC.bytesDown
+  const c = await laptop.clone(vault, 'C')
+  const cloneBytes = proxyC.bytesUp + proxyC.bytesDown - before
+  await proxyC.cut() // a week away
+  for (let i = 0; i < 3; i++) write(c, `n/${i}.md`, read(c, `n/${i}.md`) + 'from the laptop\n')
+  await laptop.sync('C', { code: 4 })
+  for (let i = 100; i < 103; i++) write(s, `n/${i}.md`, 'from the desk\n' + read(s, `n/${i}.md`))
+  await desk.sync('S')
+  await proxyC.restore()
+  before = proxyC.bytesUp + proxyC.bytesDown
+  await laptop.sync('C')
+  const syncBytes = proxyC.bytesUp + proxyC.bytesDown - before
+  await desk.sync('S')
+  assert.deepEqual(files(c), files(s))
+  // 6 changed notes out of 300: a few KB against the clone's hundreds of KB
+  assert.ok(syncBytes * 50 < cloneBytes, `sync ${syncBytes} bytes vs clone ${cloneBytes} bytes`)
+})

@@ -18,9 +18,17 @@ import { NoteSession, type Collaborator, type SyncStatus } from './sync'
 
 const md = new MarkdownIt({ html: true, linkify: true, typographer: false })
 
+// Links in a note open in a new tab, and the page they open gets no handle on this one.
+DOMPurify.addHook('afterSanitizeAttributes', node => {
+  if (node.tagName === 'A' && node.hasAttribute('href')) {
+    node.setAttribute('target', '_blank')
+    node.setAttribute('rel', 'noopener noreferrer')
+  }
+})
+
 /** Markdown to HTML that is safe to insert: DOMPurify removes scripts, handlers and the like. */
 export function renderMarkdown (text: string): string {
-  return DOMPurify.sanitize(md.render(text))
+  return DOMPurify.sanitize(md.render(text), { ADD_ATTR: ['target'] })
 }
 
 const statusText: Record<SyncStatus, string> = {

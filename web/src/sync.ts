@@ -9,6 +9,7 @@
 //   saving     connected; some local change is not yet known to be committed
 //   saved      everything this device has is committed on the server (see saved.ts)
 //   local      a note created offline, waiting to be created on the server
+//   gone       the server closed the socket for good (4400-4499: trashed, or access removed)
 //
 // BroadcastChannel sync between tabs is off (disableBc): every update that reaches this
 // document through the provider then comes from the server, which saved.ts relies on. Two tabs
