@@ -549,6 +549,11 @@ static void janitor_purges(void) {
     ASSERT_EQ_INT(file_rc, STORE_ENOTFOUND);
     ASSERT_EQ_INT(note_call("POST", old, "/restore", tok, NULL, NULL), 404);
     CHECK_HELPER(wait_search(short_vault, "Old", true, old, false)); /* its entry is gone */
+    vresp m;
+    ASSERT_EQ_INT(vhttp_call(srv.port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &m), 0);
+    ASSERT_TRUE(strstr(m.body, "\nvault_trash_purged_total 1\n") != NULL);
+    ASSERT_TRUE(strstr(m.body, "\nvault_janitor_runs_total ") != NULL);
+    vresp_free(&m);
     ASSERT_EQ_INT(get_note(old, NULL, NULL), 404);
     /* The purge was logged with what it removed. */
     char *log = vread_file(srv.proc.log_path);
