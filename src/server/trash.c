@@ -298,7 +298,9 @@ void trash_route_folder(vctx *ctx) {
             }
             files = grown;
         }
-        if (store_file_get(ctx->st, ids[i], &files[n]) != STORE_OK) {
+        int rc = store_file_get(ctx->st, ids[i], &files[n]);
+        if (rc == STORE_ENOTFOUND) continue; /* its creation is still being committed */
+        if (rc != STORE_OK) {
             status = 503;
             break;
         }
