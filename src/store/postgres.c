@@ -169,6 +169,11 @@ static const char *const pg_migrations[] = {
     "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
     /* 4: how many updates (versions) a row of the update log stands for */
     "ALTER TABLE doc_updates ADD COLUMN n BIGINT NOT NULL DEFAULT 1 CHECK (n >= 1);",
+    /* 5: notes the janitor purged: their logs take no update any more */
+    "CREATE TABLE purged_docs ("
+    "  doc TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  vault TEXT COLLATE \"C\" NOT NULL,"
+    "  purged BIGINT NOT NULL);",
 };
 
 static void pg_quiet(void *arg, const char *message) {

@@ -165,6 +165,11 @@ static const char *const sq_migrations[] = {
     /* 4: how many updates (versions) a row of the update log stands for: 1,
      * or more for a compacted snapshot (store_txn_compact) */
     "ALTER TABLE doc_updates ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
+    /* 5: notes the janitor purged: their logs take no update any more */
+    "CREATE TABLE purged_docs ("
+    "  doc TEXT PRIMARY KEY,"
+    "  vault TEXT NOT NULL,"
+    "  purged INTEGER NOT NULL);",
 };
 
 /* Maps an SQLite result code; logs what is the database's fault. */
