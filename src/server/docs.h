@@ -47,6 +47,10 @@ typedef struct vdoc {
     bool broken;      /* a commit failed: the memory copy is ahead of the log */
     uint64_t rows;    /* rows in the log (a compacted snapshot is one), in-flight included */
     bool compacting;  /* a compaction of its log runs */
+    /* version + 1 when the text was last seen to hold no '#' (so no
+     * heading: its title is its file name); 0 when not known. Kept by the
+     * sync endpoint to skip rebuilding the text for the title. */
+    uint64_t hashless;
     /* The update of the transaction being committed (captured by an update
      * observer); taken by vdocs_commit_capture(). */
     uint8_t *captured;
