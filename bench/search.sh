@@ -10,7 +10,11 @@
 #      from its update log by the CRDT engine, reduced to plain text by md4c
 #      and indexed (the indexer's own code path);
 #   3. search_bench query: BENCH_QUERIES queries of each kind (word, prefix,
-#      phrase) through store_search, 20 results with snippets each; p50/p99.
+#      phrase) through store_search, 20 results with snippets each; p50/p99
+#      of wall time, and of the querying thread's CPU time (for SQLite that
+#      is the engine's work, which the machine's load does not inflate; for
+#      PostgreSQL the work is in the server process, so only wall time says
+#      anything). The load average is printed before the queries.
 # Then one line per backend saying whether p99 met the target (50 ms).
 # Numbers never fail the run; a setup failure does (exit 1).
 #
@@ -91,6 +95,7 @@ for backend in $BACKENDS; do
     if [[ $backend == sqlite ]]; then
         printf '%s: database size %s\n' "$backend" "$(du -sh "$where" | cut -f1)"
     fi
+    printf '%s: load average before the queries: %s\n' "$backend" "$(cut -d' ' -f1-3 /proc/loadavg)"
     out=$("$SEARCH_BENCH" query "$where" "$vault" "$QUERIES") || die "queries failed on $backend"
     echo "$out" | sed "s/^/$backend: /"
     p99=$(echo "$out" | awk '/^query all/ { for (i = 1; i <= NF; i++) if ($i ~ /^p99=/) { sub("p99=", "", $i); print $i } }')

@@ -66,6 +66,10 @@ int replica_set_since(replica *r, uint64_t since);
 int64_t replica_last_sync(const replica *r); /* ms since the epoch, 0 = never */
 int replica_set_last_sync(replica *r, int64_t ms);
 
+/* small integer settings in meta (def when absent) */
+int64_t replica_meta_int(replica *r, const char *key, int64_t def);
+int replica_set_meta_int(replica *r, const char *key, int64_t v);
+
 /* transactions (nesting is not supported) */
 int replica_begin(replica *r);
 int replica_commit(replica *r);
@@ -78,8 +82,7 @@ int replica_doc_put(replica *r, const char *id, const uint8_t *blob, size_t len)
 int64_t replica_doc_count(replica *r);
 
 /* pending: add returns the new ref in *ref. */
-int replica_pending_add(replica *r, const char *doc, const uint8_t *upd, size_t len,
-                        uint64_t *ref);
+int replica_pending_add(replica *r, const char *doc, const uint8_t *upd, size_t len, uint64_t *ref);
 int replica_pending_drop(replica *r, uint64_t ref);
 int64_t replica_pending_count(replica *r);
 /* Calls fn for every pending update in ref order; stops at fn's non-zero. */
@@ -92,6 +95,9 @@ bool replica_pending_has(replica *r, const char *doc);
 /* files: all rows (array caller frees with replica_files_free). */
 int replica_files_all(replica *r, rfile **out, size_t *n);
 void replica_files_free(rfile *f, size_t n);
+/* The rows whose base is set (their document moved on since the file was
+ * written), like replica_files_all. */
+int replica_files_based(replica *r, rfile **out, size_t *n);
 /* One row by id: returns 1 and leaves *out empty when absent. */
 int replica_file_get(replica *r, const char *id, rfile *out);
 int replica_file_put(replica *r, const rfile *f);

@@ -28,7 +28,7 @@
 
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT     100
-#define MAX_OFFSET    10000
+#define MAX_OFFSET    STORE_SEARCH_CANDIDATES
 #define PUT_CHUNK     16 /* notes per index transaction: keeps each commit short */
 
 /* ---- indexing ------------------------------------------------------------ */
@@ -290,6 +290,7 @@ int search_reindex(store *st, int64_t *notes) {
     }
     if (err == STORE_OK && nb > 0) err = put_entries(st, batch, nb);
     entries_release(batch, nb);
+    if (err == STORE_OK) err = store_search_optimize(st);
     if (err == STORE_OK) {
         int64_t cursor = 0;
         err = store_cursor_get(st, SEARCH_CONSUMER, &cursor);
@@ -358,11 +359,13 @@ static void search_answer(vctx *ctx, void *ud) {
             }
             int64_t now = auth_now_ms();
             double age = j->oldest != 0 && now > j->oldest ? (double)(now - j->oldest) / 1e3 : 0;
-            vhttp_send_json(ctx, 200,
-                            json_pack("{s:o, s:I, s:I, s:I, s:{s:I, s:f}}", "results", results,
-                                      "total", (json_int_t)j->total, "limit", (json_int_t)j->limit,
-                                      "offset", (json_int_t)j->offset, "lag", "events",
-                                      (json_int_t)j->pending, "seconds", age));
+            bool exact = j->total <= STORE_SEARCH_CANDIDATES;
+            vhttp_send_json(
+                ctx, 200,
+                json_pack("{s:o, s:I, s:b, s:I, s:I, s:{s:I, s:f}}", "results", results, "total",
+                          (json_int_t)(exact ? j->total : STORE_SEARCH_CANDIDATES), "total_exact",
+                          exact, "limit", (json_int_t)j->limit, "offset", (json_int_t)j->offset,
+                          "lag", "events", (json_int_t)j->pending, "seconds", age));
         }
     }
     job_free(j);

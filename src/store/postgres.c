@@ -135,8 +135,15 @@ static const char *const pg_migrations[] = {
     "  title TEXT NOT NULL,"
     "  body TEXT NOT NULL,"
     "  trashed BIGINT NOT NULL DEFAULT 0,"
-    "  tsv TSVECTOR NOT NULL);"
+    "  tsv TSVECTOR NOT NULL,"
+    "  ttsv TSVECTOR NOT NULL);"
+    /* tsv inline (compressed) rather than TOASTed: the planner then sees
+     * what a sequential scan really costs and uses the GIN indexes, and
+     * ranking reads it without a TOAST lookup. */
+    "ALTER TABLE search_docs ALTER COLUMN tsv SET STORAGE MAIN;"
+    "ALTER TABLE search_docs SET (toast_tuple_target = 8160);"
     "CREATE INDEX search_docs_tsv ON search_docs USING gin(tsv);"
+    "CREATE INDEX search_docs_ttsv ON search_docs USING gin(ttsv);"
     "CREATE INDEX search_docs_vault_path ON search_docs(vault, path);",
     /* 3: trash retention per vault; note versions and the editing bursts
      * not yet in a version (server/history.c); trashed files by time */
@@ -162,6 +169,11 @@ static const char *const pg_migrations[] = {
     "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
     /* 4: how many updates (versions) a row of the update log stands for */
     "ALTER TABLE doc_updates ADD COLUMN n BIGINT NOT NULL DEFAULT 1 CHECK (n >= 1);",
+    /* 5: notes the janitor purged: their logs take no update any more */
+    "CREATE TABLE purged_docs ("
+    "  doc TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  vault TEXT COLLATE \"C\" NOT NULL,"
+    "  purged BIGINT NOT NULL);",
 };
 
 static void pg_quiet(void *arg, const char *message) {
@@ -345,7 +357,9 @@ static int pg_query(store_conn *c, const char *sql, const store_arg *args, int n
     }
     c->transient = false;
     const pg_prepared *p = NULL;
-    int err = pg_prepare(c, sql, &p);
+    int err = strncmp(sql, STORE_SQL_UNPREPARED, sizeof(STORE_SQL_UNPREPARED) - 1) == 0
+                  ? STORE_OK
+                  : pg_prepare(c, sql, &p);
     if (err != STORE_OK) return err;
     PGresult *res = p != NULL ? PQexecPrepared(c->pg, p->name, nargs, values, lengths, formats, 1)
                               : PQexecParams(c->pg, sql, nargs, NULL, values, lengths, formats, 1);

@@ -28,8 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LIMIT  100
-#define MAX_OFFSET 10000
+#define MAX_LIMIT 100
 
 #define A_INT(v)  ((store_arg){SARG_INT, (int64_t)(v), NULL, 0})
 #define A_TEXT(s) ((store_arg){SARG_TEXT, 0, (s), 0})
@@ -142,16 +141,17 @@ static int put_one(store *st, store_conn *c, const store_search_doc *d) {
     } else {
         store_arg a[] = {A_TEXT(d->id), A_TEXT(d->vault),  A_TEXT(d->path), A_TEXT(title),
                          A_TEXT(body),  A_INT(d->trashed), A_TEXT(words)};
-        err = be->query(c,
-                        "INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv)"
-                        " VALUES ($1, $2, $3, $4, $5, $6,"
-                        " setweight(to_tsvector('vault_search', $4), 'A') ||"
-                        " setweight(to_tsvector('vault_search', $7), 'B') ||"
-                        " to_tsvector('vault_search', $5))"
-                        " ON CONFLICT (id) DO UPDATE SET vault = excluded.vault,"
-                        " path = excluded.path, title = excluded.title, body = excluded.body,"
-                        " trashed = excluded.trashed, tsv = excluded.tsv",
-                        a, NARGS(a), NULL);
+        err =
+            be->query(c,
+                      "WITH t AS (SELECT setweight(to_tsvector('vault_search', $4), 'A') ||"
+                      " setweight(to_tsvector('vault_search', $7), 'B') AS v)"
+                      " INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv, ttsv)"
+                      " SELECT $1, $2, $3, $4, $5, $6, t.v || to_tsvector('vault_search', $5),"
+                      " t.v FROM t"
+                      " ON CONFLICT (id) DO UPDATE SET vault = excluded.vault,"
+                      " path = excluded.path, title = excluded.title, body = excluded.body,"
+                      " trashed = excluded.trashed, tsv = excluded.tsv, ttsv = excluded.ttsv",
+                      a, NARGS(a), NULL);
     }
 out:
     free(body);
@@ -226,23 +226,34 @@ int store_search_clear(store *st) {
 
 /* ---- queries --------------------------------------------------------------- */
 
+static void fts5_term(sbuf *b, const char *cols, const squery_term *t) {
+    sb_str(b, cols);
+    sb_str(b, " : \"");
+    for (size_t k = 0; k < t->nwords; k++) {
+        if (k > 0) sb_str(b, " ");
+        sb_str(b, t->words[k]);
+    }
+    sb_str(b, t->prefix ? "\" *" : "\"");
+}
+
 /* The FTS5 expression for q in vault: every word double-quoted (words never
- * contain a quote: see squery.h). */
-static void fts5_expr(sbuf *b, const char *vault, const squery *q) {
+ * contain a quote: see squery.h). With `title_only`, every positive term
+ * must also match in the title or the path. */
+static void fts5_expr(sbuf *b, const char *vault, const squery *q, bool title_only) {
     sb_str(b, "(vault : \"");
     sb_str(b, vault);
     sb_str(b, "\"");
+    for (size_t i = 0; title_only && i < q->nterms; i++) {
+        if (q->terms[i].negated) continue;
+        sb_str(b, " AND ");
+        fts5_term(b, "{title path}", &q->terms[i]);
+    }
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < q->nterms; i++) {
             const squery_term *t = &q->terms[i];
             if (t->negated != (pass == 1)) continue;
             sb_str(b, pass == 0 ? " AND " : " NOT ");
-            sb_str(b, "{title path body} : \"");
-            for (size_t k = 0; k < t->nwords; k++) {
-                if (k > 0) sb_str(b, " ");
-                sb_str(b, t->words[k]);
-            }
-            sb_str(b, t->prefix ? "\" *" : "\"");
+            fts5_term(b, "{title path body}", t);
         }
         if (pass == 0) sb_str(b, ")");
     }
@@ -284,7 +295,6 @@ struct hits {
     store_search_hit *items;
     int64_t *rowids; /* SQLite: each hit's rowid, for its snippet */
     size_t n, cap;
-    int64_t total;
 };
 
 static char *col_dup(store *st, store_rows *r, int col) {
@@ -298,8 +308,8 @@ static char *col_dup(store *st, store_rows *r, int col) {
     return s;
 }
 
-/* Columns: id, path, title, trashed, score (x 1e9), total, then rowid
- * (SQLite) or snippet (PostgreSQL). */
+/* Columns: id, path, title, trashed, score (x 1e9), then rowid (SQLite) or
+ * snippet (PostgreSQL). */
 static int row_hit(store *st, store_rows *r, void *ctx) {
     const store_ops *be = store__ops(st);
     struct hits *h = ctx;
@@ -324,11 +334,10 @@ static int row_hit(store *st, store_rows *r, void *ctx) {
     hit->title = col_dup(st, r, 2);
     hit->trashed = be->col_int(r, 3);
     hit->score = (double)be->col_int(r, 4) / 1e9;
-    h->total = be->col_int(r, 5);
     if (is_sqlite(st))
-        h->rowids[h->n] = be->col_int(r, 6);
+        h->rowids[h->n] = be->col_int(r, 5);
     else
-        hit->snippet = col_dup(st, r, 6);
+        hit->snippet = col_dup(st, r, 5);
     h->n++;
     if (hit->path == NULL || hit->title == NULL || (!is_sqlite(st) && hit->snippet == NULL))
         return STORE_ENOMEM;
@@ -347,76 +356,111 @@ static int row_count(store *st, store_rows *r, void *ctx) {
     return STORE_OK;
 }
 
+/* The SQL of a search (in SQLite, CROSS JOIN keeps the FTS5 table the outer
+ * loop: driven by search_docs, the plan would run one MATCH per note). Candidates: the most recent
+ * STORE_SEARCH_CANDIDATES matches (rowid order in FTS5, which it walks backwards without sorting;
+ * GIN order in PostgreSQL), plus up to TITLE_CANDIDATES whose title or path
+ * match, so that a note named after the query is never left out; both
+ * after the vault, trash and path filters. Only they are ranked, so the
+ * cost of a query is bounded whatever the number of matches. */
+#define TITLE_CANDIDATES 200
+
+static void search_sql(store *st, bool trashed, char *sql, size_t n) {
+    char where[160];
+    /* $1 expression, $2 vault, $3 and $4 the path range, $5 limit, $6
+     * offset, $7 the title expression (SQLite). */
+    snprintf(where, sizeof(where), "d.vault = $2%s AND d.path >= $3 AND d.path < $4",
+             trashed ? "" : " AND d.trashed = 0");
+    if (is_sqlite(st)) {
+#define SQ_CAND(expr, lim)                                                                   \
+    "SELECT f.rowid AS r, -bm25(search_fts, 0.0, 10.0, 5.0, 1.0) AS score FROM search_fts f" \
+    " CROSS JOIN search_docs d ON d.rowid = f.rowid WHERE search_fts MATCH " expr " AND %s"  \
+    " ORDER BY f.rowid DESC LIMIT " lim
+        snprintf(
+            sql, n,
+            "WITH c AS MATERIALIZED (" SQ_CAND(
+                "$1", "%d") "),"
+                            " t AS MATERIALIZED (" SQ_CAND(
+                                "$7",
+                                "%d") "),"
+                                      " m AS (SELECT r, max(score) AS score FROM"
+                                      " (SELECT r, score FROM c UNION ALL SELECT r, score FROM t) "
+                                      "GROUP BY r)"
+                                      " SELECT d.id, d.path, d.title, d.trashed,"
+                                      " CAST(m.score * 1000000000 AS INTEGER), d.rowid"
+                                      " FROM m JOIN search_docs d ON d.rowid = m.r"
+                                      " ORDER BY m.score DESC, d.path, d.id LIMIT $5 OFFSET $6",
+            where, STORE_SEARCH_CANDIDATES, where, TITLE_CANDIDATES);
+#undef SQ_CAND
+    } else {
+        snprintf(sql, n,
+                 STORE_SQL_UNPREPARED
+                 "WITH q AS (SELECT to_tsquery('vault_search', $1) AS q),"
+                 " c AS MATERIALIZED ("
+                 "(SELECT d.id FROM search_docs d, q WHERE d.ttsv @@ q.q AND d.tsv @@ q.q"
+                 " AND %s LIMIT %d) UNION"
+                 " (SELECT d.id FROM search_docs d, q WHERE d.tsv @@ q.q AND %s LIMIT %d)),"
+                 " h AS (SELECT d.id, d.path, d.title, d.trashed, ts_rank(d.tsv, q.q) AS rank"
+                 " FROM c JOIN search_docs d ON d.id = c.id CROSS JOIN q"
+                 " ORDER BY rank DESC, d.path, d.id LIMIT $5 OFFSET $6)"
+                 " SELECT h.id, h.path, h.title, h.trashed, (h.rank * 1000000000)::bigint,"
+                 " ts_headline('vault_search', d.body, q.q, 'StartSel=\u00ab, StopSel=\u00bb,"
+                 " MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" \u2026 \"')"
+                 " FROM h JOIN search_docs d ON d.id = h.id CROSS JOIN q"
+                 " ORDER BY h.rank DESC, h.path, h.id",
+                 where, TITLE_CANDIDATES, where, STORE_SEARCH_CANDIDATES);
+    }
+}
+
 int store_search(store *st, const store_search_req *req, store_search_hit **out, size_t *n,
                  int64_t *total) {
     if (st == NULL || req == NULL || !store__id_ok(req->vault) || req->q == NULL ||
         req->q->nterms == 0 || req->limit == 0 || req->limit > MAX_LIMIT ||
-        req->offset > MAX_OFFSET || out == NULL || n == NULL || total == NULL ||
+        req->offset > STORE_SEARCH_CANDIDATES || out == NULL || n == NULL || total == NULL ||
         (req->path_prefix != NULL && !store__text_ok(req->path_prefix)))
         return STORE_EINVAL;
     const char *prefix = req->path_prefix != NULL ? req->path_prefix : "";
     char *upper = NULL;
-    sbuf expr = {0};
+    sbuf expr = {0}, texpr = {0};
     struct hits h = {0};
-    char sql[2048], where[160];
+    int64_t count = 0;
+    char sql[4096];
     int err = store__prefix_upper(prefix, &upper);
     if (err != STORE_OK) return err;
-    if (is_sqlite(st))
-        fts5_expr(&expr, req->vault, req->q);
-    else
+    if (is_sqlite(st)) {
+        fts5_expr(&expr, req->vault, req->q, false);
+        fts5_expr(&texpr, req->vault, req->q, true);
+    } else {
         ts_expr(&expr, req->q);
-    if (expr.failed) {
+        sb_str(&texpr, "");
+    }
+    if (expr.failed || texpr.failed) {
         err = STORE_ENOMEM;
         goto out;
     }
-    /* $1 expression, $2 vault, $3 and $4 the path range, $5 limit, $6 offset. */
-    snprintf(where, sizeof(where), "%s AND d.path >= $3 AND d.path < $4",
-             req->trashed ? "" : " AND d.trashed = 0");
     /* No upper bound: "0" is above every path, as every path starts with '/'. */
-    store_arg a[] = {A_TEXT(expr.p),    A_TEXT(req->vault),
-                     A_TEXT(prefix),    A_TEXT(upper != NULL ? upper : "0"),
-                     A_INT(req->limit), A_INT(req->offset)};
-    if (is_sqlite(st)) {
-        snprintf(sql, sizeof(sql),
-                 /* bm25() works only in the FTS5 query itself, not under
-                  * the window function: rank first, materialized. */
-                 "WITH m AS MATERIALIZED (SELECT rowid AS r,"
-                 " -bm25(search_fts, 0.0, 10.0, 5.0, 1.0) AS score"
-                 " FROM search_fts WHERE search_fts MATCH $1)"
-                 " SELECT d.id, d.path, d.title, d.trashed,"
-                 " CAST(m.score * 1000000000 AS INTEGER), count(*) OVER (), d.rowid"
-                 " FROM m JOIN search_docs d ON d.rowid = m.r"
-                 " WHERE d.vault = $2%s"
-                 " ORDER BY m.score DESC, d.path, d.id LIMIT $5 OFFSET $6",
-                 where);
-    } else {
-        snprintf(sql, sizeof(sql),
-                 "WITH q AS (SELECT to_tsquery('vault_search', $1) AS q),"
-                 " hits AS (SELECT d.id, d.path, d.title, d.trashed,"
-                 " ts_rank_cd(d.tsv, q.q) AS rank, count(*) OVER () AS total"
-                 " FROM search_docs d, q WHERE d.tsv @@ q.q AND d.vault = $2%s"
-                 " ORDER BY rank DESC, d.path, d.id LIMIT $5 OFFSET $6)"
-                 " SELECT h.id, h.path, h.title, h.trashed, (h.rank * 1000000000)::bigint, h.total,"
-                 " ts_headline('vault_search', d.body, q.q, 'StartSel=\u00ab, StopSel=\u00bb,"
-                 " MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" \u2026 \"')"
-                 " FROM hits h JOIN search_docs d ON d.id = h.id CROSS JOIN q"
-                 " ORDER BY h.rank DESC, h.path, h.id",
-                 where);
-    }
-    err = store__read(st, sql, a, NARGS(a), row_hit, &h, NULL);
-    if (err == STORE_OK && h.n == 0 && req->offset > 0) {
-        /* Past the last page: the window count saw no row; count apart. */
+    store_arg a[] = {
+        A_TEXT(expr.p),    A_TEXT(req->vault), A_TEXT(prefix), A_TEXT(upper != NULL ? upper : "0"),
+        A_INT(req->limit), A_INT(req->offset), A_TEXT(texpr.p)};
+    search_sql(st, req->trashed, sql, sizeof(sql));
+    err = store__read(st, sql, a, is_sqlite(st) ? 7 : 6, row_hit, &h, NULL);
+    if (err == STORE_OK) {
+        /* Matches counted up to one past the candidates. */
+        char where[160];
+        snprintf(where, sizeof(where), "d.vault = $2%s AND d.path >= $3 AND d.path < $4",
+                 req->trashed ? "" : " AND d.trashed = 0");
         if (is_sqlite(st))
             snprintf(sql, sizeof(sql),
-                     "SELECT count(*) FROM search_fts JOIN search_docs d"
-                     " ON d.rowid = search_fts.rowid WHERE search_fts MATCH $1 AND d.vault = $2%s",
-                     where);
+                     "SELECT count(*) FROM (SELECT 1 FROM search_fts f CROSS JOIN search_docs d"
+                     " ON d.rowid = f.rowid WHERE search_fts MATCH $1 AND %s LIMIT %d)",
+                     where, STORE_SEARCH_CANDIDATES + 1);
         else
             snprintf(sql, sizeof(sql),
-                     "SELECT count(*) FROM search_docs d WHERE d.tsv @@"
-                     " to_tsquery('vault_search', $1) AND d.vault = $2%s",
-                     where);
-        err = store__read(st, sql, a, 4, row_count, &h.total, NULL);
+                     STORE_SQL_UNPREPARED
+                     "SELECT count(*) FROM (SELECT 1 FROM search_docs d WHERE d.tsv @@"
+                     " to_tsquery('vault_search', $1) AND %s LIMIT %d) s",
+                     where, STORE_SEARCH_CANDIDATES + 1);
+        err = store__read(st, sql, a, 4, row_count, &count, NULL);
     }
     for (size_t i = 0; err == STORE_OK && is_sqlite(st) && i < h.n; i++) {
         store_arg as[] = {A_TEXT(expr.p), A_INT(h.rowids[i])};
@@ -432,6 +476,7 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
 out:
     free(upper);
     free(expr.p);
+    free(texpr.p);
     free(h.rowids);
     if (err != STORE_OK) {
         store_search_hits_free(h.items, h.n);
@@ -439,6 +484,18 @@ out:
     }
     *out = h.items;
     *n = h.n;
-    *total = h.total;
+    *total = count;
     return STORE_OK;
+}
+
+static int optimize_run(store *st, store_conn *c, void *arg) {
+    (void)arg;
+    return store__conn_exec(st, c,
+                            is_sqlite(st) ? "INSERT INTO search_fts(search_fts) VALUES('optimize')"
+                                          : "ANALYZE search_docs");
+}
+
+int store_search_optimize(store *st) {
+    if (st == NULL) return STORE_EINVAL;
+    return write_txn(st, optimize_run, NULL);
 }

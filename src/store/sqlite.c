@@ -138,7 +138,7 @@ static const char *const sq_migrations[] = {
     "  title TEXT NOT NULL,"
     "  trashed INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX search_docs_vault_path ON search_docs(vault, path);"
-    "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body,"
+    "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body, prefix = '2 3 4',"
     "  tokenize = 'unicode61 remove_diacritics 2');",
     /* 3: trash retention per vault; note versions and the editing bursts
      * not yet in a version (server/history.c); trashed files by time */
@@ -165,6 +165,11 @@ static const char *const sq_migrations[] = {
     /* 4: how many updates (versions) a row of the update log stands for: 1,
      * or more for a compacted snapshot (store_txn_compact) */
     "ALTER TABLE doc_updates ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
+    /* 5: notes the janitor purged: their logs take no update any more */
+    "CREATE TABLE purged_docs ("
+    "  doc TEXT PRIMARY KEY,"
+    "  vault TEXT NOT NULL,"
+    "  purged INTEGER NOT NULL);",
 };
 
 /* Maps an SQLite result code; logs what is the database's fault. */

@@ -291,7 +291,8 @@ void store_txn_free(store_txn *t); /* for a txn never submitted */
 
 /* Appends one update to the log of `doc` (which lives in `vault`) and bumps
  * the vault's sequence number. At commit: STORE_ENOTFOUND if the vault does
- * not exist, STORE_EINVAL if `doc` already has updates in another vault. */
+ * not exist or the document was purged (store_txn_purge_note), STORE_EINVAL
+ * if `doc` already has updates in another vault. */
 int store_txn_append_update(store_txn *t, const char *vault, const char *doc, const uint8_t *update,
                             size_t len);
 /* Compacts a prefix of the update log of `doc` (in `vault`): the `rows`
@@ -322,8 +323,9 @@ int store_txn_put_version(store_txn *t, const char *vault, const char *doc, cons
  * it): removed if no later edit came, else it restarts after last_at. */
 int store_txn_burst_done(store_txn *t, const char *vault, const char *doc, int64_t last_at);
 /* Purges trashed note `doc` of `vault`: its update log, versions, burst and
- * projection row. At commit, STORE_ENOTFOUND (and nothing happens) unless
- * the note is still trashed with its trash time and last edit at or before
+ * projection row, and leaves a tombstone so that its log never takes an
+ * update again. At commit, STORE_ENOTFOUND (and nothing happens) unless the
+ * note is still trashed with its trash time and last edit at or before
  * `cutoff`: a restore or an edit that committed first wins. */
 int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t cutoff);
 /* Test hook: make the transaction fail after its other steps ran, so that
@@ -464,6 +466,12 @@ int store_search_put(store *st, const store_search_doc *docs, size_t n);
 int store_search_delete(store *st, const char *id);
 /* Removes every entry (for a rebuild). */
 int store_search_clear(store *st);
+/* After a bulk load: merges SQLite's FTS5 segments, refreshes PostgreSQL's
+ * planner statistics. */
+int store_search_optimize(store *st);
+
+/* A query ranks at most this many matches (see store_search). */
+#define STORE_SEARCH_CANDIDATES 1000
 
 typedef struct {
     const char *vault;       /* the vault to search */
@@ -471,7 +479,7 @@ typedef struct {
     const char *path_prefix; /* only paths starting with it ("" or NULL: all) */
     bool trashed;            /* include notes in the trash */
     size_t limit;            /* 1..100 */
-    size_t offset;           /* results to skip */
+    size_t offset;           /* results to skip, 0..STORE_SEARCH_CANDIDATES */
 } store_search_req;
 
 typedef struct {
@@ -486,7 +494,12 @@ typedef struct {
 void store_search_hits_free(store_search_hit *h, size_t n);
 
 /* Ranked matches of req, best first (ties by path), at most req->limit
- * after skipping req->offset; *total counts every match. The array is
+ * after skipping req->offset. The cost of a query is bounded whatever the
+ * number of matches: the candidates ranked are the most recently indexed
+ * STORE_SEARCH_CANDIDATES matches plus up to 200 whose title or path
+ * match (after the vault, trash and path filters); when a query matches
+ * more notes, the others are not ranked. *total counts the matches up to
+ * STORE_SEARCH_CANDIDATES + 1 (that value meaning "more"). The array is
  * freed with store_search_hits_free. STORE_EINVAL for a bad request. */
 int store_search(store *st, const store_search_req *req, store_search_hit **out, size_t *n,
                  int64_t *total);

@@ -37,6 +37,12 @@ typedef struct {
     size_t len;
 } store_arg;
 
+/* A statement whose SQL starts with this comment is planned for its actual
+ * parameters on every run (PostgreSQL: never prepared, so never a generic
+ * plan): for queries whose best plan depends on the values, such as
+ * full-text searches (a generic plan scans the table). */
+#define STORE_SQL_UNPREPARED "/* unprepared */ "
+
 #define STORE_ROW  1 /* rows->next: a row is ready */
 #define STORE_DONE 0 /* rows->next: no more rows */
 

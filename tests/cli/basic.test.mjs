@@ -129,3 +129,36 @@ test('clone, status and sync: a folder of Markdown, other files left alone, offl
   assert.equal(r.code, 6, r.stderr)
   assert.match(r.stderr, /no longer exists on the server, or you are no longer a member/)
 })
+
+test('files vn cannot sync are listed and left alone; a viewer\'s edits are refused and kept', async t => {
+  const { server, proxy } = await setup(t)
+  const ada = await Person.create(t, server, proxy, 'ada@example.test')
+  const bob = await Person.create(t, server, proxy, 'bob@example.test')
+  const vault = await server.vault(ada.token, 'Notes')
+  await server.note(ada.token, vault, '/Shared.md', 'shared\n')
+  await server.member(ada.token, vault, 'bob@example.test', 'viewer')
+  const a = await ada.clone(vault, 'A')
+  write(a, 'bad.md', Buffer.from([0x68, 0x69, 0xff, 0xfe, 0x0a])) // not UTF-8
+  write(a, 'Trailing /x.md', 'a folder name ending with a space\n')
+  write(a, 'notes.txt', 'plain text, not Markdown\n')
+  let r = await ada.vn(['status'], { cwd: a })
+  assert.match(r.stdout, /bad\.md \(not UTF-8 text\)/)
+  assert.match(r.stdout, /Trailing \/x\.md \(.*space.*\)/)
+  assert.match(r.stdout, /notes\.txt \(not a Markdown \(\.md\) file\)/)
+  r = await ada.sync('A')
+  assert.match(r.stdout, /Up to date/)
+  const notes = (await server.api('GET', `/api/v1/vaults/${vault}/notes`, { token: ada.token })).body.notes
+  assert.deepEqual(notes.map(n => n.path), ['/Shared.md'])
+  assert.deepEqual(Object.keys(files(a)).sort(), ['Shared.md', 'Trailing /x.md', 'bad.md', 'notes.txt'])
+
+  // bob only reads: his clone works, his edit is refused by the server and stays pending
+  const b = await bob.clone(vault, 'B')
+  assert.deepEqual(files(b), { 'Shared.md': 'shared\n' })
+  write(b, 'Shared.md', 'shared\nbob was here\n')
+  r = await bob.sync('B', { code: 3 })
+  assert.match(r.stderr, /you can only read this vault/)
+  r = await bob.vn(['status'], { cwd: b })
+  assert.match(r.stdout, /not yet acknowledged by the server: 1/)
+  const shared = notes[0].id
+  assert.equal(await server.text(ada.token, shared), 'shared\n')
+})

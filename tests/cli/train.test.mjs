@@ -3,11 +3,13 @@
 // replica), creates, renames and deletes some; desktop B edits some of the same notes
 // online; A comes back and syncs. Both folders end identical, every edit of both sides is
 // there, and the texts are exactly what the real Yjs renders from the server's documents.
-import { test } from 'node:test'
+// On both storage backends (SQLite, and a throwaway PostgreSQL from scripts/pg-test.sh).
+import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { renameSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { setup, Person, Proxy, files, write, read, yjsView } from './lib.mjs'
+import { TestPostgres } from '../interop/lib/pg.mjs'
 
 const body = i => `# Note ${i}\n\nfirst line of ${i}\nsecond line of ${i}\nthird line of ${i}\n`
 
@@ -17,8 +19,20 @@ function insertAfterLine (text, n, line) {
   return lines.join('\n')
 }
 
-test('train: A offline for many rounds, B online on the same notes, A syncs: nothing lost', async t => {
-  const { server, proxy: proxyB } = await setup(t)
+let pg = null
+before(() => { pg = TestPostgres.start() })
+after(() => pg?.stop())
+
+test('train: A offline for many rounds, B online on the same notes, A syncs: nothing lost (SQLite)', async t => {
+  await train(t, {})
+})
+
+test('train on PostgreSQL', async t => {
+  await train(t, { database: pg.database() })
+})
+
+async function train (t, backend) {
+  const { server, proxy: proxyB } = await setup(t, backend)
   const proxyA = await Proxy.start(server.port)
   t.after(() => proxyA.close())
   const laptop = await Person.create(t, server, proxyA, 'ada@example.test')
@@ -81,4 +95,32 @@ test('train: A offline for many rounds, B online on the same notes, A syncs: not
   assert.equal(Object.keys(fa).length, 39 + 5)
   // A's edit sits in the middle, B's line on top: the merge is character-wise
   assert.ok(fa['notes/15.md'].startsWith('B first in 15\n# Note 15\n\nfirst line of 15\nA was here in 15\n'), fa['notes/15.md'])
+}
+
+test('a device back after a long time exchanges only what changed, not the vault', async t => {
+  const { server, proxy: proxyS } = await setup(t)
+  const proxyC = await Proxy.start(server.port)
+  t.after(() => proxyC.close())
+  const desk = await Person.create(t, server, proxyS, 'ada@example.test')
+  const laptop = await Person.create(t, server, proxyC, 'ada@example.test', { register: false })
+  const vault = await server.vault(desk.token, 'Notes')
+  const s = await desk.clone(vault, 'S')
+  for (let i = 0; i < 300; i++) write(s, `n/${i}.md`, body(i).repeat(20))
+  await desk.sync('S')
+  let before = proxyC.bytesUp + proxyC.bytesDown
+  const c = await laptop.clone(vault, 'C')
+  const cloneBytes = proxyC.bytesUp + proxyC.bytesDown - before
+  await proxyC.cut() // a week away
+  for (let i = 0; i < 3; i++) write(c, `n/${i}.md`, read(c, `n/${i}.md`) + 'from the laptop\n')
+  await laptop.sync('C', { code: 4 })
+  for (let i = 100; i < 103; i++) write(s, `n/${i}.md`, 'from the desk\n' + read(s, `n/${i}.md`))
+  await desk.sync('S')
+  await proxyC.restore()
+  before = proxyC.bytesUp + proxyC.bytesDown
+  await laptop.sync('C')
+  const syncBytes = proxyC.bytesUp + proxyC.bytesDown - before
+  await desk.sync('S')
+  assert.deepEqual(files(c), files(s))
+  // 6 changed notes out of 300: a few KB against the clone's hundreds of KB
+  assert.ok(syncBytes * 50 < cloneBytes, `sync ${syncBytes} bytes vs clone ${cloneBytes} bytes`)
 })

@@ -17,6 +17,11 @@ test('sync --watch: folder changes go out, server changes come in, live', async 
   t.after(() => { if (w.child.exitCode === null) w.child.kill('SIGKILL') })
   await until(() => w.out.stderr.includes('watching'), 'vn to start watching', 60000)
 
+  // the folder is taken: a second vn refuses instead of racing the first
+  const busy = await ada.vn(['sync'], { cwd: a })
+  assert.equal(busy.code, 1)
+  assert.match(busy.stderr, /another vn is working on/)
+
   // another device (the real yjs, on the vault channel) edits: the file follows
   const c = new VaultClient(server, vault, ada.token)
   t.after(() => c.destroy())

@@ -101,3 +101,34 @@ test('offline edits, concurrent online edits, reconnection: both show the merged
   await a.context.close()
   await b.context.close()
 })
+
+test('with the server unreachable, a reload still opens the app and the notes of this device', async () => {
+  const { context, page } = await newDevice(browser, server)
+  await signUp(page, { name: 'Eve', email: 'eve@example.com' })
+  await createVault(page, 'Expedition')
+  await createNote(page, 'Field notes')
+  await typeAtEnd(page, 'Written at the base camp.')
+  await waitForStatus(page, 'saved on server')
+  const note = noteIdOf(page)
+  // the service worker has the app once it is active
+  assert.equal(await page.evaluate(() => navigator.serviceWorker.ready.then(() => true)), true)
+
+  await server.halt()
+  try {
+    await page.reload()
+    await waitForText(page, 'Written at the base camp.')
+    await waitForStatus(page, 'offline: changes kept on this device')
+    assert.equal(await page.getByTestId('who').textContent(), 'Eve')
+    await page.getByTestId('note-link').filter({ hasText: 'Field notes.md' }).waitFor()
+    await typeAtEnd(page, ' Snow since noon.')
+    await waitForStatus(page, 'offline: changes kept on this device')
+    await screenshot(page, 'server-unreachable-after-reload')
+  } finally {
+    await server.restart()
+  }
+  // the provider reconnects by itself and sends what was written meanwhile
+  await waitForStatus(page, 'saved on server')
+  const token = await server.token('eve@example.com')
+  assert.equal(await server.noteText(token, note), 'Written at the base camp. Snow since noon.')
+  await context.close()
+})

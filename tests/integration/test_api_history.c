@@ -140,6 +140,10 @@ static void history_flow(void) {
     CHECK_HELPER(edit(id, "# Plan\nbuy oat milk\nwalk the dog\n"));
     CHECK_HELPER(wait_versions(id, 3));
     ASSERT_EQ_UINT(versions(id), 3); /* one per settled burst, no more */
+    vresp m;
+    ASSERT_EQ_INT(vhttp_call(srv.port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &m), 0);
+    ASSERT_TRUE(strstr(m.body, "\nvault_versions_taken_total 3\n") != NULL);
+    vresp_free(&m);
 
     /* The list, newest first, for a viewer, with author and paging. */
     json_t *j = NULL;

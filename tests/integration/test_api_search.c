@@ -355,6 +355,7 @@ static void queries(const char *backend) {
     ASSERT_EQ_INT(search_as(tok, "common", "&offset=100", &j), 200);
     ASSERT_EQ_UINT(json_array_size(json_object_get(j, "results")), 0);
     ASSERT_EQ_INT(json_integer_value(json_object_get(j, "total")), 25);
+    ASSERT_TRUE(json_is_true(json_object_get(j, "total_exact")));
     json_decref(j);
 
     /* Access: viewers may search; outsiders and strangers may not. */
@@ -388,6 +389,7 @@ static void queries(const char *backend) {
     CHECK_HELPER(expect_bad_query("cafe", "&limit=101"));
     CHECK_HELPER(expect_bad_query("cafe", "&limit=ten"));
     CHECK_HELPER(expect_bad_query("cafe", "&offset=-1"));
+    CHECK_HELPER(expect_bad_query("cafe", "&offset=1001"));
     CHECK_HELPER(expect_bad_query("cafe", "&trashed=yes"));
     CHECK_HELPER(expect_bad_query("cafe", "&path=Projects"));
     CHECK_HELPER(expect_bad_query("cafe", "&path=%FF"));
@@ -395,6 +397,16 @@ static void queries(const char *backend) {
     /* Operators of the engines are words here, not syntax. */
     CHECK_HELPER(expect_paths("NEAR(cafe plan) OR AND NOT", NULL, ""));
     CHECK_HELPER(expect_paths("cafe & | ! : ( ) { } ^ '", NULL, "/Projects/Plan.md"));
+
+    /* A folder rename moves every note under it in the index too. */
+    snprintf(url, sizeof(url), "/api/v1/vaults/%s/folders/rename", vault);
+    ASSERT_EQ_INT(api(&srv, "POST", url, tok, "{\"from\":\"/Projects\",\"to\":\"/Work\"}", NULL),
+                  200);
+    CHECK_HELPER(wait_indexed());
+    /* Budget matched proj* by its old path only. */
+    CHECK_HELPER(expect_paths("proj*", "&path=/Work/", "/Work/Plan.md"));
+    CHECK_HELPER(expect_paths("work", NULL, "/Work/Budget.md /Work/Plan.md"));
+    CHECK_HELPER(expect_paths("cafe", "&path=/Projects/", ""));
     ASSERT_EQ_INT(vserver_stop(&srv), 0);
 }
 

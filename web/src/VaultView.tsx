@@ -1,7 +1,8 @@
 // VaultView.tsx - one vault: the file tree (notes and folders: create, rename, move, delete to
 // the trash), sharing by email with a role, and the open note's editor. Works offline from this
 // device's copies; a note created offline is queued (outbox.ts) and shown as "not on the server
-// yet". Renames, moves and deletes need the server and say so when offline.
+// yet". Renames, moves and deletes need the server and say so when offline. A search box
+// (Search.tsx) and the trash with restore (Trash.tsx) sit beside the tree.
 import { useCallback, useEffect, useMemo, useState, type ReactNode } from 'react'
 import { api, OfflineError, type Member, type NoteMeta, type Role, type User, type Vault } from './api'
 import { isLocalId, local, newLocalId } from './local'
@@ -9,6 +10,8 @@ import { navigate } from './route'
 import { allFolders, baseOf, buildTree, dirOf, join, noteFileName, type Folder } from './tree'
 import { Dialog } from './Dialog'
 import { Editor } from './Editor'
+import { Search } from './Search'
+import { Trash } from './Trash'
 import { colorFor } from './sync'
 
 const offlineMsg = (what: string): string => `You are offline: ${what} needs the server.`
@@ -27,18 +30,22 @@ export function VaultView ({ vaultId, noteId, user, online }: {
   const [folders, setFolders] = useState<string[]>([])
   const [vault, setVault] = useState<Vault | undefined>(undefined)
   const [loaded, setLoaded] = useState(false)
+  const [fresh, setFresh] = useState(false) // the note list came from the server, not the cache
   const [dialog, setDialog] = useState<ReactNode>(null)
   const [menu, setMenu] = useState<string | null>(null)
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set())
   const [error, setError] = useState('')
+  const [showTrash, setShowTrash] = useState(false)
 
   const load = useCallback(async () => {
     let list: NoteMeta[]
+    let fromServer = true
     try {
       list = await api.notes(vaultId)
       await local.setNotes(vaultId, list)
     } catch {
       list = await local.notes(vaultId)
+      fromServer = false
     }
     const pending = (await local.pending()).filter(p => p.vault === vaultId)
     const queued: NoteMeta[] = pending.map(p => ({
@@ -55,6 +62,7 @@ export function VaultView ({ vaultId, noteId, user, online }: {
       v = (await local.vaults()).find(x => x.id === vaultId)
     }
     setVault(v)
+    setFresh(fromServer)
     setLoaded(true)
   }, [vaultId])
 
@@ -79,6 +87,11 @@ export function VaultView ({ vaultId, noteId, user, online }: {
     const color = colorFor(user.email)
     return { name, color, colorLight: color + '33' }
   }, [user])
+
+  useEffect(() => {
+    document.title = open !== undefined ? `${baseOf(open.path)} · Vault Notes` : `${vault?.name ?? 'Vault'} · Vault Notes`
+    return () => { document.title = 'Vault Notes' }
+  }, [open?.path, vault?.name])
 
   // A bookmark or open editor on a queued note follows it to its server id.
   useEffect(() => {
@@ -196,13 +209,10 @@ export function VaultView ({ vaultId, noteId, user, online }: {
       title={`Delete folder ${f.name}?`} submit='Move to trash' fields={[]}
       onClose={() => setDialog(null)} onSubmit={async () => {
         const inside = (p: string): boolean => p === f.path || p.startsWith(f.path + '/')
-        for (const n of notes.filter(x => inside(dirOf(x.path)))) {
-          if (isLocalId(n.id)) {
-            await local.setPending((await local.pending()).filter(p => p.localId !== n.id))
-          } else {
-            try { await api.deleteNote(n.id) } catch (e) { throw explain(e, 'deleting') }
-          }
+        if (notes.some(n => !isLocalId(n.id) && inside(dirOf(n.path)))) {
+          try { await api.trashFolder(vaultId, f.path) } catch (e) { throw explain(e, 'deleting') }
         }
+        await local.setPending((await local.pending()).filter(p => !inside(dirOf(p.path))))
         await saveFolders(folders.filter(p => !inside(p)))
         if (open !== undefined && inside(dirOf(open.path))) navigate({ name: 'vault', vault: vaultId }, true)
         await load()
@@ -241,7 +251,7 @@ export function VaultView ({ vaultId, noteId, user, online }: {
       <div className='row'>
         <a
           href={`/v/${vaultId}/n/${n.id}`} data-testid='note-link'
-          onClick={e => { e.preventDefault(); navigate({ name: 'vault', vault: vaultId, note: n.id }) }}
+          onClick={e => { e.preventDefault(); setShowTrash(false); navigate({ name: 'vault', vault: vaultId, note: n.id }) }}
         >{baseOf(n.path)}
         </a>
         {isLocalId(n.id) && <span className='badge pending' title='Created offline: not on the server yet'>not synced</span>}
@@ -299,7 +309,9 @@ export function VaultView ({ vaultId, noteId, user, online }: {
           {canEdit && <button onClick={act(() => newNote(''))}>New note</button>}
           {canEdit && <button onClick={act(() => newFolder(''))}>New folder</button>}
           {role === 'owner' && <button onClick={() => { setError(''); void share() }}>Share</button>}
+          <button onClick={() => { setShowTrash(true); navigate({ name: 'vault', vault: vaultId }) }}>Trash</button>
         </div>
+        <Search vaultId={vaultId} onOpen={id => { setShowTrash(false); navigate({ name: 'vault', vault: vaultId, note: id }) }} />
         {error !== '' && <p className='error' role='alert'>{error}</p>}
         <ul className='tree' aria-label='Files'>
           {tree.folders.map(folderView)}
@@ -308,7 +320,9 @@ export function VaultView ({ vaultId, noteId, user, online }: {
         {loaded && notes.length === 0 && folders.length === 0 && <p className='hint'>No notes yet.</p>}
       </aside>
       <section className='main'>
-        {noteId !== undefined && loaded
+        {noteId !== undefined && loaded && fresh && open === undefined && !isLocalId(noteId)
+          ? <p className='hint pick' role='alert'>This note is not in this vault any more: it may be in the trash.</p>
+          : noteId !== undefined && loaded
           ? (
             <>
               <div className='note-head'>
@@ -318,7 +332,9 @@ export function VaultView ({ vaultId, noteId, user, online }: {
               <Editor key={noteId} noteId={noteId} readOnly={!canEdit} user={me} />
             </>
             )
-          : <p className='hint pick'>Pick a note on the left, or create one.</p>}
+          : showTrash
+            ? <Trash vaultId={vaultId} canEdit={canEdit} onRestored={() => { void load() }} />
+            : <p className='hint pick'>Pick a note on the left, or create one.</p>}
       </section>
       {dialog}
     </div>

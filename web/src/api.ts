@@ -25,6 +25,9 @@ export interface NoteMeta {
   created: number
   updated: number
 }
+export interface SearchResult { id: string, path: string, title: string, snippet: string, score: number }
+export interface TrashedNote extends NoteMeta { trashed: number, editedInTrash: boolean, purgeAfter: number }
+export interface Version { n: number, created: number, author: number, authorName: string, bytes: number, restoredFrom?: number }
 export interface Member { user_id: number, email: string, name: string, role: Role }
 
 async function call<T> (method: string, path: string, body?: unknown): Promise<T> {
@@ -82,5 +85,20 @@ export const api = {
     call<NoteMeta>('PATCH', `/api/v1/notes/${enc(note)}`, { path }),
   deleteNote: (note: string) => call<void>('DELETE', `/api/v1/notes/${enc(note)}`),
   renameFolder: (vault: string, from: string, to: string) =>
-    call<{ moved: number }>('POST', `/api/v1/vaults/${enc(vault)}/folders/rename`, { from, to })
+    call<{ moved: number }>('POST', `/api/v1/vaults/${enc(vault)}/folders/rename`, { from, to }),
+  trashFolder: (vault: string, path: string) =>
+    call<{ trashed: number }>('POST', `/api/v1/vaults/${enc(vault)}/folders/trash`, { path }),
+  trash: (vault: string) =>
+    call<{ trash: TrashedNote[], retentionDays: number }>('GET', `/api/v1/vaults/${enc(vault)}/trash`),
+  restore: (note: string) => call<NoteMeta>('POST', `/api/v1/notes/${enc(note)}/restore`),
+  versions: (note: string) =>
+    call<{ versions: Version[], next: number | null }>('GET', `/api/v1/notes/${enc(note)}/versions?limit=200`),
+  version: (note: string, n: number) =>
+    call<Version & { content: string }>('GET', `/api/v1/notes/${enc(note)}/versions/${n}`),
+  versionDiff: (note: string, n: number) =>
+    call<{ diff: string, added: number, removed: number }>('GET', `/api/v1/notes/${enc(note)}/versions/${n}/diff?to=current`),
+  restoreVersion: (note: string, n: number) =>
+    call<unknown>('POST', `/api/v1/notes/${enc(note)}/versions/${n}/restore`),
+  search: (vault: string, q: string) =>
+    call<{ results: SearchResult[], total: number }>('GET', `/api/v1/vaults/${enc(vault)}/search?q=${enc(q)}&limit=20`)
 }

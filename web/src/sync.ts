@@ -9,6 +9,7 @@
 //   saving     connected; some local change is not yet known to be committed
 //   saved      everything this device has is committed on the server (see saved.ts)
 //   local      a note created offline, waiting to be created on the server
+//   gone       the server closed the socket for good (4400-4499: trashed, or access removed)
 //
 // BroadcastChannel sync between tabs is off (disableBc): every update that reaches this
 // document through the provider then comes from the server, which saved.ts relies on. Two tabs
@@ -94,7 +95,8 @@ export class NoteSession {
   private markedDirty = false
 
   private setStatus (s: SyncStatus): void {
-    if (s === 'saved' && this.markedDirty) {
+    if (s === 'saved' && this.status !== 'saved') {
+      // also clears a mark left by an earlier session that closed before it was saved
       this.markedDirty = false
       void dirty.clear(this.noteId)
     }

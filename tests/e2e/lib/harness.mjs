@@ -20,25 +20,33 @@ export const CHROMIUM = process.env.VN_CHROMIUM ?? '/usr/bin/chromium'
 export const WAIT = 60000
 
 export class Server {
-  static async start () {
+  /** `args`: more vaultd flags (e.g. ['--version-idle-ms', '300']). */
+  static async start ({ args = [] } = {}) {
+    const s = new Server()
+    s.args = args
+    s.dir = mkdtempSync(join(tmpdir(), 'vn-e2e-'))
+    await s.#spawn('127.0.0.1:0')
+    return s
+  }
+
+  async #spawn (listen) {
     const build = process.env.VN_BUILD_DIR ? resolve(repoRoot, process.env.VN_BUILD_DIR) : join(repoRoot, 'build/asan')
     const bin = join(build, 'src/server/vaultd')
     const web = join(repoRoot, 'web/dist')
     if (!existsSync(bin)) throw new Error(`vaultd not found at ${bin}: run make build-asan (or set VN_BUILD_DIR)`)
     if (!existsSync(join(web, 'index.html'))) throw new Error('web/dist is missing: run make web')
-    const s = new Server()
-    s.dir = mkdtempSync(join(tmpdir(), 'vn-e2e-'))
-    s.stderr = ''
-    s.proc = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', join(s.dir, 'data'), '--web-dir', web], {
+    this.stderr = ''
+    this.proc = spawn(bin, ['--listen', listen, '--data-dir', join(this.dir, 'data'), '--web-dir', web, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1' }
     })
-    s.proc.stderr.on('data', d => { s.stderr += d })
-    s.exited = new Promise(resolve => s.proc.on('exit', (code, signal) => resolve({ code, signal })))
+    const proc = this.proc
+    proc.stderr.on('data', d => { this.stderr += d })
+    this.exited = new Promise(resolve => proc.on('exit', (code, signal) => resolve({ code, signal })))
     let out = ''
     const port = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`vaultd did not start:\n${s.stderr}`)), WAIT)
-      s.proc.stdout.on('data', d => {
+      const timer = setTimeout(() => reject(new Error(`vaultd did not start:\n${this.stderr}`)), WAIT)
+      proc.stdout.on('data', d => {
         out += d
         const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
         if (m) {
@@ -46,13 +54,25 @@ export class Server {
           resolve(Number(m[1]))
         }
       })
-      s.proc.on('exit', code => {
+      proc.on('exit', code => {
         clearTimeout(timer)
-        reject(new Error(`vaultd exited with ${code}:\n${s.stderr}`))
+        reject(new Error(`vaultd exited with ${code}:\n${this.stderr}`))
       })
     })
-    s.url = `http://127.0.0.1:${port}`
-    return s
+    this.port = port
+    this.url = `http://127.0.0.1:${port}`
+  }
+
+  /** Stops the server (asserting a clean exit) but keeps its data: the network is "gone". */
+  async halt () {
+    this.proc.kill('SIGTERM')
+    const { code, signal } = await this.exited
+    assert.equal(code, 0, `vaultd exited with ${code ?? signal}; stderr:\n${this.stderr.slice(-4000)}`)
+  }
+
+  /** Starts the server again after halt(), on the same port and data. */
+  async restart () {
+    await this.#spawn(`127.0.0.1:${this.port}`)
   }
 
   /** SIGTERM; asserts a clean exit (no sanitizer report); removes the data directory. */
