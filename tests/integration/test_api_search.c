@@ -408,6 +408,13 @@ static void queries(const char *backend) {
     CHECK_HELPER(expect_paths("proj*", "&path=/Work/", "/Work/Plan.md"));
     CHECK_HELPER(expect_paths("work", NULL, "/Work/Budget.md /Work/Plan.md"));
     CHECK_HELPER(expect_paths("cafe", "&path=/Projects/", ""));
+
+    /* Trashing a folder takes its notes out of the results. */
+    snprintf(url, sizeof(url), "/api/v1/vaults/%s/folders/trash", vault);
+    ASSERT_EQ_INT(api(&srv, "POST", url, tok, "{\"path\":\"/Work\"}", NULL), 200);
+    CHECK_HELPER(wait_indexed());
+    CHECK_HELPER(expect_paths("work", NULL, ""));
+    CHECK_HELPER(expect_paths("work", "&trashed=1", "/Work/Budget.md /Work/Plan.md"));
     ASSERT_EQ_INT(vserver_stop(&srv), 0);
 }
 
