@@ -461,12 +461,10 @@ static void job_done(vsync *s, sjob *j) {
 }
 
 /* The projection row of note `id` as the vault index and the note's text
- * say now. `hashless`: the text is known to hold no '#', so it has no
- * heading and the title is the file name's: the text is not rebuilt (the
- * cost of a projection otherwise grows with the note). Records in
- * d->hashless whether the text holds a '#'. Returns 0 (caller frees *f with
- * store_file_free) or -1 when the index has no entry for the note. */
-static int projection(vdoc *idx, vdoc *d, bool hashless, store_file *f) {
+ * say now, right after `changed` (clen bytes) was applied to d. Returns 0
+ * (caller frees *f with store_file_free) or -1 when the index has no entry
+ * for the note. */
+static int projection(vdoc *idx, vdoc *d, const uint8_t *changed, size_t clen, store_file *f) {
     ytype *files = ydoc_get(idx->doc, "files", YTYPE_MAP);
     yvalue v;
     if (files == NULL || ymap_get(files, d->id, &v) != Y_OK || v.kind != YVALUE_TYPE) return -1;
@@ -486,15 +484,7 @@ static int projection(vdoc *idx, vdoc *d, bool hashless, store_file *f) {
     f->updated = auth_now_ms();
     char *text = NULL;
     size_t len = 0;
-    ytype *content = hashless ? NULL : ydoc_get(d->doc, "content", YTYPE_TEXT);
-    if (content == NULL || ytext_string(content, &text, &len) != Y_OK) {
-        text = NULL;
-        len = 0;
-    }
-    if (hashless || (content != NULL && text != NULL && memchr(text, '#', len) == NULL))
-        d->hashless = d->version + 1;
-    else
-        d->hashless = 0;
+    (void)vdocs_title_text(d, changed, clen, &text, &len); /* out of memory: the file name */
     char *title = NULL;
     if (vpath_title(text != NULL ? text : "", len, f->path, &title) == VPATH_OK) f->title = title;
     yfree(text);
@@ -560,9 +550,6 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
     }
     uint8_t *changed = NULL;
     size_t clen = 0;
-    /* The text held no '#' before this update and the update (its structs,
-     * text as UTF-8) holds no '#' byte: the text still has none. */
-    bool was_hashless = d->hashless == d->version + 1;
     int rc = vdocs_apply_remote(d, u, len, &changed, &clen);
     if (rc != Y_OK) {
         close_conn(c, rc == Y_ERR_NOMEM ? CLOSE_INTERNAL : CLOSE_PROTOCOL_ERROR,
@@ -581,8 +568,7 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
     char event[96];
     snprintf(event, sizeof(event), "{\"id\":\"%s\",\"user\":%lld}", d->id, (long long)c->user);
     store_file f;
-    bool hashless = was_hashless && memchr(changed, '#', clen) == NULL;
-    bool has_file = projection(idx, d, hashless, &f) == 0;
+    bool has_file = projection(idx, d, changed, clen, &f) == 0;
     store_txn *t = store_txn_new();
     sjob *j = calloc(1, sizeof(*j));
     bool ok = t != NULL && j != NULL &&
