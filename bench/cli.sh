@@ -88,6 +88,7 @@ measure() {
     local start end out
     start=$(date +%s.%N)
     out=$(VN_REPORT_BYTES=1 "$@" 2>&1 >/dev/null) || { echo "$out" >&2; die "failed: $*"; }
+    if [[ -n ${VN_REPORT_TIMES:-} ]]; then echo "$out" | grep -v 'bytes in' | sed 's/^/    /' >&2; fi
     end=$(date +%s.%N)
     local b
     b=$(echo "$out" | sed -n 's/.*bytes in \([0-9]*\), out \([0-9]*\) (sync channel); REST in \([0-9]*\), out \([0-9]*\).*/\1 \2 \3 \4/p')
@@ -124,7 +125,7 @@ for (let j = 0; j < k; j++) {
 }
 JS
 "$VN" sync -C "$TMP/S" >/dev/null || die "sync of S failed"
-read -r t b i o <<<"$(measure "$VN" sync -C "$TMP/C")"
+read -r t b i o <<<"$(VN_REPORT_TIMES=1 measure "$VN" sync -C "$TMP/C")"
 INCR_T=$t
 INCR_BYTES=$b
 report "sync after $CHANGED+$CHANGED changes" "$t" "$b" "$i" "$o"

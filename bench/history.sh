@@ -9,8 +9,10 @@
 # (a word and a sentence rewritten in place). It prints, per backend and
 # pattern, the bytes stored for the note with its history (update log +
 # versions) against 365 full copies of the text, and whether the target of
-# issue 7 (at most 3%) is met. For SQLite it also prints the pages the log
-# and version tables occupy on disk (row and index overhead included).
+# issue 7 (at most 3%) is met; then typed edits again with the update log
+# compacted every 64 rows (VAULT_DOC_COMPACT_AT=64). For SQLite it also
+# prints the pages the log and version tables occupy on disk (row and index
+# overhead included).
 # Numbers never fail the run; a setup failure does.
 #
 # Knobs: VAULTD (default build/release/src/server/vaultd), BENCH_BACKENDS
@@ -88,20 +90,33 @@ for backend in $BACKENDS; do
         ;;
     *) die "unknown backend $backend" ;;
     esac
-    for edit in typed rewrite; do
-        if [[ $backend == sqlite && $edit == rewrite ]]; then # a fresh database for the second run
+    for run in typed rewrite compacted; do
+        edit=$run
+        if [[ $run == compacted ]]; then
+            # Typed edits again, with the update log compacted every 64 rows
+            # (VAULT_DOC_COMPACT_AT, docs/server.md), as a long-lived note's is.
+            edit=typed
+            stop_vaultd
+            if [[ $backend == sqlite ]]; then
+                VAULT_DOC_COMPACT_AT=64 start_vaultd sqlite-compacted
+                db=$TMP/sqlite-compacted-data/vault.db
+            else
+                VAULT_DOC_COMPACT_AT=64 start_vaultd postgres-compacted --database "$db"
+            fi
+        elif [[ $backend == sqlite && $run == rewrite ]]; then # a fresh database for each run
             stop_vaultd
             start_vaultd sqlite-rewrite
             db=$TMP/sqlite-rewrite-data/vault.db
         fi
         line=$(node "$ROOT/bench/history/history.mjs" "$URL" "$backend" "$db" "$edit") ||
             die "$backend run failed"
+        line=${line%\}},\"log\":\"$([[ $run == compacted ]] && echo compacted-at-64 || echo plain)\"}
         echo "$line"
         pct=$(node -e 'console.log(JSON.parse(process.argv[1]).ratio_pct)' "$line")
         verdict="NOT met"
         node -e 'process.exit(Number(process.argv[1]) <= Number(process.argv[2]) ? 0 : 1)' \
             "$pct" "$TARGET_PCT" && verdict=met
-        echo "bench-history: $backend, $edit edits: ${BENCH_DAYS:-365} daily versions with their log take $pct%" \
+        echo "bench-history: $backend, $run: ${BENCH_DAYS:-365} daily versions with their log take $pct%" \
             "of as many full copies (target <= $TARGET_PCT% for typed edits): $verdict"
     done
     stop_vaultd

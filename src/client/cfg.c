@@ -89,8 +89,9 @@ int cfg_save(const cfg *c, char *err, size_t errlen) {
         return -1;
     }
     char buf[2048];
-    int n = snprintf(buf, sizeof(buf), "# vn login: keep this file private\nurl=%s\nemail=%s\ntoken=%s\n",
-                     c->url, c->email, c->token);
+    int n = snprintf(buf, sizeof(buf),
+                     "# vn login: keep this file private\nurl=%s\nemail=%s\ntoken=%s\n", c->url,
+                     c->email, c->token);
     int ok = n > 0 && (size_t)n < sizeof(buf) && fchmod(fd, 0600) == 0 &&
              write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
     int saved = errno;

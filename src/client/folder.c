@@ -246,16 +246,17 @@ int folder_sync(const char *root) {
     return r;
 }
 
-int folder_write(const char *root, const char *lpath, const char *data, size_t len,
-                 const folder_expect *expect, bool defer_sync, folder_entry *out) {
+int folder_prepare(const char *root, const char *lpath, const char *data, size_t len, bool sync,
+                   folder_tmp *t) {
+    memset(t, 0, sizeof(*t));
     if (mkparents(root, lpath) != 0) return FOLDER_ERR;
-    char dst[8192], tmp[8300];
+    char dst[8192];
     full(dst, sizeof(dst), root, lpath);
     const char *slash = strrchr(dst, '/');
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) rnd = (uint32_t)getpid();
-    snprintf(tmp, sizeof(tmp), "%.*s/.vn-tmp-%08x", (int)(slash - dst), dst, rnd);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    snprintf(t->path, sizeof(t->path), "%.*s/.vn-tmp-%08x", (int)(slash - dst), dst, rnd);
+    int fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return FOLDER_ERR;
     size_t off = 0;
     while (off < len) {
@@ -264,40 +265,62 @@ int folder_write(const char *root, const char *lpath, const char *data, size_t l
         if (w <= 0) {
             int e = errno;
             close(fd);
-            unlink(tmp);
+            unlink(t->path);
             errno = e;
             return FOLDER_ERR;
         }
         off += (size_t)w;
     }
     struct stat st;
-    if ((!defer_sync && fsync(fd) != 0) || fstat(fd, &st) != 0) {
+    if ((sync && fsync(fd) != 0) || fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        unlink(tmp);
+        unlink(t->path);
         errno = e;
         return FOLDER_ERR;
     }
     close(fd);
+    fill(&t->st, &st);
+    return FOLDER_OK;
+}
+
+void folder_discard(folder_tmp *t) {
+    if (t->path[0] != '\0') unlink(t->path);
+    t->path[0] = '\0';
+}
+
+int folder_commit(const char *root, const char *lpath, folder_tmp *t, const folder_expect *expect,
+                  folder_entry *out) {
+    char dst[8192];
+    full(dst, sizeof(dst), root, lpath);
     test_pause(lpath);
     int c = folder_check(root, lpath, expect);
     if (c != FOLDER_OK) {
         int e = errno;
-        unlink(tmp);
+        folder_discard(t);
         errno = e;
         return c;
     }
-    int r = expect->exists ? rename(tmp, dst)
-                           : renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE);
+    int r = expect->exists ? rename(t->path, dst)
+                           : renameat2(AT_FDCWD, t->path, AT_FDCWD, dst, RENAME_NOREPLACE);
     if (r != 0) {
         int e = errno;
-        unlink(tmp);
+        folder_discard(t);
         if (e == EEXIST) return FOLDER_CHANGED;
         errno = e;
         return FOLDER_ERR;
     }
-    fill(out, &st);
+    t->path[0] = '\0';
+    *out = t->st;
     return FOLDER_OK;
+}
+
+int folder_write(const char *root, const char *lpath, const char *data, size_t len,
+                 const folder_expect *expect, bool defer_sync, folder_entry *out) {
+    folder_tmp t;
+    int r = folder_prepare(root, lpath, data, len, !defer_sync, &t);
+    if (r != FOLDER_OK) return r;
+    return folder_commit(root, lpath, &t, expect, out);
 }
 
 int folder_rename(const char *root, const char *from, const char *to) {

@@ -66,6 +66,22 @@ enum {
 int folder_write(const char *root, const char *lpath, const char *data, size_t len,
                  const folder_expect *expect, bool defer_sync, folder_entry *st);
 
+/* The two halves of folder_write, for callers that write many files with one
+ * flush: folder_prepare writes the content to a hidden temporary file beside
+ * lpath (fsynced when `sync`), folder_commit makes the last check and renames
+ * it over lpath (FOLDER_CHANGED: the temporary file is removed), and
+ * folder_discard removes a prepared file that will not be committed. */
+typedef struct {
+    char path[8300]; /* the temporary file ("" once committed or discarded) */
+    folder_entry st; /* its stat (lpath NULL) */
+} folder_tmp;
+
+int folder_prepare(const char *root, const char *lpath, const char *data, size_t len, bool sync,
+                   folder_tmp *t);
+int folder_commit(const char *root, const char *lpath, folder_tmp *t, const folder_expect *expect,
+                  folder_entry *st);
+void folder_discard(folder_tmp *t);
+
 /* Flushes every file of root's file system to disk (syncfs): one flush for
  * many deferred writes. 0 or -1 (errno set). */
 int folder_sync(const char *root);

@@ -96,12 +96,10 @@ typedef struct {
 } opts;
 
 static int parse(int argc, char **argv, opts *o, const char *allowed, int *code) {
-    static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
-                                       {"yes", no_argument, NULL, 'y'},
-                                       {"watch", no_argument, NULL, 'w'},
-                                       {"verbose", no_argument, NULL, 'v'},
-                                       {"dir", required_argument, NULL, 'C'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"help", no_argument, NULL, 'h'},      {"yes", no_argument, NULL, 'y'},
+        {"watch", no_argument, NULL, 'w'},     {"verbose", no_argument, NULL, 'v'},
+        {"dir", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     optind = 1;
     opterr = 0;
@@ -311,9 +309,28 @@ static int cmd_create_vault(int argc, char **argv) {
 
 /* ---- folder commands -------------------------------------------------------- */
 
+/* Whether dir or one of its parents holds .vault/replica.db; the folder in root. */
+static bool vault_above(const char *start, char *root, size_t sz) {
+    char cur[PATH_MAX];
+    snprintf(cur, sizeof(cur), "%s", start);
+    for (;;) {
+        char p[PATH_MAX + 32];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/.vault/replica.db", cur);
+        if (stat(p, &st) == 0) {
+            snprintf(root, sz, "%s", cur);
+            return true;
+        }
+        char *slash = strrchr(cur, '/');
+        if (slash == NULL || slash == cur) return false;
+        *slash = '\0';
+    }
+}
+
 /* Finds the vault folder: -C DIR, else the current directory or a parent
- * holding .vault/replica.db. */
-static int find_root(const opts *o, char *root, size_t sz) {
+ * holding .vault/replica.db, else (for commands naming a FILE) the folder
+ * around that file. */
+static int find_root(const opts *o, const char *file, char *root, size_t sz) {
     char cur[PATH_MAX];
     if (o->dir != NULL) {
         if (realpath(o->dir, cur) == NULL) return fail(EX_USAGE, "%s: %s", o->dir, strerror(errno));
@@ -321,17 +338,16 @@ static int find_root(const opts *o, char *root, size_t sz) {
         return EX_OK;
     }
     if (getcwd(cur, sizeof(cur)) == NULL) return fail(EX_FAIL, "getcwd: %s", strerror(errno));
-    for (;;) {
-        char p[PATH_MAX + 32];
-        struct stat st;
-        snprintf(p, sizeof(p), "%s/.vault/replica.db", cur);
-        if (stat(p, &st) == 0) {
-            snprintf(root, sz, "%s", cur);
-            return EX_OK;
+    if (vault_above(cur, root, sz)) return EX_OK;
+    if (file != NULL) {
+        char copy[PATH_MAX];
+        snprintf(copy, sizeof(copy), "%s", file);
+        char *slash = strrchr(copy, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            if (realpath(copy[0] ? copy : "/", cur) != NULL && vault_above(cur, root, sz))
+                return EX_OK;
         }
-        char *slash = strrchr(cur, '/');
-        if (slash == NULL || slash == cur) break;
-        *slash = '\0';
     }
     return fail(EX_USAGE, "not inside a vault folder (no .vault/ here or above): `cd` into one, "
                           "use -C DIR, or `vn clone` one first");
@@ -344,14 +360,13 @@ typedef struct {
     bool logged_in;
 } folder;
 
-static int open_folder(const opts *o, bool lock, bool need_token, folder *f) {
+static int open_folder(const opts *o, bool lock, bool need_token, const char *file, folder *f) {
     memset(f, 0, sizeof(*f));
-    int r = find_root(o, f->root, sizeof(f->root));
+    int r = find_root(o, file, f->root, sizeof(f->root));
     if (r != EX_OK) return r;
     char err[1024];
     if (replica_open(f->root, lock, &f->r, err, sizeof(err)) != 0) {
-        bool busy = strstr(err, "another vn") != NULL;
-        return fail(busy ? EX_FAIL : EX_FAIL, "%s", err);
+        return fail(EX_FAIL, "%s", err);
     }
     int cr = cfg_load(&f->c, err, sizeof(err));
     if (cr < 0) {
@@ -365,8 +380,8 @@ static int open_folder(const opts *o, bool lock, bool need_token, folder *f) {
     trim_url(b);
     f->logged_in = cr == 0 && f->c.token[0] != '\0' && strcmp(a, b) == 0;
     if (need_token && !f->logged_in) {
-        int code = fail(EX_AUTH, "%s syncs with %s, but you are %s: run `vn login %s`", f->root,
-                        b, f->c.token[0] ? "logged in to another server" : "not logged in", b);
+        int code = fail(EX_AUTH, "%s syncs with %s, but you are %s: run `vn login %s`", f->root, b,
+                        f->c.token[0] ? "logged in to another server" : "not logged in", b);
         replica_close(f->r);
         return code;
     }
@@ -386,8 +401,8 @@ static void print_report(const vsync_report *rep, bool clone) {
     } else {
         printf("Sent %zu local changes (%zu new, %zu edited, %zu renamed, %zu trashed); "
                "updated %zu files from the server (%zu written, %zu moved, %zu removed).\n",
-               local, rep->created, rep->modified, rep->renamed, rep->trashed, remote,
-               rep->written, rep->moved, rep->removed);
+               local, rep->created, rep->modified, rep->renamed, rep->trashed, remote, rep->written,
+               rep->moved, rep->removed);
     }
     if (rep->kept)
         printf("%zu files changed during the sync were not overwritten; the next sync merges "
@@ -414,7 +429,7 @@ static int cmd_sync(int argc, char **argv) {
     if (i < 0) return code;
     if (argc != i) return usage_error("no arguments expected");
     folder f;
-    int r = open_folder(&o, true, true, &f);
+    int r = open_folder(&o, true, true, NULL, &f);
     if (r != EX_OK) return r;
     vsync_opts so = {.yes = o.yes, .interactive = isatty(0) && isatty(2), .verbose = o.verbose};
     vsync *s = vsync_new(f.root, f.r, f.c.token, &so);
@@ -433,8 +448,10 @@ static int cmd_sync(int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         rc = vsync_round(s, &rep);
         if (rc == VSYNC_OK || rc == VSYNC_ENET) {
-            if (rc == VSYNC_ENET) fprintf(stderr, "vn sync: %s; will retry\n", vsync_error(s));
-            else print_report(&rep, false);
+            if (rc == VSYNC_ENET)
+                fprintf(stderr, "vn sync: %s; will retry\n", vsync_error(s));
+            else
+                print_report(&rep, false);
             fprintf(stderr, "vn sync: watching %s (Ctrl-C stops)\n", f.root);
             fflush(stdout);
             memset(&rep, 0, sizeof(rep));
@@ -448,8 +465,9 @@ static int cmd_sync(int argc, char **argv) {
         if (!o.watch) print_report(&rep, false);
     } else if (rc == VSYNC_ENET) {
         int64_t n = replica_pending_count(f.r);
-        fail(ret, "%s. %lld local changes are saved in the folder's replica and will be sent by "
-                  "the next `vn sync`",
+        fail(ret,
+             "%s. %lld local changes are saved in the folder's replica and will be sent by "
+             "the next `vn sync`",
              vsync_error(s), (long long)(n > 0 ? n : 0));
     } else {
         fail(ret, "%s", vsync_error(s));
@@ -466,7 +484,7 @@ static int cmd_status(int argc, char **argv) {
     if (i < 0) return code;
     if (argc != i) return usage_error("no arguments expected");
     folder f;
-    int r = open_folder(&o, false, false, &f);
+    int r = open_folder(&o, false, false, NULL, &f);
     if (r != EX_OK) return r;
     vsync *s = vsync_new(f.root, f.r, NULL, NULL);
     if (s == NULL) {
@@ -500,9 +518,9 @@ static int cmd_status(int argc, char **argv) {
     int status;
     char err[512];
     json_t *me = NULL;
-    int nr = rest_call(replica_url(f.r), f.logged_in ? f.c.token : NULL, "GET",
-                       f.logged_in ? "/api/v1/me" : "/healthz", NULL, &status, &me, err,
-                       sizeof(err));
+    int nr =
+        rest_call(replica_url(f.r), f.logged_in ? f.c.token : NULL, "GET",
+                  f.logged_in ? "/api/v1/me" : "/healthz", NULL, &status, &me, err, sizeof(err));
     if (nr != REST_OK)
         printf("Server: unreachable (%s)\n", err);
     else if (!f.logged_in)
@@ -568,8 +586,8 @@ static int cmd_clone(int argc, char **argv) {
     }
     if (matches > 1) {
         json_decref(out);
-        return fail(EX_USAGE, "several of your vaults are named \"%s\": give its id (see `vn vaults`)",
-                    want);
+        return fail(EX_USAGE,
+                    "several of your vaults are named \"%s\": give its id (see `vn vaults`)", want);
     }
     struct stat st;
     if (stat(dir, &st) == 0) {
@@ -600,9 +618,8 @@ static int cmd_clone(int argc, char **argv) {
     if (rc == VSYNC_OK) {
         printf("Cloned \"%s\" into %s: %zu notes.\n", name, root, rep.written);
     } else {
-        fail(ret, "%s. The folder %s is set up: run `vn sync` in it to finish", s ? vsync_error(s)
-                                                                              : "out of memory",
-             root);
+        fail(ret, "%s. The folder %s is set up: run `vn sync` in it to finish",
+             s ? vsync_error(s) : "out of memory", root);
     }
     print_bytes(&rep);
     vsync_free(s);
@@ -622,6 +639,19 @@ static char *rel_path(const folder *f, const char *arg) {
         if (getcwd(cwd, sizeof(cwd)) == NULL) return NULL;
         snprintf(abs, sizeof(abs), "%s/%s", cwd, arg);
     }
+    /* resolve the folder part ("..", links) when it exists; the file may not */
+    char *slash = strrchr(abs, '/');
+    char dir[PATH_MAX];
+    if (slash != NULL && slash != abs) {
+        *slash = '\0';
+        if (realpath(abs, dir) != NULL) {
+            char name[PATH_MAX];
+            snprintf(name, sizeof(name), "%s", slash + 1);
+            snprintf(abs, sizeof(abs), "%s/%s", dir, name);
+        } else {
+            *slash = '/';
+        }
+    }
     size_t rl = strlen(f->root);
     if (strncmp(abs, f->root, rl) == 0 && abs[rl] == '/') return strdup(abs + rl + 1);
     /* a vault path ("/Projects/a.md") or a path relative to the root */
@@ -634,8 +664,9 @@ static int note_of(folder *f, const char *arg, bool trashed, char id[33]) {
     vsync *s = vsync_new(f->root, f->r, NULL, NULL);
     int rc = s ? vsync_note_id(s, rel, id, trashed) : VSYNC_EFAIL;
     int ret = EX_OK;
-    if (rc != 0) ret = fail(rc == VSYNC_ENOTFOUND ? EX_NOTFOUND : EX_FAIL, "%s",
-                            s ? vsync_error(s) : "out of memory");
+    if (rc != 0)
+        ret = fail(rc == VSYNC_ENOTFOUND ? EX_NOTFOUND : EX_FAIL, "%s",
+                   s ? vsync_error(s) : "out of memory");
     vsync_free(s);
     free(rel);
     return ret;
@@ -677,7 +708,7 @@ static int cmd_log(int argc, char **argv) {
     if (i < 0) return code;
     if (argc - i != 1) return usage_error("expected one FILE");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, argv[i], &f);
     if (r != EX_OK) return r;
     char id[33], path[128];
     if ((r = note_of(&f, argv[i], true, id)) == EX_OK) {
@@ -690,21 +721,23 @@ static int cmd_log(int argc, char **argv) {
             json_t *v;
             if (json_array_size(a) == 0) printf("No versions of %s yet.\n", argv[i]);
             json_array_foreach(a, k, v) {
-                json_t *num = json_object_get(v, "version");
-                if (num == NULL) num = json_object_get(v, "id");
+                json_t *num = json_object_get(v, "n");
+                if (num == NULL) num = json_object_get(v, "version");
                 printf("%-6lld  ", (long long)json_integer_value(num));
-                json_t *t = json_object_get(v, "time");
-                if (t == NULL) t = json_object_get(v, "created");
+                json_t *t = json_object_get(v, "created");
+                if (t == NULL) t = json_object_get(v, "time");
                 print_time(t);
-                static const char *const ak[] = {"author_email", "author", "author_name", NULL};
+                static const char *const ak[] = {"authorName", "author_email", "author", NULL};
                 const char *who = str_of(v, ak);
-                json_t *au = json_object_get(v, "author");
-                if (who == NULL && json_is_object(au)) {
-                    static const char *const ek[] = {"email", "name", NULL};
-                    who = str_of(au, ek);
-                }
-                printf("  %s\n", who ? who : "");
+                printf("  %s", who && who[0] ? who : "-");
+                json_t *from = json_object_get(v, "restoredFrom");
+                if (json_is_integer(from))
+                    printf("  (restored from version %lld)", (long long)json_integer_value(from));
+                putchar('\n');
             }
+            if (json_is_integer(json_object_get(out, "next")))
+                printf("(older versions exist: the server lists %zu at a time)\n",
+                       json_array_size(a));
         }
         json_decref(out);
     }
@@ -726,7 +759,7 @@ static int cmd_show(int argc, char **argv) {
     }
     *at = '\0';
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, arg, &f);
     if (r != EX_OK) {
         free(arg);
         return r;
@@ -738,8 +771,10 @@ static int cmd_show(int argc, char **argv) {
         if ((r = call(&f.c, "GET", path, NULL, &out, NULL)) == EX_OK) {
             static const char *const ck[] = {"content", "text", NULL};
             const char *t = str_of(out, ck);
-            if (t == NULL) r = fail(EX_SERVER, "the server's answer holds no text");
-            else fputs(t, stdout);
+            if (t == NULL)
+                r = fail(EX_SERVER, "the server's answer holds no text");
+            else
+                fputs(t, stdout);
         }
         json_decref(out);
     }
@@ -780,7 +815,7 @@ static int cmd_restore(int argc, char **argv) {
     if (argc - i != 2 || (strtoull(argv[i + 1], &end, 10), *end != '\0'))
         return usage_error("expected FILE and a VERSION number (see `vn log FILE`)");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, argv[i], &f);
     if (r != EX_OK) return r;
     char id[33], path[160], what[512];
     if ((r = note_of(&f, argv[i], false, id)) == EX_OK) {
@@ -802,7 +837,7 @@ static int cmd_search(int argc, char **argv) {
     if (i < 0) return code;
     if (argc - i < 1) return usage_error("expected a QUERY");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, NULL, &f);
     if (r != EX_OK) return r;
     size_t ql = 0;
     for (int k = i; k < argc; k++) ql += strlen(argv[k]) + 1;
@@ -833,12 +868,15 @@ static int cmd_search(int argc, char **argv) {
         size_t k;
         json_t *v;
         if (json_array_size(a) == 0) printf("No matches.\n");
-        json_int_t behind = json_integer_value(json_object_get(json_object_get(out, "lag"), "events"));
+        json_int_t behind =
+            json_integer_value(json_object_get(json_object_get(out, "lag"), "events"));
         if (behind > 0)
-            fprintf(stderr, "(the search index is %lld changes behind: recent edits may be missing)\n",
+            fprintf(stderr,
+                    "(the search index is %lld changes behind: recent edits may be missing)\n",
                     (long long)behind);
         json_array_foreach(a, k, v) {
-            static const char *const pk[] = {"path", NULL}, *const sk[] = {"snippet", "title", NULL};
+            static const char *const pk[] = {"path", NULL}, *const sk[] = {"snippet", "title",
+                                                                           NULL};
             const char *p = str_of(v, pk), *sn = str_of(v, sk);
             printf("%s\n", p ? (p[0] == '/' ? p + 1 : p) : "?");
             if (sn != NULL) printf("    %s\n", sn);
@@ -856,7 +894,7 @@ static int cmd_trash(int argc, char **argv) {
     if (i < 0) return code;
     if (argc != i) return usage_error("no arguments expected");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, NULL, &f);
     if (r != EX_OK) return r;
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/vaults/%s/trash", replica_vault(f.r));
@@ -872,8 +910,9 @@ static int cmd_trash(int argc, char **argv) {
             const char *p = str_of(v, pk);
             print_time(json_object_get(v, "trashed"));
             printf("  %s%s\n", p ? (p[0] == '/' ? p + 1 : p) : "?",
-                   json_is_true(json_object_get(v, "editedInTrash")) ? "  (edited while in the trash)"
-                                                                     : "");
+                   json_is_true(json_object_get(v, "editedInTrash"))
+                       ? "  (edited while in the trash)"
+                       : "");
         }
     }
     json_decref(out);
@@ -887,7 +926,7 @@ static int cmd_untrash(int argc, char **argv) {
     if (i < 0) return code;
     if (argc - i != 1) return usage_error("expected one FILE (its path when it was trashed)");
     folder f;
-    int r = open_folder(&o, false, true, &f);
+    int r = open_folder(&o, false, true, argv[i], &f);
     if (r != EX_OK) return r;
     char id[33], path[128], what[512];
     if ((r = note_of(&f, argv[i], true, id)) == EX_OK) {
@@ -895,8 +934,8 @@ static int cmd_untrash(int argc, char **argv) {
         json_t *out = NULL;
         if ((r = call(&f.c, "POST", path, NULL, &out, NULL)) == EX_OK) {
             const char *p = json_string_value(json_object_get(out, "path"));
-            snprintf(what, sizeof(what), "Restored %s from the trash%s%s", argv[i],
-                     p ? " as " : "", p ? p + (p[0] == '/') : "");
+            snprintf(what, sizeof(what), "Restored %s from the trash%s%s", argv[i], p ? " as " : "",
+                     p ? p + (p[0] == '/') : "");
             r = sync_after(&f, what);
         }
         json_decref(out);
@@ -958,10 +997,9 @@ static void overview(FILE *out) {
     fprintf(out, "vn - keeps a folder of Markdown notes in sync with a Vault Notes server\n\n"
                  "usage: vn COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < ncommands; i++) fprintf(out, "  %-38s\n", commands[i].usage);
-    fprintf(out,
-            "\nEvery command takes --help. Exit codes: 0 done, 1 local failure, 2 bad usage,\n"
-            "3 not logged in or not allowed, 4 server unreachable (changes kept), 5 deletion\n"
-            "guard (mass deletion not confirmed), 6 not found, 7 server refused or failed.\n");
+    fprintf(out, "\nEvery command takes --help. Exit codes: 0 done, 1 local failure, 2 bad usage,\n"
+                 "3 not logged in or not allowed, 4 server unreachable (changes kept), 5 deletion\n"
+                 "guard (mass deletion not confirmed), 6 not found, 7 server refused or failed.\n");
 }
 
 static int cmd_help(int argc, char **argv) {

@@ -119,8 +119,9 @@ static int take_lock(replica *r, const char *dir) {
     r->lockfd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (r->lockfd < 0) return fail(r, "cannot open %s: %s", p, strerror(errno));
     if (flock(r->lockfd, LOCK_EX | LOCK_NB) != 0)
-        return fail(r, "another vn is working on %s right now (for example `vn sync --watch`); "
-                       "stop it or wait for it to finish",
+        return fail(r,
+                    "another vn is working on %s right now (for example `vn sync --watch`); "
+                    "stop it or wait for it to finish",
                     dir);
     return 0;
 }
@@ -154,8 +155,7 @@ int replica_create(const char *dir, const char *url, const char *vault, const ch
         goto bad;
     }
     if (take_lock(r, dir) != 0 ||
-        open_db(r, dir, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) != 0 ||
-        exec(r, schema) != 0)
+        open_db(r, dir, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) != 0 || exec(r, schema) != 0)
         goto bad;
     uint32_t cid = 0;
     while (cid == 0)
@@ -316,9 +316,8 @@ int replica_pending_each(replica *r, replica_pending_fn fn, void *ud) {
         return dbfail(r, "pending");
     int rc = 0, s;
     while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = fn(ud, (uint64_t)sqlite3_column_int64(st, 0),
-                (const char *)sqlite3_column_text(st, 1), sqlite3_column_blob(st, 2),
-                (size_t)sqlite3_column_bytes(st, 2));
+        rc = fn(ud, (uint64_t)sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+                sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
     }
     sqlite3_finalize(st);
     return rc;
@@ -333,8 +332,7 @@ static int row_out(sqlite3_stmt *st, rfile *f) {
     f->ino = (uint64_t)sqlite3_column_int64(st, 4);
     f->hash = (uint64_t)sqlite3_column_int64(st, 5);
     if (f->lpath == NULL) return -1;
-    if (sqlite3_column_type(st, 6) != SQLITE_NULL &&
-        blob_out(st, 6, &f->base, &f->base_len) != 0) {
+    if (sqlite3_column_type(st, 6) != SQLITE_NULL && blob_out(st, 6, &f->base, &f->base_len) != 0) {
         free(f->lpath);
         f->lpath = NULL;
         return -1;
@@ -407,8 +405,8 @@ void replica_files_free(rfile *f, size_t n) {
 int replica_file_get(replica *r, const char *id, rfile *out) {
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(r->db, "SELECT " FILE_COLS " FROM files WHERE id = ?", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(r->db, "SELECT " FILE_COLS " FROM files WHERE id = ?", -1, &st, NULL) !=
+        SQLITE_OK)
         return dbfail(r, "files");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -423,8 +421,8 @@ int replica_file_get(replica *r, const char *id, rfile *out) {
 int replica_file_put(replica *r, const rfile *f) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(r->db,
-                           "INSERT OR REPLACE INTO files(" FILE_COLS ") VALUES(?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
+                           "INSERT OR REPLACE INTO files(" FILE_COLS ") VALUES(?,?,?,?,?,?,?)", -1,
+                           &st, NULL) != SQLITE_OK)
         return dbfail(r, "files");
     sqlite3_bind_text(st, 1, f->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, f->lpath, -1, SQLITE_STATIC);

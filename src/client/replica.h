@@ -82,8 +82,7 @@ int replica_doc_put(replica *r, const char *id, const uint8_t *blob, size_t len)
 int64_t replica_doc_count(replica *r);
 
 /* pending: add returns the new ref in *ref. */
-int replica_pending_add(replica *r, const char *doc, const uint8_t *upd, size_t len,
-                        uint64_t *ref);
+int replica_pending_add(replica *r, const char *doc, const uint8_t *upd, size_t len, uint64_t *ref);
 int replica_pending_drop(replica *r, uint64_t ref);
 int64_t replica_pending_count(replica *r);
 /* Calls fn for every pending update in ref order; stops at fn's non-zero. */

@@ -30,13 +30,13 @@
 #include "util/textdiff.h"
 #include "util/vpath.h"
 
-#define NOTE_MAX       (4u << 20) /* the server's limit on a note's text */
-#define GUARD_FILES    50         /* more trashed files than this asks */
-#define GUARD_PERCENT  20         /* ... and so does more than this share of the vault */
-#define GUARD_MIN      5          /* (the share counts from this many files on) */
-#define MAX_PAYLOAD    (64u << 20)
-#define MAX_RESYNC     3
-#define STEP1_WINDOW   128 /* STEP1s in flight: bounds what the server queues for us */
+#define NOTE_MAX      (4u << 20) /* the server's limit on a note's text */
+#define GUARD_FILES   50         /* more trashed files than this asks */
+#define GUARD_PERCENT 20         /* ... and so does more than this share of the vault */
+#define GUARD_MIN     5          /* (the share counts from this many files on) */
+#define MAX_PAYLOAD   (64u << 20)
+#define MAX_RESYNC    3
+#define STEP1_WINDOW  128 /* STEP1s in flight: bounds what the server queues for us */
 
 /* A sorted set of document ids. */
 typedef struct {
@@ -109,17 +109,17 @@ struct vsync {
     ydoc *index;
     bool index_dirty;
     bool index_touched; /* the index changed since the last write-out: reconcile every file */
-    ucap icap; /* captures the index document's local transactions */
+    ucap icap;          /* captures the index document's local transactions */
     ws *w;
     bool got_changed, ready;
     uint64_t changed_seq, max_seen;
-    size_t outstanding;     /* STEP1 sent, STEP2 not yet received */
-    char (*todo)[33];       /* CHANGED documents whose STEP1 is not sent yet */
+    size_t outstanding; /* STEP1 sent, STEP2 not yet received */
+    char (*todo)[33];   /* CHANGED documents whose STEP1 is not sent yet */
     size_t ntodo, todo_at;
     uint64_t *inflight;
     size_t ninflight, capinflight;
-    idset edited;  /* notes edited locally since the last write-out */
-    idset resync;  /* docs refused for missing dependencies: STEP1 sent again */
+    idset edited; /* notes edited locally since the last write-out */
+    idset resync; /* docs refused for missing dependencies: STEP1 sent again */
     int resyncs;
     bool in_txn;
     size_t txn_ops;
@@ -390,13 +390,14 @@ static int edit_to(vsync *s, ydoc *d, const char *text, size_t len, uint8_t **u,
 
 /* ---- capture ---------------------------------------------------------- */
 
-typedef enum { A_TOUCH, A_MODIFY, A_CREATE, A_RENAME, A_TRASH, A_UNHANDLED } akind;
+typedef enum { A_TOUCH, A_MODIFY, A_CREATE, A_RENAME, A_TRASH, A_UNHANDLED, A_ADOPT } akind;
 
 typedef struct {
     akind kind;
-    rfile *row;   /* TOUCH, MODIFY, RENAME, TRASH */
-    char *lpath;  /* CREATE, RENAME (the new path), UNHANDLED */
-    char *data;   /* MODIFY, CREATE */
+    char id[33]; /* ADOPT: the note whose file this is */
+    rfile *row;  /* TOUCH, MODIFY, RENAME, TRASH */
+    char *lpath; /* CREATE, RENAME (the new path), UNHANDLED */
+    char *data;  /* MODIFY, CREATE */
     size_t len;
     folder_entry st;
     uint64_t hash;
@@ -476,12 +477,37 @@ static int plan_unhandled(vsync *s, plan *p, const char *lpath, const char *why)
     return 0;
 }
 
+/* The live notes of the index that have no row in `files` (rows of p), with
+ * their folder paths: those whose file vn never recorded. */
+static int unrecorded_notes(vsync *s, const plan *p, vindex_entry **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    ydoc *idx;
+    int rc = index_get(s, &idx);
+    if (rc != 0) return rc;
+    vindex_entry *e = NULL;
+    size_t ne = 0;
+    if (vindex_list(idx, &e, &ne) != 0 || vindex_assign(e, ne) != 0) {
+        vindex_free(e, ne);
+        return seterr(s, VSYNC_EFAIL, "out of memory");
+    }
+    for (size_t i = 0; i < p->nrows; i++) {
+        vindex_entry *x = vindex_find(e, ne, p->rows[i].id);
+        if (x != NULL) {
+            free(x->lpath);
+            x->lpath = NULL;
+        }
+    }
+    *out = e;
+    *n = ne;
+    return 0;
+}
+
 static int plan_build(vsync *s, plan *p) {
     memset(p, 0, sizeof(*p));
     folder_entry *e = NULL;
     size_t ne = 0;
-    if (folder_list(s->root, &e, &ne, NULL, NULL, s->err, sizeof(s->err)) != 0)
-        return VSYNC_EFAIL;
+    if (folder_list(s->root, &e, &ne, NULL, NULL, s->err, sizeof(s->err)) != 0) return VSYNC_EFAIL;
     if (replica_files_all(s->r, &p->rows, &p->nrows) != 0) {
         folder_entries_free(e, ne);
         return repfail(s);
@@ -514,9 +540,8 @@ static int plan_build(vsync *s, plan *p) {
                         rc = plan_unhandled(s, p, row->lpath, why);
                 } else {
                     uint64_t h = folder_hash(data, len);
-                    act *a = plan_add(p, (h == row->hash && (int64_t)len == row->size)
-                                             ? A_TOUCH
-                                             : A_MODIFY);
+                    act *a = plan_add(p, (h == row->hash && (int64_t)len == row->size) ? A_TOUCH
+                                                                                       : A_MODIFY);
                     if (a == NULL) {
                         free(data);
                         rc = seterr(s, VSYNC_EFAIL, "out of memory");
@@ -545,7 +570,8 @@ static int plan_build(vsync *s, plan *p) {
                 int r = read_note(s, e[i].lpath, &a->data, &a->len, &a->st, &why);
                 char *vp = vindex_vpath(e[i].lpath);
                 if (vp == NULL) rc = seterr(s, VSYNC_EFAIL, "out of memory");
-                if (rc == 0 && r == 0 && vpath_validate(vp, strlen(vp), VPATH_FILE, NULL) != VPATH_OK) {
+                if (rc == 0 && r == 0 &&
+                    vpath_validate(vp, strlen(vp), VPATH_FILE, NULL) != VPATH_OK) {
                     why = vpath_strerror(vpath_validate(vp, strlen(vp), VPATH_FILE, NULL));
                     free(a->data);
                     a->data = NULL;
@@ -571,12 +597,26 @@ static int plan_build(vsync *s, plan *p) {
             j++;
         }
     }
+    /* a new file at the place of a note the replica has but never recorded a file
+     * for (a write-out cut short by a crash or Ctrl-C): that note's file, adopted */
+    vindex_entry *ents = NULL;
+    size_t nents = 0;
+    if (rc == 0 && nnew > 0) rc = unrecorded_notes(s, p, &ents, &nents);
     /* a file that disappeared + a new one with its content = a rename */
     for (size_t k = 0; rc == 0 && k < nnew; k++) {
         act *nw = &news[k];
         akind kind = A_CREATE;
         rfile *row = NULL;
-        for (size_t g = 0; g < ngone; g++) {
+        for (size_t x = 0; x < nents; x++) {
+            if (ents[x].lpath != NULL && strcmp(ents[x].lpath, nw->lpath) == 0) {
+                kind = A_ADOPT;
+                memcpy(nw->id, ents[x].id, 33);
+                free(ents[x].lpath);
+                ents[x].lpath = NULL;
+                break;
+            }
+        }
+        for (size_t g = 0; kind == A_CREATE && g < ngone; g++) {
             if (gone[g] != NULL && gone[g]->hash == nw->hash && gone[g]->size == (int64_t)nw->len) {
                 kind = A_RENAME;
                 row = gone[g];
@@ -597,8 +637,9 @@ static int plan_build(vsync *s, plan *p) {
             free(a->data);
             a->data = NULL;
         }
-        p->nchanges++;
+        if (kind != A_ADOPT) p->nchanges++;
     }
+    vindex_free(ents, nents);
     for (size_t g = 0; rc == 0 && g < ngone; g++) {
         if (gone[g] == NULL) continue;
         act *a = plan_add(p, A_TRASH);
@@ -666,6 +707,26 @@ static int capture_modify(vsync *s, act *a) {
     if (rc != 0) return rc;
     uint8_t *u = NULL, *nb = NULL;
     size_t ul = 0, nbl = 0;
+    char *cur = NULL;
+    size_t curlen = 0;
+    if (row->base != NULL && doc_text(d, &cur, &curlen) == Y_OK && curlen == a->len &&
+        memcmp(cur, a->data, curlen) == 0) {
+        /* the file already holds the document's text: a write-out whose record was
+         * lost (a crash between rename and commit). Nothing to edit, only to record;
+         * diffing it against the base would apply the remote changes a second time. */
+        yfree(cur);
+        rfile nr = *row;
+        nr.size = a->st.size;
+        nr.mtime_ns = a->st.mtime_ns;
+        nr.ino = a->st.ino;
+        nr.hash = a->hash;
+        nr.base = NULL;
+        nr.base_len = 0;
+        rc = replica_file_put(s->r, &nr) == 0 ? 0 : repfail(s);
+        ydoc_free(d);
+        return rc;
+    }
+    yfree(cur);
     if (row->base == NULL) {
         rc = edit_to(s, d, a->data, a->len, &u, &ul);
     } else {
@@ -702,7 +763,8 @@ static int capture_modify(vsync *s, act *a) {
             rc = repfail(s);
         }
     }
-    if (rc == 0 && idset_add(&s->edited, row->id) != 0) rc = seterr(s, VSYNC_EFAIL, "out of memory");
+    if (rc == 0 && idset_add(&s->edited, row->id) != 0)
+        rc = seterr(s, VSYNC_EFAIL, "out of memory");
     yfree(nb);
     free(u);
     ydoc_free(d);
@@ -717,8 +779,11 @@ static int capture_create(vsync *s, act *a, const char *id) {
     int rc = edit_to(s, d, a->data, a->len, &u, &ul);
     if (rc == 0 && u != NULL) rc = pend(s, id, u, ul);
     if (rc == 0) rc = doc_save(s, id, d);
-    rfile nr = {.lpath = a->lpath, .size = a->st.size, .mtime_ns = a->st.mtime_ns,
-                .ino = a->st.ino, .hash = a->hash};
+    rfile nr = {.lpath = a->lpath,
+                .size = a->st.size,
+                .mtime_ns = a->st.mtime_ns,
+                .ino = a->st.ino,
+                .hash = a->hash};
     memcpy(nr.id, id, 33);
     if (rc == 0 && replica_file_put(s->r, &nr) != 0) rc = repfail(s);
     if (rc == 0 && idset_add(&s->edited, id) != 0) rc = seterr(s, VSYNC_EFAIL, "out of memory");
@@ -727,10 +792,39 @@ static int capture_create(vsync *s, act *a, const char *id) {
     return rc;
 }
 
+/* ADOPT: records the file of a note; what differs from the document's text
+ * (an edit made since) is captured as an edit. */
+static int capture_adopt(vsync *s, act *a, vsync_report *rep) {
+    ydoc *d = NULL;
+    int rc = doc_load(s, a->id, &d, NULL, NULL);
+    if (rc != 0) return rc;
+    uint8_t *u = NULL;
+    size_t ul = 0;
+    rc = edit_to(s, d, a->data, a->len, &u, &ul);
+    if (rc == 0 && u != NULL) {
+        rc = pend(s, a->id, u, ul);
+        if (rc == 0) rc = doc_save(s, a->id, d);
+        if (rc == 0 && idset_add(&s->edited, a->id) != 0)
+            rc = seterr(s, VSYNC_EFAIL, "out of memory");
+        rep->modified++;
+        say(s, "M", a->lpath, NULL);
+    }
+    rfile nr = {.lpath = a->lpath,
+                .size = a->st.size,
+                .mtime_ns = a->st.mtime_ns,
+                .ino = a->st.ino,
+                .hash = a->hash};
+    memcpy(nr.id, a->id, 33);
+    if (rc == 0 && replica_file_put(s->r, &nr) != 0) rc = repfail(s);
+    free(u);
+    ydoc_free(d);
+    return rc;
+}
+
 static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
     int rc = txn(s);
     if (rc != 0) return rc;
-    char (*ids)[33] = calloc(p->n + 1, sizeof(*ids));
+    char(*ids)[33] = calloc(p->n + 1, sizeof(*ids));
     if (ids == NULL) return seterr(s, VSYNC_EFAIL, "out of memory");
     bool need_index = false;
     for (size_t i = 0; i < p->n; i++)
@@ -778,8 +872,7 @@ static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
             case A_TRASH:
                 if (e != NULL && e->trashed == 0) yr = vindex_trash(tx, idx, e->id, now);
                 break;
-            default:
-                break;
+            default: break;
             }
             if (yr != Y_OK) rc = seterr(s, VSYNC_EFAIL, "cannot edit the index: %s", yerr_str(yr));
         }
@@ -832,8 +925,8 @@ static int capture_apply(vsync *s, plan *p, vsync_report *rep) {
             rep->trashed++;
             say(s, "D", a->row->lpath, NULL);
             break;
-        case A_UNHANDLED:
-            break;
+        case A_ADOPT: rc = capture_adopt(s, a, rep); break;
+        case A_UNHANDLED: break;
         }
     }
     free(ids);
@@ -882,8 +975,10 @@ int vsync_status(vsync *s, FILE *out, size_t *changes) {
     if (p.ntrash > 0) {
         size_t n = p.ntrash, total = p.nrows;
         if (n > GUARD_FILES || (n >= GUARD_MIN && n * 100 > total * GUARD_PERCENT))
-            fprintf(out, "Note: %zu deletions trip the deletion guard; `vn sync` will ask "
-                         "(or needs --yes).\n", n);
+            fprintf(out,
+                    "Note: %zu deletions trip the deletion guard; `vn sync` will ask "
+                    "(or needs --yes).\n",
+                    n);
     }
     *changes = p.nchanges;
     plan_free(&p);
@@ -1090,7 +1185,8 @@ static int handle(vsync *s, const uint8_t *buf, size_t len) {
                 return seterr(s, VSYNC_ESERVER, "the server keeps refusing updates of %s: %s",
                               m.doc, reason);
             if (!idset_has(&s->resync, m.doc)) {
-                if (idset_add(&s->resync, m.doc) != 0) return seterr(s, VSYNC_EFAIL, "out of memory");
+                if (idset_add(&s->resync, m.doc) != 0)
+                    return seterr(s, VSYNC_EFAIL, "out of memory");
                 rc = send_step1(s, m.doc);
             }
         } else if (m.code == VCHAN_ERR_READ_ONLY) {
@@ -1109,8 +1205,7 @@ static int handle(vsync *s, const uint8_t *buf, size_t len) {
         }
         break;
     }
-    default:
-        break; /* a message type meant for servers: ignore */
+    default: break; /* a message type meant for servers: ignore */
     }
     if (rc == 0 && s->in_txn && s->txn_ops >= 512) rc = commit(s);
     return rc;
@@ -1139,7 +1234,8 @@ static int lost(vsync *s, int r) {
     session_close(s);
     if (r == 0) return seterr(s, VSYNC_ENET, "the server stopped answering");
     if (code == 1013)
-        return seterr(s, VSYNC_ENET, "the server closed the connection: this client read too slowly");
+        return seterr(s, VSYNC_ENET,
+                      "the server closed the connection: this client read too slowly");
     if (code == 1001) return seterr(s, VSYNC_ENET, "the server is shutting down");
     if (code != 0 && code != 1000)
         return seterr(s, VSYNC_ESERVER, "the server closed the connection (code %d)", code);
@@ -1186,22 +1282,25 @@ static int session_open(vsync *s) {
     if (s->token == NULL || s->token[0] == '\0')
         return seterr(s, VSYNC_EAUTH, "not logged in: run `vn login %s` first", replica_url(s->r));
     markctx mc = {s, 0};
-    if (replica_pending_each(s->r, mark_edited, &mc) != 0)
-        return mc.rc ? mc.rc : repfail(s);
+    if (replica_pending_each(s->r, mark_edited, &mc) != 0) return mc.rc ? mc.rc : repfail(s);
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/vaults/%s/sync", replica_vault(s->r));
     int status = 0;
     char err[512];
     int timeout = s->o.timeout_ms > 0 ? s->o.timeout_ms : 60000;
-    int r = ws_connect(replica_url(s->r), path, s->token, timeout, &s->w, &status, err,
-                       sizeof(err));
+    int r =
+        ws_connect(replica_url(s->r), path, s->token, timeout, &s->w, &status, err, sizeof(err));
     if (r == WS_EHTTP) {
         if (status == 401)
-            return seterr(s, VSYNC_EAUTH, "the server does not accept your session any more (%s): "
-                                          "run `vn login %s`", err, replica_url(s->r));
+            return seterr(s, VSYNC_EAUTH,
+                          "the server does not accept your session any more (%s): "
+                          "run `vn login %s`",
+                          err, replica_url(s->r));
         if (status == 404)
-            return seterr(s, VSYNC_ENOTFOUND, "the vault of this folder no longer exists on the "
-                                              "server, or you are no longer a member (%s)", err);
+            return seterr(s, VSYNC_ENOTFOUND,
+                          "the vault of this folder no longer exists on the "
+                          "server, or you are no longer a member (%s)",
+                          err);
         if (status == 503) return seterr(s, VSYNC_ENET, "the server is shutting down (%s)", err);
         return seterr(s, VSYNC_ESERVER, "the server refused the sync channel: HTTP %d: %s", status,
                       err);
@@ -1223,7 +1322,8 @@ static int session_open(vsync *s) {
         s->prog_total = 0;
         s->ready = true;
         uint64_t since = s->changed_seq > s->max_seen ? s->changed_seq : s->max_seen;
-        if ((rc = txn(s)) == 0 && since > replica_since(s->r) && replica_set_since(s->r, since) != 0)
+        if ((rc = txn(s)) == 0 && since > replica_since(s->r) &&
+            replica_set_since(s->r, since) != 0)
             rc = repfail(s);
         if (rc == 0) rc = commit(s);
     }
@@ -1234,8 +1334,8 @@ static int session_open(vsync *s) {
 /* ---- write-out --------------------------------------------------------- */
 
 static folder_expect expect_of(const rfile *r) {
-    folder_expect x = {.exists = true, .size = r->size, .mtime_ns = r->mtime_ns, .ino = r->ino,
-                       .hash = r->hash};
+    folder_expect x = {
+        .exists = true, .size = r->size, .mtime_ns = r->mtime_ns, .ino = r->ino, .hash = r->hash};
     return x;
 }
 
@@ -1267,11 +1367,13 @@ static int write_text(vsync *s, rfile *row, bool is_new, vsync_report *rep) {
     yfree(t);
     if (w == FOLDER_CHANGED) {
         rep->kept++;
-        if (s->o.verbose) printf("  ! %s changed during the sync: kept, merged next time\n", row->lpath);
+        if (s->o.verbose)
+            printf("  ! %s changed during the sync: kept, merged next time\n", row->lpath);
         return 0;
     }
     if (w != FOLDER_OK)
-        return seterr(s, VSYNC_EFAIL, "cannot write %s/%s: %s", s->root, row->lpath, strerror(errno));
+        return seterr(s, VSYNC_EFAIL, "cannot write %s/%s: %s", s->root, row->lpath,
+                      strerror(errno));
     row->size = st.size;
     row->mtime_ns = st.mtime_ns;
     row->ino = st.ino;
@@ -1288,6 +1390,77 @@ static int write_text(vsync *s, rfile *row, bool is_new, vsync_report *rep) {
 
 static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
 
+#define WRITE_BATCH 256
+
+/* Writes a batch of rows whose documents moved on: every temporary file
+ * first, one flush for all, then each rename after its last check. */
+static int write_batch(vsync *s, rfile *rows, size_t n, vsync_report *rep) {
+    folder_tmp *tmp = calloc(n, sizeof(*tmp));
+    uint64_t *hash = calloc(n, sizeof(*hash));
+    int rc = tmp == NULL || hash == NULL ? seterr(s, VSYNC_EFAIL, "out of memory") : 0;
+    size_t prepared = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rfile *row = &rows[i];
+        ydoc *d = NULL;
+        char *t = NULL;
+        size_t tl = 0;
+        if ((rc = doc_load(s, row->id, &d, NULL, NULL)) != 0) break;
+        if (doc_text(d, &t, &tl) != Y_OK) rc = seterr(s, VSYNC_EFAIL, "out of memory");
+        ydoc_free(d);
+        if (rc != 0) break;
+        hash[i] = folder_hash(t, tl);
+        if (hash[i] == row->hash && (int64_t)tl == row->size) { /* already the file's text */
+            free(row->base);
+            row->base = NULL;
+            row->base_len = 0;
+            if (replica_file_put(s->r, row) != 0) rc = repfail(s);
+        } else if (folder_prepare(s->root, row->lpath, t, tl, false, &tmp[i]) != FOLDER_OK) {
+            rc = seterr(s, VSYNC_EFAIL, "cannot write %s/%s: %s", s->root, row->lpath,
+                        strerror(errno));
+        } else {
+            prepared++;
+        }
+        yfree(t);
+    }
+    if (rc == 0 && prepared > 0 && folder_sync(s->root) != 0)
+        rc = seterr(s, VSYNC_EFAIL, "cannot flush %s to disk: %s", s->root, strerror(errno));
+    for (size_t i = 0; i < n && tmp != NULL; i++) {
+        rfile *row = &rows[i];
+        if (tmp[i].path[0] == '\0') continue;
+        if (rc != 0) {
+            folder_discard(&tmp[i]);
+            continue;
+        }
+        folder_expect x = expect_of(row);
+        folder_entry st;
+        int w = folder_commit(s->root, row->lpath, &tmp[i], &x, &st);
+        if (w == FOLDER_CHANGED) {
+            rep->kept++;
+            if (s->o.verbose)
+                printf("  ! %s changed during the sync: kept, merged next time\n", row->lpath);
+            continue;
+        }
+        if (w != FOLDER_OK) {
+            rc = seterr(s, VSYNC_EFAIL, "cannot write %s/%s: %s", s->root, row->lpath,
+                        strerror(errno));
+            continue;
+        }
+        row->size = st.size;
+        row->mtime_ns = st.mtime_ns;
+        row->ino = st.ino;
+        row->hash = hash[i];
+        free(row->base);
+        row->base = NULL;
+        row->base_len = 0;
+        if (replica_file_put(s->r, row) != 0) rc = repfail(s);
+        rep->written++;
+        say(s, "<", row->lpath, NULL);
+    }
+    free(tmp);
+    free(hash);
+    return rc;
+}
+
 /* Write-out when the index did not change and nothing was left over: only
  * the notes whose documents moved on (base set) are written. */
 static int writeout_texts(vsync *s, vsync_report *rep) {
@@ -1295,7 +1468,9 @@ static int writeout_texts(vsync *s, vsync_report *rep) {
     size_t nr = 0;
     int rc = txn(s);
     if (rc == 0 && replica_files_based(s->r, &rows, &nr) != 0) rc = repfail(s);
-    for (size_t i = 0; rc == 0 && i < nr; i++) rc = write_text(s, &rows[i], false, rep);
+    for (size_t i = 0; rc == 0 && i < nr; i += WRITE_BATCH)
+        rc = write_batch(s, rows + i, nr - i < WRITE_BATCH ? nr - i : WRITE_BATCH, rep);
+    /* a file left alone (edited meanwhile) keeps its base: the next round merges it */
     replica_files_free(rows, nr);
     if (rc == 0) {
         s->edited.n = 0;
@@ -1457,10 +1632,15 @@ void vsync_free(vsync *s) {
 }
 
 static int finish_exchange(vsync *s, vsync_report *rep) {
+    int64_t t0 = mono_ms();
     int rc = send_pending(s, NULL);
     if (rc == 0) rc = pump(s, all_acked);
     if (rc == 0) rc = commit(s);
+    int64_t t1 = mono_ms();
     if (rc == 0) rc = writeout(s, rep);
+    if (getenv("VN_REPORT_TIMES") != NULL)
+        fprintf(stderr, "vn: send until acknowledged %lld ms, write-out %lld ms\n",
+                (long long)(t1 - t0), (long long)(mono_ms() - t1));
     if (rc == 0 && replica_pending_count(s->r) > 0 && !s->readonly_refused && !s->server_failed) {
         rc = send_pending(s, NULL);
         if (rc == 0) rc = pump(s, all_acked);
@@ -1472,9 +1652,16 @@ static int finish_exchange(vsync *s, vsync_report *rep) {
 int vsync_round(vsync *s, vsync_report *rep) {
     s->rep = rep;
     s->readonly_refused = s->server_failed = false;
+    bool times = getenv("VN_REPORT_TIMES") != NULL;
+    int64_t t0 = mono_ms();
     int rc = vsync_capture(s, rep);
+    int64_t t1 = mono_ms();
     if (rc == 0) rc = session_open(s);
+    int64_t t2 = mono_ms();
     if (rc == 0) rc = finish_exchange(s, rep);
+    if (times)
+        fprintf(stderr, "vn: capture %lld ms, connect and fetch %lld ms, send and write %lld ms\n",
+                (long long)(t1 - t0), (long long)(t2 - t1), (long long)(mono_ms() - t2));
     if (rc == 0) {
         if (txn(s) == 0 && replica_set_last_sync(s->r, now_ms()) == 0) commit(s);
     } else {
@@ -1484,8 +1671,9 @@ int vsync_round(vsync *s, vsync_report *rep) {
     session_close(s);
     s->rep = NULL;
     if (rc == 0 && s->readonly_refused)
-        rc = seterr(s, VSYNC_EAUTH, "you can only read this vault (viewer): your local changes "
-                                    "were not accepted and stay pending");
+        rc = seterr(s, VSYNC_EAUTH,
+                    "you can only read this vault (viewer): your local changes "
+                    "were not accepted and stay pending");
     if (rc == 0 && s->server_failed) rc = VSYNC_ESERVER; /* err set by handle() */
     return rc;
 }
@@ -1629,8 +1817,10 @@ int vsync_watch(vsync *s, volatile sig_atomic_t *stop, vsync_report *rep) {
                 int c = handle(s, m, n);
                 free(m);
                 if (c != 0) {
-                    if (fatal_code(c)) rc = c;
-                    else lost(s, 1);
+                    if (fatal_code(c))
+                        rc = c;
+                    else
+                        lost(s, 1);
                     break;
                 }
                 if (s->ready) write_at = mono_ms() + 100;

@@ -51,8 +51,7 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                       void *ud) {
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
     (void)flags;
     ws *w = ud;
     if (w->left_pos < w->left_len) {
@@ -345,9 +344,8 @@ int ws_connect(const char *base, const char *path, const char *token, int timeou
     if (code != 101) {
         /* Read the problem+json body (bounded) for its detail. */
         char cl[32];
-        size_t want_body = header_value(buf, "Content-Length", cl, sizeof(cl))
-                               ? (size_t)strtoul(cl, NULL, 10)
-                               : 0;
+        size_t want_body =
+            header_value(buf, "Content-Length", cl, sizeof(cl)) ? (size_t)strtoul(cl, NULL, 10) : 0;
         if (want_body > WS_MAX_HEADERS - body_at) want_body = WS_MAX_HEADERS - body_at;
         while (got - body_at < want_body) {
             ssize_t r = recv(fd, buf + got, body_at + want_body - got, 0);

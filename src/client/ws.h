@@ -17,9 +17,9 @@ typedef struct ws ws;
 
 enum {
     WS_OK = 0,
-    WS_ENET = -1,     /* could not connect, or the connection broke */
-    WS_EHTTP = -2,    /* the server answered the upgrade with an HTTP status (see *status) */
-    WS_ECLOSED = -3,  /* the server closed the WebSocket (see ws_close_code) */
+    WS_ENET = -1,    /* could not connect, or the connection broke */
+    WS_EHTTP = -2,   /* the server answered the upgrade with an HTTP status (see *status) */
+    WS_ECLOSED = -3, /* the server closed the WebSocket (see ws_close_code) */
     WS_ENOMEM = -4,
     WS_EURL = -5,     /* not an http:// URL this client can use */
     WS_ETIMEOUT = -6, /* no answer in time */

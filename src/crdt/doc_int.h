@@ -53,15 +53,39 @@ enum {
 typedef struct ycontent {
     uint8_t kind;
     union {
-        struct { uint16_t *u; size_t cap; } str;   /* item len UTF-16 units */
-        struct { yany *v; size_t cap; } any;       /* item len owned values */
-        struct { char **v; size_t cap; } json;     /* item len JSON texts; NULL = undefined */
-        struct { uint8_t *p; size_t n; } bin;
-        struct { char *json; size_t n; } embed;    /* JSON text */
-        struct { char *key; char *json; size_t n; uint64_t oid; } fmt; /* key, JSON text of value, and
-                                                  the identity of the JS object it stands for */
+        struct {
+            uint16_t *u;
+            size_t cap;
+        } str; /* item len UTF-16 units */
+        struct {
+            yany *v;
+            size_t cap;
+        } any; /* item len owned values */
+        struct {
+            char **v;
+            size_t cap;
+        } json; /* item len JSON texts; NULL = undefined */
+        struct {
+            uint8_t *p;
+            size_t n;
+        } bin;
+        struct {
+            char *json;
+            size_t n;
+        } embed; /* JSON text */
+        struct {
+            char *key;
+            char *json;
+            size_t n;
+            uint64_t oid;
+        } fmt; /* key, JSON text of value, and
+the identity of the JS object it stands for */
         struct ytype *type;
-        struct { char *guid; size_t glen; yany opts; } doc;
+        struct {
+            char *guid;
+            size_t glen;
+            yany opts;
+        } doc;
     } u;
 } ycontent;
 
@@ -69,10 +93,10 @@ enum {
     YF_DELETED = 1,
     YF_KEEP = 2,
     YF_MARKER = 4,
-    YF_GC = 8,          /* a GC struct, not an item */
+    YF_GC = 8, /* a GC struct, not an item */
     YF_HAS_ORIGIN = 16,
     YF_HAS_RORIGIN = 32,
-    YF_TMP_BEFORE = 64,  /* integrate: in itemsBeforeOrigin */
+    YF_TMP_BEFORE = 64,   /* integrate: in itemsBeforeOrigin */
     YF_TMP_CONFLICT = 128 /* integrate: in conflictingItems */
 };
 
@@ -88,7 +112,9 @@ struct yitem {
     ycontent content;
 };
 
-static inline bool yitem_deleted(const yitem *it) { return (it->flags & (YF_DELETED | YF_GC)) != 0; }
+static inline bool yitem_deleted(const yitem *it) {
+    return (it->flags & (YF_DELETED | YF_GC)) != 0;
+}
 static inline bool yitem_countable(const yitem *it) {
     return !(it->flags & YF_GC) && it->content.kind != YC_DELETED && it->content.kind != YC_FORMAT;
 }
@@ -131,7 +157,9 @@ struct ytype {
     uint64_t length; /* live countable units */
     ymapent *map;
     size_t map_n, map_cap;
-    ymarker markers[YMARKER_MAX];
+    /* YMARKER_MAX slots, allocated with the type when it can use markers
+     * (text, array, XML text); NULL for maps, which never do. */
+    ymarker *markers;
     size_t nmarkers;
     /* false guarantees that every marker's item is live and has YF_MARKER
      * set, so ymarker_update may skip Yjs's walk over the markers' items
@@ -140,6 +168,9 @@ struct ytype {
     /* false guarantees that no two markers point at the same item, so
      * clearing a marker's flag cannot unflag another marker's item. */
     bool markers_share;
+    /* Index of this type in the running transaction's `changed` array, valid
+     * only while changed[chidx].type == this type (see ytxn_add_changed). */
+    size_t chidx;
 };
 
 /* ---- store and delete sets ---------------------------------------------- */
@@ -186,7 +217,7 @@ typedef struct yref {
     char *parent_name; /* owned */
     size_t parent_name_len;
     yid parent_id;
-    char *psub;        /* owned ykey */
+    char *psub; /* owned ykey */
 } yref;
 
 typedef struct yrefclient {
@@ -206,9 +237,13 @@ typedef struct yupd {
 
 typedef struct ychanged {
     struct ytype *type;
-    bool list;       /* the list part changed (parentSub null) */
-    char **keys;     /* changed map keys (borrowed from the map) */
+    bool list;   /* the list part changed (parentSub null) */
+    char **keys; /* changed map keys (borrowed from the map) */
     size_t nkeys, cap;
+    /* Once there are many keys: an open-addressing set over them (slot =
+     * index in keys + 1, 0 = empty), so that adding a key is not a scan. */
+    uint32_t *kset;
+    size_t kset_cap;
 } ychanged;
 
 #define YSTATE_NONE UINT64_MAX
@@ -243,11 +278,11 @@ struct ydoc {
     struct ytype **roots;
     size_t nroots, rcap;
     struct ytype *all_types;
-    uint8_t *pending;      /* structs waiting for missing dependencies, kept as
-                              Yjs keeps them: one merged update (v1) */
+    uint8_t *pending; /* structs waiting for missing dependencies, kept as
+                         Yjs keeps them: one merged update (v1) */
     size_t pending_len;
-    size_t pending_count;  /* structs in it (Skip structs not counted) */
-    yid *missing;   /* per client, the lowest clock pending structs wait for */
+    size_t pending_count; /* structs in it (Skip structs not counted) */
+    yid *missing;         /* per client, the lowest clock pending structs wait for */
     size_t nmissing, missingcap;
     yds pending_ds; /* deletes of structs not yet received */
     struct ytxn txn;
@@ -269,8 +304,8 @@ uint64_t ystore_state(const ystore *s, uint64_t client);
 size_t yclient_find(const yclient *c, uint64_t clock); /* clock < state */
 int yclient_insert(yclient *c, size_t at, yitem *it);
 int yclient_reserve(yclient *c, size_t extra);
-int ystore_add(ystore *s, yitem *it); /* appends: it->id.clock == state */
-yitem *ystore_find(const ystore *s, yid id);   /* NULL when absent */
+int ystore_add(ystore *s, yitem *it);        /* appends: it->id.clock == state */
+yitem *ystore_find(const ystore *s, yid id); /* NULL when absent */
 
 void yds_init(yds *d);
 void yds_release(yds *d);
@@ -332,6 +367,7 @@ uint64_t ytxn_before(const struct ytxn *txn, uint64_t client);
  * during cleanup (created on first use, committed after `cur`). */
 struct ytxn *ytxn_followup(struct ytxn *cur);
 void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub);
+void ytxn_changed_release(ychanged *ch); /* frees its key list and set */
 void ytxn_add_merge(struct ytxn *txn, yid id);
 void ytxn_add_delete(struct ytxn *txn, uint64_t client, uint64_t clock, uint64_t len);
 uint64_t ydoc_random_client_id(void); /* a random 32-bit id, as Yjs picks */

@@ -28,7 +28,9 @@ yid yitem_last_id(const yitem *it) {
     return id;
 }
 
-static bool id_eq(const yid *a, const yid *b) { return a->client == b->client && a->clock == b->clock; }
+static bool id_eq(const yid *a, const yid *b) {
+    return a->client == b->client && a->clock == b->clock;
+}
 
 int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
     yitem *l = c->s[idx];
@@ -118,9 +120,12 @@ static yitem *map_first(struct ytype *t, const char *key) {
 static int resolve_left(struct ytxn *txn, yitem *it) {
     yitem *left = it->left;
     yitem *o;
-    if (left) o = left->right;
-    else if (it->psub) o = map_first(it->parent, it->psub);
-    else o = it->parent->start;
+    if (left)
+        o = left->right;
+    else if (it->psub)
+        o = map_first(it->parent, it->psub);
+    else
+        o = it->parent->start;
     size_t conflict_from = 0;
     int rc = Y_OK;
     txn->nscratch = 0;
@@ -128,21 +133,24 @@ static int resolve_left(struct ytxn *txn, yitem *it) {
         rc = scratch_push(txn, o);
         if (rc) break;
         o->flags |= YF_TMP_BEFORE | YF_TMP_CONFLICT;
-        bool same_origin = (it->flags & YF_HAS_ORIGIN) ? ((o->flags & YF_HAS_ORIGIN) && id_eq(&it->origin, &o->origin))
-                                                       : !(o->flags & YF_HAS_ORIGIN);
+        bool same_origin = (it->flags & YF_HAS_ORIGIN)
+                               ? ((o->flags & YF_HAS_ORIGIN) && id_eq(&it->origin, &o->origin))
+                               : !(o->flags & YF_HAS_ORIGIN);
         if (same_origin) {
             if (o->id.client < it->id.client) {
                 left = o;
-                for (size_t k = conflict_from; k < txn->nscratch; k++) txn->scratch[k]->flags &= (uint8_t)~YF_TMP_CONFLICT;
+                for (size_t k = conflict_from; k < txn->nscratch; k++)
+                    txn->scratch[k]->flags &= (uint8_t)~YF_TMP_CONFLICT;
                 conflict_from = txn->nscratch;
             } else {
-                bool same_right = (it->flags & YF_HAS_RORIGIN)
-                                      ? ((o->flags & YF_HAS_RORIGIN) && id_eq(&it->rorigin, &o->rorigin))
-                                      : !(o->flags & YF_HAS_RORIGIN);
+                bool same_right = (it->flags & YF_HAS_RORIGIN) ? ((o->flags & YF_HAS_RORIGIN) &&
+                                                                  id_eq(&it->rorigin, &o->rorigin))
+                                                               : !(o->flags & YF_HAS_RORIGIN);
                 if (same_right) break;
             }
         } else {
-            yitem *oo = (o->flags & YF_HAS_ORIGIN) ? ystore_find(&txn->doc->store, o->origin) : NULL;
+            yitem *oo =
+                (o->flags & YF_HAS_ORIGIN) ? ystore_find(&txn->doc->store, o->origin) : NULL;
             if (oo && (oo->flags & YF_TMP_BEFORE)) {
                 if (!(oo->flags & YF_TMP_CONFLICT)) {
                     left = o;
@@ -157,7 +165,7 @@ static int resolve_left(struct ytxn *txn, yitem *it) {
         o = o->right;
     }
     for (size_t k = 0; k < txn->nscratch; k++)
-        txn->scratch[k]->flags &= (uint8_t)~(YF_TMP_BEFORE | YF_TMP_CONFLICT);
+        txn->scratch[k]->flags &= (uint8_t) ~(YF_TMP_BEFORE | YF_TMP_CONFLICT);
     txn->nscratch = 0;
     if (!rc) it->left = left;
     return rc;
@@ -227,7 +235,8 @@ int yitem_integrate(struct ytxn *txn, yitem *it, uint64_t offset) {
         rc = ytype_map_intern(parent, it->psub, ykey_len(it->psub), &ent);
         if (rc) return rc;
     }
-    if ((!it->left && (!it->right || it->right->left)) || (it->left && it->left->right != it->right)) {
+    if ((!it->left && (!it->right || it->right->left)) ||
+        (it->left && it->left->right != it->right)) {
         rc = resolve_left(txn, it);
         if (rc) return rc;
     }
@@ -256,7 +265,8 @@ int yitem_integrate(struct ytxn *txn, yitem *it, uint64_t offset) {
     yclient_insert(c, c->n, it);
     content_integrate(txn, doc, it);
     ytxn_add_changed(txn, parent, it->psub);
-    if ((parent->item && yitem_deleted(parent->item)) || (it->psub && it->right)) yitem_delete(txn, it);
+    if ((parent->item && yitem_deleted(parent->item)) || (it->psub && it->right))
+        yitem_delete(txn, it);
     return Y_OK;
 }
 
@@ -308,8 +318,9 @@ static void delete_one(struct ytxn *txn, yitem *it) {
 static void forget_changed(struct ytxn *txn, struct ytype *t) {
     for (size_t k = 0; k < txn->nchanged; k++) {
         if (txn->changed[k].type == t) {
-            yfree(txn->changed[k].keys);
+            ytxn_changed_release(&txn->changed[k]);
             txn->changed[k] = txn->changed[txn->nchanged - 1];
+            txn->changed[k].type->chidx = k;
             txn->nchanged--;
             break;
         }

@@ -59,12 +59,65 @@ uint64_t ytxn_before(const struct ytxn *txn, uint64_t client) {
     return idx < txn->nbefore && txn->before[idx] != YSTATE_NONE ? txn->before[idx] : 0;
 }
 
+#define KSET_MIN_KEYS 16 /* below this many keys a scan is cheaper than a set */
+
+static size_t key_hash(const char *k, size_t n) {
+    size_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    return h;
+}
+
+static bool key_eq(const char *a, const char *b) {
+    return a == b || (ykey_len(a) == ykey_len(b) && memcmp(a, b, ykey_len(a)) == 0);
+}
+
+/* Rebuilds ch's key set for at least 2 * nkeys slots. On out of memory the
+ * old set (if any) is dropped and lookups fall back to scanning. */
+static void kset_rebuild(ychanged *ch) {
+    size_t cap = 64;
+    while (cap < ch->nkeys * 2 + 2) cap *= 2;
+    uint32_t *set = ycalloc(cap, sizeof *set);
+    yfree(ch->kset);
+    ch->kset = set;
+    ch->kset_cap = set ? cap : 0;
+    if (!set) return;
+    for (size_t i = 0; i < ch->nkeys; i++) {
+        size_t h = key_hash(ch->keys[i], ykey_len(ch->keys[i])) & (cap - 1);
+        while (set[h]) h = (h + 1) & (cap - 1);
+        set[h] = (uint32_t)(i + 1);
+    }
+}
+
+/* Whether psub is among ch's keys; when not and a set exists, *slot gets the
+ * empty slot where it would go. */
+static bool key_known(const ychanged *ch, const char *psub, size_t *slot) {
+    if (!ch->kset) {
+        for (size_t i = 0; i < ch->nkeys; i++)
+            if (key_eq(ch->keys[i], psub)) return true;
+        return false;
+    }
+    size_t mask = ch->kset_cap - 1;
+    for (size_t h = key_hash(psub, ykey_len(psub)) & mask;; h = (h + 1) & mask) {
+        uint32_t v = ch->kset[h];
+        if (!v) {
+            *slot = h;
+            return false;
+        }
+        if (key_eq(ch->keys[v - 1], psub)) return true;
+    }
+}
+
+void ytxn_changed_release(ychanged *ch) {
+    yfree(ch->keys);
+    yfree(ch->kset);
+}
+
 void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub) {
-    if (t->item && (t->item->id.clock >= ytxn_before(txn, t->item->id.client) || yitem_deleted(t->item)))
+    if (t->item &&
+        (t->item->id.clock >= ytxn_before(txn, t->item->id.client) || yitem_deleted(t->item)))
         return;
     ychanged *ch = NULL;
-    for (size_t i = 0; i < txn->nchanged; i++)
-        if (txn->changed[i].type == t) ch = &txn->changed[i];
+    if (t->chidx < txn->nchanged && txn->changed[t->chidx].type == t) ch = &txn->changed[t->chidx];
     if (!ch) {
         if (txn->nchanged == txn->chcap) {
             size_t ncap = txn->chcap ? txn->chcap * 2 : 4;
@@ -76,6 +129,7 @@ void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub) {
             txn->changed = nc;
             txn->chcap = ncap;
         }
+        t->chidx = txn->nchanged;
         ch = &txn->changed[txn->nchanged++];
         memset(ch, 0, sizeof *ch);
         ch->type = t;
@@ -84,10 +138,8 @@ void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub) {
         ch->list = true;
         return;
     }
-    for (size_t i = 0; i < ch->nkeys; i++)
-        if (ch->keys[i] == psub || (ykey_len(ch->keys[i]) == ykey_len(psub) &&
-                                    memcmp(ch->keys[i], psub, ykey_len(psub)) == 0))
-            return;
+    size_t slot = 0;
+    if (key_known(ch, psub, &slot)) return;
     if (ch->nkeys == ch->cap) {
         size_t ncap = ch->cap ? ch->cap * 2 : 4;
         char **nk = yrealloc(ch->keys, ncap * sizeof *nk);
@@ -99,6 +151,10 @@ void ytxn_add_changed(struct ytxn *txn, struct ytype *t, const char *psub) {
         ch->cap = ncap;
     }
     ch->keys[ch->nkeys++] = (char *)(uintptr_t)psub;
+    if (ch->kset && (ch->nkeys + 1) * 2 <= ch->kset_cap)
+        ch->kset[slot] = (uint32_t)ch->nkeys;
+    else if (ch->nkeys >= KSET_MIN_KEYS)
+        kset_rebuild(ch);
 }
 
 void ytxn_add_merge(struct ytxn *txn, yid id) {
@@ -141,9 +197,11 @@ static void gc_delete_set(ydoc *doc, const yds *ds) {
         for (size_t d = ds->c[k].n; d-- > 0;) {
             const yrange *r = &ds->c[k].r[d];
             uint64_t end = r->clock + r->len;
-            for (size_t si = yclient_find(c, r->clock); si < c->n && c->s[si]->id.clock < end; si++) {
+            for (size_t si = yclient_find(c, r->clock); si < c->n && c->s[si]->id.clock < end;
+                 si++) {
                 yitem *s = c->s[si];
-                if (!(s->flags & YF_GC) && (s->flags & YF_DELETED) && !(s->flags & YF_KEEP)) yitem_gc(doc, s, false);
+                if (!(s->flags & YF_GC) && (s->flags & YF_DELETED) && !(s->flags & YF_KEEP))
+                    yitem_gc(doc, s, false);
             }
         }
     }
@@ -158,7 +216,8 @@ static void merge_delete_set(ydoc *doc, const yds *ds) {
             size_t most = yclient_find(c, r->clock + r->len - 1) + 1;
             if (most > c->n - 1) most = c->n - 1;
             int64_t si = (int64_t)most;
-            while (si > 0 && c->s[si]->id.clock >= r->clock) si -= 1 + (int64_t)merge_lefts(c, (size_t)si);
+            while (si > 0 && c->s[si]->id.clock >= r->clock)
+                si -= 1 + (int64_t)merge_lefts(c, (size_t)si);
         }
     }
 }
@@ -206,7 +265,8 @@ static void call_change_observers(struct ytxn *txn) {
     }
     for (size_t i = 0; i < doc->nobs; i++)
         if (doc->obs[i].chg) doc->obs[i].chg(doc->obs[i].ud, ch, n, txn->origin);
-    for (size_t i = 0; i < n; i++) ytext_delta_free((ydelta *)(uintptr_t)ch[i].delta, ch[i].ndelta, scratch[i]);
+    for (size_t i = 0; i < n; i++)
+        ytext_delta_free((ydelta *)(uintptr_t)ch[i].delta, ch[i].ndelta, scratch[i]);
     yfree(scratch);
     yfree(ch);
 }
@@ -244,7 +304,9 @@ static int cleanup_one(struct ytxn *txn) {
         struct ytype *t = txn->changed[i].type;
         if (t->item && yitem_deleted(t->item)) continue;
         if (!txn->local) ymarker_clear(t); /* _callObserver */
-        if (!txn->local && t->has_formatting && (t->kind == YTYPE_TEXT || t->kind == YTYPE_XML_TEXT)) need_fmt = true;
+        if (!txn->local && t->has_formatting &&
+            (t->kind == YTYPE_TEXT || t->kind == YTYPE_XML_TEXT))
+            need_fmt = true;
     }
     doc->observer_txn = NULL;
     call_change_observers(txn);
@@ -265,7 +327,8 @@ static int cleanup_one(struct ytxn *txn) {
         if (!c->n || before == after) continue;
         size_t first = yclient_find(c, before);
         if (first < 1) first = 1;
-        for (int64_t k = (int64_t)c->n - 1; k >= (int64_t)first;) k -= 1 + (int64_t)merge_lefts(c, (size_t)k);
+        for (int64_t k = (int64_t)c->n - 1; k >= (int64_t)first;)
+            k -= 1 + (int64_t)merge_lefts(c, (size_t)k);
     }
     for (size_t m = txn->nmerge; m-- > 0;) {
         yclient *c = ystore_client(s, txn->merge[m].client);
@@ -290,7 +353,7 @@ static int cleanup_one(struct ytxn *txn) {
         yfree(u);
     }
     if (!rc && txn->err) rc = txn->err;
-    for (size_t i = 0; i < txn->nchanged; i++) yfree(txn->changed[i].keys);
+    for (size_t i = 0; i < txn->nchanged; i++) ytxn_changed_release(&txn->changed[i]);
     txn->nchanged = 0;
     yds_release(&txn->ds);
     yfree(txn->before);
@@ -351,10 +414,14 @@ static int add_observer(ydoc *doc, ydoc_update_fn u, ydoc_change_fn c, void *ud)
 }
 
 /* Registers an update observer; returns its id or a negative error. */
-int ydoc_observe_updates(ydoc *doc, ydoc_update_fn fn, void *ud) { return add_observer(doc, fn, NULL, ud); }
+int ydoc_observe_updates(ydoc *doc, ydoc_update_fn fn, void *ud) {
+    return add_observer(doc, fn, NULL, ud);
+}
 
 /* Registers a change observer; returns its id or a negative error. */
-int ydoc_observe_changes(ydoc *doc, ydoc_change_fn fn, void *ud) { return add_observer(doc, NULL, fn, ud); }
+int ydoc_observe_changes(ydoc *doc, ydoc_change_fn fn, void *ud) {
+    return add_observer(doc, NULL, fn, ud);
+}
 
 /* Removes an observer; unknown ids are ignored. */
 void ydoc_unobserve(ydoc *doc, int id) {
@@ -372,7 +439,8 @@ static uint64_t random_client_id(void) {
     /* splitmix64 over a per-thread state seeded from time and addresses;
      * Yjs picks a random uint32 too */
     static _Thread_local uint64_t state;
-    if (!state) state = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)&state << 16) ^ (uint64_t)clock();
+    if (!state)
+        state = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)&state << 16) ^ (uint64_t)clock();
     state += 0x9e3779b97f4a7c15ULL;
     uint64_t z = state;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

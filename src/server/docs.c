@@ -49,6 +49,7 @@ static vdoc **bucket(vdocs *c, const char *id) {
 
 /* Takes d out of the list and its hash chain, and frees it. */
 static void vdoc_close(vdocs *c, vdoc *d);
+static void maybe_compact(vdocs *c, vdoc *d);
 
 /* Closes the documents idle for idle_ms or more. */
 static void on_sweep(uv_timer_t *t) {
@@ -56,8 +57,7 @@ static void on_sweep(uv_timer_t *t) {
     uint64_t now = uv_now(c->loop);
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
         next = d->next;
-        if (d->holders == 0 && d->inflight == 0 && now - d->last_ms >= c->idle_ms)
-            vdoc_close(c, d);
+        if (d->holders == 0 && d->inflight == 0 && now - d->last_ms >= c->idle_ms) vdoc_close(c, d);
     }
 }
 
@@ -251,6 +251,7 @@ int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
         c->count++;
         d->holders = holders;
         if (holders > 0) c->held++;
+        maybe_compact(c, d); /* a long log written before, or by another process */
     }
     d->last_used = ++c->clock;
     d->last_ms = c->loop != NULL ? uv_now(c->loop) : 0;
@@ -382,8 +383,6 @@ out:
     for (size_t i = 0; i < l.n; i++) free(l.rows[i].data);
     free(l.rows);
 }
-
-static void maybe_compact(vdocs *c, vdoc *d);
 
 /* Loop thread: the compaction is over. */
 static void compact_done(uv_work_t *req, int status) {

@@ -91,7 +91,8 @@ ytxn *vdocs_begin(vdoc *d);
 int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len);
 
 /* Compacts in the background (a libuv worker thread) the log of a document
- * that reached `rows` rows after a commit: all but its newest rows/2 rows
+ * that reached `rows` rows after a commit, or that had that many when it was
+ * loaded: all but its newest rows/2 rows
  * are replaced by one snapshot row (store_txn_compact), which stands for as
  * many versions as it replaced, so versions keep counting every update
  * ever committed. A version inside a snapshot can no longer be rebuilt

@@ -11,6 +11,7 @@
 #include "server/history.h"
 
 #include "server/consumer.h"
+#include "server/metrics.h"
 #include "server/notes.h"
 #include "util/linediff.h"
 #include "util/log.h"
@@ -23,7 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-#define TAKE_BATCH   64  /* bursts looked at per pass */
+#define TAKE_BATCH   64 /* bursts looked at per pass */
+#define TAKEN        "vault_versions_taken_total"
+#define TAKEN_HELP   "Note versions taken when an editing burst settled."
 #define LIST_MAX     200 /* versions per page */
 #define LIST_DEFAULT 50
 
@@ -226,6 +229,7 @@ int history_take_due(store *st, int64_t now, int64_t idle_ms, int64_t max_ms, in
 
 struct history {
     store *st;
+    struct vmetrics *metrics; /* may be NULL */
     int64_t idle_ms, max_ms;
     vconsumer *consumer;
     pthread_t taker;
@@ -271,7 +275,8 @@ static int on_events(void *ud, store *st, const store_event *ev, size_t n) {
 
 static void *taker_main(void *arg) {
     history *h = arg;
-    int64_t tick = h->idle_ms / 4;
+    /* Look often enough that neither bound is overshot by much. */
+    int64_t tick = (h->idle_ms < h->max_ms ? h->idle_ms : h->max_ms) / 4;
     if (tick < 10) tick = 10;
     if (tick > 1000) tick = 1000;
     pthread_mutex_lock(&h->mu);
@@ -292,6 +297,8 @@ static void *taker_main(void *arg) {
         pthread_mutex_unlock(&h->mu);
         int taken = 0;
         int rc = history_take_due(h->st, wall_ms(), h->idle_ms, h->max_ms, &taken);
+        if (taken > 0 && h->metrics != NULL)
+            vmetrics_count(h->metrics, TAKEN, TAKEN_HELP, (double)taken);
         if (rc != STORE_OK && rc != STORE_ECLOSED)
             vlog(VLOG_WARN, "versions pass failed",
                  json_pack("{s:s}", "error", store_strerror(rc)));
@@ -301,10 +308,13 @@ static void *taker_main(void *arg) {
     return NULL;
 }
 
-int history_start(store *st, int64_t idle_ms, int64_t max_ms, history **out) {
+int history_start(store *st, struct vmetrics *metrics, int64_t idle_ms, int64_t max_ms,
+                  history **out) {
     history *h = calloc(1, sizeof(*h));
     if (h == NULL) return STORE_ENOMEM;
     h->st = st;
+    h->metrics = metrics;
+    if (metrics != NULL) vmetrics_count(metrics, TAKEN, TAKEN_HELP, 0);
     h->idle_ms = idle_ms;
     h->max_ms = max_ms;
     pthread_mutex_init(&h->mu, NULL);

@@ -584,7 +584,9 @@ static void client_address(h2o_req_t *req, char out[64]) {
 /* Whether a route belongs to a role this process does not run: sync
  * endpoints to "sync", the rest of /api/ to "api". */
 static bool route_role_off(const vhttp *srv, const char *pattern) {
-    if (strncmp(pattern, "/api/v1/sync/", 13) == 0) return srv->no_sync;
+    if (strncmp(pattern, "/api/v1/sync/", 13) == 0 ||
+        strcmp(pattern, "/api/v1/vaults/{vault}/sync") == 0)
+        return srv->no_sync;
     return strncmp(pattern, "/api/", 5) == 0 && srv->no_api;
 }
 

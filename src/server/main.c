@@ -457,9 +457,9 @@ int main(int argc, char **argv) {
     workers w;
     if (workers_start(&opt, &w) != STORE_OK ||
         ((opt.roles & ROLE_JANITOR) &&
-         (trash_janitor_start(&loop, db, docs, vhttp_sync(srv), (uint64_t)janitor_interval,
-                              &janitor) != 0 ||
-          history_start(db, version_idle, version_max, &hist) != STORE_OK))) {
+         (trash_janitor_start(&loop, db, docs, vhttp_sync(srv), vhttp_metrics(srv),
+                              (uint64_t)janitor_interval, &janitor) != 0 ||
+          history_start(db, vhttp_metrics(srv), version_idle, version_max, &hist) != STORE_OK))) {
         fprintf(stderr, "vaultd: cannot start the background roles\n");
         workers_stop(&w);
         trash_janitor_stop(janitor);

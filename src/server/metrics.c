@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SERIES 512
-#define MAX_GAUGES 32
+#define MAX_SERIES   512
+#define MAX_GAUGES   32
 #define MAX_COUNTERS 32
 
 static const double latency_buckets_ms[] = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500};

@@ -612,10 +612,10 @@ out:
  * the transaction. Projections `files` (n) are written with it. */
 typedef notes_meta_edit_fn meta_edit_fn;
 
-static void commit_index_change(vctx *ctx, vdoc *idx, meta_edit_fn edit, void *ud,
-                                store_file *files, size_t n, const char *event,
-                                const char *event_json, int status, json_t *reply,
-                                bool inject_fault) {
+static void commit_index_change_ev(vctx *ctx, vdoc *idx, meta_edit_fn edit, void *ud,
+                                   store_file *files, size_t n, const char *event,
+                                   const char *event_json, int status, json_t *reply,
+                                   bool inject_fault, const char *file_event) {
     uint8_t *u = NULL;
     size_t ulen = 0;
     ytxn *tx = vdocs_begin(idx);
@@ -630,6 +630,14 @@ static void commit_index_change(vctx *ctx, vdoc *idx, meta_edit_fn edit, void *u
               store_txn_append_update(t, ctx->vault, ctx->vault, u, ulen) == STORE_OK &&
               store_txn_event(t, ctx->vault, event, event_json) == STORE_OK;
     for (size_t i = 0; ok && i < n; i++) ok = store_txn_put_file(t, &files[i]) == STORE_OK;
+    for (size_t i = 0; ok && file_event != NULL && i < n; i++) { /* one event per file too */
+        json_t *fe = json_pack("{s:s, s:s, s:I}", "id", files[i].id, "path", files[i].path, "user",
+                               (json_int_t)ctx->user_id);
+        char *fes = fe != NULL ? json_dumps(fe, JSON_COMPACT) : NULL;
+        ok = fes != NULL && store_txn_event(t, ctx->vault, file_event, fes) == STORE_OK;
+        free(fes);
+        json_decref(fe);
+    }
     free(u);
     if (!ok) {
         store_txn_free(t);
@@ -642,6 +650,14 @@ static void commit_index_change(vctx *ctx, vdoc *idx, meta_edit_fn edit, void *u
     j->status = status;
     j->reply = reply;
     submit(ctx, t, j);
+}
+
+static void commit_index_change(vctx *ctx, vdoc *idx, meta_edit_fn edit, void *ud,
+                                store_file *files, size_t n, const char *event,
+                                const char *event_json, int status, json_t *reply,
+                                bool inject_fault) {
+    commit_index_change_ev(ctx, idx, edit, ud, files, n, event, event_json, status, reply,
+                           inject_fault, NULL);
 }
 
 typedef struct {
@@ -865,6 +881,8 @@ bool notes_path_taken(vdoc *idx, const char *path, const char *except) {
 
 void notes_commit_index_change(vctx *ctx, vdoc *idx, notes_meta_edit_fn edit, void *ud,
                                store_file *files, size_t n, const char *event,
-                               const char *event_json, int status, json_t *reply) {
-    commit_index_change(ctx, idx, edit, ud, files, n, event, event_json, status, reply, false);
+                               const char *event_json, const char *file_event, int status,
+                               json_t *reply) {
+    commit_index_change_ev(ctx, idx, edit, ud, files, n, event, event_json, status, reply, false,
+                           file_event);
 }

@@ -51,12 +51,14 @@ void notes_write_text(vctx *ctx, store_file *f, uint64_t base_version, const cha
 
 /* A change of a vault's index document: `edit` runs in one transaction on
  * it; its update, the projections `files` (n) and an outbox event `event`
- * with `event_json` commit together; the request is answered `status` with
- * `reply` (consumed; NULL: no body) after the commit, or 503 and nothing
- * changed. */
+ * with `event_json` (plus, when `file_event` is not NULL, one event of that
+ * type per file: {"id","path","user"}) commit together; the request is
+ * answered `status` with `reply` (consumed; NULL: no body) after the
+ * commit, or 503 and nothing changed. */
 typedef int (*notes_meta_edit_fn)(ytxn *tx, vdoc *idx, void *ud);
 void notes_commit_index_change(vctx *ctx, vdoc *idx, notes_meta_edit_fn edit, void *ud,
                                store_file *files, size_t n, const char *event,
-                               const char *event_json, int status, json_t *reply);
+                               const char *event_json, const char *file_event, int status,
+                               json_t *reply);
 
 #endif /* VN_NOTES_H */

@@ -271,6 +271,11 @@ static void flush(vsync *s) {
  * commit of the note that the connection's updates wait for. */
 #define MAX_OWED 65536
 
+/* The version of an owed saved message whose update left structs or
+ * deletions waiting for missing dependencies: due only once nothing in the
+ * note waits any more (unpark), then at the version that integrated them. */
+#define PARKED UINT64_MAX
+
 static void send_saved(sconn *c, const uint8_t *sv, size_t len) {
     uint8_t *msg = NULL;
     size_t mlen = 0;
@@ -292,25 +297,49 @@ static void pay_saved(sconn *c, uint64_t committed, const uint8_t *sv, size_t le
     c->nowed -= i;
 }
 
-/* Pays every saved message owed to c with d's state vector: call only when
- * d has no commit in flight and is not broken, so all of it is committed. */
+/* Pays the saved messages owed to c with d's state vector, but those still
+ * parked: call only when d has no commit in flight and is not broken, so
+ * all of it is committed. */
 static void pay_saved_now(sconn *c, vdoc *d) {
+    if (c->nowed == 0 || c->owed[0].version == PARKED) return;
     uint8_t *sv = NULL;
     size_t len = 0;
     if (ydoc_encode_state_vector(d->doc, &sv, &len) != Y_OK) {
         close_conn(c, CLOSE_INTERNAL, "out of memory");
         return;
     }
-    pay_saved(c, UINT64_MAX, sv, len);
+    pay_saved(c, PARKED - 1, sv, len);
     yfree(sv);
+}
+
+/* Whether anything in d waits for missing dependencies. */
+static bool has_pending(const vdoc *d) {
+    return ydoc_pending_structs(d->doc) > 0 || ydoc_pending_deletes(d->doc);
+}
+
+/* Once nothing in d waits any more, the parked saved messages of the room
+ * are due when the version that integrated the waiting parts (d's version
+ * now, its commit submitted or already answered) is committed. */
+static void unpark(sroom *r, vdoc *d) {
+    if (has_pending(d)) return;
+    for (sconn *c = r->conns; c != NULL; c = c->next)
+        for (size_t i = 0; i < c->nowed; i++)
+            if (c->owed[i].version == PARKED) c->owed[i].version = d->version;
 }
 
 /* c sent an update; it owes c one saved message once the note's version
  * `version` is committed (for an update that needed no commit: the
  * version of what the note held then). Paid at once when nothing is in
- * flight. */
+ * flight. On a broken note (a commit failed) c is closed instead, as the
+ * connections owed a message are when the commit fails (job_done). */
 static void owe_saved(sconn *c, vdoc *d, uint64_t version) {
     if (!c->saved || c->closing) return;
+    if (d->broken) {
+        /* A commit of the note failed: what c sent may rest on the lost
+         * change, so no saved message can be promised. */
+        close_conn(c, CLOSE_INTERNAL, "a change could not be saved; reconnect");
+        return;
+    }
     if (c->nowed > 0 && c->owed[c->nowed - 1].version == version) {
         c->owed[c->nowed - 1].count++;
     } else {
@@ -362,6 +391,7 @@ static void release_waiting(vsync *s, sroom *r) {
     if (vdocs_get(s->docs, r->vault, r->id, &d) != STORE_OK)
         return; /* retried at the next commit */
     if (d->inflight > 0) return;
+    unpark(r, d);
     for (sconn *c = r->conns; c != NULL; c = c->next) {
         if (c->nowed > 0 && !d->broken) pay_saved_now(c, d);
         if (!c->waiting) continue;
@@ -529,8 +559,12 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
                    rc == Y_ERR_NOMEM ? "out of memory" : "the update is malformed");
         return;
     }
+    /* An update that leaves something waiting (conservatively: while
+     * anything in the note waits) is saved only once that is integrated. */
+    bool parked = has_pending(d);
+    if (!parked) unpark(r, d);
     if (changed == NULL) { /* nothing new, or waiting for what it builds on */
-        owe_saved(c, d, d->version);
+        owe_saved(c, d, parked ? PARKED : d->version);
         return;
     }
 
@@ -564,8 +598,10 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
         j->sv = NULL; /* out of memory: saved messages wait for a later commit */
         j->sv_len = 0;
     }
+    const char *fault = getenv("VAULT_FAULT"); /* tests: every sync commit fails */
+    if (fault != NULL && strstr(fault, "sync-commit") != NULL) store_txn_fail_for_test(t);
     vdocs_submitted(d);
-    owe_saved(c, d, j->version); /* paid when this commit is answered */
+    owe_saved(c, d, parked ? PARKED : j->version); /* paid when this commit is answered */
     if (store_submit(s->st, t, on_store_done, j) != STORE_OK) {
         j->res.err = STORE_ECLOSED;
         on_store_done(j, &j->res);

@@ -22,6 +22,7 @@
 #include "server/trash.h"
 
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "server/notes.h"
 #include "util/log.h"
 #include "util/vclock.h"
@@ -32,6 +33,8 @@
 #include <string.h>
 
 #define PURGE_BATCH   256 /* notes one run looks at */
+#define PURGED        "vault_trash_purged_total"
+#define PURGED_HELP   "Trashed notes the janitor purged."
 #define RESTORE_TRIES 1000
 #define CLOCK_JUMP_MS (100LL * 365 * TRASH_DAY_MS) /* VAULT_FAULT=janitor-clock-jump */
 
@@ -211,7 +214,7 @@ void trash_route_restore(vctx *ctx) {
     json_object_set_new(reply, "restoredFrom", json_integer(trashed));
     json_object_set_new(reply, "moved", json_boolean(moved));
     notes_commit_index_change(ctx, idx, edit_restore, &r, &f, 1, "note.restored",
-                              evs != NULL ? evs : "{}", 200, reply);
+                              evs != NULL ? evs : "{}", NULL, 200, reply);
     free(evs);
 out:
     yfree(text);
@@ -295,7 +298,9 @@ void trash_route_folder(vctx *ctx) {
             }
             files = grown;
         }
-        if (store_file_get(ctx->st, ids[i], &files[n]) != STORE_OK) {
+        int rc = store_file_get(ctx->st, ids[i], &files[n]);
+        if (rc == STORE_ENOTFOUND) continue; /* its creation is still being committed */
+        if (rc != STORE_OK) {
             status = 503;
             break;
         }
@@ -315,15 +320,12 @@ void trash_route_folder(vctx *ctx) {
     trash_many t = {files, n, now};
     json_t *ev = json_pack("{s:s, s:I, s:I}", "path", folder, "files", (json_int_t)n, "user",
                            (json_int_t)ctx->user_id);
-    json_t *evids = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(evids, json_string(files[i].id));
-    json_object_set_new(ev, "ids", evids);
     char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     json_t *reply = json_pack("{s:s, s:I, s:I}", "path", folder, "trashed", (json_int_t)n, "at",
                               (json_int_t)now);
     notes_commit_index_change(ctx, idx, edit_trash_many, &t, files, n, "folder.trashed",
-                              evs != NULL ? evs : "{}", 200, reply);
+                              evs != NULL ? evs : "{}", "note.trashed", 200, reply);
     free(evs);
     store_files_free(files, n);
 }
@@ -375,6 +377,7 @@ struct trash_janitor {
     store *st;
     vdocs *docs;
     vsync *sync;
+    struct vmetrics *metrics; /* may be NULL */
     uv_timer_t timer;
     uv_async_t async;
     int handles_open;
@@ -396,6 +399,7 @@ static void job_finish(trash_janitor *j, pjob *p) {
     if (p->idx != NULL) vdocs_answered(j->docs, p->idx, ok);
     if (ok) {
         (void)vdocs_close(j->docs, p->doc);
+        if (j->metrics != NULL) vmetrics_count(j->metrics, PURGED, PURGED_HELP, 1);
         vlog(VLOG_INFO, "note purged",
              json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:b, s:s}}",
                        "doc", p->doc, "vault", p->vault, "path", p->path, "trashed",
@@ -531,19 +535,24 @@ static void on_timer(uv_timer_t *timer) {
     }
     store_trash_items_free(items, n);
     j->runs++;
+    if (j->metrics != NULL)
+        vmetrics_count(j->metrics, "vault_janitor_runs_total", "Trash purge runs of the janitor.",
+                       1);
     vlog(n > 0 ? VLOG_INFO : VLOG_DEBUG, "trash purge run",
          json_pack("{s:I, s:I, s:I, s:I}", "run", (json_int_t)j->runs, "now", (json_int_t)now,
                    "due", (json_int_t)n, "submitted", (json_int_t)submitted));
 }
 
-int trash_janitor_start(uv_loop_t *loop, store *st, vdocs *docs, vsync *sync, uint64_t interval_ms,
-                        trash_janitor **out) {
+int trash_janitor_start(uv_loop_t *loop, store *st, vdocs *docs, vsync *sync,
+                        struct vmetrics *metrics, uint64_t interval_ms, trash_janitor **out) {
     trash_janitor *j = calloc(1, sizeof(*j));
     if (j == NULL) return UV_ENOMEM;
     j->loop = loop;
     j->st = st;
     j->docs = docs;
     j->sync = sync;
+    j->metrics = metrics;
+    if (metrics != NULL) vmetrics_count(metrics, PURGED, PURGED_HELP, 0);
     pthread_mutex_init(&j->mu, NULL);
     int rc = uv_async_init(loop, &j->async, on_async);
     if (rc != 0) {

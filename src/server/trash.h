@@ -56,10 +56,11 @@ typedef struct trash_janitor trash_janitor;
 
 /* Starts purging on `loop` every `interval_ms` (first run after one
  * interval). `sync` (may be NULL) tells which notes have open sync
- * connections: those wait for a later run. Returns 0, or a negative libuv
- * error with nothing started. */
-int trash_janitor_start(uv_loop_t *loop, store *st, vdocs *docs, vsync *sync, uint64_t interval_ms,
-                        trash_janitor **out);
+ * connections: those wait for a later run. `metrics` (may be NULL) gets
+ * the counters vault_trash_purged_total and vault_janitor_runs_total. Returns 0, or a negative
+ * libuv error with nothing started. */
+int trash_janitor_start(uv_loop_t *loop, store *st, vdocs *docs, vsync *sync,
+                        struct vmetrics *metrics, uint64_t interval_ms, trash_janitor **out);
 
 /* Stops the timer (no new runs) and closes the janitor's handles; purges in
  * flight still finish. Safe to call twice; NULL is a no-op. */

@@ -162,7 +162,12 @@ static const char *const pg_migrations[] = {
     "CREATE INDEX files_trashed ON files(trashed) WHERE trashed <> 0;",
     /* 4: how many updates (versions) a row of the update log stands for */
     "ALTER TABLE doc_updates ADD COLUMN n BIGINT NOT NULL DEFAULT 1 CHECK (n >= 1);",
-    /* 5: search speed. ttsv: the title and path words alone, with their own
+    /* 5: notes the janitor purged: their logs take no update any more */
+    "CREATE TABLE purged_docs ("
+    "  doc TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  vault TEXT COLLATE \"C\" NOT NULL,"
+    "  purged BIGINT NOT NULL);",
+    /* 6: search speed. ttsv: the title and path words alone, with their own
      * GIN index (the candidates that rank first), computed for existing
      * rows as the indexer does (path: ASCII non-alphanumerics as spaces).
      * tsv kept inline (compressed) rather than TOASTed, rows rewritten: the

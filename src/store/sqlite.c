@@ -165,7 +165,12 @@ static const char *const sq_migrations[] = {
     /* 4: how many updates (versions) a row of the update log stands for: 1,
      * or more for a compacted snapshot (store_txn_compact) */
     "ALTER TABLE doc_updates ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
-    /* 5: FTS5 prefix indexes of 2, 3 and 4 characters (cheap "proj*"
+    /* 5: notes the janitor purged: their logs take no update any more */
+    "CREATE TABLE purged_docs ("
+    "  doc TEXT PRIMARY KEY,"
+    "  vault TEXT NOT NULL,"
+    "  purged INTEGER NOT NULL);",
+    /* 6: FTS5 prefix indexes of 2, 3 and 4 characters (cheap "proj*"
      * queries): the full-text table is rebuilt with the option, its rows
      * copied over. */
     "CREATE VIRTUAL TABLE search_fts5 USING fts5(vault, title, path, body, prefix = '2 3 4',"

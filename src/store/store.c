@@ -25,8 +25,10 @@
  * opens the next one's ("RELEASE SAVEPOINT txn; SAVEPOINT txn"), and lets
  * COMMIT release the last. It also remembers, per store, documents whose
  * updates it has seen committed in a vault (`docs`): the log of a document
- * never leaves its vault (no API deletes updates or vaults), so appending to
- * such a document in that same vault needs no check of its log.
+ * never leaves its vault (no API deletes vaults), so appending to such a
+ * document in that same vault needs no check of its log. Only a purge
+ * deletes a log; it leaves a tombstone (purged_docs) and empties the cache,
+ * so the next append to a purged document is checked and refused.
  *
  * Invariants:
  * - a txn is answered exactly once, after its batch's COMMIT or ROLLBACK;
@@ -121,7 +123,7 @@ struct store {
     size_t ndocs;
     store_commit_fn hook; /* store_set_commit_hook, under qlock */
     void *hook_ud;
-    long commit_delay_ms; /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
+    long commit_delay_ms;  /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
     pthread_mutex_t llock; /* guards the listeners; held while they run */
     struct listener {
         store_listen_fn fn;
@@ -424,6 +426,13 @@ static int step_update(store *st, store_conn *c, store_txn *t, struct step *s) {
             size_t len;
             const char *v = st->be->col_text(r, 0, &len);
             err = len == 32 && memcmp(v, s->vault, 32) == 0 ? STORE_OK : STORE_EINVAL;
+        } else if (err == STORE_DONE) { /* no log: new, or purged */
+            st->be->rows_free(r);
+            r = NULL;
+            int64_t one;
+            err =
+                write_stmt(st, c, "SELECT 1 FROM purged_docs WHERE doc = $1", qd, NARGS(qd), &one);
+            err = err == STORE_OK ? STORE_ENOTFOUND : err == STORE_ENOTFOUND ? STORE_OK : err;
         }
         if (err != STORE_OK) goto out;
     }
@@ -515,7 +524,6 @@ static int step_compact(store *st, store_conn *c, const struct step *s) {
     return err == STORE_ENOTFOUND ? STORE_ECONFLICT : err;
 }
 
-
 static int step_version(store *st, store_conn *c, const struct step *s) {
     store_arg a[] = {A_TEXT(s->id),  A_INT(s->x[0]), A_TEXT(s->vault), A_INT(s->created),
                      A_INT(s->x[1]), A_INT(s->x[2]), A_INT(s->x[3]),   A_BLOB(s->data, s->len)};
@@ -552,6 +560,20 @@ static int step_purge(store *st, store_conn *c, const struct step *s) {
         err = write_stmt(st, c, "DELETE FROM versions WHERE doc = $1", ad, NARGS(ad), NULL);
     if (err == STORE_OK)
         err = write_stmt(st, c, "DELETE FROM version_bursts WHERE doc = $1", ad, NARGS(ad), NULL);
+    /* A tombstone: an update that reaches the writer after this (an edit
+     * racing the purge) is refused instead of starting a log with no
+     * beginning. The writer's cache of known documents forgets them all,
+     * so that the next append to any document checks again. */
+    store_arg ap[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(wall_ms())};
+    if (err == STORE_OK)
+        err = write_stmt(st, c,
+                         "INSERT INTO purged_docs (doc, vault, purged) VALUES ($1, $2, $3)"
+                         " ON CONFLICT (doc) DO NOTHING",
+                         ap, NARGS(ap), NULL);
+    if (err == STORE_OK && st->docs != NULL) {
+        memset(st->docs, 0, DOC_SLOTS * sizeof(*st->docs));
+        st->ndocs = 0;
+    }
     return err;
 }
 

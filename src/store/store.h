@@ -291,7 +291,8 @@ void store_txn_free(store_txn *t); /* for a txn never submitted */
 
 /* Appends one update to the log of `doc` (which lives in `vault`) and bumps
  * the vault's sequence number. At commit: STORE_ENOTFOUND if the vault does
- * not exist, STORE_EINVAL if `doc` already has updates in another vault. */
+ * not exist or the document was purged (store_txn_purge_note), STORE_EINVAL
+ * if `doc` already has updates in another vault. */
 int store_txn_append_update(store_txn *t, const char *vault, const char *doc, const uint8_t *update,
                             size_t len);
 /* Compacts a prefix of the update log of `doc` (in `vault`): the `rows`
@@ -322,8 +323,9 @@ int store_txn_put_version(store_txn *t, const char *vault, const char *doc, cons
  * it): removed if no later edit came, else it restarts after last_at. */
 int store_txn_burst_done(store_txn *t, const char *vault, const char *doc, int64_t last_at);
 /* Purges trashed note `doc` of `vault`: its update log, versions, burst and
- * projection row. At commit, STORE_ENOTFOUND (and nothing happens) unless
- * the note is still trashed with its trash time and last edit at or before
+ * projection row, and leaves a tombstone so that its log never takes an
+ * update again. At commit, STORE_ENOTFOUND (and nothing happens) unless the
+ * note is still trashed with its trash time and last edit at or before
  * `cutoff`: a restore or an edit that committed first wins. */
 int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t cutoff);
 /* Test hook: make the transaction fail after its other steps ran, so that

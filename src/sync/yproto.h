@@ -53,13 +53,7 @@ enum {
 };
 
 /* Message types (the first varuint). */
-enum {
-    YMSG_SYNC = 0,
-    YMSG_AWARENESS = 1,
-    YMSG_AUTH = 2,
-    YMSG_QUERY_AWARENESS = 3,
-    YMSG_SAVED = 4
-};
+enum { YMSG_SYNC = 0, YMSG_AWARENESS = 1, YMSG_AUTH = 2, YMSG_QUERY_AWARENESS = 3, YMSG_SAVED = 4 };
 
 /* Sync message types (the second varuint of a YMSG_SYNC message). */
 enum { YSYNC_STEP1 = 0, YSYNC_STEP2 = 1, YSYNC_UPDATE = 2 };

@@ -89,3 +89,58 @@ test('the guard counts absolute numbers too: 51 deletions in a big vault ask', a
   await ada.sync('A', { args: ['--yes'] })
   assert.equal((await server.api('GET', `/api/v1/vaults/${vault}/notes`, { token: ada.token })).body.notes.length, 249)
 })
+
+test('a crash between a write and its record does not apply the remote changes twice', async t => {
+  const { server, proxy } = await setup(t)
+  const ada = await Person.create(t, server, proxy, 'ada@example.test')
+  const vault = await server.vault(ada.token, 'Notes')
+  await server.note(ada.token, vault, '/Journal.md', 'Monday\n')
+  const a = await ada.clone(vault, 'A')
+  const b = await ada.clone(vault, 'B')
+  write(b, 'Journal.md', 'Monday\nTuesday\n')
+  await ada.sync('B')
+  const pause = mkdtempSync(join(tmpdir(), 'vn-pause-'))
+  t.after(() => rmSync(pause, { recursive: true, force: true }))
+  const run = ada.start(['sync'], { cwd: a, env: { VN_TEST_PAUSE_DIR: pause } })
+  await until(() => existsSync(join(pause, 'paused')), 'vn to reach the write of Journal.md', 60000)
+  run.child.kill('SIGKILL') // the power goes...
+  await run.done
+  write(a, 'Journal.md', 'Monday\nTuesday\n') // ...right after the rename reached the disk
+  for (const n of readdirSync(a)) if (n.startsWith('.vn-tmp')) unlinkSync(join(a, n))
+  await ada.sync('A')
+  assert.equal(read(a, 'Journal.md'), 'Monday\nTuesday\n')
+  await ada.sync('B')
+  assert.deepEqual(files(b), files(a))
+  assert.deepEqual(await yjsView(server, vault, ada.token), files(a))
+})
+
+test('a clone cut short after writing some files: the next sync adopts them, no duplicates', async t => {
+  const { server, proxy } = await setup(t)
+  const ada = await Person.create(t, server, proxy, 'ada@example.test')
+  const vault = await server.vault(ada.token, 'Notes')
+  for (let i = 0; i < 8; i++) await server.note(ada.token, vault, `/n${i}.md`, `note ${i}\n`)
+  const pause = mkdtempSync(join(tmpdir(), 'vn-pause-'))
+  t.after(() => rmSync(pause, { recursive: true, force: true }))
+  const dir = ada.dir('A')
+  const run = ada.start(['clone', vault, dir], { env: { VN_TEST_PAUSE_DIR: pause } })
+  const paused = join(pause, 'paused')
+  const resume = join(pause, 'resume')
+  for (let i = 0; i < 3; i++) { // three files reach the folder...
+    await until(() => existsSync(paused), 'vn to reach a write', 60000)
+    writeFileSync(resume, '')
+    await until(() => !existsSync(resume), 'vn to go on', 60000)
+  }
+  await until(() => existsSync(paused), 'vn to reach the fourth write', 60000)
+  run.child.kill('SIGKILL') // ...then the clone dies before recording them
+  await run.done
+  for (const n of readdirSync(dir)) if (n.startsWith('.vn-tmp')) unlinkSync(join(dir, n))
+  const written = Object.keys(files(dir))
+  assert.equal(written.length, 3)
+  write(dir, written[0], read(dir, written[0]) + 'edited before the next sync\n')
+  await ada.sync('A')
+  const notes = (await server.api('GET', `/api/v1/vaults/${vault}/notes`, { token: ada.token })).body.notes
+  assert.equal(notes.length, 8, 'no note was created twice')
+  assert.equal(Object.keys(files(dir)).length, 8)
+  assert.match(read(dir, written[0]), /edited before the next sync/)
+  assert.deepEqual(await yjsView(server, vault, ada.token), files(dir))
+})

@@ -104,7 +104,7 @@ export class Person {
           ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1',
           ...env
         },
-        stdio: ['pipe', 'pipe', 'pipe']
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']
       })
       let stdout = ''
       let stderr = ''
@@ -112,7 +112,10 @@ export class Person {
       child.stderr.on('data', d => { stderr += d })
       child.on('error', reject)
       child.on('exit', (code, signal) => resolve({ code: code ?? 128 + 15, signal, stdout, stderr }))
-      child.stdin.end(input ?? '')
+      if (input !== undefined) {
+        child.stdin.on('error', () => {}) // vn may exit before reading it
+        child.stdin.end(input)
+      }
       this.last = child
     })
   }
@@ -206,9 +209,10 @@ export async function yjsView (server, vault, token) {
   }
 }
 
-/** A server, a proxy in front of it, and cleanup. */
-export async function setup (t) {
-  const server = await Vaultd.start()
+/** A server (with extra environment `env`; on PostgreSQL when `database` is a postgres://
+ * URL), a proxy in front of it, and cleanup. */
+export async function setup (t, { env, database } = {}) {
+  const server = await Vaultd.start({ env, database })
   const proxy = await Proxy.start(server.port)
   t.after(async () => {
     await proxy.close()

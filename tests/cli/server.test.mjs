@@ -1,6 +1,6 @@
-// server.test.mjs - the vn commands that read the server's search index and trash:
-// `vn search`, `vn trash` and `vn untrash` (which brings a deleted note, with an edit it got
-// while in the trash, back into the folder).
+// server.test.mjs - the vn commands that read the server's search index, trash and
+// history: `vn search`, `vn trash`, `vn untrash` (which brings a deleted note, with an edit
+// it got while in the trash, back into the folder), `vn log`, `vn show`, `vn restore`.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, unlinkSync } from 'node:fs'
@@ -61,4 +61,49 @@ test('trash lists what was deleted in the folder; untrash brings it back with it
   r = await ada.vn(['untrash', 'Never.md'], { cwd: a })
   assert.equal(r.code, 6)
   assert.match(r.stderr, /not a note of this vault/)
+})
+
+test('log lists the versions of a note, show prints one, restore brings its text back', async t => {
+  const { server, proxy } = await setup(t, { env: { VAULT_VERSION_IDLE_MS: '200' } })
+  const ada = await Person.create(t, server, proxy, 'ada@example.test')
+  const vault = await server.vault(ada.token, 'Notes')
+  const a = await ada.clone(vault, 'A')
+  write(a, 'Essay.md', 'first draft\n')
+  await ada.sync('A')
+  let r
+  const versions = async n => until(async () => {
+    r = await ada.vn(['log', 'Essay.md'], { cwd: a })
+    return r.code === 0 && r.stdout.trim().split('\n').filter(l => /^\d+ /.test(l)).length === n
+  }, `${n} versions of Essay.md`, 60000)
+  await versions(1)
+  write(a, 'Essay.md', 'second draft, much better\n')
+  await ada.sync('A')
+  await versions(2)
+  assert.match(r.stdout, /^2 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d {2}\S+/m)
+  r = await ada.vn(['show', 'Essay.md@1'], { cwd: a })
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, 'first draft\n')
+  // from outside the folder: the file's own path finds its vault
+  r = await ada.vn(['show', join(a, 'Essay.md') + '@2'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, 'second draft, much better\n')
+  r = await ada.vn(['show', '-C', a, '/Essay.md@2'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, 'second draft, much better\n')
+  r = await ada.vn(['show', 'Essay.md@99'], { cwd: a })
+  assert.equal(r.code, 6)
+  r = await ada.vn(['show', 'Essay.md'], { cwd: a })
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /FILE@VERSION/)
+  r = await ada.vn(['log', 'Nope.md'], { cwd: a })
+  assert.equal(r.code, 6)
+  r = await ada.vn(['restore', 'Essay.md', '1'], { cwd: a })
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /Restored Essay\.md to version 1/)
+  assert.equal(read(a, 'Essay.md'), 'first draft\n')
+  await versions(3)
+  assert.match(r.stdout, /restored from version 1/)
+  r = await ada.vn(['restore', 'Essay.md', 'x'], { cwd: a })
+  assert.equal(r.code, 2)
+  assert.deepEqual(await yjsView(server, vault, ada.token), files(a))
 })

@@ -3,11 +3,13 @@
 // replica), creates, renames and deletes some; desktop B edits some of the same notes
 // online; A comes back and syncs. Both folders end identical, every edit of both sides is
 // there, and the texts are exactly what the real Yjs renders from the server's documents.
-import { test } from 'node:test'
+// On both storage backends (SQLite, and a throwaway PostgreSQL from scripts/pg-test.sh).
+import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { renameSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { setup, Person, Proxy, files, write, read, yjsView } from './lib.mjs'
+import { TestPostgres } from '../interop/lib/pg.mjs'
 
 const body = i => `# Note ${i}\n\nfirst line of ${i}\nsecond line of ${i}\nthird line of ${i}\n`
 
@@ -17,8 +19,20 @@ function insertAfterLine (text, n, line) {
   return lines.join('\n')
 }
 
-test('train: A offline for many rounds, B online on the same notes, A syncs: nothing lost', async t => {
-  const { server, proxy: proxyB } = await setup(t)
+let pg = null
+before(() => { pg = TestPostgres.start() })
+after(() => pg?.stop())
+
+test('train: A offline for many rounds, B online on the same notes, A syncs: nothing lost (SQLite)', async t => {
+  await train(t, {})
+})
+
+test('train on PostgreSQL', async t => {
+  await train(t, { database: pg.database() })
+})
+
+async function train (t, backend) {
+  const { server, proxy: proxyB } = await setup(t, backend)
   const proxyA = await Proxy.start(server.port)
   t.after(() => proxyA.close())
   const laptop = await Person.create(t, server, proxyA, 'ada@example.test')
@@ -81,7 +95,7 @@ test('train: A offline for many rounds, B online on the same notes, A syncs: not
   assert.equal(Object.keys(fa).length, 39 + 5)
   // A's edit sits in the middle, B's line on top: the merge is character-wise
   assert.ok(fa['notes/15.md'].startsWith('B first in 15\n# Note 15\n\nfirst line of 15\nA was here in 15\n'), fa['notes/15.md'])
-})
+}
 
 test('a device back after a long time exchanges only what changed, not the vault', async t => {
   const { server, proxy: proxyS } = await setup(t)

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   Server, launch, newDevice, signUp, logIn, createVault, createNote, typeAtEnd, waitForStatus,
-  waitForText, editorText, noteIdOf, screenshot, editor, status
+  waitForText, editorText, noteIdOf, screenshot, editor, status, until
 } from './lib/harness.mjs'
 
 let server, browser
@@ -56,9 +56,13 @@ test('sign up, create a vault and a note, type, reload: the text is there', asyn
   await waitForText(other.page, '# Plan\n\nShip the **web app**.')
   await other.context.close()
 
-  // log out: back to the login form, and the session no longer works
+  // log out: back to the login form, this device forgets the notes, the session no longer works
+  assert.ok((await page.evaluate(() => indexedDB.databases())).some(d => d.name === `note:${id}`))
   await page.getByRole('button', { name: 'Log out' }).click()
+  await page.getByRole('dialog', { name: 'Log out?' }).getByRole('button', { name: 'Log out' }).click()
   await page.getByRole('form', { name: 'Log in' }).waitFor()
+  await until(async () => !(await page.evaluate(() => indexedDB.databases())).some(d => d.name.startsWith('note:') || d.name === 'vaultnotes'),
+    'the local copies to be deleted')
   await page.goto('/')
   await page.getByRole('form', { name: 'Log in' }).waitFor()
   await context.close()

@@ -72,6 +72,10 @@ test('search as you type, then delete to the trash and restore', async () => {
   assert.equal(await page.getByTestId('note-link').filter({ hasText: 'Tea.md' }).count(), 0)
   assert.equal(await page.getByTestId('note-link').filter({ hasText: 'Recipes.md' }).count(), 0)
 
+  // a link to a trashed note says where it went
+  await page.goto(`/v/${vault}/n/${tea}`)
+  await page.getByRole('alert').filter({ hasText: 'may be in the trash' }).waitFor()
+
   await page.getByRole('button', { name: 'Trash' }).click()
   const trash = page.getByRole('region', { name: 'Trash' })
   await trash.getByText('/Tea.md').waitFor()

@@ -69,8 +69,9 @@ static void check_awareness(const uint8_t *buf, size_t len) {
     FUZZ_CHECK(n <= 64);
     for (size_t i = 0; i < n; i++) {
         FUZZ_CHECK(e[i].state_len <= 1024);
-        FUZZ_CHECK(e[i].state_len == 0 || ((const uint8_t *)e[i].state >= buf &&
-                                           (const uint8_t *)e[i].state + e[i].state_len <= buf + len));
+        FUZZ_CHECK(e[i].state_len == 0 ||
+                   ((const uint8_t *)e[i].state >= buf &&
+                    (const uint8_t *)e[i].state + e[i].state_len <= buf + len));
         FUZZ_CHECK(yproto_utf8_valid(e[i].state, e[i].state_len));
         FUZZ_CHECK(e[i].client <= YPROTO_MAX_UINT && e[i].clock <= YPROTO_MAX_UINT);
     }
@@ -125,7 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(m.type == 99);
         return 0;
     }
-    FUZZ_CHECK(m.payload_len == 0 || (m.payload >= data && m.payload + m.payload_len <= data + size));
+    FUZZ_CHECK(m.payload_len == 0 ||
+               (m.payload >= data && m.payload + m.payload_len <= data + size));
     FUZZ_CHECK((m.type == YMSG_SYNC) == (m.sync_type >= 0));
 
     switch (m.type) {

@@ -169,6 +169,37 @@ static char *paths(void) {
     return out;
 }
 
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Whether a search of vault v for q (with trashed notes when `trashed`)
+ * finds note id. */
+static bool search_finds(const char *v, const char *q, bool trashed, const char *id) {
+    char url[256];
+    snprintf(url, sizeof(url), "/api/v1/vaults/%s/search?q=%s%s", v, q,
+             trashed ? "&trashed=1" : "");
+    json_t *j = NULL;
+    bool found = false;
+    if (api(&srv, "GET", url, tok, NULL, &j) == 200) {
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(j, "results"), i, it) {
+            if (strcmp(json_string_value(json_object_get(it, "id")), id) == 0) found = true;
+        }
+    }
+    json_decref(j);
+    return found;
+}
+
+/* Waits (generously: the indexer follows the outbox) until the search
+ * answer is `want`. */
+static void wait_search(const char *v, const char *q, bool trashed, const char *id, bool want) {
+    for (int i = 0; i < 1200 && search_finds(v, q, trashed, id) != want; i++) sleep_ms(50);
+    ASSERT_TRUE(search_finds(v, q, trashed, id) == want);
+}
+
 /* ---- trash, list, restore ----------------------------------------------------- */
 
 static void trash_and_restore(void) {
@@ -287,6 +318,10 @@ static void folder_trash(void) {
     char *p = paths();
     ASSERT_EQ_STR(p, "/Home.md\n/Workshop.md\n");
     free(p);
+    /* Search follows: the notes leave the default results, and show with
+     * trashed=1. */
+    CHECK_HELPER(wait_search(vault, "One", true, a, true));
+    CHECK_HELPER(wait_search(vault, "One", false, a, false));
     json_t *t = trash_of(vault, tok);
     ASSERT_EQ_UINT(json_array_size(json_object_get(t, "trash")), 2);
     ASSERT_EQ_INT(json_integer_value(json_object_get(trash_item(t, a), "trashed")), at);
@@ -402,11 +437,6 @@ static void set_clock(int64_t offset_ms) {
     fclose(f);
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* How many janitor runs the server has logged. */
 static int runs_logged(void) {
     char *log = vread_file(srv.proc.log_path);
@@ -485,6 +515,7 @@ static void janitor_purges(void) {
     }
     ASSERT_TRUE(versioned);
     ASSERT_EQ_INT(note_call("DELETE", old, "", tok, NULL, NULL), 204);
+    CHECK_HELPER(wait_search(short_vault, "Old", true, old, true));
     ASSERT_EQ_INT(note_call("DELETE", edited, "", tok, NULL, NULL), 204);
     ASSERT_EQ_INT(note_call("DELETE", kept, "", tok, NULL, NULL), 204);
     store_doc_usage u;
@@ -517,6 +548,12 @@ static void janitor_purges(void) {
     ASSERT_EQ_INT(u.versions, 0);
     ASSERT_EQ_INT(file_rc, STORE_ENOTFOUND);
     ASSERT_EQ_INT(note_call("POST", old, "/restore", tok, NULL, NULL), 404);
+    CHECK_HELPER(wait_search(short_vault, "Old", true, old, false)); /* its entry is gone */
+    vresp m;
+    ASSERT_EQ_INT(vhttp_call(srv.port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &m), 0);
+    ASSERT_TRUE(strstr(m.body, "\nvault_trash_purged_total 1\n") != NULL);
+    ASSERT_TRUE(strstr(m.body, "\nvault_janitor_runs_total ") != NULL);
+    vresp_free(&m);
     ASSERT_EQ_INT(get_note(old, NULL, NULL), 404);
     /* The purge was logged with what it removed. */
     char *log = vread_file(srv.proc.log_path);

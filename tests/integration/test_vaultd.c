@@ -93,6 +93,14 @@ TEST(version_help_and_bad_flags) {
     ASSERT_TRUE(strstr(out, "--listen wants HOST:PORT") != NULL);
     const char *const bad_flag[] = {"--frobnicate", NULL};
     ASSERT_EQ_INT(vproc_run(bad_flag, out, sizeof(out)), 2);
+    ASSERT_EQ_INT(vproc_run(help, out, sizeof(out)), 0);
+    ASSERT_TRUE(strstr(out, "--doc-idle-ms") != NULL);
+    static const char *const bad_idle[] = {"-5", "12x", "", "999999999999"};
+    for (size_t i = 0; i < sizeof(bad_idle) / sizeof(bad_idle[0]); i++) {
+        const char *const args[] = {"--doc-idle-ms", bad_idle[i], NULL};
+        ASSERT_EQ_INT(vproc_run(args, out, sizeof(out)), 2);
+        ASSERT_TRUE(strstr(out, "--doc-idle-ms wants milliseconds") != NULL);
+    }
 }
 
 TEST(port_in_use_is_a_clear_error) {
@@ -131,4 +139,36 @@ TEST(traceparent_is_continued_and_returned) {
     free(log);
     ASSERT_TRUE(logged);
     ASSERT_EQ_INT(exit_code, 0);
+}
+
+/* Status of an unauthenticated GET of `path` on a vaultd started with
+ * `--roles roles`: 404 when the route's role does not run here, 401 when it
+ * does (the route runs and asks for a login). */
+static void roles_answer(const char *roles, const char *path, int want) {
+    vproc p;
+    const char *const extra[] = {"--roles", roles, NULL};
+    ASSERT_EQ_INT(vproc_start(&p, extra), 0);
+    int status = 0;
+    char body[512];
+    int rc = vhttp_request(p.port, "GET", path, &status, body, sizeof(body));
+    int exit_code = vproc_stop(&p, 30);
+    vproc_cleanup(&p);
+    ASSERT_EQ_INT(rc, 0);
+    if (status != want)
+        fprintf(stderr, "--roles %s, GET %s: %d, want %d\n", roles, path, status, want);
+    ASSERT_EQ_INT(status, want);
+    ASSERT_EQ_INT(exit_code, 0);
+}
+
+/* Both sync endpoints belong to the sync role, every other /api/ route to
+ * the api role. */
+TEST(roles_split_the_api_from_both_sync_endpoints) {
+    static const char vault_sync[] = "/api/v1/vaults/0123456789abcdef0123456789abcdef/sync";
+    static const char note_sync[] = "/api/v1/sync/0123456789abcdef0123456789abcdef";
+    CHECK_HELPER(roles_answer("api", vault_sync, 404));
+    CHECK_HELPER(roles_answer("api", note_sync, 404));
+    CHECK_HELPER(roles_answer("api", "/api/v1/vaults", 401));
+    CHECK_HELPER(roles_answer("sync", vault_sync, 401));
+    CHECK_HELPER(roles_answer("sync", note_sync, 401));
+    CHECK_HELPER(roles_answer("sync", "/api/v1/vaults", 404));
 }

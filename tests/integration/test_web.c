@@ -145,9 +145,17 @@ TEST(web_dir_without_index_html_is_a_clear_error) {
                                    "--web-dir", "/no/such/web/dir", NULL};
     int rc_missing = vproc_run(missing, out, sizeof(out));
     int said_missing = strstr(out, "/no/such/web/dir") != NULL;
+    /* the environment variable is read too */
+    setenv("VAULT_WEB_DIR", "/no/such/env/web/dir", 1);
+    const char *const by_env[] = {"--listen", "127.0.0.1:0", "--data-dir", data, NULL};
+    int rc_env = vproc_run(by_env, out, sizeof(out));
+    int said_env = strstr(out, "/no/such/env/web/dir") != NULL;
+    unsetenv("VAULT_WEB_DIR");
     remove_site(tmp);
     ASSERT_EQ_INT(rc_empty, 1);
     ASSERT_TRUE(said_index);
     ASSERT_EQ_INT(rc_missing, 1);
     ASSERT_TRUE(said_missing);
+    ASSERT_EQ_INT(rc_env, 1);
+    ASSERT_TRUE(said_env);
 }

@@ -121,3 +121,59 @@ test('saved messages byte by byte, as docs/sync.md shows them', () => withServer
   await s.closed
   await plain.closed
 }))
+
+test('a commit that fails sends no saved message: the sender and those waiting are closed with 1011', async () => {
+  const server = await Vaultd.start({ env: { VAULT_FAULT: 'sync-commit' } })
+  try {
+    const token = await server.user('ada@example.com')
+    const vault = await server.vault(token)
+    const note = await server.note(token, vault, '/Fails.md', '')
+    const a = await rawSocket(server, `${note}?saved=1`, token)
+    const b = await rawSocket(server, `${note}?saved=1`, token)
+    // client 1 inserts "hi" on a; b sends the same update right after: nothing new for the
+    // server's memory, so b waits for a's commit, which fails
+    const hi = hex('00 02 12 01 01 01 00 04 01 07 63 6f 6e 74 65 6e 74 02 68 69 00')
+    a.send(hi)
+    b.send(hi)
+    const [ca, cb] = await Promise.all([a.closed, b.closed])
+    assert.equal(ca.code, 1011)
+    assert.equal(cb.code, 1011)
+    assert.ok(!a.received.some(m => m[0] === 4), 'no saved message for a')
+    assert.ok(!b.received.some(m => m[0] === 4), 'no saved message for b')
+    assert.equal(await server.text(token, note), '')
+    await server.stop()
+  } finally {
+    await server.dispose()
+  }
+})
+
+test('an update waiting for a missing dependency is saved only once that arrives and is committed', () => withServer(async server => {
+  const token = await server.user('ada@example.com')
+  const vault = await server.vault(token)
+  const note = await server.note(token, vault, '/Waits.md', '')
+  const a = await rawSocket(server, `${note}?saved=1`, token)
+  const b = await rawSocket(server, `${note}?saved=1`, token)
+  const isSaved = m => m[0] === 4
+  const isStep2 = m => m[0] === 0 && m[1] === 1
+  // On a: client 2's "!" after client 1's "i", which the server lacks (it waits), then an
+  // empty update, then a step 1. Messages of a connection are handled in order and a step 1
+  // is answered at once when no commit is in flight, so a saved message due for the first
+  // two would reach a before the step 2.
+  a.send(hex('00 02 0a 01 01 02 00 84 01 01 01 21 00'))
+  a.send(hex('00 02 02 00 00'))
+  a.send(hex('00 00 01 00'))
+  await until(() => a.received.some(isStep2), 'the answer to a\'s step 1')
+  assert.equal(a.received.filter(isSaved).length, 0, 'nothing saved while "!" waits')
+  assert.equal(await server.text(token, note), '')
+  // b brings client 1's "hi": both integrate and commit; a's two saved messages come, covering
+  // client 2's "!" (clock 1) and client 1's "hi" (clock 2); b gets its own
+  b.send(hex('00 02 12 01 01 01 00 04 01 07 63 6f 6e 74 65 6e 74 02 68 69 00'))
+  await until(() => a.received.filter(isSaved).length === 2, 'a\'s two saved messages')
+  for (const m of a.received.filter(isSaved)) assert.deepEqual([...m], [...hex('04 05 02 02 01 01 02')])
+  await until(() => b.received.filter(isSaved).length === 1, 'b\'s saved message')
+  assert.equal(await server.text(token, note), 'hi!')
+  a.close()
+  b.close()
+  await a.closed
+  await b.closed
+}))

@@ -341,6 +341,82 @@ TEST(map_observers_get_changed_keys) {
     ydoc_free(b);
 }
 
+typedef struct {
+    int calls;
+    size_t maps;
+    size_t keys[2];
+    bool in_order;
+    bool distinct;
+} many_keys_seen;
+
+/* Checks key i of map j is "k<j>-<i>" (in first-change order) and that no
+ * key repeats. */
+static void on_many_keys(void *ud, const ychange *ch, size_t n, const void *origin) {
+    many_keys_seen *k = ud;
+    (void)origin;
+    k->calls++;
+    k->maps = n;
+    for (size_t i = 0; i < n && i < 2; i++) {
+        k->keys[i] = ch[i].nkeys;
+        const char *root = ch[i].root;
+        for (size_t j = 0; j < ch[i].nkeys; j++) {
+            char want[32];
+            snprintf(want, sizeof(want), "k%s-%zu", root, j);
+            if (strcmp(ch[i].keys[j], want) != 0) k->in_order = false;
+        }
+    }
+    k->distinct = true;
+    for (size_t i = 0; i < n && i < 2; i++)
+        for (size_t j = 1; j < ch[i].nkeys; j++)
+            if (strcmp(ch[i].keys[j - 1], ch[i].keys[j]) == 0) k->distinct = false;
+}
+
+/* A transaction touching thousands of keys (a vault index being loaded or
+ * every file trashed at once) reports each changed key once, in the order of
+ * its first change, for local edits and for the applied update alike. */
+TEST(map_observers_get_thousands_of_keys_once_each) {
+    enum { N = 5000 };
+    ydoc *a = new_doc(41, true), *b = new_doc(42, true);
+    many_keys_seen ka = {.in_order = true}, kb = {.in_order = true};
+    ydoc_observe_changes(a, on_many_keys, &ka);
+    ydoc_observe_changes(b, on_many_keys, &kb);
+    ytype *m0 = ydoc_get(a, "0", YTYPE_MAP), *m1 = ydoc_get(a, "1", YTYPE_MAP);
+    ytxn *x = ydoc_begin(a, NULL);
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < N; i++) {
+            char key[32];
+            yany v = num((double)(i + (size_t)round));
+            snprintf(key, sizeof(key), "k0-%zu", i);
+            ASSERT_EQ_INT(ymap_set(x, m0, key, &v), Y_OK);
+            if (i % 2 == 0) {
+                snprintf(key, sizeof(key), "k1-%zu", i / 2);
+                ASSERT_EQ_INT(ymap_set(x, m1, key, &v), Y_OK);
+            }
+        }
+    ASSERT_EQ_INT(ytxn_commit(x), Y_OK);
+    ASSERT_EQ_INT(ka.calls, 1);
+    ASSERT_EQ_UINT(ka.maps, 2);
+    ASSERT_EQ_UINT(ka.keys[0], N);
+    ASSERT_EQ_UINT(ka.keys[1], N / 2);
+    ASSERT_TRUE(ka.in_order);
+    ASSERT_TRUE(ka.distinct);
+    uint8_t *u;
+    size_t n;
+    ASSERT_EQ_INT(ydoc_encode_state_as_update(a, NULL, 0, &u, &n), Y_OK);
+    ASSERT_EQ_INT(ydoc_apply_update(b, u, n, NULL), Y_OK);
+    yfree(u);
+    ASSERT_EQ_INT(kb.calls, 1);
+    ASSERT_EQ_UINT(kb.maps, 2);
+    ASSERT_EQ_UINT(kb.keys[0] + kb.keys[1], N + N / 2);
+    ASSERT_TRUE(kb.distinct);
+    ASSERT_EQ_UINT(ymap_len(ydoc_get(b, "0", YTYPE_MAP)), N);
+    yvalue v;
+    ASSERT_EQ_INT(ymap_get(ydoc_get(b, "1", YTYPE_MAP), "k1-2499", &v), Y_OK);
+    ASSERT_TRUE(v.any.kind == YANY_NUMBER && v.any.u.num == 4998 + 2);
+    ydoc_free(a);
+    ydoc_free(b);
+}
+
 /* Yjs: d.clientID = 9; m.set('a', 1); m.set('a\u0000b', 2); m.set('a', 3):
  * a key holding a NUL byte is a key of its own and re-encodes whole. */
 TEST(map_keys_with_nul_bytes_stay_distinct) {

@@ -1938,3 +1938,242 @@ STORE_TEST(store_listeners_hear_commits) {
     pthread_mutex_unlock(&l.m);
     pthread_mutex_destroy(&l.m);
 }
+
+/* ---- trash and history ------------------------------------------------------ */
+
+#define DAY_MS 86400000LL
+
+/* A note row and one update of its log, committed together. */
+static void trashed_note(struct env *e, const char *vault, unsigned n, int64_t trashed,
+                         int64_t updated, char id[33]) {
+    mkid(id, 0xf000 + n);
+    char path[32];
+    snprintf(path, sizeof(path), "/n%u.md", n);
+    store_file f = {.path = path,
+                    .title = "t",
+                    .is_note = true,
+                    .created = 100,
+                    .updated = updated,
+                    .trashed = trashed};
+    memcpy(f.id, id, 33);
+    memcpy(f.vault, vault, 33);
+    store_txn *t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, id, (const uint8_t *)"u", 1), STORE_OK);
+    ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+}
+
+static int purge(struct env *e, const char *vault, const char *doc, int64_t cutoff) {
+    store_txn *t = store_txn_new();
+    if (store_txn_purge_note(t, vault, doc, cutoff) != STORE_OK) {
+        store_txn_free(t);
+        return -100;
+    }
+    return store_commit(e->st, t, NULL);
+}
+
+STORE_TEST(store_trash_retention_due_and_purge) {
+    int64_t owner, owner2;
+    char v1[33], v2[33], a[33], b[33], c[33], d[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, v1));
+    CHECK_HELPER(new_vault(e, 2, &owner2, v2));
+    ASSERT_EQ_INT(store_vault_set_retention(e->st, v2, 1), STORE_OK);
+    ASSERT_EQ_INT(store_vault_set_retention(e->st, v2, -1), STORE_EINVAL);
+    ASSERT_EQ_INT(store_vault_set_retention(e->st, v2, STORE_RETENTION_MAX_DAYS + 1), STORE_EINVAL);
+    char ghost[33];
+    mkid(ghost, 0xdead);
+    ASSERT_EQ_INT(store_vault_set_retention(e->st, ghost, 3), STORE_ENOTFOUND);
+    store_vault v;
+    ASSERT_EQ_INT(store_vault_get(e->st, v2, owner2, &v), STORE_OK);
+    ASSERT_EQ_INT(v.trash_retention_days, 1);
+    store_vault_free(&v);
+    ASSERT_EQ_INT(store_vault_get(e->st, v1, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.trash_retention_days, 0);
+    store_vault_free(&v);
+
+    const int64_t t0 = 10 * DAY_MS;
+    CHECK_HELPER(trashed_note(e, v1, 1, t0, t0 - 5, a));          /* trashed at t0 */
+    CHECK_HELPER(trashed_note(e, v1, 2, t0, t0 + DAY_MS, b));     /* edited a day later */
+    CHECK_HELPER(trashed_note(e, v2, 3, t0, t0 - 5, c));          /* 1-day vault */
+    CHECK_HELPER(trashed_note(e, v1, 4, 0, t0 + 99 * DAY_MS, d)); /* live */
+
+    store_trash_item *it = NULL;
+    size_t n = 0;
+    /* A day after t0: only the 1-day vault's note, with its own cutoff. */
+    ASSERT_EQ_INT(store_trash_due(e->st, t0 + DAY_MS, 30 * DAY_MS, 100, &it, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1);
+    ASSERT_EQ_STR(it[0].file.id, c);
+    ASSERT_EQ_INT(it[0].cutoff, t0);
+    store_trash_items_free(it, n);
+    /* 30 days after t0: a too, oldest activity first; b was edited later. */
+    ASSERT_EQ_INT(store_trash_due(e->st, t0 + 30 * DAY_MS, 30 * DAY_MS, 100, &it, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_STR(it[0].file.id, a);
+    ASSERT_EQ_STR(it[1].file.id, c);
+    ASSERT_EQ_INT(it[0].cutoff, t0);
+    ASSERT_EQ_INT(it[1].cutoff, t0 + 29 * DAY_MS);
+    store_trash_items_free(it, n);
+    ASSERT_EQ_INT(store_trash_due(e->st, t0 + 31 * DAY_MS, 30 * DAY_MS, 1, &it, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1); /* max */
+    store_trash_items_free(it, n);
+
+    /* A version, so that a purge has history to remove. */
+    store_version ver = {.n = 1, .base = 1, .created = 5, .author = owner};
+    store_txn *t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_put_version(t, v1, a, &ver, (const uint8_t *)"\0\0", 2), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    store_doc_usage u;
+    ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
+    ASSERT_EQ_INT(u.updates, 1);
+    ASSERT_EQ_INT(u.update_bytes, 1);
+    ASSERT_EQ_INT(u.versions, 1);
+    ASSERT_EQ_INT(u.version_bytes, 2);
+
+    /* The purge checks again at commit: younger than the cutoff, edited
+     * after it, live, or in another vault: nothing happens. */
+    ASSERT_EQ_INT(purge(e, v1, a, t0 - 1), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(purge(e, v1, b, t0), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(purge(e, v1, d, t0 + 100 * DAY_MS), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(purge(e, v2, a, t0), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
+    ASSERT_EQ_INT(u.updates, 1);
+    ASSERT_EQ_INT(u.versions, 1);
+    /* At the cutoff: everything of it goes, and only of it. */
+    ASSERT_EQ_INT(purge(e, v1, a, t0), STORE_OK);
+    ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
+    ASSERT_EQ_INT(u.updates, 0);
+    ASSERT_EQ_INT(u.versions, 0);
+    store_file f;
+    ASSERT_EQ_INT(store_file_get(e->st, a, &f), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_file_get(e->st, b, &f), STORE_OK);
+    store_file_free(&f);
+    ASSERT_EQ_INT(store_doc_usage_get(e->st, b, &u), STORE_OK);
+    ASSERT_EQ_INT(u.updates, 1);
+    ASSERT_EQ_INT(purge(e, v1, a, t0), STORE_ENOTFOUND); /* twice: nothing left */
+    /* An edit that reaches the writer after the purge is refused (and does
+     * not bring the row back); other documents still take updates. */
+    store_txn *late = store_txn_new();
+    store_file back = {.path = "/n1.md", .title = "t", .is_note = true, .trashed = t0};
+    memcpy(back.id, a, 33);
+    memcpy(back.vault, v1, 33);
+    ASSERT_EQ_INT(store_txn_append_update(late, v1, a, (const uint8_t *)"x", 1), STORE_OK);
+    ASSERT_EQ_INT(store_txn_put_file(late, &back), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, late, NULL), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_file_get(e->st, a, &f), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
+    ASSERT_EQ_INT(u.updates, 0);
+    late = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(late, v1, b, (const uint8_t *)"y", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, late, NULL), STORE_OK);
+}
+
+static int chain_collect(void *ud, const uint8_t *p, size_t len) { return log_collect(ud, p, len); }
+
+STORE_TEST(store_versions_chain_and_bursts) {
+    int64_t owner;
+    char v1[33], doc[33], other[33];
+    CHECK_HELPER(new_vault(e, 1, &owner, v1));
+    mkid(doc, 0xbeef);
+    mkid(other, 0xbeee);
+    static const char *const payloads[] = {"a", "bb", "ccc"};
+    static const int64_t bases[] = {1, 1, 3};
+    for (int i = 0; i < 3; i++) {
+        store_version v = {.n = i + 1,
+                           .base = bases[i],
+                           .created = 100 * (i + 1),
+                           .author = owner,
+                           .restored_from = i == 2 ? 1 : 0};
+        store_txn *t = store_txn_new();
+        ASSERT_EQ_INT(store_txn_put_version(t, v1, doc, &v, (const uint8_t *)payloads[i],
+                                            strlen(payloads[i])),
+                      STORE_OK);
+        ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    }
+    store_version dup = {.n = 2, .base = 1, .created = 1};
+    store_txn *t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_put_version(t, v1, doc, &dup, (const uint8_t *)"x", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_ECONFLICT);
+    t = store_txn_new();
+    store_version bad = {.n = 4, .base = 5};
+    ASSERT_EQ_INT(store_txn_put_version(t, v1, doc, &bad, (const uint8_t *)"x", 1), STORE_EINVAL);
+    store_txn_free(t);
+
+    store_version *v = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_version_list(e->st, doc, INT64_MAX, 10, &v, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 3);
+    ASSERT_EQ_INT(v[0].n, 3);
+    ASSERT_EQ_INT(v[0].restored_from, 1);
+    ASSERT_EQ_INT(v[0].size, 3);
+    ASSERT_EQ_INT(v[2].n, 1);
+    ASSERT_EQ_INT(v[2].author, owner);
+    free(v);
+    ASSERT_EQ_INT(store_version_list(e->st, doc, 3, 1, &v, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1);
+    ASSERT_EQ_INT(v[0].n, 2);
+    ASSERT_EQ_INT(v[0].created, 200);
+    free(v);
+    ASSERT_EQ_INT(store_version_list(e->st, other, INT64_MAX, 10, &v, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0);
+    free(v);
+
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_version_chain(e->st, doc, 2, chain_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "a|bb|");
+    b = (struct logbuf){.len = 0};
+    ASSERT_EQ_INT(store_version_chain(e->st, doc, 3, chain_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "ccc|");
+    ASSERT_EQ_INT(store_version_chain(e->st, doc, 4, chain_collect, &b), STORE_ENOTFOUND);
+    store_version one;
+    ASSERT_EQ_INT(store_version_get(e->st, doc, 1, &one), STORE_OK);
+    ASSERT_EQ_INT(one.base, 1);
+
+    /* Bursts: the first edit starts one, later edits move its end (never
+     * back), a restore makes it due at once. */
+    store_burst br = {.first_at = 1000, .last_at = 1000, .first_user = 7, .last_user = 7};
+    memcpy(br.doc, doc, 33);
+    memcpy(br.vault, v1, 33);
+    ASSERT_EQ_INT(store_burst_note(e->st, &br), STORE_OK);
+    br.first_at = br.last_at = 2000;
+    br.first_user = br.last_user = 8;
+    ASSERT_EQ_INT(store_burst_note(e->st, &br), STORE_OK);
+    br.first_at = br.last_at = 1500; /* an event seen late */
+    br.first_user = br.last_user = 9;
+    ASSERT_EQ_INT(store_burst_note(e->st, &br), STORE_OK);
+    store_burst *due = NULL;
+    ASSERT_EQ_INT(store_bursts_due(e->st, 1999, 0, 10, &due, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0); /* not idle long enough, not too long */
+    free(due);
+    ASSERT_EQ_INT(store_bursts_due(e->st, 1999, 1000, 10, &due, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1); /* running since 1000: the maximum is reached */
+    free(due);
+    ASSERT_EQ_INT(store_bursts_due(e->st, 2000, 0, 10, &due, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1);
+    ASSERT_EQ_STR(due[0].doc, doc);
+    ASSERT_EQ_INT(due[0].first_at, 1000);
+    ASSERT_EQ_INT(due[0].last_at, 2000);
+    ASSERT_EQ_INT(due[0].first_user, 7);
+    ASSERT_EQ_INT(due[0].last_user, 8);
+    free(due);
+    /* A version holding edits up to 1500: the burst goes on after it. */
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_burst_done(t, v1, doc, 1500), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    ASSERT_EQ_INT(store_bursts_due(e->st, 2000, 0, 10, &due, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1);
+    ASSERT_EQ_INT(due[0].first_at, 1501);
+    free(due);
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_burst_done(t, v1, doc, 2000), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    ASSERT_EQ_INT(store_bursts_due(e->st, INT64_MAX, INT64_MAX, 10, &due, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 0);
+    free(due);
+    br.first_at = br.last_at = 3000;
+    br.restored_from = 2;
+    ASSERT_EQ_INT(store_burst_note(e->st, &br), STORE_OK);
+    ASSERT_EQ_INT(store_bursts_due(e->st, 0, 0, 10, &due, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1);
+    ASSERT_EQ_INT(due[0].restored_from, 2);
+    free(due);
+}

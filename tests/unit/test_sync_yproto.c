@@ -114,9 +114,9 @@ static const decode_case decode_cases[] = {
     {"00 00", YPROTO_EMALFORMED, 0, 0, NULL},
     {"00 03 00", YPROTO_EUNKNOWN, 0, 0, NULL},
     {"05", YPROTO_EUNKNOWN, 0, 0, NULL},
-    {"04", YPROTO_EMALFORMED, 0, 0, NULL},             /* saved without its state vector */
-    {"04 00", YPROTO_EMALFORMED, 0, 0, NULL},          /* an empty payload is no state vector */
-    {"04 02 01 01", YPROTO_EMALFORMED, 0, 0, NULL},    /* 1 client, clock missing */
+    {"04", YPROTO_EMALFORMED, 0, 0, NULL},                /* saved without its state vector */
+    {"04 00", YPROTO_EMALFORMED, 0, 0, NULL},             /* an empty payload is no state vector */
+    {"04 02 01 01", YPROTO_EMALFORMED, 0, 0, NULL},       /* 1 client, clock missing */
     {"04 04 01 01 03 00", YPROTO_EMALFORMED, 0, 0, NULL}, /* a byte after the state vector */
     {"04 03 01 01 03 00", YPROTO_EMALFORMED, 0, 0, NULL}, /* trailing byte after the message */
     {"ff ff ff ff ff ff ff ff ff", YPROTO_EMALFORMED, 0, 0, NULL},
@@ -315,9 +315,9 @@ TEST(utf8_validation) {
 TEST(decoders_survive_random_bytes) {
     uint64_t x = 0x9e3779b97f4a7c15ull;
     uint8_t buf[64];
-    static const char *const seeds[] = {"00 00 03 01 01 03", "00 02 02 00 00",
-                                        "01 06 01 02 01 02 7b 7d", "02 00 02 6e 6f", "03",
-                                        "04 03 01 01 03"};
+    static const char *const seeds[] = {
+        "00 00 03 01 01 03", "00 02 02 00 00", "01 06 01 02 01 02 7b 7d", "02 00 02 6e 6f", "03",
+        "04 03 01 01 03"};
     for (int round = 0; round < 200000; round++) {
         x ^= x << 13;
         x ^= x >> 7;

@@ -1,7 +1,7 @@
 // App.tsx - the shell: who is signed in (GET /api/v1/me, or this device's copy when offline),
 // the online/offline banner, the route, and the queue of notes created offline, flushed
 // whenever the network comes back.
-import { useCallback, useEffect, useState } from 'react'
+import { useCallback, useEffect, useState, type ReactNode } from 'react'
 import { api, ApiError, OfflineError, type User } from './api'
 import { local, wipeDevice } from './local'
 import { flushOutbox } from './outbox'
@@ -9,6 +9,7 @@ import { navigate, parse, useRoute } from './route'
 import { Auth } from './Auth'
 import { Vaults } from './Vaults'
 import { VaultView } from './VaultView'
+import { Dialog } from './Dialog'
 
 export function useOnline (): boolean {
   const [online, setOnline] = useState(navigator.onLine)
@@ -32,6 +33,7 @@ export function App () {
   const route = useRoute()
   const online = useOnline()
   const [user, setUser] = useState<User | null | undefined>(undefined)
+  const [dialog, setDialog] = useState<ReactNode>(null)
 
   useEffect(() => {
     api.me().then(async u => {
@@ -80,20 +82,24 @@ export function App () {
     )
   }
 
-  const logout = async (): Promise<void> => {
-    const pending = await local.pending()
-    if (pending.length > 0 && !confirm(`${pending.length} note(s) made offline are not on the server yet. Sign out and lose them?`)) return
+  const signOut = async (): Promise<void> => {
     try {
       await api.logout()
     } catch (e) {
-      if (e instanceof OfflineError) {
-        alert('You are offline: sign out needs the server.')
-        return
-      }
+      if (e instanceof OfflineError) throw new Error('You are offline: signing out needs the server.')
     }
     navigate({ name: 'login' }, true)
     setUser(null)
     await wipeDevice()
+  }
+
+  const logout = async (): Promise<void> => {
+    const pending = (await local.pending()).length
+    setDialog(
+      <Dialog title='Log out?' submit='Log out' fields={[]} onClose={() => setDialog(null)} onSubmit={signOut}>
+        <p>This device forgets your notes until you log in again.</p>
+        {pending > 0 && <p className='error'>{pending} note(s) made offline are not on the server yet and will be lost.</p>}
+      </Dialog>)
   }
 
   return (
@@ -107,6 +113,7 @@ export function App () {
       {route.name === 'vault'
         ? <VaultView key={route.vault} vaultId={route.vault} noteId={route.note} user={user} online={online} />
         : <Vaults online={online} />}
+      {dialog}
     </div>
   )
 }

@@ -1,6 +1,6 @@
 // Editor.tsx - one note: CodeMirror 6 bound to the note's Y.Text (y-codemirror.next: remote
 // cursors and names from awareness, undo of one's own edits only), a live Markdown preview
-// (markdown-it, sanitised by DOMPurify), and the sync status in words.
+// (markdown-it, sanitised by DOMPurify), the sync status in words, and the note's history.
 import { useEffect, useRef, useState } from 'react'
 import * as Y from 'yjs'
 import { EditorState } from '@codemirror/state'
@@ -15,6 +15,8 @@ import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import MarkdownIt from 'markdown-it'
 import DOMPurify from 'dompurify'
 import { NoteSession, type Collaborator, type SyncStatus } from './sync'
+import { History } from './History'
+import { isLocalId } from './local'
 
 const md = new MarkdownIt({ html: true, linkify: true, typographer: false })
 
@@ -52,6 +54,7 @@ export function Editor ({ noteId, readOnly, user, onPeers }: {
   const [html, setHtml] = useState('')
   const [peers, setPeers] = useState<string[]>([])
   const [tab, setTab] = useState<'write' | 'preview'>('write')
+  const [history, setHistory] = useState(false)
 
   useEffect(() => {
     const s = new NoteSession(noteId, user)
@@ -120,6 +123,7 @@ export function Editor ({ noteId, readOnly, user, onPeers }: {
         <span className={`status status-${status}`} role='status' data-testid='sync-status'>{statusText[status]}</span>
         {readOnly && <span className='badge'>read only</span>}
         {peers.length > 0 && <span className='peers' data-testid='peers'>also here: {peers.join(', ')}</span>}
+        {!isLocalId(noteId) && <button className='history-button' onClick={() => setHistory(true)}>History</button>}
         <span className='tabs'>
           <button className={tab === 'write' ? 'on' : ''} onClick={() => setTab('write')}>Write</button>
           <button className={tab === 'preview' ? 'on' : ''} onClick={() => setTab('preview')}>Preview</button>
@@ -129,6 +133,7 @@ export function Editor ({ noteId, readOnly, user, onPeers }: {
         <div className='source' ref={host} data-testid='editor' />
         <article className='preview' data-testid='preview' dangerouslySetInnerHTML={{ __html: html }} />
       </div>
+      {history && <History noteId={noteId} canEdit={!readOnly} onClose={() => setHistory(false)} />}
     </div>
   )
 }

@@ -30,6 +30,7 @@ export function VaultView ({ vaultId, noteId, user, online }: {
   const [folders, setFolders] = useState<string[]>([])
   const [vault, setVault] = useState<Vault | undefined>(undefined)
   const [loaded, setLoaded] = useState(false)
+  const [fresh, setFresh] = useState(false) // the note list came from the server, not the cache
   const [dialog, setDialog] = useState<ReactNode>(null)
   const [menu, setMenu] = useState<string | null>(null)
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set())
@@ -38,11 +39,13 @@ export function VaultView ({ vaultId, noteId, user, online }: {
 
   const load = useCallback(async () => {
     let list: NoteMeta[]
+    let fromServer = true
     try {
       list = await api.notes(vaultId)
       await local.setNotes(vaultId, list)
     } catch {
       list = await local.notes(vaultId)
+      fromServer = false
     }
     const pending = (await local.pending()).filter(p => p.vault === vaultId)
     const queued: NoteMeta[] = pending.map(p => ({
@@ -59,6 +62,7 @@ export function VaultView ({ vaultId, noteId, user, online }: {
       v = (await local.vaults()).find(x => x.id === vaultId)
     }
     setVault(v)
+    setFresh(fromServer)
     setLoaded(true)
   }, [vaultId])
 
@@ -316,7 +320,9 @@ export function VaultView ({ vaultId, noteId, user, online }: {
         {loaded && notes.length === 0 && folders.length === 0 && <p className='hint'>No notes yet.</p>}
       </aside>
       <section className='main'>
-        {noteId !== undefined && loaded
+        {noteId !== undefined && loaded && fresh && open === undefined && !isLocalId(noteId)
+          ? <p className='hint pick' role='alert'>This note is not in this vault any more: it may be in the trash.</p>
+          : noteId !== undefined && loaded
           ? (
             <>
               <div className='note-head'>

@@ -27,6 +27,7 @@ export interface NoteMeta {
 }
 export interface SearchResult { id: string, path: string, title: string, snippet: string, score: number }
 export interface TrashedNote extends NoteMeta { trashed: number, editedInTrash: boolean, purgeAfter: number }
+export interface Version { n: number, created: number, author: number, authorName: string, bytes: number, restoredFrom?: number }
 export interface Member { user_id: number, email: string, name: string, role: Role }
 
 async function call<T> (method: string, path: string, body?: unknown): Promise<T> {
@@ -90,6 +91,14 @@ export const api = {
   trash: (vault: string) =>
     call<{ trash: TrashedNote[], retentionDays: number }>('GET', `/api/v1/vaults/${enc(vault)}/trash`),
   restore: (note: string) => call<NoteMeta>('POST', `/api/v1/notes/${enc(note)}/restore`),
+  versions: (note: string) =>
+    call<{ versions: Version[], next: number | null }>('GET', `/api/v1/notes/${enc(note)}/versions?limit=200`),
+  version: (note: string, n: number) =>
+    call<Version & { content: string }>('GET', `/api/v1/notes/${enc(note)}/versions/${n}`),
+  versionDiff: (note: string, n: number) =>
+    call<{ diff: string, added: number, removed: number }>('GET', `/api/v1/notes/${enc(note)}/versions/${n}/diff?to=current`),
+  restoreVersion: (note: string, n: number) =>
+    call<unknown>('POST', `/api/v1/notes/${enc(note)}/versions/${n}/restore`),
   search: (vault: string, q: string) =>
     call<{ results: SearchResult[], total: number }>('GET', `/api/v1/vaults/${enc(vault)}/search?q=${enc(q)}&limit=20`)
 }

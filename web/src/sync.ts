@@ -95,7 +95,8 @@ export class NoteSession {
   private markedDirty = false
 
   private setStatus (s: SyncStatus): void {
-    if (s === 'saved' && this.markedDirty) {
+    if (s === 'saved' && this.status !== 'saved') {
+      // also clears a mark left by an earlier session that closed before it was saved
       this.markedDirty = false
       void dirty.clear(this.noteId)
     }

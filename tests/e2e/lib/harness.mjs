@@ -20,8 +20,10 @@ export const CHROMIUM = process.env.VN_CHROMIUM ?? '/usr/bin/chromium'
 export const WAIT = 60000
 
 export class Server {
-  static async start () {
+  /** `args`: more vaultd flags (e.g. ['--version-idle-ms', '300']). */
+  static async start ({ args = [] } = {}) {
     const s = new Server()
+    s.args = args
     s.dir = mkdtempSync(join(tmpdir(), 'vn-e2e-'))
     await s.#spawn('127.0.0.1:0')
     return s
@@ -34,7 +36,7 @@ export class Server {
     if (!existsSync(bin)) throw new Error(`vaultd not found at ${bin}: run make build-asan (or set VN_BUILD_DIR)`)
     if (!existsSync(join(web, 'index.html'))) throw new Error('web/dist is missing: run make web')
     this.stderr = ''
-    this.proc = spawn(bin, ['--listen', listen, '--data-dir', join(this.dir, 'data'), '--web-dir', web], {
+    this.proc = spawn(bin, ['--listen', listen, '--data-dir', join(this.dir, 'data'), '--web-dir', web, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1' }
     })
