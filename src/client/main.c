@@ -41,6 +41,7 @@ enum {
 typedef struct {
     const char *name;
     const char *usage;
+    const char *summary; /* one line for the overview */
     const char *help;
     int (*run)(int argc, char **argv);
 } command;
@@ -949,22 +950,24 @@ static int cmd_untrash(int argc, char **argv) {
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
-    {"login", "login URL",
+    {"login", "login URL", "sign in to a server and keep the session token",
      "Signs in to the server at URL and keeps the session token in your config\n"
      "($XDG_CONFIG_HOME/vn/config or ~/.config/vn/config, readable by you only).\n"
      "Asks for the email and password on the terminal; scripts set VN_EMAIL and\n"
      "VN_PASSWORD instead.",
      cmd_login},
-    {"logout", "logout", "Signs out: ends the session on the server and removes the token.",
-     cmd_logout},
-    {"vaults", "vaults", "Lists the vaults you can open: id, your role, name.", cmd_vaults},
-    {"create-vault", "create-vault NAME", "Creates a vault (you are its owner) and prints its id.",
-     cmd_create_vault},
-    {"clone", "clone [-v] VAULT DIR",
+    {"logout", "logout", "sign out and forget the token",
+     "Signs out: ends the session on the server and removes the token.", cmd_logout},
+    {"vaults", "vaults", "list the vaults you can open",
+     "Lists the vaults you can open: id, your role, name.", cmd_vaults},
+    {"create-vault", "create-vault NAME", "create a vault",
+     "Creates a vault (you are its owner) and prints its id.", cmd_create_vault},
+    {"clone", "clone [-v] VAULT DIR", "download a vault into a new folder",
      "Downloads the vault VAULT (id or name) into the new or empty folder DIR, with\n"
      "its local replica in DIR/.vault/. Shows a progress bar on a terminal.",
      cmd_clone},
     {"sync", "sync [--watch] [--yes] [-v] [-C DIR]",
+     "send and receive changes (--watch: stay connected)",
      "Sends the changes made in the folder (edits, new files, renames, deletions) and\n"
      "brings in everyone else's, merged character by character. Works from inside the\n"
      "folder (or -C DIR). Offline, the changes are captured and kept for next time.\n"
@@ -972,23 +975,27 @@ static const command commands[] = {
      "  --yes      confirm a mass deletion (more than 50 notes or 20% of the vault)\n"
      "  -v         list every file change",
      cmd_sync},
-    {"status", "status [-C DIR]",
+    {"status", "status [-C DIR]", "what changed locally; is the server reachable",
      "Shows what changed in the folder since the last sync, the files vn leaves alone\n"
      "(not Markdown), changes not yet acknowledged, and whether the server is reachable.",
      cmd_status},
-    {"log", "log FILE", "Lists the saved versions of a note: number, time, author.", cmd_log},
-    {"show", "show FILE@VERSION", "Prints the text of a note at a version (see `vn log`).",
-     cmd_show},
-    {"restore", "restore FILE VERSION",
+    {"log", "log FILE", "list the saved versions of a note",
+     "Lists the saved versions of a note: number, time, author.", cmd_log},
+    {"show", "show FILE@VERSION", "print a note as it was at a version",
+     "Prints the text of a note at a version (see `vn log`).", cmd_show},
+    {"restore", "restore FILE VERSION", "make a note's text what it was at a version",
      "Makes the note's text what it was at VERSION (a new edit that merges like any\n"
      "other), then syncs.",
      cmd_restore},
-    {"search", "search QUERY...", "Searches the vault's notes on the server.", cmd_search},
-    {"trash", "trash", "Lists the notes in the vault's trash.", cmd_trash},
-    {"untrash", "untrash FILE",
+    {"search", "search QUERY...", "search the vault's notes",
+     "Searches the vault's notes on the server.", cmd_search},
+    {"trash", "trash", "list the notes in the vault's trash",
+     "Lists the notes in the vault's trash.", cmd_trash},
+    {"untrash", "untrash FILE", "bring a trashed note back",
      "Restores a trashed note (at its old path, or beside it when taken), then syncs.",
      cmd_untrash},
-    {"help", "help [COMMAND]", "Shows the commands, or one command's help.", cmd_help},
+    {"help", "help [COMMAND]", "show the commands, or one command's help",
+     "Shows the commands, or one command's help.", cmd_help},
 };
 
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
@@ -996,10 +1003,12 @@ static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 static void overview(FILE *out) {
     fprintf(out, "vn - keeps a folder of Markdown notes in sync with a Vault Notes server\n\n"
                  "usage: vn COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
-    for (size_t i = 0; i < ncommands; i++) fprintf(out, "  %-38s\n", commands[i].usage);
-    fprintf(out, "\nEvery command takes --help. Exit codes: 0 done, 1 local failure, 2 bad usage,\n"
-                 "3 not logged in or not allowed, 4 server unreachable (changes kept), 5 deletion\n"
-                 "guard (mass deletion not confirmed), 6 not found, 7 server refused or failed.\n");
+    for (size_t i = 0; i < ncommands; i++)
+        fprintf(out, "  %-36s  %s\n", commands[i].usage, commands[i].summary);
+    fprintf(out, "\n`vn help COMMAND` or `vn COMMAND --help` tells more.\n"
+                 "Exit codes: 0 done, 1 local failure, 2 bad usage, 3 not logged in or not\n"
+                 "allowed, 4 server unreachable (changes kept), 5 deletion guard (mass deletion\n"
+                 "not confirmed), 6 not found, 7 server refused or failed.\n");
 }
 
 static int cmd_help(int argc, char **argv) {

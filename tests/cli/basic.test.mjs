@@ -50,6 +50,13 @@ test('bad logins, unreachable servers and bad usage give clear errors and exit c
   r = await ada.vn(['frobnicate'])
   assert.equal(r.code, 2)
   assert.match(r.stderr, /no command "frobnicate"/)
+  // the overview names every command with what it does
+  r = await ada.vn(['help'])
+  assert.equal(r.code, 0)
+  for (const line of ['login URL +sign in', 'clone \\[-v\\] VAULT DIR +download a vault',
+    'sync \\[--watch\\].* +send and receive changes', 'untrash FILE +bring a trashed note back']) {
+    assert.match(r.stdout, new RegExp('^  ' + line, 'm'))
+  }
   r = await ada.vn(['sync', '--bogus'])
   assert.equal(r.code, 2)
   r = await ada.vn(['sync'], { cwd: ada.home })

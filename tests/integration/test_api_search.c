@@ -146,6 +146,19 @@ static long long lag_events(void) {
     return n;
 }
 
+/* The value of gauge `name` in GET /metrics, or -1. */
+static double metric(vserver *s, const char *name) {
+    vresp r;
+    if (vhttp_call(s->port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &r) != 0) return -1;
+    double v = -1;
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *at = r.status == 200 ? strstr(r.body, key) : NULL;
+    if (at != NULL) v = atof(at + strlen(key));
+    vresp_free(&r);
+    return v;
+}
+
 /* Waits (up to 120 s: the machine may be busy) until the index has caught up. */
 static void wait_indexed(void) {
     for (int i = 0; i < 1200; i++) {
@@ -209,6 +222,8 @@ static void indexer_catches_up(const char *backend) {
     ASSERT_TRUE(json_integer_value(json_object_get(lag, "events")) >= 21);
     ASSERT_TRUE(json_real_value(json_object_get(lag, "seconds")) >= 0);
     json_decref(j);
+    /* /metrics says it too. */
+    ASSERT_TRUE(metric(&srv, "vault_search_lag_events") >= 21);
 
     /* An indexer in its own process, on the same database. */
     vserver indexer;
@@ -238,6 +253,8 @@ static void indexer_catches_up(const char *backend) {
     CHECK_HELPER(wait_indexed());
     CHECK_HELPER(expect_paths("yankee", NULL, "/Batch/note00.md"));
     CHECK_HELPER(expect_paths("zulu", NULL, ""));
+    ASSERT_TRUE(metric(&srv, "vault_search_lag_events") == 0);
+    ASSERT_TRUE(metric(&srv, "vault_search_lag_seconds") == 0);
     int irc = vserver_stop(&indexer);
     ASSERT_EQ_INT(irc, 0);
     ASSERT_EQ_INT(vserver_stop(&srv), 0);
