@@ -101,6 +101,14 @@ TEST(version_help_and_bad_flags) {
         ASSERT_EQ_INT(vproc_run(args, out, sizeof(out)), 2);
         ASSERT_TRUE(strstr(out, "--doc-idle-ms wants milliseconds") != NULL);
     }
+    ASSERT_EQ_INT(vproc_run(help, out, sizeof(out)), 0);
+    ASSERT_TRUE(strstr(out, "--consumer-interval-ms") != NULL);
+    static const char *const bad_interval[] = {"-1", "60001", "1s", ""};
+    for (size_t i = 0; i < sizeof(bad_interval) / sizeof(bad_interval[0]); i++) {
+        const char *const args[] = {"--consumer-interval-ms", bad_interval[i], NULL};
+        ASSERT_EQ_INT(vproc_run(args, out, sizeof(out)), 2);
+        ASSERT_TRUE(strstr(out, "--consumer-interval-ms wants 0 to 60000") != NULL);
+    }
 }
 
 TEST(port_in_use_is_a_clear_error) {
