@@ -167,9 +167,9 @@ void trash_route_restore(vctx *ctx) {
         db_failed(ctx);
         goto out;
     }
-    if (notes_index_meta(idx, f.id) == NULL) {
-        vhttp_send_problem(ctx, 500, "Internal Server Error",
-                           "The vault's index has no entry for this note.");
+    if (notes_index_meta(idx, f.id) == NULL) { /* the janitor's purge is being committed */
+        vhttp_send_problem(ctx, 409, "Conflict",
+                           "The note is being deleted for good (purged from the trash).");
         goto out;
     }
     /* The old path, or the first free "(restored k)" name beside it. */
@@ -398,6 +398,9 @@ static void job_finish(trash_janitor *j, pjob *p) {
     bool ok = p->res.err == STORE_OK;
     if (p->idx != NULL) vdocs_answered(j->docs, p->idx, ok);
     if (ok) {
+        /* Sync connections that opened while the purge was being committed
+         * are told (4404); the document goes once nothing holds it. */
+        vsync_purged(j->sync, p->doc);
         (void)vdocs_close(j->docs, p->doc);
         if (j->metrics != NULL) vmetrics_count(j->metrics, PURGED, PURGED_HELP, 1);
         vlog(VLOG_INFO, "note purged",
@@ -413,7 +416,8 @@ static void job_finish(trash_janitor *j, pjob *p) {
         vlog(p->res.err == STORE_ENOTFOUND ? VLOG_INFO : VLOG_ERROR, "note purge skipped",
              json_pack("{s:s, s:s, s:s}", "doc", p->doc, "reason",
                        p->res.err == STORE_ENOTFOUND
-                           ? "restored, edited or already purged before the purge committed"
+                           ? "restored, edited, retention raised or already purged before the "
+                             "purge committed"
                            : "the purge could not be committed",
                        "error", store_strerror(p->res.err)));
     }
@@ -449,23 +453,50 @@ static void drain(trash_janitor *j) {
 
 static void on_async(uv_async_t *a) { drain(a->data); }
 
-/* Submits the purge of one due note. Returns true if it was submitted. */
-static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t at) {
-    const store_file *f = &it->file;
+static void postponed(const char *doc, const char *reason) {
+    vlog(VLOG_INFO, "note purge postponed", json_pack("{s:s, s:s}", "doc", doc, "reason", reason));
+}
+
+/* Why the purge of f (due at `cutoff` by the committed state) must wait,
+ * by what memory holds, or NULL. The vault's index `idx` is read in memory,
+ * which may be ahead of the log: a restore or a new trash time being
+ * committed shows there first, and the purge must not delete the entry a
+ * restore brings back. */
+static const char *busy_reason(trash_janitor *j, const store_file *f, vdoc *idx, int64_t cutoff) {
     vdoc *open = vdocs_find(j->docs, f->id);
-    if (vsync_watching(j->sync, f->id) || (open != NULL && open->inflight > 0)) {
-        vlog(VLOG_INFO, "note purge postponed",
-             json_pack("{s:s, s:s}", "doc", f->id, "reason", "the note is open or being written"));
+    if (vsync_watching(j->sync, f->id) || (open != NULL && open->inflight > 0))
+        return "the note is open or being written";
+    if (idx->inflight > 0) return "a change of the vault's index is being committed";
+    ytype *meta = notes_index_meta(idx, f->id);
+    yvalue v;
+    if (meta == NULL) return NULL; /* nothing to remove from the index */
+    if (ymap_get(meta, "trashed", &v) != Y_OK || v.kind != YVALUE_ANY ||
+        v.any.kind != YANY_NUMBER || (int64_t)v.any.u.num > cutoff)
+        return "the note was restored or trashed again";
+    return NULL;
+}
+
+/* Submits the purge of one due note (the run's clock read `now`). Returns
+ * true if it was submitted. */
+static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t now, int64_t at) {
+    const store_file *f = &it->file;
+    vdoc *idx = NULL;
+    if (vdocs_get(j->docs, f->vault, f->vault, &idx) != STORE_OK) {
+        vlog(VLOG_ERROR, "note purge failed",
+             json_pack("{s:s, s:s}", "doc", f->id, "error", "the vault's index could not be loaded"));
+        return false;
+    }
+    const char *busy = busy_reason(j, f, idx, it->cutoff);
+    if (busy != NULL) {
+        postponed(f->id, busy);
         return false;
     }
     pjob *p = calloc(1, sizeof(*p));
     store_txn *t = store_txn_new();
-    vdoc *idx = NULL;
     uint8_t *u = NULL;
     size_t ulen = 0;
     bool ok = p != NULL && t != NULL && (p->path = strdup(f->path)) != NULL &&
-              store_doc_usage_get(j->st, f->id, &p->usage) == STORE_OK &&
-              vdocs_get(j->docs, f->vault, f->vault, &idx) == STORE_OK;
+              store_doc_usage_get(j->st, f->id, &p->usage) == STORE_OK;
     if (ok) {
         ytype *files = ydoc_get(idx->doc, "files", YTYPE_MAP);
         yvalue v;
@@ -485,7 +516,8 @@ static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t at) 
     json_t *ev = json_pack("{s:s, s:s}", "id", f->id, "path", f->path);
     char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
-    ok = ok && evs != NULL && store_txn_purge_note(t, f->vault, f->id, it->cutoff) == STORE_OK &&
+    ok = ok && evs != NULL && store_txn_purge_note(t, f->vault, f->id, now,
+                                              (int64_t)default_days * TRASH_DAY_MS) == STORE_OK &&
          (u == NULL || store_txn_append_update(t, f->vault, f->vault, u, ulen) == STORE_OK) &&
          store_txn_event(t, f->vault, "note.purged", evs) == STORE_OK;
     free(u);
@@ -531,7 +563,7 @@ static void on_timer(uv_timer_t *timer) {
         /* Later readings only stamp the log: with the test fault, the clock
          * jumps a century ahead here, which must not purge anything more. */
         int64_t at = vclock_now_ms() + (jump ? CLOCK_JUMP_MS : 0);
-        if (purge_one(j, &items[i], at)) submitted++;
+        if (purge_one(j, &items[i], now, at)) submitted++;
     }
     store_trash_items_free(items, n);
     j->runs++;
