@@ -459,14 +459,14 @@ static void postponed(const char *doc, const char *reason) {
 
 /* Why the purge of f (due at `cutoff` by the committed state) must wait,
  * by what memory holds, or NULL. The vault's index `idx` is read in memory,
- * which may be ahead of the log: a restore or a new trash time being
+ * which may be ahead of the log: a restore or a new trash time still being
  * committed shows there first, and the purge must not delete the entry a
- * restore brings back. */
+ * restore brings back. (Other index changes in flight, the janitor's own
+ * purges included, commit before this purge, which checks again.) */
 static const char *busy_reason(trash_janitor *j, const store_file *f, vdoc *idx, int64_t cutoff) {
     vdoc *open = vdocs_find(j->docs, f->id);
     if (vsync_watching(j->sync, f->id) || (open != NULL && open->inflight > 0))
         return "the note is open or being written";
-    if (idx->inflight > 0) return "a change of the vault's index is being committed";
     ytype *meta = notes_index_meta(idx, f->id);
     yvalue v;
     if (meta == NULL) return NULL; /* nothing to remove from the index */
