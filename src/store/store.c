@@ -27,8 +27,10 @@
  * updates it has seen committed in a vault (`docs`): the log of a document
  * never leaves its vault (no API deletes vaults), so appending to such a
  * document in that same vault needs no check of its log. Only a purge
- * deletes a log; it leaves a tombstone (purged_docs) and empties the cache,
- * so the next append to a purged document is checked and refused.
+ * deletes a log; it leaves a tombstone (purged_docs), which every append
+ * and every projection write checks in its own statement (another process
+ * may have purged a document this writer's cache knows), so a write racing
+ * a purge is refused.
  *
  * Invariants:
  * - a txn is answered exactly once, after its batch's COMMIT or ROLLBACK;

@@ -223,7 +223,8 @@ typedef struct {
 void store_trash_items_free(store_trash_item *it, size_t n); /* each and the array */
 /* At most `max` trashed files, of any vault, whose last activity is at or
  * before `now` minus their vault's retention (default_retention_ms for a
- * vault that has none set), oldest activity first. */
+ * vault that has none set), oldest activity first. *out is freed with
+ * store_trash_items_free(). */
 int store_trash_due(store *st, int64_t now, int64_t default_retention_ms, size_t max,
                     store_trash_item **out, size_t *n);
 
