@@ -231,6 +231,24 @@ typedef struct {
     int64_t at;
 } trash_many;
 
+static int by_id(const void *a, const void *b) {
+    return strcmp(((const store_file *)a)->id, ((const store_file *)b)->id);
+}
+
+/* The projection row of file `id` into *out: taken (moved out) from `rows`
+ * (sorted by id) when there, else read alone (a note whose rename, restore
+ * or creation is still being committed). Returns a store code. */
+static int take_row(store *st, store_file *rows, size_t nrows, const char *id, store_file *out) {
+    store_file key;
+    memcpy(key.id, id, 33);
+    store_file *r = nrows > 0 ? bsearch(&key, rows, nrows, sizeof(*rows), by_id) : NULL;
+    if (r == NULL || r->path == NULL) return store_file_get(st, id, out);
+    *out = *r;
+    memset(r, 0, sizeof(*r)); /* moved: freed with the caller's copy */
+    memcpy(r->id, id, 33);    /* still sorted */
+    return STORE_OK;
+}
+
 static int edit_trash_many(ytxn *tx, vdoc *idx, void *ud) {
     trash_many *t = ud;
     yany v = any_num((double)t->at);
@@ -266,13 +284,22 @@ void trash_route_folder(vctx *ctx) {
         db_failed(ctx);
         return;
     }
-    /* The folder's live notes, by the index (never behind the commits). */
-    store_file *files = NULL;
-    size_t n = 0, cap = 0;
+    /* The folder's live notes, by the index (never behind the commits); their
+     * projection rows from one read of the folder's live rows. */
+    store_file *files = NULL, *rows = NULL;
+    size_t n = 0, cap = 0, nrows = 0;
     const char **ids = NULL;
     size_t nids = 0;
+    char prefix[VPATH_MAX_LEN + 2];
+    snprintf(prefix, sizeof(prefix), "%s/", folder);
+    if (store_file_list(ctx->st, ctx->vault, prefix, false, &rows, &nrows) != STORE_OK) {
+        db_failed(ctx);
+        return;
+    }
+    if (nrows > 1) qsort(rows, nrows, sizeof(*rows), by_id);
     ytype *map = ydoc_get(idx->doc, "files", YTYPE_MAP);
     if (map == NULL || ymap_keys(map, &ids, &nids) != Y_OK) {
+        store_files_free(rows, nrows);
         vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");
         return;
     }
@@ -298,7 +325,7 @@ void trash_route_folder(vctx *ctx) {
             }
             files = grown;
         }
-        int rc = store_file_get(ctx->st, ids[i], &files[n]);
+        int rc = take_row(ctx->st, rows, nrows, ids[i], &files[n]);
         if (rc == STORE_ENOTFOUND) continue; /* its creation is still being committed */
         if (rc != STORE_OK) {
             status = 503;
@@ -307,6 +334,7 @@ void trash_route_folder(vctx *ctx) {
         files[n++].trashed = now;
     }
     yfree(ids);
+    store_files_free(rows, nrows);
     if (status == 0 && n == 0) {
         vhttp_send_problem(ctx, 404, "Not Found", "No such folder, or nothing in it to trash.");
         store_files_free(files, n);
@@ -428,6 +456,7 @@ static void on_purged(void *ud, const store_result *res) {
     pjob *p = ud;
     trash_janitor *j = p->j;
     p->res = *res;
+    p->usage = res->purged; /* measured by the purge step, off the loop */
     pthread_mutex_lock(&j->mu);
     p->next = NULL;
     if (j->done_tail != NULL)
@@ -495,8 +524,7 @@ static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t now,
     store_txn *t = store_txn_new();
     uint8_t *u = NULL;
     size_t ulen = 0;
-    bool ok = p != NULL && t != NULL && (p->path = strdup(f->path)) != NULL &&
-              store_doc_usage_get(j->st, f->id, &p->usage) == STORE_OK;
+    bool ok = p != NULL && t != NULL && (p->path = strdup(f->path)) != NULL;
     if (ok) {
         ytype *files = ydoc_get(idx->doc, "files", YTYPE_MAP);
         yvalue v;

@@ -97,6 +97,7 @@ struct store_txn {
     int err;         /* set by the writer */
     int64_t seq;     /* set by the writer: seq of the last appended update */
     uint64_t origin; /* store_txn_set_origin, handed to the commit hook */
+    store_doc_usage purged; /* set by the writer: what its purge step removed */
 };
 
 /* A document known to have committed updates in `vault`. */
@@ -558,7 +559,27 @@ static int step_burst_done(store *st, store_conn *c, const struct step *s) {
     return err;
 }
 
-static int step_purge(store *st, store_conn *c, const struct step *s) {
+/* COUNT(*) and the byte sum of one usage query (sql: doc = $1) into out. */
+static int usage_pair(store *st, store_conn *c, const char *sql, const char *doc,
+                      int64_t out[2]) {
+    store_rows *r = NULL;
+    store_arg a[] = {A_TEXT(doc)};
+    int err = st->be->query(c, sql, a, NARGS(a), &r);
+    if (err == STORE_OK) {
+        err = st->be->next(r);
+        if (err == STORE_ROW) {
+            out[0] = st->be->col_int(r, 0);
+            out[1] = st->be->col_int(r, 1);
+            err = STORE_OK;
+        } else if (err == STORE_DONE) {
+            err = STORE_EIO;
+        }
+    }
+    st->be->rows_free(r);
+    return err;
+}
+
+static int step_purge(store *st, store_conn *c, store_txn *t, const struct step *s) {
     int64_t one;
     /* The cutoff from the vault's retention as it is at commit (as
      * store_trash_due computes it): raising it saves a purge decided before. */
@@ -571,6 +592,19 @@ static int step_purge(store *st, store_conn *c, const struct step *s) {
                          " FROM vaults WHERE id = $2) >= CASE WHEN updated > trashed"
                          " THEN updated ELSE trashed END RETURNING 1",
                          af, NARGS(af), &one);
+    /* What goes, for the purge log (measured here, off the server's loop). */
+    int64_t u[2] = {0, 0}, v[2] = {0, 0};
+    if (err == STORE_OK)
+        err = usage_pair(st, c,
+                         "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_updates"
+                         " WHERE doc = $1",
+                         s->id, u);
+    if (err == STORE_OK)
+        err = usage_pair(st, c,
+                         "SELECT COUNT(*), COALESCE(SUM(LENGTH(snapshot)), 0) FROM versions"
+                         " WHERE doc = $1",
+                         s->id, v);
+    if (err == STORE_OK) t->purged = (store_doc_usage){u[0], u[1], v[0], v[1]};
     if (err == STORE_OK)
         err = write_stmt(st, c, "DELETE FROM doc_updates WHERE doc = $1", ad, NARGS(ad), NULL);
     if (err == STORE_OK)
@@ -602,7 +636,7 @@ static int run_step(store *st, store_txn *t, struct step *s) {
     case STEP_CALL: return s->fn(st, st->wconn, s->arg);
     case STEP_VERSION: return step_version(st, st->wconn, s);
     case STEP_BURST_DONE: return step_burst_done(st, st->wconn, s);
-    case STEP_PURGE: return step_purge(st, st->wconn, s);
+    case STEP_PURGE: return step_purge(st, st->wconn, t, s);
     case STEP_COMPACT: return step_compact(st, st->wconn, s);
     }
     return STORE_EINVAL;
@@ -637,6 +671,7 @@ static int run_txn(store *st, store_txn *t, bool first) {
     const store_ops *be = st->be;
     t->seq = 0;
     t->err = STORE_OK;
+    t->purged = (store_doc_usage){0, 0, 0, 0};
     int err = be->exec(st->wconn, first ? "SAVEPOINT txn" : "RELEASE SAVEPOINT txn; SAVEPOINT txn");
     if (err != STORE_OK) return err;
     for (size_t i = 0; i < t->n && err == STORE_OK; i++) err = run_step(st, t, &t->steps[i]);
@@ -749,7 +784,10 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
                             .vault_seq = 0,
                             .batch_size = n,
                             .commit_ms = ms};
-        if (res.err == STORE_OK) res.vault_seq = t->seq;
+        if (res.err == STORE_OK) {
+            res.vault_seq = t->seq;
+            res.purged = t->purged;
+        }
         if (res.err == STORE_OK && hook != NULL) report_commit(hook, hook_ud, t);
         if (t->done != NULL) t->done(t->ud, &res);
         store_txn_free(t);

@@ -348,6 +348,7 @@ typedef struct {
                           appended none): strictly increasing per vault */
     size_t batch_size; /* how many transactions shared the commit */
     double commit_ms;  /* time of the commit (for metrics) */
+    store_doc_usage purged; /* what its store_txn_purge_note removed (zeros if none) */
 } store_result;
 
 /* Queues `t` for the writer thread; `done` (may be NULL) runs on the writer

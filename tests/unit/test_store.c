@@ -2052,8 +2052,16 @@ STORE_TEST(store_trash_retention_due_and_purge) {
     store_txn *known = store_txn_new();
     ASSERT_EQ_INT(store_txn_append_update(known, v1, a, (const uint8_t *)"k", 1), STORE_OK);
     ASSERT_EQ_INT(store_commit(other, known, NULL), STORE_OK);
-    /* At the cutoff: everything of it goes, and only of it. */
-    ASSERT_EQ_INT(purge(e, v1, a, t0), STORE_OK);
+    /* At the cutoff: everything of it goes, and only of it; the result says
+     * what went (two updates, one version). */
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_purge_note(t, v1, a, t0 + 30 * DAY_MS, 30 * DAY_MS), STORE_OK);
+    store_result res;
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_OK);
+    ASSERT_EQ_INT(res.purged.updates, 2);
+    ASSERT_EQ_INT(res.purged.update_bytes, 2);
+    ASSERT_EQ_INT(res.purged.versions, 1);
+    ASSERT_EQ_INT(res.purged.version_bytes, 2);
     ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
     ASSERT_EQ_INT(u.updates, 0);
     ASSERT_EQ_INT(u.versions, 0);
