@@ -68,9 +68,12 @@ ytype *ydoc_get(ydoc *doc, const char *name, ytype_kind kind) {
     struct ytype *t = ydoc_root(doc, name, strlen(name));
     if (!t) return NULL;
     if (t->kind_known) return t->kind == kind ? t : NULL;
+    bool markers = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
+    if (markers && !t->markers && !(t->markers = ycalloc(YMARKER_MAX, sizeof *t->markers)))
+        return NULL; /* out of memory: the root stays untyped */
     t->kind = (uint8_t)kind;
     t->kind_known = true;
-    t->markers_on = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
+    t->markers_on = markers;
     t->nmarkers = 0;
     return t;
 }

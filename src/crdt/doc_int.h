@@ -157,7 +157,9 @@ struct ytype {
     uint64_t length; /* live countable units */
     ymapent *map;
     size_t map_n, map_cap;
-    ymarker markers[YMARKER_MAX];
+    /* YMARKER_MAX slots, allocated with the type when it can use markers
+     * (text, array, XML text); NULL for maps, which never do. */
+    ymarker *markers;
     size_t nmarkers;
     /* false guarantees that every marker's item is live and has YF_MARKER
      * set, so ymarker_update may skip Yjs's walk over the markers' items

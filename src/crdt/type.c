@@ -20,7 +20,9 @@
  * documents on different threads may share it. */
 static _Atomic uint64_t g_marker_ts;
 
-static uint64_t next_ts(void) { return atomic_fetch_add_explicit(&g_marker_ts, 1, memory_order_relaxed); }
+static uint64_t next_ts(void) {
+    return atomic_fetch_add_explicit(&g_marker_ts, 1, memory_order_relaxed);
+}
 
 struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     struct ytype *t = ycalloc(1, sizeof *t);
@@ -29,6 +31,10 @@ struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     t->kind = kind;
     t->kind_known = known;
     t->markers_on = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
+    if (t->markers_on && !(t->markers = ycalloc(YMARKER_MAX, sizeof *t->markers))) {
+        yfree(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -56,6 +62,7 @@ void ytype_free(struct ytype *t) {
     if (!t) return;
     for (size_t i = 0; i < t->map_cap; i++) ykey_free(t->map[i].key);
     yfree(t->map);
+    yfree(t->markers);
     yfree(t->name);
     yfree(t);
 }
@@ -199,7 +206,8 @@ ymarker *ymarker_find(struct ytype *t, uint64_t index) {
         p = p->left;
         if (yitem_live(p)) pindex -= p->len;
     }
-    while (p->left && p->left->id.client == p->id.client && p->left->id.clock + p->left->len == p->id.clock) {
+    while (p->left && p->left->id.client == p->id.client &&
+           p->left->id.clock + p->left->len == p->id.clock) {
         p = p->left;
         if (yitem_live(p)) pindex -= p->len;
     }

@@ -48,6 +48,17 @@ static void route_metrics(vctx *ctx) {
                    (double)vsync_documents(vhttp_sync(ctx->srv)));
     vmetrics_gauge(m, "vault_vchan_connections", "Open vault channel WebSocket connections.",
                    (double)vchan_connections(vhttp_vchan(ctx->srv)));
+    int64_t lag = 0, oldest = 0;
+    if (ctx->st != NULL &&
+        store_events_pending(ctx->st, SEARCH_CONSUMER, NULL, &lag, &oldest) == STORE_OK) {
+        int64_t now = auth_now_ms();
+        vmetrics_gauge(m, "vault_search_lag_events",
+                       "Outbox events the search indexer has not processed yet (all vaults).",
+                       (double)lag);
+        vmetrics_gauge(m, "vault_search_lag_seconds",
+                       "Age of the oldest outbox event the search indexer has not processed.",
+                       oldest != 0 && now > oldest ? (double)(now - oldest) / 1e3 : 0);
+    }
     char *text = vmetrics_render(m);
     if (text == NULL) {
         vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");

@@ -169,36 +169,39 @@ static bool is_id(const char *s) {
     return true;
 }
 
-/* Adds the notes an event names. Returns STORE_OK or a store error. */
+/* Adds the notes an event names: its "id", every string of its "ids"
+ * (folder.trashed), and for folder.renamed every file now under "to".
+ * Returns STORE_OK or a store error. */
 static int event_notes(store *st, const store_event *ev, idset *ids) {
     bool note_event = strncmp(ev->type, "note.", 5) == 0;
-    bool folder_event = strcmp(ev->type, "folder.renamed") == 0;
+    bool folder_event = strncmp(ev->type, "folder.", 7) == 0;
     if (!note_event && !folder_event) return STORE_OK; /* vault, member events: nothing to index */
     json_t *j = json_loads(ev->json, 0, NULL);
     if (j == NULL) return STORE_OK; /* not ours to judge: nothing named */
     int err = STORE_OK;
-    if (note_event) {
-        const char *id = json_string_value(json_object_get(j, "id"));
-        if (is_id(id) && idset_add(ids, id) != 0) err = STORE_ENOMEM;
-    } else {
-        /* Every file now under the new folder path. */
-        const char *to = json_string_value(json_object_get(j, "to"));
-        if (to != NULL && to[0] == '/') {
-            size_t tl = strlen(to);
-            char *prefix = malloc(tl + 2);
-            store_file *files = NULL;
-            size_t n = 0;
-            if (prefix == NULL) {
-                err = STORE_ENOMEM;
-            } else {
-                memcpy(prefix, to, tl);
-                strcpy(prefix + tl, tl > 1 ? "/" : "");
-                err = store_file_list(st, ev->vault, prefix, false, &files, &n);
-                for (size_t i = 0; err == STORE_OK && i < n; i++)
-                    if (idset_add(ids, files[i].id) != 0) err = STORE_ENOMEM;
-                store_files_free(files, n);
-                free(prefix);
-            }
+    const char *id = json_string_value(json_object_get(j, "id"));
+    if (is_id(id) && idset_add(ids, id) != 0) err = STORE_ENOMEM;
+    json_t *list = json_object_get(j, "ids");
+    for (size_t i = 0; err == STORE_OK && i < json_array_size(list); i++) {
+        const char *one = json_string_value(json_array_get(list, i));
+        if (is_id(one) && idset_add(ids, one) != 0) err = STORE_ENOMEM;
+    }
+    const char *to = json_string_value(json_object_get(j, "to"));
+    if (err == STORE_OK && strcmp(ev->type, "folder.renamed") == 0 && to != NULL && to[0] == '/') {
+        size_t tl = strlen(to);
+        char *prefix = malloc(tl + 2);
+        store_file *files = NULL;
+        size_t n = 0;
+        if (prefix == NULL) {
+            err = STORE_ENOMEM;
+        } else {
+            memcpy(prefix, to, tl);
+            strcpy(prefix + tl, tl > 1 ? "/" : "");
+            err = store_file_list(st, ev->vault, prefix, false, &files, &n);
+            for (size_t i = 0; err == STORE_OK && i < n; i++)
+                if (idset_add(ids, files[i].id) != 0) err = STORE_ENOMEM;
+            store_files_free(files, n);
+            free(prefix);
         }
     }
     json_decref(j);

@@ -15,7 +15,8 @@
  * sends waits while commits of that note are in flight. Awareness is
  * relayed, never stored. A connection opened with ?saved=1 also gets one
  * saved message (yproto.h, type 4) per update message it sends, in order,
- * once that update is committed.
+ * once that update, everything received before it, and anything it waits
+ * for (missing dependencies) are committed.
  *
  * Close codes (RFC 6455 and the y-websocket convention that 4400-4499 means
  * "do not reconnect"):

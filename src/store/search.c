@@ -295,6 +295,7 @@ struct hits {
     store_search_hit *items;
     int64_t *rowids; /* SQLite: each hit's rowid, for its snippet */
     size_t n, cap;
+    int64_t total; /* matches, up to STORE_SEARCH_CANDIDATES + 1 */
 };
 
 static char *col_dup(store *st, store_rows *r, int col) {
@@ -308,8 +309,7 @@ static char *col_dup(store *st, store_rows *r, int col) {
     return s;
 }
 
-/* Columns: id, path, title, trashed, score (x 1e9), then rowid (SQLite) or
- * snippet (PostgreSQL). */
+/* Columns: see search_sql. */
 static int row_hit(store *st, store_rows *r, void *ctx) {
     const store_ops *be = store__ops(st);
     struct hits *h = ctx;
@@ -334,6 +334,7 @@ static int row_hit(store *st, store_rows *r, void *ctx) {
     hit->title = col_dup(st, r, 2);
     hit->trashed = be->col_int(r, 3);
     hit->score = (double)be->col_int(r, 4) / 1e9;
+    h->total = be->col_int(r, 6);
     if (is_sqlite(st))
         h->rowids[h->n] = be->col_int(r, 5);
     else
@@ -365,6 +366,20 @@ static int row_count(store *st, store_rows *r, void *ctx) {
  * cost of a query is bounded whatever the number of matches. */
 #define TITLE_CANDIDATES 200
 
+/* The candidate query of one branch: rowid and score (SQLite) of matches of
+ * `expr` after the filters `where`, newest first, at most `limit`. */
+static void sq_candidates(char *out, size_t n, const char *expr, const char *where, int limit) {
+    snprintf(out, n,
+             "SELECT f.rowid AS r, -bm25(search_fts, 0.0, 10.0, 5.0, 1.0) AS score"
+             " FROM search_fts f CROSS JOIN search_docs d ON d.rowid = f.rowid"
+             " WHERE search_fts MATCH %s AND %s ORDER BY f.rowid DESC LIMIT %d",
+             expr, where, limit);
+}
+
+/* The SQL of a search. Result columns: id, path, title, trashed, score
+ * (x 1e9), then rowid (SQLite) or snippet (PostgreSQL), then how many
+ * candidates the main branch found (up to STORE_SEARCH_CANDIDATES + 1: the
+ * match count, "more" past the cap). */
 static void search_sql(store *st, bool trashed, char *sql, size_t n) {
     char where[160];
     /* $1 expression, $2 vault, $3 and $4 the path range, $5 limit, $6
@@ -372,43 +387,37 @@ static void search_sql(store *st, bool trashed, char *sql, size_t n) {
     snprintf(where, sizeof(where), "d.vault = $2%s AND d.path >= $3 AND d.path < $4",
              trashed ? "" : " AND d.trashed = 0");
     if (is_sqlite(st)) {
-#define SQ_CAND(expr, lim)                                                                   \
-    "SELECT f.rowid AS r, -bm25(search_fts, 0.0, 10.0, 5.0, 1.0) AS score FROM search_fts f" \
-    " CROSS JOIN search_docs d ON d.rowid = f.rowid WHERE search_fts MATCH " expr " AND %s"  \
-    " ORDER BY f.rowid DESC LIMIT " lim
-        snprintf(
-            sql, n,
-            "WITH c AS MATERIALIZED (" SQ_CAND(
-                "$1", "%d") "),"
-                            " t AS MATERIALIZED (" SQ_CAND(
-                                "$7",
-                                "%d") "),"
-                                      " m AS (SELECT r, max(score) AS score FROM"
-                                      " (SELECT r, score FROM c UNION ALL SELECT r, score FROM t) "
-                                      "GROUP BY r)"
-                                      " SELECT d.id, d.path, d.title, d.trashed,"
-                                      " CAST(m.score * 1000000000 AS INTEGER), d.rowid"
-                                      " FROM m JOIN search_docs d ON d.rowid = m.r"
-                                      " ORDER BY m.score DESC, d.path, d.id LIMIT $5 OFFSET $6",
-            where, STORE_SEARCH_CANDIDATES, where, TITLE_CANDIDATES);
-#undef SQ_CAND
+        char c[512], t[512];
+        sq_candidates(c, sizeof(c), "$1", where, STORE_SEARCH_CANDIDATES + 1);
+        sq_candidates(t, sizeof(t), "$7", where, TITLE_CANDIDATES);
+        snprintf(sql, n,
+                 "WITH c AS MATERIALIZED (%s), t AS MATERIALIZED (%s),"
+                 " m AS (SELECT r, max(score) AS score FROM"
+                 " (SELECT r, score FROM c UNION ALL SELECT r, score FROM t) GROUP BY r)"
+                 " SELECT d.id, d.path, d.title, d.trashed,"
+                 " CAST(m.score * 1000000000 AS INTEGER), d.rowid, (SELECT count(*) FROM c)"
+                 " FROM m JOIN search_docs d ON d.rowid = m.r"
+                 " ORDER BY m.score DESC, d.path, d.id LIMIT $5 OFFSET $6",
+                 c, t);
     } else {
         snprintf(sql, n,
                  STORE_SQL_UNPREPARED
                  "WITH q AS (SELECT to_tsquery('vault_search', $1) AS q),"
-                 " c AS MATERIALIZED ("
-                 "(SELECT d.id FROM search_docs d, q WHERE d.ttsv @@ q.q AND d.tsv @@ q.q"
-                 " AND %s LIMIT %d) UNION"
-                 " (SELECT d.id FROM search_docs d, q WHERE d.tsv @@ q.q AND %s LIMIT %d)),"
+                 " b AS MATERIALIZED (SELECT d.id FROM search_docs d, q WHERE d.tsv @@ q.q"
+                 " AND %s LIMIT %d),"
+                 " t AS MATERIALIZED (SELECT d.id FROM search_docs d, q WHERE d.ttsv @@ q.q"
+                 " AND d.tsv @@ q.q AND %s LIMIT %d),"
+                 " c AS (SELECT id FROM b UNION SELECT id FROM t),"
                  " h AS (SELECT d.id, d.path, d.title, d.trashed, ts_rank(d.tsv, q.q) AS rank"
                  " FROM c JOIN search_docs d ON d.id = c.id CROSS JOIN q"
                  " ORDER BY rank DESC, d.path, d.id LIMIT $5 OFFSET $6)"
                  " SELECT h.id, h.path, h.title, h.trashed, (h.rank * 1000000000)::bigint,"
                  " ts_headline('vault_search', d.body, q.q, 'StartSel=\u00ab, StopSel=\u00bb,"
-                 " MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" \u2026 \"')"
+                 " MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" \u2026 \"'),"
+                 " (SELECT count(*) FROM b)"
                  " FROM h JOIN search_docs d ON d.id = h.id CROSS JOIN q"
                  " ORDER BY h.rank DESC, h.path, h.id",
-                 where, TITLE_CANDIDATES, where, STORE_SEARCH_CANDIDATES);
+                 where, STORE_SEARCH_CANDIDATES + 1, where, TITLE_CANDIDATES);
     }
 }
 
@@ -423,7 +432,6 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
     char *upper = NULL;
     sbuf expr = {0}, texpr = {0};
     struct hits h = {0};
-    int64_t count = 0;
     char sql[4096];
     int err = store__prefix_upper(prefix, &upper);
     if (err != STORE_OK) return err;
@@ -444,8 +452,9 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
         A_INT(req->limit), A_INT(req->offset), A_TEXT(texpr.p)};
     search_sql(st, req->trashed, sql, sizeof(sql));
     err = store__read(st, sql, a, is_sqlite(st) ? 7 : 6, row_hit, &h, NULL);
-    if (err == STORE_OK) {
-        /* Matches counted up to one past the candidates. */
+    if (err == STORE_OK && h.n == 0) {
+        /* No row to carry the count (no match, or past the last page):
+         * count apart, up to one past the candidates. */
         char where[160];
         snprintf(where, sizeof(where), "d.vault = $2%s AND d.path >= $3 AND d.path < $4",
                  req->trashed ? "" : " AND d.trashed = 0");
@@ -460,7 +469,7 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
                      "SELECT count(*) FROM (SELECT 1 FROM search_docs d WHERE d.tsv @@"
                      " to_tsquery('vault_search', $1) AND %s LIMIT %d) s",
                      where, STORE_SEARCH_CANDIDATES + 1);
-        err = store__read(st, sql, a, 4, row_count, &count, NULL);
+        err = store__read(st, sql, a, 4, row_count, &h.total, NULL);
     }
     for (size_t i = 0; err == STORE_OK && is_sqlite(st) && i < h.n; i++) {
         store_arg as[] = {A_TEXT(expr.p), A_INT(h.rowids[i])};
@@ -484,7 +493,7 @@ out:
     }
     *out = h.items;
     *n = h.n;
-    *total = count;
+    *total = h.total;
     return STORE_OK;
 }
 

@@ -138,7 +138,7 @@ static const char *const sq_migrations[] = {
     "  title TEXT NOT NULL,"
     "  trashed INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX search_docs_vault_path ON search_docs(vault, path);"
-    "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body, prefix = '2 3 4',"
+    "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body,"
     "  tokenize = 'unicode61 remove_diacritics 2');",
     /* 3: trash retention per vault; note versions and the editing bursts
      * not yet in a version (server/history.c); trashed files by time */
@@ -170,6 +170,15 @@ static const char *const sq_migrations[] = {
     "  doc TEXT PRIMARY KEY,"
     "  vault TEXT NOT NULL,"
     "  purged INTEGER NOT NULL);",
+    /* 6: FTS5 prefix indexes of 2, 3 and 4 characters (cheap "proj*"
+     * queries): the full-text table is rebuilt with the option, its rows
+     * copied over. */
+    "CREATE VIRTUAL TABLE search_fts5 USING fts5(vault, title, path, body, prefix = '2 3 4',"
+    "  tokenize = 'unicode61 remove_diacritics 2');"
+    "INSERT INTO search_fts5 (rowid, vault, title, path, body)"
+    "  SELECT rowid, vault, title, path, body FROM search_fts;"
+    "DROP TABLE search_fts;"
+    "ALTER TABLE search_fts5 RENAME TO search_fts;",
 };
 
 /* Maps an SQLite result code; logs what is the database's fault. */

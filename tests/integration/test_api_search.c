@@ -145,6 +145,19 @@ static long long lag_events(void) {
     return n;
 }
 
+/* The value of gauge `name` in GET /metrics, or -1. */
+static double metric(vserver *s, const char *name) {
+    vresp r;
+    if (vhttp_call(s->port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &r) != 0) return -1;
+    double v = -1;
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *at = r.status == 200 ? strstr(r.body, key) : NULL;
+    if (at != NULL) v = atof(at + strlen(key));
+    vresp_free(&r);
+    return v;
+}
+
 /* Waits (up to 120 s: the machine may be busy) until the index has caught up. */
 static void wait_indexed(void) {
     for (int i = 0; i < 1200; i++) {
@@ -208,6 +221,8 @@ static void indexer_catches_up(const char *backend) {
     ASSERT_TRUE(json_integer_value(json_object_get(lag, "events")) >= 21);
     ASSERT_TRUE(json_real_value(json_object_get(lag, "seconds")) >= 0);
     json_decref(j);
+    /* /metrics says it too. */
+    ASSERT_TRUE(metric(&srv, "vault_search_lag_events") >= 21);
 
     /* An indexer in its own process, on the same database. */
     vserver indexer;
@@ -237,6 +252,8 @@ static void indexer_catches_up(const char *backend) {
     CHECK_HELPER(wait_indexed());
     CHECK_HELPER(expect_paths("yankee", NULL, "/Batch/note00.md"));
     CHECK_HELPER(expect_paths("zulu", NULL, ""));
+    ASSERT_TRUE(metric(&srv, "vault_search_lag_events") == 0);
+    ASSERT_TRUE(metric(&srv, "vault_search_lag_seconds") == 0);
     int irc = vserver_stop(&indexer);
     ASSERT_EQ_INT(irc, 0);
     ASSERT_EQ_INT(vserver_stop(&srv), 0);
@@ -407,6 +424,13 @@ static void queries(const char *backend) {
     CHECK_HELPER(expect_paths("proj*", "&path=/Work/", "/Work/Plan.md"));
     CHECK_HELPER(expect_paths("work", NULL, "/Work/Budget.md /Work/Plan.md"));
     CHECK_HELPER(expect_paths("cafe", "&path=/Projects/", ""));
+
+    /* Trashing a folder takes its notes out of the results. */
+    snprintf(url, sizeof(url), "/api/v1/vaults/%s/folders/trash", vault);
+    ASSERT_EQ_INT(api(&srv, "POST", url, tok, "{\"path\":\"/Work\"}", NULL), 200);
+    CHECK_HELPER(wait_indexed());
+    CHECK_HELPER(expect_paths("work", NULL, ""));
+    CHECK_HELPER(expect_paths("work", "&trashed=1", "/Work/Budget.md /Work/Plan.md"));
     ASSERT_EQ_INT(vserver_stop(&srv), 0);
 }
 

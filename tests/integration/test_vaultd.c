@@ -93,6 +93,14 @@ TEST(version_help_and_bad_flags) {
     ASSERT_TRUE(strstr(out, "--listen wants HOST:PORT") != NULL);
     const char *const bad_flag[] = {"--frobnicate", NULL};
     ASSERT_EQ_INT(vproc_run(bad_flag, out, sizeof(out)), 2);
+    ASSERT_EQ_INT(vproc_run(help, out, sizeof(out)), 0);
+    ASSERT_TRUE(strstr(out, "--doc-idle-ms") != NULL);
+    static const char *const bad_idle[] = {"-5", "12x", "", "999999999999"};
+    for (size_t i = 0; i < sizeof(bad_idle) / sizeof(bad_idle[0]); i++) {
+        const char *const args[] = {"--doc-idle-ms", bad_idle[i], NULL};
+        ASSERT_EQ_INT(vproc_run(args, out, sizeof(out)), 2);
+        ASSERT_TRUE(strstr(out, "--doc-idle-ms wants milliseconds") != NULL);
+    }
 }
 
 TEST(port_in_use_is_a_clear_error) {
