@@ -113,6 +113,10 @@ static void *consumer_main(void *arg) {
     }
     atomic_store(&c->cursor, cursor);
     delay = 0;
+    /* Registered (its cursor row written) before it reads anything, so that
+     * retention keeps what it has not handled even before its first batch
+     * succeeds. */
+    stored = false;
     while (!stopping(c)) {
         if (!stored) {
             err = store_cursor_set(c->st, c->name, cursor, wall_ms());
