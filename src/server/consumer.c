@@ -89,6 +89,12 @@ static bool stopping(vconsumer *c) {
     return stop;
 }
 
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void on_commit(void *ud) { vconsumer_wake(ud); }
 
 static void log_failure(vconsumer *c, const char *what, int err, int delay_ms) {
@@ -117,7 +123,14 @@ static void *consumer_main(void *arg) {
      * retention keeps what it has not handled even before its first batch
      * succeeds. */
     stored = false;
+    int64_t last_start = 0; /* mono_ms() of the last handler call, 0: none yet */
+    bool full = false;      /* that call's batch was full */
     while (!stopping(c)) {
+        /* Coalescing: let the events of the interval gather in the outbox. */
+        if (c->opt.interval_ms > 0 && last_start != 0 && !full && delay == 0) {
+            int64_t left = last_start + c->opt.interval_ms - mono_ms();
+            if (left > 0 && consumer_sleep(c, (int)left, false)) break;
+        }
         if (!stored) {
             err = store_cursor_set(c->st, c->name, cursor, wall_ms());
             if (err == STORE_OK) stored = true;
@@ -130,6 +143,10 @@ static void *consumer_main(void *arg) {
         if (err == STORE_OK && n == 0) {
             if (consumer_sleep(c, c->opt.poll_ms, true)) break;
             continue;
+        }
+        if (err == STORE_OK) {
+            last_start = mono_ms();
+            full = n >= c->opt.batch;
         }
         int rc = err == STORE_OK ? c->fn(c->ud, c->st, ev, n) : err;
         if (rc == 0) {
@@ -172,6 +189,7 @@ int vconsumer_start(store *st, const char *name, vconsumer_fn fn, void *ud,
     if (c->opt.poll_ms <= 0) c->opt.poll_ms = 1000;
     if (c->opt.backoff_min_ms <= 0) c->opt.backoff_min_ms = 100;
     if (c->opt.backoff_max_ms <= 0) c->opt.backoff_max_ms = 30000;
+    if (c->opt.interval_ms < 0) c->opt.interval_ms = 0;
     if (c->opt.backoff_max_ms < c->opt.backoff_min_ms)
         c->opt.backoff_max_ms = c->opt.backoff_min_ms;
     pthread_mutex_init(&c->m, NULL);

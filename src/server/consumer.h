@@ -19,6 +19,14 @@
  * failing consumer only falls behind, and store_events_pending() says by
  * how much.
  *
+ * Coalescing: with an interval, two handler calls start at least that far
+ * apart unless the previous batch was full (catching up), so the events of
+ * a burst of commits reach the handler together and a handler that works
+ * per note (the search indexer) does that work once per interval, not once
+ * per commit. The events wait in the outbox meanwhile, so the pending count
+ * stays true, and the last events of a burst are handled at most one
+ * interval after they were committed.
+ *
  * Threading: vconsumer_start/stop from one thread (the main thread);
  * vconsumer_wake and vconsumer_cursor from any thread. The handler runs on
  * the consumer's thread and may call the store (reads and writes).
@@ -43,6 +51,8 @@ typedef struct {
     int poll_ms;        /* longest sleep without a wakeup; 0: 1000 */
     int backoff_min_ms; /* first retry after a failure; 0: 100 */
     int backoff_max_ms; /* longest retry delay; 0: 30000 */
+    int interval_ms;    /* shortest time between the starts of two handler calls,
+                           unless the earlier batch was full; 0: none */
 } vconsumer_opts;
 
 /* Starts consumer `name` (a store_cursor_* name) on its own thread with

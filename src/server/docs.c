@@ -500,6 +500,28 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
     return rc;
 }
 
+int vdocs_title_text(vdoc *d, const uint8_t *changed, size_t clen, char **text, size_t *len) {
+    *text = NULL;
+    *len = 0;
+    /* hashless == version: set one version ago, before `changed`. */
+    if (changed != NULL && d->hashless != 0 && d->hashless == d->version &&
+        memchr(changed, '#', clen) == NULL) {
+        d->hashless = d->version + 1;
+        return Y_OK;
+    }
+    d->hashless = 0;
+    ytype *content = ydoc_get(d->doc, "content", YTYPE_TEXT);
+    if (content == NULL) return Y_ERR_NOMEM;
+    int rc = ytext_string(content, text, len);
+    if (rc != Y_OK) {
+        *text = NULL;
+        *len = 0;
+        return rc;
+    }
+    if (memchr(*text, '#', *len) == NULL) d->hashless = d->version + 1;
+    return Y_OK;
+}
+
 int vdocs_load_text(store *st, const char *id, char **text, size_t *len) {
     ydoc *doc = NULL;
     uint64_t count = 0;

@@ -42,11 +42,12 @@ typedef struct vdoc {
     char id[33];
     char vault[33];
     ydoc *doc;
-    uint64_t version; /* updates in the log, including in-flight commits */
-    int inflight;     /* commits submitted and not yet answered */
-    bool broken;      /* a commit failed: the memory copy is ahead of the log */
-    uint64_t rows;    /* rows in the log (a compacted snapshot is one), in-flight included */
-    bool compacting;  /* a compaction of its log runs */
+    uint64_t version;  /* updates in the log, including in-flight commits */
+    int inflight;      /* commits submitted and not yet answered */
+    bool broken;       /* a commit failed: the memory copy is ahead of the log */
+    uint64_t rows;     /* rows in the log (a compacted snapshot is one), in-flight included */
+    bool compacting;   /* a compaction of its log runs */
+    uint64_t hashless; /* version + 1 when the text held no '#'; 0: not known */
     /* The update of the transaction being committed (captured by an update
      * observer); taken by vdocs_commit_capture(). */
     uint8_t *captured;
@@ -137,6 +138,17 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
  * Returns Y_OK or the engine's error (d unchanged, *changed NULL). */
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
+
+/* The text (Y.Text "content") of d to derive its title from
+ * (vpath_title), right after vdocs_apply_remote() gave `changed` (clen
+ * bytes). When the text before that update held no '#' and the update's
+ * bytes hold none either, the text still holds no '#', so no heading: *text
+ * is NULL and *len 0 (the title is the file name's) and the text is not
+ * rebuilt, which keeps a typing note's updates from costing its whole text.
+ * Otherwise *text is the whole text (caller frees with yfree) and d
+ * remembers whether it holds a '#'. Returns Y_OK or Y_ERR_NOMEM (*text
+ * NULL). */
+int vdocs_title_text(vdoc *d, const uint8_t *changed, size_t clen, char **text, size_t *len);
 
 /* The current text (Y.Text "content") of note `id`, read from its update
  * log into a private document: touches no cache, so any thread may call it

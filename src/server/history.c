@@ -245,30 +245,54 @@ static void kick(history *h) {
     pthread_mutex_unlock(&h->mu);
 }
 
-/* note.created / note.updated: an edit of a note by a user at a time. */
+/* note.created / note.updated: an edit of a note by a user at a time. The
+ * edits of one note in a batch become one burst (as store_burst_note would
+ * have made of them one by one: first_* from the first, last_* from the
+ * latest, the last restore kept), written once: one write per note and
+ * batch, not one per edit. */
 static int on_events(void *ud, store *st, const store_event *ev, size_t n) {
     history *h = ud;
     bool restore = false;
+    store_burst *b = malloc(n * sizeof(*b));
+    if (b == NULL) return -1; /* offered again later */
+    size_t nb = 0;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(ev[i].type, "note.updated") != 0 && strcmp(ev[i].type, "note.created") != 0)
             continue;
         json_t *j = json_loads(ev[i].json, 0, NULL);
         const char *id = json_string_value(json_object_get(j, "id"));
-        store_burst b = {.first_at = ev[i].created,
-                         .last_at = ev[i].created,
-                         .first_user = json_integer_value(json_object_get(j, "user")),
-                         .restored_from = json_integer_value(json_object_get(j, "restoredFrom"))};
-        b.last_user = b.first_user;
-        int rc = STORE_OK;
+        int64_t user = json_integer_value(json_object_get(j, "user"));
+        int64_t from = json_integer_value(json_object_get(j, "restoredFrom"));
         if (id != NULL && strlen(id) == 32) {
-            memcpy(b.doc, id, 33);
-            memcpy(b.vault, ev[i].vault, 33);
-            rc = store_burst_note(st, &b);
-            if (b.restored_from != 0) restore = true;
+            size_t k = 0;
+            while (k < nb && memcmp(b[k].doc, id, 33) != 0) k++;
+            if (k == nb) {
+                b[nb++] = (store_burst){.first_at = ev[i].created,
+                                        .last_at = ev[i].created,
+                                        .first_user = user,
+                                        .last_user = user,
+                                        .restored_from = from};
+                memcpy(b[k].doc, id, 33);
+                memcpy(b[k].vault, ev[i].vault, 33);
+            } else {
+                if (ev[i].created >= b[k].last_at) {
+                    b[k].last_at = ev[i].created;
+                    b[k].last_user = user;
+                }
+                if (from != 0) b[k].restored_from = from;
+            }
+            if (from != 0) restore = true;
         }
         json_decref(j);
-        if (rc != STORE_OK && rc != STORE_EINVAL) return -1; /* offered again later */
     }
+    int rc = STORE_OK;
+    for (size_t k = 0; k < nb; k++) {
+        rc = store_burst_note(st, &b[k]);
+        if (rc != STORE_OK && rc != STORE_EINVAL) break;
+        rc = STORE_OK;
+    }
+    free(b);
+    if (rc != STORE_OK) return -1; /* offered again later */
     if (restore) kick(h);
     return 0;
 }
@@ -309,7 +333,7 @@ static void *taker_main(void *arg) {
 }
 
 int history_start(store *st, struct vmetrics *metrics, int64_t idle_ms, int64_t max_ms,
-                  history **out) {
+                  int interval_ms, history **out) {
     history *h = calloc(1, sizeof(*h));
     if (h == NULL) return STORE_ENOMEM;
     h->st = st;
@@ -325,7 +349,8 @@ int history_start(store *st, struct vmetrics *metrics, int64_t idle_ms, int64_t 
         free(h);
         return STORE_ENOMEM;
     }
-    int rc = vconsumer_start(st, "versions", on_events, h, NULL, &h->consumer);
+    vconsumer_opts co = {.batch = 10000, .interval_ms = interval_ms};
+    int rc = vconsumer_start(st, "versions", on_events, h, &co, &h->consumer);
     if (rc != STORE_OK) {
         h->consumer = NULL;
         history_stop(h);

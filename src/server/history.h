@@ -46,10 +46,12 @@ void history_route_restore(vctx *ctx); /* POST /api/v1/notes/{note}/versions/{v}
 typedef struct history history;
 
 /* Starts the "versions" consumer and the taker thread. `metrics` (may be
- * NULL) gets the counter vault_versions_taken_total. Returns 0 and *out, or
- * a STORE_E* code with nothing started. */
+ * NULL) gets the counter vault_versions_taken_total. The consumer handles
+ * its events at most every interval_ms (vconsumer_opts.interval_ms; 0:
+ * after every commit), recording each note's edits of a batch at once.
+ * Returns 0 and *out, or a STORE_E* code with nothing started. */
 int history_start(store *st, struct vmetrics *metrics, int64_t idle_ms, int64_t max_ms,
-                  history **out);
+                  int interval_ms, history **out);
 
 /* Stops both threads and frees h. NULL is a no-op. */
 void history_stop(history *h);

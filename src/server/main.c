@@ -29,7 +29,9 @@
 #define DEFAULT_LISTEN      "127.0.0.1:8080"
 #define DEFAULT_DATA_DIR    "./data"
 #define DEFAULT_DOC_IDLE_MS 60000
-#define DEFAULT_COMPACT_AT  1000 /* rows of an update log that start a compaction */
+#define DEFAULT_COMPACT_AT  1000  /* rows of an update log that start a compaction */
+#define DEFAULT_CONSUMER_MS 1000  /* outbox consumers: shortest time between two batches */
+#define INDEXER_BATCH       10000 /* outbox events per batch of the search indexer */
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
@@ -63,6 +65,10 @@ static const char usage[] =
     "                       this long (default 120000). Env: VAULT_VERSION_IDLE_MS\n"
     "  --version-max-ms MS  and at least this often while editing goes on\n"
     "                       (default 1800000). Env: VAULT_VERSION_MAX_MS\n"
+    "  --consumer-interval-ms MS  the search indexer and the version recorder\n"
+    "                       handle edits at most this often: a note edited\n"
+    "                       continuously is reindexed once per interval (default\n"
+    "                       1000; 0: after every commit). Env: VAULT_CONSUMER_INTERVAL_MS\n"
     "  --routes             print the route table (JSON lines) and exit\n"
     "  --version            print the version and exit\n"
     "  --help               print this help and exit\n"
@@ -88,7 +94,8 @@ typedef struct {
     const char *database; /* postgres:// URL, or NULL for SQLite in data_dir */
     unsigned roles;
     int64_t event_retention_ms;
-    const char *web_dir; /* the web app's built files, or NULL */
+    int consumer_interval_ms; /* vconsumer_opts.interval_ms of the outbox consumers */
+    const char *web_dir;      /* the web app's built files, or NULL */
 } options;
 
 /* Parses "api,sync,..." into role bits. Returns 0 or -1. */
@@ -205,7 +212,8 @@ typedef struct {
 static int workers_start(const options *opt, workers *w) {
     memset(w, 0, sizeof(*w));
     if (opt->roles & ROLE_INDEXER) {
-        int rc = vconsumer_start(db, SEARCH_CONSUMER, search_index_events, NULL, NULL, &w->indexer);
+        vconsumer_opts co = {.batch = INDEXER_BATCH, .interval_ms = opt->consumer_interval_ms};
+        int rc = vconsumer_start(db, SEARCH_CONSUMER, search_index_events, NULL, &co, &w->indexer);
         if (rc != STORE_OK) return rc;
     }
     if (opt->roles & ROLE_JANITOR) {
@@ -242,7 +250,8 @@ static void on_signal(uv_signal_t *handle, int signum) {
 int main(int argc, char **argv) {
     options opt = {.data_dir = DEFAULT_DATA_DIR,
                    .roles = ROLES_ALL,
-                   .event_retention_ms = 7LL * 24 * 3600 * 1000};
+                   .event_retention_ms = 7LL * 24 * 3600 * 1000,
+                   .consumer_interval_ms = DEFAULT_CONSUMER_MS};
     const char *roles = getenv("VAULT_ROLES");
     const char *retention = getenv("VAULT_EVENT_RETENTION");
     const char *listen = getenv("VAULT_LISTEN") ? getenv("VAULT_LISTEN") : DEFAULT_LISTEN;
@@ -254,6 +263,7 @@ int main(int argc, char **argv) {
     const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
     const char *version_idle_s = getenv("VAULT_VERSION_IDLE_MS");
     const char *version_max_s = getenv("VAULT_VERSION_MAX_MS");
+    const char *consumer_ms = getenv("VAULT_CONSUMER_INTERVAL_MS");
     if (getenv("VAULT_DATA_DIR")) opt.data_dir = getenv("VAULT_DATA_DIR");
     if (getenv("VAULT_DATABASE_URL")) opt.database = getenv("VAULT_DATABASE_URL");
     if (getenv("VAULT_WEB_DIR") && *getenv("VAULT_WEB_DIR")) opt.web_dir = getenv("VAULT_WEB_DIR");
@@ -274,6 +284,7 @@ int main(int argc, char **argv) {
         {"web-dir", required_argument, NULL, 'W'},
         {"version-idle-ms", required_argument, NULL, 'i'},
         {"version-max-ms", required_argument, NULL, 'M'},
+        {"consumer-interval-ms", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -293,6 +304,7 @@ int main(int argc, char **argv) {
         case 'W': opt.web_dir = optarg; break;
         case 'i': version_idle_s = optarg; break;
         case 'M': version_max_s = optarg; break;
+        case 'C': consumer_ms = optarg; break;
         case 'V': printf("vaultd %s\n", VN_VERSION); return 0;
         case 'R': print_routes(); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -393,6 +405,12 @@ int main(int argc, char **argv) {
                         "(1 to a day, 1 to a week)\n");
         return 2;
     }
+    long long consumer_interval = DEFAULT_CONSUMER_MS;
+    if (consumer_ms != NULL && parse_int(consumer_ms, 0, 60000, &consumer_interval) != 0) {
+        fprintf(stderr, "vaultd: --consumer-interval-ms wants 0 to 60000, got '%s'\n", consumer_ms);
+        return 2;
+    }
+    opt.consumer_interval_ms = (int)consumer_interval;
     if (make_dirs(opt.data_dir) != 0) {
         fprintf(stderr, "vaultd: cannot use data directory '%s': %s\n", opt.data_dir,
                 strerror(errno));
@@ -459,7 +477,8 @@ int main(int argc, char **argv) {
         ((opt.roles & ROLE_JANITOR) &&
          (trash_janitor_start(&loop, db, docs, vhttp_sync(srv), vhttp_metrics(srv),
                               (uint64_t)janitor_interval, &janitor) != 0 ||
-          history_start(db, vhttp_metrics(srv), version_idle, version_max, &hist) != STORE_OK))) {
+          history_start(db, vhttp_metrics(srv), version_idle, version_max, opt.consumer_interval_ms,
+                        &hist) != STORE_OK))) {
         fprintf(stderr, "vaultd: cannot start the background roles\n");
         workers_stop(&w);
         trash_janitor_stop(janitor);

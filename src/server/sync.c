@@ -469,9 +469,10 @@ static void job_done(vsync *s, sjob *j) {
 }
 
 /* The projection row of note `id` as the vault index and the note's text
- * say now. Returns 0 (caller frees *f with store_file_free) or -1 when the
- * index has no entry for the note. */
-static int projection(vdoc *idx, vdoc *d, store_file *f) {
+ * say now, right after `changed` (clen bytes) was applied to d. Returns 0
+ * (caller frees *f with store_file_free) or -1 when the index has no entry
+ * for the note. */
+static int projection(vdoc *idx, vdoc *d, const uint8_t *changed, size_t clen, store_file *f) {
     ytype *files = ydoc_get(idx->doc, "files", YTYPE_MAP);
     yvalue v;
     if (files == NULL || ymap_get(files, d->id, &v) != Y_OK || v.kind != YVALUE_TYPE) return -1;
@@ -491,11 +492,7 @@ static int projection(vdoc *idx, vdoc *d, store_file *f) {
     f->updated = auth_now_ms();
     char *text = NULL;
     size_t len = 0;
-    ytype *content = ydoc_get(d->doc, "content", YTYPE_TEXT);
-    if (content == NULL || ytext_string(content, &text, &len) != Y_OK) {
-        text = NULL;
-        len = 0;
-    }
+    (void)vdocs_title_text(d, changed, clen, &text, &len); /* out of memory: the file name */
     char *title = NULL;
     if (vpath_title(text != NULL ? text : "", len, f->path, &title) == VPATH_OK) f->title = title;
     yfree(text);
@@ -579,7 +576,7 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
     char event[96];
     snprintf(event, sizeof(event), "{\"id\":\"%s\",\"user\":%lld}", d->id, (long long)c->user);
     store_file f;
-    bool has_file = projection(idx, d, &f) == 0;
+    bool has_file = projection(idx, d, changed, clen, &f) == 0;
     store_txn *t = store_txn_new();
     sjob *j = calloc(1, sizeof(*j));
     bool ok = t != NULL && j != NULL &&

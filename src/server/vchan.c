@@ -768,7 +768,8 @@ static void update_note(vconn *c, const vchan_msg *m) {
     vdoc *idx2 = NULL;
     store_file pf;
     size_t tlen = 0;
-    char *text = text_of(d, &tlen);
+    char *text = NULL;
+    (void)vdocs_title_text(d, changed, clen, &text, &tlen); /* out of memory: the file name */
     bool ok = vdocs_get(vc->docs, vault, vault, &idx2) == STORE_OK &&
               (files = ydoc_get(idx2->doc, "files", YTYPE_MAP)) != NULL;
     if (ok) entry_read(files, m->doc, &e);

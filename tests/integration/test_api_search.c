@@ -9,6 +9,7 @@
 #include "api.h"
 #include "test.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -436,6 +437,54 @@ static void queries(const char *backend) {
 
 TEST(search_queries_sqlite) { CHECK_HELPER(queries("sqlite")); }
 TEST(search_queries_postgres) { CHECK_HELPER(queries("postgres")); }
+
+/* ---- a note edited continuously ------------------------------------------------- */
+
+/* *found: whether a search for q finds the note at path. */
+static void finds(const char *q, const char *path, bool *found) {
+    json_t *j = NULL;
+    *found = false;
+    ASSERT_EQ_INT(search_as(tok, q, NULL, &j), 200);
+    json_t *results = json_object_get(j, "results");
+    for (size_t i = 0; i < json_array_size(results); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(results, i), "path")), path) ==
+            0)
+            *found = true;
+    json_decref(j);
+}
+
+/* The indexer handles a note's edits at most once per interval
+ * (--consumer-interval-ms), but it does not wait for the editing to pause:
+ * a note edited without a break is searchable for what was typed early on
+ * while the edits go on, and for everything once they stop. */
+static void continuous_editing(const char *backend) {
+    static const char *const flags[] = {"--consumer-interval-ms", "400", NULL};
+    ASSERT_EQ_INT(vserver_start(&srv, backend, flags), 0);
+    CHECK_HELPER(setup_users());
+    char id[40];
+    CHECK_HELPER(create_note("/Live.md", "# Live\n\nopening", id));
+    static char content[65536];
+    snprintf(content, sizeof(content), "# Live\n\nopening earlyword");
+    bool found = false;
+    time_t start = time(NULL);
+    for (int i = 0; !found && time(NULL) - start < 180; i++) {
+        CHECK_HELPER(edit_note(id, content));
+        CHECK_HELPER(finds("earlyword", "/Live.md", &found));
+        size_t len = strlen(content);
+        if (len + 32 < sizeof(content))
+            snprintf(content + len, sizeof(content) - len, " filler%d", i);
+    }
+    ASSERT_TRUE(found);
+    /* The edits stop: the last one becomes searchable, the old text not. */
+    CHECK_HELPER(edit_note(id, "# Live\n\nclosingword"));
+    CHECK_HELPER(wait_indexed());
+    CHECK_HELPER(expect_paths("closingword", NULL, "/Live.md"));
+    CHECK_HELPER(expect_paths("earlyword", NULL, ""));
+    ASSERT_EQ_INT(vserver_stop(&srv), 0);
+}
+
+TEST(search_note_edited_continuously_sqlite) { CHECK_HELPER(continuous_editing("sqlite")); }
+TEST(search_note_edited_continuously_postgres) { CHECK_HELPER(continuous_editing("postgres")); }
 
 /* ---- vaultd reindex ------------------------------------------------------------ */
 

@@ -148,6 +148,46 @@ test('a sync edit updates the note\'s title and time like a REST edit', () => wi
   a.destroy()
 }))
 
+// The server skips rebuilding a note's text for its title while the text
+// holds no '#' (no heading: the title is the file name's); every way a
+// heading can appear or go must still show in the title.
+test('the title follows sync edits that add and remove headings, and REST edits between them', () => withServer(async server => {
+  const token = await server.user('ada@example.com')
+  const vault = await server.vault(token)
+  const note = await server.note(token, vault, '/Plans/Road map.md', 'plain text')
+  const a = provider(server, token, note)
+  await synced(a)
+  const text = a.doc.getText('content')
+  const titled = async (title, content, why) => {
+    const r = await until(async () => {
+      const got = await server.api('GET', `/api/v1/notes/${note}`, { token })
+      return got.body.content === content && got.body.title === title ? got : null
+    }, why)
+    return r
+  }
+  text.insert(10, ' more words')
+  await titled('Road map', 'plain text more words', 'edits without a heading to keep the file name')
+  text.insert(0, '#') // not a heading yet: '#' then a letter
+  await titled('Road map', '#plain text more words', 'a lone # to keep the file name')
+  text.insert(1, ' ') // this update holds no '#', the text does
+  await titled('plain text more words', '# plain text more words', 'the heading to become the title')
+  text.insert(23, ' again')
+  await titled('plain text more words again', '# plain text more words again', 'the heading line edited')
+  text.delete(0, 2)
+  await titled('Road map', 'plain text more words again', 'the file name once the heading is gone')
+  // A REST edit adds a heading; a sync edit without '#' afterwards still
+  // reads it (a title no earlier commit wrote, so the check waits for it).
+  const cur = await server.api('GET', `/api/v1/notes/${note}`, { token })
+  const put = await server.api('PUT', `/api/v1/notes/${note}`, {
+    token, body: { content: '# From REST\nbody' }, headers: { 'if-match': cur.headers.get('etag') }
+  })
+  assert.equal(put.status, 200)
+  await until(() => a.text() === '# From REST\nbody', 'the provider to see the PUT')
+  text.insert(11, ' now')
+  await titled('From REST now', '# From REST now\nbody', 'the REST heading to stay the title')
+  a.destroy()
+}))
+
 test('awareness is relayed, and removed when a peer leaves', () => withServer(async server => {
   const token = await server.user('ada@example.com')
   const vault = await server.vault(token)

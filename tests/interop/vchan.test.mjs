@@ -299,6 +299,40 @@ for (const backend of backends) {
   }))
 }
 
+// The server skips rebuilding a note's text for its title while the text
+// holds no '#' (sync.md); channel edits that add, change and remove a
+// heading, and a REST edit between them, must all show in the title.
+test('the title follows channel edits that add and remove headings, and REST edits between them', () => withServer('sqlite', async s => {
+  const n = await s.server.note(s.owner, s.vault, '/Notes/Plain idea.md', 'plain')
+  const c = s.client()
+  await c.connect()
+  const text = () => c.doc(n).getText('content')
+  const title = async () => (await s.server.api('GET', `/api/v1/notes/${n}`, { token: s.owner })).body.title
+  text().insert(5, ' words')
+  await c.settled() // acknowledged after the commit that holds the title
+  assert.equal(await title(), 'Plain idea')
+  text().insert(0, '#')
+  await c.settled()
+  assert.equal(await title(), 'Plain idea') // '#plain' is no heading
+  text().insert(1, ' ')
+  await c.settled()
+  assert.equal(await title(), 'plain words')
+  text().insert(13, ' more')
+  await c.settled()
+  assert.equal(await title(), 'plain words more')
+  text().delete(0, 2)
+  await c.settled()
+  assert.equal(await title(), 'Plain idea')
+  const cur = await s.server.api('GET', `/api/v1/notes/${n}`, { token: s.owner })
+  const put = await s.server.api('PUT', `/api/v1/notes/${n}`, { token: s.owner, body: { content: '# From REST\nbody' }, headers: { 'if-match': cur.headers.get('etag') } })
+  assert.equal(put.status, 200)
+  await until(() => c.text(n) === '# From REST\nbody', 'the channel to see the PUT')
+  text().insert(11, ' now') // no '#' in this update; the text has one
+  await c.settled()
+  assert.equal(await title(), 'From REST now')
+  assert.equal(await s.server.text(s.owner, n), '# From REST now\nbody')
+}))
+
 test('malformed messages close only their own connection (1002, 1003), the vault is untouched', () => withServer('sqlite', async s => {
   const n = await s.server.note(s.owner, s.vault, '/N.md', 'text')
   const good = s.client()

@@ -143,6 +143,62 @@ TEST(consumer_delivers_in_order_retries_and_resumes) {
     CHECK_HELPER(close_store(dir, st));
 }
 
+/* With an interval, the events committed after a handler call wait for
+ * the interval and then reach the handler together; meanwhile they are
+ * pending (the lag stays true) and stopping does not wait for the interval. */
+TEST(consumer_interval_coalesces_events) {
+    char dir[64], vault[33];
+    store *st = NULL;
+    CHECK_HELPER(open_store(dir, &st));
+    CHECK_HELPER(make_vault(st, vault));
+    int64_t first[4];
+    ASSERT_EQ_INT(all_ids(st, 0, first, 4), 1); /* vault.created */
+
+    /* A long interval: the first event is handled at once (nothing was
+     * handled before), the next ones wait. */
+    struct seen s = {.m = PTHREAD_MUTEX_INITIALIZER};
+    vconsumer_opts opt = {.poll_ms = 50, .interval_ms = 600000};
+    vconsumer *c = NULL;
+    ASSERT_EQ_INT(vconsumer_start(st, "test-consumer", handler, &s, &opt, &c), STORE_OK);
+    CHECK_HELPER(wait_seen(&s, 1));
+    CHECK_HELPER(add_events(st, vault, 5));
+    usleep(300 * 1000);
+    pthread_mutex_lock(&s.m);
+    ASSERT_EQ_INT(s.calls, 1);
+    ASSERT_EQ_INT(s.n, 1);
+    pthread_mutex_unlock(&s.m);
+    int64_t count = 0, oldest = 0;
+    ASSERT_EQ_INT(store_events_pending(st, "test-consumer", vault, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 5);
+    ASSERT_TRUE(oldest > 0);
+    vconsumer_stop(c); /* returns without waiting out the interval */
+    int64_t cursor = 0;
+    ASSERT_EQ_INT(store_cursor_get(st, "test-consumer", &cursor), STORE_OK);
+    ASSERT_EQ_INT(cursor, first[0]);
+
+    /* A short interval: the five events pending reach the handler in one
+     * call; five more committed one by one after it arrive in at most five
+     * calls, and all of them in order. */
+    struct seen s2 = {.m = PTHREAD_MUTEX_INITIALIZER};
+    opt.interval_ms = 100;
+    ASSERT_EQ_INT(vconsumer_start(st, "test-consumer", handler, &s2, &opt, &c), STORE_OK);
+    CHECK_HELPER(wait_seen(&s2, 5));
+    pthread_mutex_lock(&s2.m);
+    ASSERT_EQ_INT(s2.calls, 1);
+    pthread_mutex_unlock(&s2.m);
+    CHECK_HELPER(add_events(st, vault, 5));
+    CHECK_HELPER(wait_seen(&s2, 10));
+    vconsumer_stop(c);
+    int64_t want[16];
+    ASSERT_EQ_INT(all_ids(st, first[0], want, 16), 10);
+    ASSERT_EQ_INT(s2.n, 10);
+    for (int i = 0; i < 10; i++) ASSERT_EQ_INT(s2.ids[i], want[i]);
+    ASSERT_TRUE(s2.calls <= 6);
+    ASSERT_EQ_INT(store_events_pending(st, "test-consumer", NULL, &count, &oldest), STORE_OK);
+    ASSERT_EQ_INT(count, 0);
+    CHECK_HELPER(close_store(dir, st));
+}
+
 TEST(consumer_bad_name_starts_nothing) {
     char dir[64];
     store *st = NULL;
