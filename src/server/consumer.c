@@ -119,6 +119,10 @@ static void *consumer_main(void *arg) {
     }
     atomic_store(&c->cursor, cursor);
     delay = 0;
+    /* Registered (its cursor row written) before it reads anything, so that
+     * retention keeps what it has not handled even before its first batch
+     * succeeds. */
+    stored = false;
     int64_t last_start = 0; /* mono_ms() of the last handler call, 0: none yet */
     bool full = false;      /* that call's batch was full */
     while (!stopping(c)) {

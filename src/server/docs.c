@@ -223,13 +223,15 @@ int vdocs_close(vdocs *c, const char *id) {
 
 int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
     vdoc *d = vdocs_find(c, id);
+    vdoc *old = NULL;
     int holders = 0;
     if (d != NULL && d->broken && d->inflight == 0) { /* reload from the log */
-        holders = d->holders;
-        vdoc_close(c, d);
+        old = d;
         d = NULL;
     }
     if (d == NULL) {
+        /* Loaded first: a broken document whose reload fails stays as it
+         * is (still broken, still held), to be reloaded at a later get. */
         d = calloc(1, sizeof(*d));
         if (d == NULL) return STORE_ENOMEM;
         int rc = load(c->st, id, UINT64_MAX, &d->doc, &d->version, &d->rows);
@@ -240,6 +242,10 @@ int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
         if (ydoc_observe_updates(d->doc, on_update, d) < 0) {
             vdoc_free(d);
             return STORE_ENOMEM;
+        }
+        if (old != NULL) { /* the hold moves to the new copy */
+            holders = old->holders;
+            vdoc_close(c, old);
         }
         snprintf(d->id, sizeof(d->id), "%s", id);
         snprintf(d->vault, sizeof(d->vault), "%s", vault);

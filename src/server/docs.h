@@ -157,7 +157,8 @@ int vdocs_title_text(vdoc *d, const uint8_t *changed, size_t clen, char **text, 
  * the log. A note without updates has the text "". */
 int vdocs_load_text(store *st, const char *id, char **text, size_t *len);
 
-/* The document `id` if it is open, else NULL (nothing is loaded). */
+/* The document `id` if it is open, else NULL (nothing is loaded). The
+ * pointer is borrowed until the next call into this module. */
 vdoc *vdocs_find(vdocs *c, const char *id);
 
 /* Closes document `id` if it is open, has no commit in flight and no sync

@@ -157,8 +157,13 @@ static void write_answer(vctx *ctx, void *ud) {
             vlog(VLOG_ERROR, "commit failed",
                  json_pack("{s:s, s:s, s:s}", "what", j->what, "error",
                            store_strerror(j->result.err), "trace_id", ctx->trace_id));
-            vhttp_send_problem(ctx, 503, "Service Unavailable",
-                               "The change could not be saved; nothing was changed.");
+            if (j->result.err == STORE_ENOTFOUND) /* the store's tombstone refused it */
+                vhttp_send_problem(ctx, 404, "Not Found",
+                                   "No such note: it was deleted for good (purged from the "
+                                   "trash) before this change was saved.");
+            else
+                vhttp_send_problem(ctx, 503, "Service Unavailable",
+                                   "The change could not be saved; nothing was changed.");
         } else if (j->reply == NULL) {
             vhttp_send_raw(ctx, j->status, NULL, "", 0);
         } else {

@@ -55,8 +55,11 @@ enum {
     CLOSE_TOO_BIG = 1009,
     CLOSE_INTERNAL = 1011,
     CLOSE_TRY_AGAIN_LATER = 1013,
-    CLOSE_READ_ONLY = 4403
+    CLOSE_READ_ONLY = 4403,
+    CLOSE_PURGED = 4404
 };
+
+#define PURGED_REASON "the note was deleted for good (purged from the trash)"
 
 typedef struct sroom sroom;
 
@@ -444,6 +447,11 @@ static void job_done(vsync *s, sjob *j) {
             for (sconn *c = r->conns; c != NULL && j->sv != NULL && !j->d->broken; c = c->next)
                 if (c->nowed > 0) pay_saved(c, j->version, j->sv, j->sv_len);
             vmetrics_fanout(s->metrics, (double)(uv_hrtime() - j->answered_ns) / 1e6);
+        } else if (j->res.err == STORE_ENOTFOUND) {
+            /* The note was purged before this change reached the log (the
+             * store's tombstone refused it): nobody may keep editing. */
+            for (sconn *c = r->conns; c != NULL; c = c->next)
+                close_conn(c, CLOSE_PURGED, PURGED_REASON);
         } else {
             /* The sender believes the server has its change: make it
              * reconnect, so that its step 2 sends the change again. So do
@@ -858,6 +866,12 @@ void vsync_committed(vsync *s, const char *doc, const uint8_t *update, size_t le
         free(msg);
     }
     release_waiting(s, r);
+}
+
+void vsync_purged(vsync *s, const char *doc) {
+    sroom *r = s != NULL ? find_room(s, doc) : NULL;
+    for (sconn *c = r != NULL ? r->conns : NULL; c != NULL; c = c->next)
+        close_conn(c, CLOSE_PURGED, PURGED_REASON);
 }
 
 bool vsync_watching(const vsync *s, const char *doc) {

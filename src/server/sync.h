@@ -26,6 +26,8 @@
  *   1013 too much queued for a slow reader (reconnect later)
  *   4403 a viewer sent a change (read-only connection); sent after an auth
  *        "permission denied" message carrying the same reason.
+ *   4404 the note was purged from the trash (vsync_purged), or a change
+ *        reached it after its purge (the change was refused).
  *
  * Threading: loop thread only, except the store's completion callbacks,
  * which hop back to the loop through a uv_async of this module.
@@ -71,6 +73,10 @@ void vsync_free(vsync *s);
  * or changed nothing) is broadcast to every connection on the document,
  * and answers that waited for the document's commits go out. */
 void vsync_committed(vsync *s, const char *doc, const uint8_t *update, size_t len);
+
+/* Note `doc` was purged (trash.h): closes its connections with 4404. NULL
+ * is a no-op. */
+void vsync_purged(vsync *s, const char *doc);
 
 /* Open sync connections, and notes that have at least one (for /metrics).
  * NULL counts nothing. */

@@ -167,9 +167,9 @@ void trash_route_restore(vctx *ctx) {
         db_failed(ctx);
         goto out;
     }
-    if (notes_index_meta(idx, f.id) == NULL) {
-        vhttp_send_problem(ctx, 500, "Internal Server Error",
-                           "The vault's index has no entry for this note.");
+    if (notes_index_meta(idx, f.id) == NULL) { /* the janitor's purge is being committed */
+        vhttp_send_problem(ctx, 409, "Conflict",
+                           "The note is being deleted for good (purged from the trash).");
         goto out;
     }
     /* The old path, or the first free "(restored k)" name beside it. */
@@ -231,6 +231,24 @@ typedef struct {
     int64_t at;
 } trash_many;
 
+static int by_id(const void *a, const void *b) {
+    return strcmp(((const store_file *)a)->id, ((const store_file *)b)->id);
+}
+
+/* The projection row of file `id` into *out: taken (moved out) from `rows`
+ * (sorted by id) when there, else read alone (a note whose rename, restore
+ * or creation is still being committed). Returns a store code. */
+static int take_row(store *st, store_file *rows, size_t nrows, const char *id, store_file *out) {
+    store_file key;
+    memcpy(key.id, id, 33);
+    store_file *r = nrows > 0 ? bsearch(&key, rows, nrows, sizeof(*rows), by_id) : NULL;
+    if (r == NULL || r->path == NULL) return store_file_get(st, id, out);
+    *out = *r;
+    memset(r, 0, sizeof(*r)); /* moved: freed with the caller's copy */
+    memcpy(r->id, id, 33);    /* still sorted */
+    return STORE_OK;
+}
+
 static int edit_trash_many(ytxn *tx, vdoc *idx, void *ud) {
     trash_many *t = ud;
     yany v = any_num((double)t->at);
@@ -266,13 +284,22 @@ void trash_route_folder(vctx *ctx) {
         db_failed(ctx);
         return;
     }
-    /* The folder's live notes, by the index (never behind the commits). */
-    store_file *files = NULL;
-    size_t n = 0, cap = 0;
+    /* The folder's live notes, by the index (never behind the commits); their
+     * projection rows from one read of the folder's live rows. */
+    store_file *files = NULL, *rows = NULL;
+    size_t n = 0, cap = 0, nrows = 0;
     const char **ids = NULL;
     size_t nids = 0;
+    char prefix[VPATH_MAX_LEN + 2];
+    snprintf(prefix, sizeof(prefix), "%s/", folder);
+    if (store_file_list(ctx->st, ctx->vault, prefix, false, &rows, &nrows) != STORE_OK) {
+        db_failed(ctx);
+        return;
+    }
+    if (nrows > 1) qsort(rows, nrows, sizeof(*rows), by_id);
     ytype *map = ydoc_get(idx->doc, "files", YTYPE_MAP);
     if (map == NULL || ymap_keys(map, &ids, &nids) != Y_OK) {
+        store_files_free(rows, nrows);
         vhttp_send_problem(ctx, 503, "Service Unavailable", "Out of memory.");
         return;
     }
@@ -298,7 +325,7 @@ void trash_route_folder(vctx *ctx) {
             }
             files = grown;
         }
-        int rc = store_file_get(ctx->st, ids[i], &files[n]);
+        int rc = take_row(ctx->st, rows, nrows, ids[i], &files[n]);
         if (rc == STORE_ENOTFOUND) continue; /* its creation is still being committed */
         if (rc != STORE_OK) {
             status = 503;
@@ -307,6 +334,7 @@ void trash_route_folder(vctx *ctx) {
         files[n++].trashed = now;
     }
     yfree(ids);
+    store_files_free(rows, nrows);
     if (status == 0 && n == 0) {
         vhttp_send_problem(ctx, 404, "Not Found", "No such folder, or nothing in it to trash.");
         store_files_free(files, n);
@@ -398,6 +426,9 @@ static void job_finish(trash_janitor *j, pjob *p) {
     bool ok = p->res.err == STORE_OK;
     if (p->idx != NULL) vdocs_answered(j->docs, p->idx, ok);
     if (ok) {
+        /* Sync connections that opened while the purge was being committed
+         * are told (4404); the document goes once nothing holds it. */
+        vsync_purged(j->sync, p->doc);
         (void)vdocs_close(j->docs, p->doc);
         if (j->metrics != NULL) vmetrics_count(j->metrics, PURGED, PURGED_HELP, 1);
         vlog(VLOG_INFO, "note purged",
@@ -413,7 +444,8 @@ static void job_finish(trash_janitor *j, pjob *p) {
         vlog(p->res.err == STORE_ENOTFOUND ? VLOG_INFO : VLOG_ERROR, "note purge skipped",
              json_pack("{s:s, s:s, s:s}", "doc", p->doc, "reason",
                        p->res.err == STORE_ENOTFOUND
-                           ? "restored, edited or already purged before the purge committed"
+                           ? "restored, edited, retention raised or already purged before the "
+                             "purge committed"
                            : "the purge could not be committed",
                        "error", store_strerror(p->res.err)));
     }
@@ -424,6 +456,7 @@ static void on_purged(void *ud, const store_result *res) {
     pjob *p = ud;
     trash_janitor *j = p->j;
     p->res = *res;
+    p->usage = res->purged; /* measured by the purge step, off the loop */
     pthread_mutex_lock(&j->mu);
     p->next = NULL;
     if (j->done_tail != NULL)
@@ -449,23 +482,49 @@ static void drain(trash_janitor *j) {
 
 static void on_async(uv_async_t *a) { drain(a->data); }
 
-/* Submits the purge of one due note. Returns true if it was submitted. */
-static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t at) {
-    const store_file *f = &it->file;
+static void postponed(const char *doc, const char *reason) {
+    vlog(VLOG_INFO, "note purge postponed", json_pack("{s:s, s:s}", "doc", doc, "reason", reason));
+}
+
+/* Why the purge of f (due at `cutoff` by the committed state) must wait,
+ * by what memory holds, or NULL. The vault's index `idx` is read in memory,
+ * which may be ahead of the log: a restore or a new trash time still being
+ * committed shows there first, and the purge must not delete the entry a
+ * restore brings back. (Other index changes in flight, the janitor's own
+ * purges included, commit before this purge, which checks again.) */
+static const char *busy_reason(trash_janitor *j, const store_file *f, vdoc *idx, int64_t cutoff) {
     vdoc *open = vdocs_find(j->docs, f->id);
-    if (vsync_watching(j->sync, f->id) || (open != NULL && open->inflight > 0)) {
-        vlog(VLOG_INFO, "note purge postponed",
-             json_pack("{s:s, s:s}", "doc", f->id, "reason", "the note is open or being written"));
+    if (vsync_watching(j->sync, f->id) || (open != NULL && open->inflight > 0))
+        return "the note is open or being written";
+    ytype *meta = notes_index_meta(idx, f->id);
+    yvalue v;
+    if (meta == NULL) return NULL; /* nothing to remove from the index */
+    if (ymap_get(meta, "trashed", &v) != Y_OK || v.kind != YVALUE_ANY ||
+        v.any.kind != YANY_NUMBER || (int64_t)v.any.u.num > cutoff)
+        return "the note was restored or trashed again";
+    return NULL;
+}
+
+/* Submits the purge of one due note (the run's clock read `now`). Returns
+ * true if it was submitted. */
+static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t now, int64_t at) {
+    const store_file *f = &it->file;
+    vdoc *idx = NULL;
+    if (vdocs_get(j->docs, f->vault, f->vault, &idx) != STORE_OK) {
+        vlog(VLOG_ERROR, "note purge failed",
+             json_pack("{s:s, s:s}", "doc", f->id, "error", "the vault's index could not be loaded"));
+        return false;
+    }
+    const char *busy = busy_reason(j, f, idx, it->cutoff);
+    if (busy != NULL) {
+        postponed(f->id, busy);
         return false;
     }
     pjob *p = calloc(1, sizeof(*p));
     store_txn *t = store_txn_new();
-    vdoc *idx = NULL;
     uint8_t *u = NULL;
     size_t ulen = 0;
-    bool ok = p != NULL && t != NULL && (p->path = strdup(f->path)) != NULL &&
-              store_doc_usage_get(j->st, f->id, &p->usage) == STORE_OK &&
-              vdocs_get(j->docs, f->vault, f->vault, &idx) == STORE_OK;
+    bool ok = p != NULL && t != NULL && (p->path = strdup(f->path)) != NULL;
     if (ok) {
         ytype *files = ydoc_get(idx->doc, "files", YTYPE_MAP);
         yvalue v;
@@ -485,7 +544,8 @@ static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t at) 
     json_t *ev = json_pack("{s:s, s:s}", "id", f->id, "path", f->path);
     char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
-    ok = ok && evs != NULL && store_txn_purge_note(t, f->vault, f->id, it->cutoff) == STORE_OK &&
+    ok = ok && evs != NULL && store_txn_purge_note(t, f->vault, f->id, now,
+                                              (int64_t)default_days * TRASH_DAY_MS) == STORE_OK &&
          (u == NULL || store_txn_append_update(t, f->vault, f->vault, u, ulen) == STORE_OK) &&
          store_txn_event(t, f->vault, "note.purged", evs) == STORE_OK;
     free(u);
@@ -531,7 +591,7 @@ static void on_timer(uv_timer_t *timer) {
         /* Later readings only stamp the log: with the test fault, the clock
          * jumps a century ahead here, which must not purge anything more. */
         int64_t at = vclock_now_ms() + (jump ? CLOCK_JUMP_MS : 0);
-        if (purge_one(j, &items[i], at)) submitted++;
+        if (purge_one(j, &items[i], now, at)) submitted++;
     }
     store_trash_items_free(items, n);
     j->runs++;

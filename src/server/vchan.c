@@ -428,7 +428,12 @@ static void job_done(vchan *vc, vjob *j, const store_result *res) {
     } else {
         vlog(VLOG_ERROR, "vault channel commit failed",
              json_pack("{s:s, s:s}", "doc", j->doc, "error", store_strerror(res->err)));
-        if (c != NULL)
+        bool index = strcmp(j->doc, j->vault) == 0;
+        if (c != NULL && res->err == STORE_ENOTFOUND) /* the store's tombstone refused it */
+            send_error(c, j->ref, index ? VCHAN_ERR_BAD_INDEX : VCHAN_ERR_NO_DOC, j->doc,
+                       index ? "an entry names a note that was purged from the trash"
+                             : "no such note in this vault: it was purged from the trash");
+        else if (c != NULL)
             send_error(c, j->ref, VCHAN_ERR_SERVER, j->doc,
                        "the change could not be saved; nothing was changed: send it again later");
         vsync_committed(vhttp_sync(vc->srv), j->doc, NULL, 0);

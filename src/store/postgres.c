@@ -439,7 +439,8 @@ const store_ops store__postgres = {
      * 0x564e5354, "VNST". */
     .migrate_lock_sql = "SELECT pg_advisory_xact_lock(1447973716)",
     .lock_vault_sql = "SELECT 1 FROM vaults WHERE id = $1 FOR UPDATE",
-    .append_sql = "WITH v AS (UPDATE vaults SET seq = seq + 1 WHERE id = $2 RETURNING seq)"
+    .append_sql = "WITH v AS (UPDATE vaults SET seq = seq + 1 WHERE id = $2"
+                  " AND NOT EXISTS (SELECT 1 FROM purged_docs WHERE doc = $1) RETURNING seq)"
                   " INSERT INTO doc_updates (doc, vault, vseq, data)"
                   " SELECT $1, $2, seq, $3 FROM v RETURNING vseq",
     .connect = pg_connect,

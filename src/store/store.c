@@ -27,8 +27,10 @@
  * updates it has seen committed in a vault (`docs`): the log of a document
  * never leaves its vault (no API deletes vaults), so appending to such a
  * document in that same vault needs no check of its log. Only a purge
- * deletes a log; it leaves a tombstone (purged_docs) and empties the cache,
- * so the next append to a purged document is checked and refused.
+ * deletes a log; it leaves a tombstone (purged_docs), which every append
+ * and every projection write checks in its own statement (another process
+ * may have purged a document this writer's cache knows), so a write racing
+ * a purge is refused.
  *
  * Invariants:
  * - a txn is answered exactly once, after its batch's COMMIT or ROLLBACK;
@@ -77,8 +79,8 @@ struct step {
     char *a, *b; /* file: path, title; event: type, json */
     bool is_note;
     int64_t created, updated, trashed;
-    int64_t x[4]; /* version: n, author, restored_from, base; burst done,
-                     purge: x[0] = last_at, cutoff;
+    int64_t x[4]; /* version: n, author, restored_from, base; burst done:
+                     x[0] = last_at; purge: now, default retention (ms);
                      compact: first id, last id, rows, versions */
     store__call_fn fn;
     void *arg;
@@ -95,6 +97,7 @@ struct store_txn {
     int err;         /* set by the writer */
     int64_t seq;     /* set by the writer: seq of the last appended update */
     uint64_t origin; /* store_txn_set_origin, handed to the commit hook */
+    store_doc_usage purged; /* set by the writer: what its purge step removed */
 };
 
 /* A document known to have committed updates in `vault`. */
@@ -426,23 +429,24 @@ static int step_update(store *st, store_conn *c, store_txn *t, struct step *s) {
             size_t len;
             const char *v = st->be->col_text(r, 0, &len);
             err = len == 32 && memcmp(v, s->vault, 32) == 0 ? STORE_OK : STORE_EINVAL;
-        } else if (err == STORE_DONE) { /* no log: new, or purged */
-            st->be->rows_free(r);
-            r = NULL;
-            int64_t one;
-            err =
-                write_stmt(st, c, "SELECT 1 FROM purged_docs WHERE doc = $1", qd, NARGS(qd), &one);
-            err = err == STORE_OK ? STORE_ENOTFOUND : err == STORE_ENOTFOUND ? STORE_OK : err;
+        } else if (err == STORE_DONE) { /* no log: new, or purged (checked below) */
+            err = STORE_OK;
         }
         if (err != STORE_OK) goto out;
     }
+    /* Both statements bump the vault's seq only when the document has no
+     * tombstone (purged_docs), checked on every append: another process
+     * may have purged a document this writer's cache knows. No row back
+     * (STORE_ENOTFOUND): purged, or no such vault. */
     if (st->be->append_sql != NULL) {
         store_arg qa[] = {A_TEXT(s->id), A_TEXT(s->vault), A_BLOB(s->data, s->len)};
         err = write_stmt(st, c, st->be->append_sql, qa, NARGS(qa), &seq);
     } else {
-        store_arg qv[] = {A_TEXT(s->vault)};
-        err = write_stmt(st, c, "UPDATE vaults SET seq = seq + 1 WHERE id = $1 RETURNING seq", qv,
-                         NARGS(qv), &seq);
+        store_arg qv[] = {A_TEXT(s->vault), A_TEXT(s->id)};
+        err = write_stmt(st, c,
+                         "UPDATE vaults SET seq = seq + 1 WHERE id = $1"
+                         " AND NOT EXISTS (SELECT 1 FROM purged_docs WHERE doc = $2) RETURNING seq",
+                         qv, NARGS(qv), &seq);
         store_arg qi[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(seq), A_BLOB(s->data, s->len)};
         if (err == STORE_OK)
             err = write_stmt(st, c,
@@ -466,12 +470,14 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
                      A_INT(s->created),
                      A_INT(s->updated),
                      A_INT(s->trashed)};
-    /* The update applies only within the same vault: no row back means the id
-     * belongs to another vault. */
+    /* The update applies only within the same vault, and never to a purged
+     * file (a write racing its purge must not bring the row back): no row
+     * back means the id belongs to another vault, or has a tombstone. */
     int err =
         st->be->query(c,
                       "INSERT INTO files (id, vault, path, title, kind, created, updated, trashed)"
-                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                      " SELECT $1, $2, $3, $4, $5, $6, $7, $8"
+                      " WHERE NOT EXISTS (SELECT 1 FROM purged_docs WHERE doc = $1)"
                       " ON CONFLICT (id) DO UPDATE SET path = excluded.path,"
                       " title = excluded.title, kind = excluded.kind,"
                       " created = excluded.created, updated = excluded.updated,"
@@ -483,6 +489,13 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
         err = err == STORE_ROW ? STORE_OK : err == STORE_DONE ? STORE_EINVAL : err;
     }
     st->be->rows_free(r);
+    if (err == STORE_EINVAL) { /* which of the two */
+        store_arg qd[] = {A_TEXT(s->id)};
+        int64_t one;
+        int perr =
+            write_stmt(st, c, "SELECT 1 FROM purged_docs WHERE doc = $1", qd, NARGS(qd), &one);
+        err = perr == STORE_OK ? STORE_ENOTFOUND : perr == STORE_ENOTFOUND ? STORE_EINVAL : perr;
+    }
     return err;
 }
 
@@ -546,14 +559,52 @@ static int step_burst_done(store *st, store_conn *c, const struct step *s) {
     return err;
 }
 
-static int step_purge(store *st, store_conn *c, const struct step *s) {
+/* COUNT(*) and the byte sum of one usage query (sql: doc = $1) into out. */
+static int usage_pair(store *st, store_conn *c, const char *sql, const char *doc,
+                      int64_t out[2]) {
+    store_rows *r = NULL;
+    store_arg a[] = {A_TEXT(doc)};
+    int err = st->be->query(c, sql, a, NARGS(a), &r);
+    if (err == STORE_OK) {
+        err = st->be->next(r);
+        if (err == STORE_ROW) {
+            out[0] = st->be->col_int(r, 0);
+            out[1] = st->be->col_int(r, 1);
+            err = STORE_OK;
+        } else if (err == STORE_DONE) {
+            err = STORE_EIO;
+        }
+    }
+    st->be->rows_free(r);
+    return err;
+}
+
+static int step_purge(store *st, store_conn *c, store_txn *t, const struct step *s) {
     int64_t one;
-    store_arg af[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->x[0])};
+    /* The cutoff from the vault's retention as it is at commit (as
+     * store_trash_due computes it): raising it saves a purge decided before. */
+    store_arg af[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->x[0]), A_INT(s->x[1])};
     store_arg ad[] = {A_TEXT(s->id)};
     int err = write_stmt(st, c,
                          "DELETE FROM files WHERE id = $1 AND vault = $2 AND trashed <> 0"
-                         " AND trashed <= $3 AND updated <= $3 RETURNING 1",
+                         " AND (SELECT $3 - CASE WHEN trash_retention_days > 0"
+                         " THEN trash_retention_days * CAST(86400000 AS BIGINT) ELSE $4 END"
+                         " FROM vaults WHERE id = $2) >= CASE WHEN updated > trashed"
+                         " THEN updated ELSE trashed END RETURNING 1",
                          af, NARGS(af), &one);
+    /* What goes, for the purge log (measured here, off the server's loop). */
+    int64_t u[2] = {0, 0}, v[2] = {0, 0};
+    if (err == STORE_OK)
+        err = usage_pair(st, c,
+                         "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_updates"
+                         " WHERE doc = $1",
+                         s->id, u);
+    if (err == STORE_OK)
+        err = usage_pair(st, c,
+                         "SELECT COUNT(*), COALESCE(SUM(LENGTH(snapshot)), 0) FROM versions"
+                         " WHERE doc = $1",
+                         s->id, v);
+    if (err == STORE_OK) t->purged = (store_doc_usage){u[0], u[1], v[0], v[1]};
     if (err == STORE_OK)
         err = write_stmt(st, c, "DELETE FROM doc_updates WHERE doc = $1", ad, NARGS(ad), NULL);
     if (err == STORE_OK)
@@ -585,7 +636,7 @@ static int run_step(store *st, store_txn *t, struct step *s) {
     case STEP_CALL: return s->fn(st, st->wconn, s->arg);
     case STEP_VERSION: return step_version(st, st->wconn, s);
     case STEP_BURST_DONE: return step_burst_done(st, st->wconn, s);
-    case STEP_PURGE: return step_purge(st, st->wconn, s);
+    case STEP_PURGE: return step_purge(st, st->wconn, t, s);
     case STEP_COMPACT: return step_compact(st, st->wconn, s);
     }
     return STORE_EINVAL;
@@ -620,6 +671,7 @@ static int run_txn(store *st, store_txn *t, bool first) {
     const store_ops *be = st->be;
     t->seq = 0;
     t->err = STORE_OK;
+    t->purged = (store_doc_usage){0, 0, 0, 0};
     int err = be->exec(st->wconn, first ? "SAVEPOINT txn" : "RELEASE SAVEPOINT txn; SAVEPOINT txn");
     if (err != STORE_OK) return err;
     for (size_t i = 0; i < t->n && err == STORE_OK; i++) err = run_step(st, t, &t->steps[i]);
@@ -732,7 +784,10 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
                             .vault_seq = 0,
                             .batch_size = n,
                             .commit_ms = ms};
-        if (res.err == STORE_OK) res.vault_seq = t->seq;
+        if (res.err == STORE_OK) {
+            res.vault_seq = t->seq;
+            res.purged = t->purged;
+        }
         if (res.err == STORE_OK && hook != NULL) report_commit(hook, hook_ud, t);
         if (t->done != NULL) t->done(t->ud, &res);
         store_txn_free(t);
@@ -1055,8 +1110,12 @@ int store_txn_burst_done(store_txn *t, const char *vault, const char *doc, int64
     return txn_doc_step(t, STEP_BURST_DONE, vault, doc, last_at);
 }
 
-int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t cutoff) {
-    return txn_doc_step(t, STEP_PURGE, vault, doc, cutoff);
+int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t now,
+                         int64_t default_retention_ms) {
+    if (default_retention_ms < 0) return STORE_EINVAL;
+    int rc = txn_doc_step(t, STEP_PURGE, vault, doc, now);
+    if (rc == STORE_OK) t->steps[t->n - 1].x[1] = default_retention_ms;
+    return rc;
 }
 
 int store__txn_call(store_txn *t, store__call_fn fn, void *arg) {

@@ -223,7 +223,8 @@ typedef struct {
 void store_trash_items_free(store_trash_item *it, size_t n); /* each and the array */
 /* At most `max` trashed files, of any vault, whose last activity is at or
  * before `now` minus their vault's retention (default_retention_ms for a
- * vault that has none set), oldest activity first. */
+ * vault that has none set), oldest activity first. *out is freed with
+ * store_trash_items_free(). */
 int store_trash_due(store *st, int64_t now, int64_t default_retention_ms, size_t max,
                     store_trash_item **out, size_t *n);
 
@@ -310,7 +311,8 @@ int store_txn_compact(store_txn *t, const char *vault, const char *doc, int64_t 
                       size_t len);
 /* Inserts or replaces the projection row of a file (path must start with
  * '/'; title NULL means ""). At commit: STORE_EINVAL if the id exists in
- * another vault, STORE_ENOTFOUND if the vault does not exist. */
+ * another vault, STORE_ENOTFOUND if the vault does not exist or the file
+ * was purged (store_txn_purge_note). */
 int store_txn_put_file(store_txn *t, const store_file *f);
 /* Writes an outbox event (consumed later by indexer, versions, relay). Its
  * `created` time is the writer's clock when the transaction runs. */
@@ -324,10 +326,14 @@ int store_txn_put_version(store_txn *t, const char *vault, const char *doc, cons
 int store_txn_burst_done(store_txn *t, const char *vault, const char *doc, int64_t last_at);
 /* Purges trashed note `doc` of `vault`: its update log, versions, burst and
  * projection row, and leaves a tombstone so that its log never takes an
- * update again. At commit, STORE_ENOTFOUND (and nothing happens) unless the
- * note is still trashed with its trash time and last edit at or before
- * `cutoff`: a restore or an edit that committed first wins. */
-int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t cutoff);
+ * update again (store_txn_append_update, store_txn_put_file: STORE_ENOTFOUND).
+ * At commit, STORE_ENOTFOUND (and nothing happens) unless the note is still
+ * trashed with its trash time and last edit at or before the cutoff
+ * computed then, as store_trash_due does, from `now` and the vault's
+ * retention (or `default_retention_ms`): a restore, an edit or a longer
+ * retention that committed first wins. */
+int store_txn_purge_note(store_txn *t, const char *vault, const char *doc, int64_t now,
+                         int64_t default_retention_ms);
 /* Test hook: make the transaction fail after its other steps ran, so that
  * atomicity can be checked (the savepoint is rolled back; err = STORE_EIO). */
 void store_txn_fail_for_test(store_txn *t);
@@ -342,6 +348,7 @@ typedef struct {
                           appended none): strictly increasing per vault */
     size_t batch_size; /* how many transactions shared the commit */
     double commit_ms;  /* time of the commit (for metrics) */
+    store_doc_usage purged; /* what its store_txn_purge_note removed (zeros if none) */
 } store_result;
 
 /* Queues `t` for the writer thread; `done` (may be NULL) runs on the writer

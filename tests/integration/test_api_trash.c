@@ -597,3 +597,87 @@ static void janitor_case(const char *backend) {
 
 TEST(janitor_purges_with_clock_jumps_sqlite) { CHECK_HELPER(janitor_case("sqlite")); }
 TEST(janitor_purges_with_clock_jumps_postgres) { CHECK_HELPER(janitor_case("postgres")); }
+
+/* ---- writes racing a purge ------------------------------------------------------- */
+
+/* Purges the janitor has submitted so far (the sum of its runs' "submitted"). */
+static int purges_submitted(void) {
+    char *log = vread_file(srv.proc.log_path);
+    int n = 0;
+    for (const char *p = log; p != NULL && (p = strstr(p, "\"trash purge run\"")) != NULL; p++) {
+        const char *eol = strchr(p, '\n');
+        const char *s = strstr(p, "\"submitted\":");
+        if (s != NULL && (eol == NULL || s < eol)) n += atoi(s + strlen("\"submitted\":"));
+    }
+    free(log);
+    return n;
+}
+
+/* Every commit waits (VAULT_TEST_COMMIT_DELAY_MS), so the janitor's purges
+ * are in flight for a while after their run is logged: an edit and a
+ * restore sent then reach the writer after the purges. Neither may be
+ * answered as saved (the purge wins, nothing of the note comes back), nor
+ * fail with a server error. */
+static void purge_races(void) {
+    CHECK_HELPER(setup());
+    set_clock(0);
+    char edited[40], restored[40], etag[64];
+    CHECK_HELPER(create_note("/Race.md", "race", edited));
+    CHECK_HELPER(create_note("/Back.md", "back", restored));
+    ASSERT_EQ_INT(get_note(edited, NULL, etag), 200);
+    ASSERT_EQ_INT(note_call("DELETE", edited, "", tok, NULL, NULL), 204);
+    ASSERT_EQ_INT(note_call("DELETE", restored, "", tok, NULL, NULL), 204);
+    int before = purges_submitted();
+    CHECK_HELPER(set_clock(3 * DAY_MS)); /* both due: the retention is 2 days */
+    for (int i = 0; i < 6000 && purges_submitted() == before; i++) sleep_ms(10);
+    ASSERT_EQ_INT(purges_submitted(), before + 2); /* one run: both are due */
+    /* The purges are being committed: an edit from a device that still had
+     * the note open, and a restore. */
+    json_t *r = NULL;
+    ASSERT_EQ_INT(put_note(edited, etag, "race edited", &r), 404);
+    json_decref(r);
+    int st = note_call("POST", restored, "/restore", tok, NULL, NULL);
+    ASSERT_TRUE(st == 409 || st == 404);
+    CHECK_HELPER(wait_purged(vault, edited));
+    CHECK_HELPER(wait_purged(vault, restored));
+    CHECK_HELPER(wait_runs(2));
+    /* Nothing of either came back: no projection, no log (a refused
+     * update is not appended to an emptied log), no index entry. */
+    const char *ids[] = {edited, restored};
+    for (int i = 0; i < 2; i++) {
+        store_doc_usage u;
+        int file_rc;
+        CHECK_HELPER(usage_of(ids[i], &u, &file_rc));
+        ASSERT_EQ_INT(file_rc, STORE_ENOTFOUND);
+        ASSERT_EQ_INT(u.updates, 0);
+        ASSERT_EQ_INT(u.versions, 0);
+        ASSERT_EQ_INT(get_note(ids[i], NULL, NULL), 404);
+        ASSERT_EQ_INT(note_call("POST", ids[i], "/restore", tok, NULL, NULL), 404);
+    }
+    json_t *list = NULL;
+    char url[128];
+    snprintf(url, sizeof(url), "/api/v1/vaults/%s/notes", vault);
+    ASSERT_EQ_INT(api(&srv, "GET", url, tok, NULL, &list), 200);
+    ASSERT_EQ_UINT(json_array_size(json_object_get(list, "notes")), 0);
+    json_decref(list);
+    ASSERT_EQ_UINT(trash_len(vault), 0);
+    /* The vault still takes notes at those paths. */
+    char again[40];
+    CHECK_HELPER(create_note("/Race.md", "new", again));
+    CHECK_HELPER(create_note("/Back.md", "new", again));
+}
+
+static void race_case(const char *backend) {
+    snprintf(clock_path, sizeof(clock_path), "/tmp/vn-trash-race-%d-%s", (int)getpid(), backend);
+    setenv("VAULT_TEST_CLOCK", clock_path, 1);
+    setenv("VAULT_TEST_COMMIT_DELAY_MS", "1500", 1);
+    static const char *const flags[] = {"--janitor-interval-ms", "100", "--trash-retention-days",
+                                        "2", "--log-level", "debug", NULL};
+    with_server(backend, flags, purge_races);
+    unsetenv("VAULT_TEST_COMMIT_DELAY_MS");
+    unsetenv("VAULT_TEST_CLOCK");
+    unlink(clock_path);
+}
+
+TEST(writes_racing_a_purge_sqlite) { CHECK_HELPER(race_case("sqlite")); }
+TEST(writes_racing_a_purge_postgres) { CHECK_HELPER(race_case("postgres")); }

@@ -233,3 +233,36 @@ TEST(retention_deletes_only_what_every_consumer_passed) {
     ASSERT_EQ_INT(left, 2); /* what b has not passed stays */
     CHECK_HELPER(close_store(dir, st));
 }
+
+/* A consumer that has not yet handled a batch (its handler keeps failing)
+ * still holds back retention: it is registered when it starts. */
+TEST(retention_waits_for_a_consumer_before_its_first_batch) {
+    char dir[64], vault[33];
+    store *st = NULL;
+    CHECK_HELPER(open_store(dir, &st));
+    CHECK_HELPER(make_vault(st, vault));
+    CHECK_HELPER(add_events(st, vault, 3));
+    int64_t ids[16];
+    ASSERT_EQ_INT(all_ids(st, 0, ids, 16), 4);
+    ASSERT_EQ_INT(store_cursor_set(st, "done", ids[3], 1), STORE_OK); /* passed them all */
+    struct seen s = {.m = PTHREAD_MUTEX_INITIALIZER, .fail_left = 1 << 30};
+    vconsumer_opts opt = {.batch = 10, .poll_ms = 50, .backoff_min_ms = 10, .backoff_max_ms = 40};
+    vconsumer *c = NULL;
+    ASSERT_EQ_INT(vconsumer_start(st, "new-consumer", handler, &s, &opt, &c), STORE_OK);
+    for (int i = 0; i < 6000; i++) { /* it has read the outbox once */
+        pthread_mutex_lock(&s.m);
+        int calls = s.calls;
+        pthread_mutex_unlock(&s.m);
+        if (calls > 0) break;
+        usleep(10 * 1000);
+    }
+    int64_t deleted = -1;
+    ASSERT_EQ_INT(store_events_prune(st, INT64_MAX, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 0);
+    ASSERT_EQ_INT(all_ids(st, 0, ids, 16), 4);
+    vconsumer_stop(c);
+    ASSERT_EQ_INT(store_cursor_delete(st, "new-consumer"), STORE_OK); /* retired */
+    ASSERT_EQ_INT(store_events_prune(st, INT64_MAX, &deleted), STORE_OK);
+    ASSERT_EQ_INT(deleted, 4);
+    CHECK_HELPER(close_store(dir, st));
+}

@@ -1963,9 +1963,10 @@ static void trashed_note(struct env *e, const char *vault, unsigned n, int64_t t
     ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
 }
 
+/* A purge at `cutoff` for a vault on the default retention (30 days). */
 static int purge(struct env *e, const char *vault, const char *doc, int64_t cutoff) {
     store_txn *t = store_txn_new();
-    if (store_txn_purge_note(t, vault, doc, cutoff) != STORE_OK) {
+    if (store_txn_purge_note(t, vault, doc, cutoff + 30 * DAY_MS, 30 * DAY_MS) != STORE_OK) {
         store_txn_free(t);
         return -100;
     }
@@ -2038,8 +2039,29 @@ STORE_TEST(store_trash_retention_due_and_purge) {
     ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
     ASSERT_EQ_INT(u.updates, 1);
     ASSERT_EQ_INT(u.versions, 1);
-    /* At the cutoff: everything of it goes, and only of it. */
-    ASSERT_EQ_INT(purge(e, v1, a, t0), STORE_OK);
+    /* The retention raised after the purge was decided: the cutoff is
+     * computed again at commit, and the note stays. */
+    ASSERT_EQ_INT(store_vault_set_retention(e->st, v1, 31), STORE_OK);
+    ASSERT_EQ_INT(purge(e, v1, a, t0), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_vault_set_retention(e->st, v1, 0), STORE_OK);
+    /* Another store (another vaultd on the same database) whose writer has
+     * seen updates of `a` committed, so it knows the document. */
+    store *other = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_open(e->where, &other, err, sizeof(err)), STORE_OK);
+    store_txn *known = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(known, v1, a, (const uint8_t *)"k", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(other, known, NULL), STORE_OK);
+    /* At the cutoff: everything of it goes, and only of it; the result says
+     * what went (two updates, one version). */
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_purge_note(t, v1, a, t0 + 30 * DAY_MS, 30 * DAY_MS), STORE_OK);
+    store_result res;
+    ASSERT_EQ_INT(store_commit(e->st, t, &res), STORE_OK);
+    ASSERT_EQ_INT(res.purged.updates, 2);
+    ASSERT_EQ_INT(res.purged.update_bytes, 2);
+    ASSERT_EQ_INT(res.purged.versions, 1);
+    ASSERT_EQ_INT(res.purged.version_bytes, 2);
     ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
     ASSERT_EQ_INT(u.updates, 0);
     ASSERT_EQ_INT(u.versions, 0);
@@ -2062,6 +2084,18 @@ STORE_TEST(store_trash_retention_due_and_purge) {
     ASSERT_EQ_INT(store_file_get(e->st, a, &f), STORE_ENOTFOUND);
     ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
     ASSERT_EQ_INT(u.updates, 0);
+    /* Nor does a projection alone (a rename racing the purge), nor the other
+     * store's writer, which knew the document before the purge. */
+    late = store_txn_new();
+    ASSERT_EQ_INT(store_txn_put_file(late, &back), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, late, NULL), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_file_get(e->st, a, &f), STORE_ENOTFOUND);
+    late = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(late, v1, a, (const uint8_t *)"z", 1), STORE_OK);
+    ASSERT_EQ_INT(store_commit(other, late, NULL), STORE_ENOTFOUND);
+    ASSERT_EQ_INT(store_doc_usage_get(e->st, a, &u), STORE_OK);
+    ASSERT_EQ_INT(u.updates, 0);
+    store_close(other);
     late = store_txn_new();
     ASSERT_EQ_INT(store_txn_append_update(late, v1, b, (const uint8_t *)"y", 1), STORE_OK);
     ASSERT_EQ_INT(store_commit(e->st, late, NULL), STORE_OK);
