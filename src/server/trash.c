@@ -10,12 +10,16 @@
  * before that time minus their vault's retention, and submits one purge
  * transaction per note: the store's purge step (which checks the note is
  * still trashed and still that old, else rolls the transaction back), the
- * index document's update removing the entry, and a "note.purged" event.
+ * index document's update removing the entry (made on the run's private
+ * copy of the index: the live index takes it only once the purge has
+ * committed, so that until then every change sees and checks the entry),
+ * and a "note.purged" event.
  * Completions come back on the writer thread and are handed to the loop
  * through `async`.
  *
  * Invariants: a purge job holds the index vdoc, which stays open while its
- * commit is counted in flight; the done queue is touched only under `mu`;
+ * commit is counted in flight; a note has at most one purge in flight
+ * (`inflight`, loop thread only); the done queue is touched only under `mu`;
  * once `closed` is set nothing is sent to `async` any more, and
  * trash_janitor_free() answers what is left.
  */
@@ -391,13 +395,16 @@ void trash_route_vault_patch(vctx *ctx) {
 
 typedef struct pjob {
     trash_janitor *j;
-    vdoc *idx; /* NULL when the index had no entry to remove */
+    vdoc *idx;       /* NULL when the index had no entry to remove */
+    uint8_t *update; /* the entry's removal, applied to idx once committed */
+    size_t update_len;
     char doc[33], vault[33];
     char *path;
     int64_t trashed, last_edit, cutoff, at;
     store_doc_usage usage;
     store_result res;
-    struct pjob *next;
+    struct pjob *next;  /* in the done queue */
+    struct pjob *inext; /* in the janitor's in-flight list */
 } pjob;
 
 struct trash_janitor {
@@ -413,10 +420,74 @@ struct trash_janitor {
     pthread_mutex_t mu;
     bool closed; /* under mu: async is closing, answer in trash_janitor_free */
     pjob *done_head, *done_tail;
+    pjob *inflight; /* loop thread: purges submitted and not yet finished */
     uint64_t runs;
 };
 
+/* One run's private copies of vault indexes, on which the purges' removals
+ * of index entries are made: the live index changes only once a purge has
+ * committed, so until then everything (a restore, a rename over the vault
+ * channel) sees and checks the entry, and a failed purge leaves nothing to
+ * undo. */
+typedef struct {
+    char vault[33];
+    ydoc *doc;
+    uint8_t *captured; /* the last transaction's update */
+    size_t captured_len;
+} replica;
+
+typedef struct {
+    replica *r;
+    size_t n, cap;
+} replicas;
+
+static void on_replica_update(void *ud, const uint8_t *update, size_t len, const void *origin) {
+    (void)origin;
+    replica *r = ud;
+    free(r->captured);
+    r->captured = malloc(len);
+    r->captured_len = r->captured != NULL ? len : 0;
+    if (r->captured != NULL) memcpy(r->captured, update, len);
+}
+
+static void replicas_free(replicas *rs) {
+    for (size_t i = 0; i < rs->n; i++) {
+        ydoc_free(rs->r[i].doc);
+        free(rs->r[i].captured);
+    }
+    free(rs->r);
+}
+
+/* The run's copy of idx, made on first use; NULL when out of memory. Room
+ * for every vault of the run is made up front, so an entry never moves
+ * (its observer points at it). */
+static replica *replica_of(replicas *rs, vdoc *idx) {
+    for (size_t i = 0; i < rs->n; i++)
+        if (strcmp(rs->r[i].vault, idx->id) == 0) return &rs->r[i];
+    if (rs->n == rs->cap) return NULL;
+    replica *r = &rs->r[rs->n];
+    memset(r, 0, sizeof(*r));
+    ydoc_options opt = {.gc = false};
+    uint8_t *whole = NULL;
+    size_t wlen = 0;
+    r->doc = ydoc_new(&opt);
+    int rc = r->doc != NULL ? ydoc_encode_state_as_update(idx->doc, NULL, 0, &whole, &wlen)
+                            : Y_ERR_NOMEM;
+    if (rc == Y_OK) rc = ydoc_apply_update(r->doc, whole, wlen, NULL);
+    yfree(whole);
+    if (rc == Y_OK && ydoc_observe_updates(r->doc, on_replica_update, r) < 0) rc = Y_ERR_NOMEM;
+    if (rc != Y_OK) {
+        ydoc_free(r->doc);
+        r->doc = NULL;
+        return NULL;
+    }
+    memcpy(r->vault, idx->id, 33);
+    rs->n++;
+    return r;
+}
+
 static void job_free(pjob *p) {
+    free(p->update);
     free(p->path);
     free(p);
 }
@@ -424,7 +495,19 @@ static void job_free(pjob *p) {
 /* On the loop (or in trash_janitor_free): the purge committed or failed. */
 static void job_finish(trash_janitor *j, pjob *p) {
     bool ok = p->res.err == STORE_OK;
-    if (p->idx != NULL) vdocs_answered(j->docs, p->idx, ok);
+    for (pjob **q = &j->inflight; *q != NULL; q = &(*q)->inext) {
+        if (*q == p) {
+            *q = p->inext;
+            break;
+        }
+    }
+    if (p->idx != NULL) {
+        /* The removal is in the log now: the live index follows (what
+         * committed meanwhile is in it already; the order does not matter
+         * to the CRDT). A failed purge changed nothing in memory. */
+        if (ok && vdocs_apply(p->idx, p->update, p->update_len) != Y_OK) p->idx->broken = true;
+        vdocs_answered(j->docs, p->idx, true);
+    }
     if (ok) {
         /* Sync connections that opened while the purge was being committed
          * are told (4404); the document goes once nothing holds it. */
@@ -493,6 +576,8 @@ static void postponed(const char *doc, const char *reason) {
  * restore brings back. (Other index changes in flight, the janitor's own
  * purges included, commit before this purge, which checks again.) */
 static const char *busy_reason(trash_janitor *j, const store_file *f, vdoc *idx, int64_t cutoff) {
+    for (const pjob *q = j->inflight; q != NULL; q = q->inext)
+        if (strcmp(q->doc, f->id) == 0) return "its purge is being committed";
     vdoc *open = vdocs_find(j->docs, f->id);
     if (vsync_watching(j->sync, f->id) || (open != NULL && open->inflight > 0))
         return "the note is open or being written";
@@ -507,7 +592,8 @@ static const char *busy_reason(trash_janitor *j, const store_file *f, vdoc *idx,
 
 /* Submits the purge of one due note (the run's clock read `now`). Returns
  * true if it was submitted. */
-static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t now, int64_t at) {
+static bool purge_one(trash_janitor *j, replicas *rs, const store_trash_item *it, int64_t now,
+                      int64_t at) {
     const store_file *f = &it->file;
     vdoc *idx = NULL;
     if (vdocs_get(j->docs, f->vault, f->vault, &idx) != STORE_OK) {
@@ -525,21 +611,26 @@ static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t now,
     uint8_t *u = NULL;
     size_t ulen = 0;
     bool ok = p != NULL && t != NULL && (p->path = strdup(f->path)) != NULL;
-    if (ok) {
-        ytype *files = ydoc_get(idx->doc, "files", YTYPE_MAP);
-        yvalue v;
-        if (files != NULL && ymap_get(files, f->id, &v) == Y_OK) {
-            ytxn *tx = vdocs_begin(idx);
-            int rc = tx != NULL ? ymap_delete(tx, files, f->id) : Y_ERR_STATE;
-            if (tx != NULL) {
-                int crc = vdocs_commit(idx, tx, &u, &ulen);
-                if (rc == Y_OK) rc = crc;
-            }
-            ok = rc == Y_OK && u != NULL;
-            if (!ok) idx->broken = true;
-        } else {
-            idx = NULL; /* nothing to remove from the index */
+    if (ok && notes_index_meta(idx, f->id) != NULL) {
+        /* The entry's removal, made on the run's copy of the index. */
+        replica *r = replica_of(rs, idx);
+        ytype *files = r != NULL ? ydoc_get(r->doc, "files", YTYPE_MAP) : NULL;
+        ytxn *tx = files != NULL ? ydoc_begin(r->doc, NULL) : NULL;
+        int rc = tx != NULL ? ymap_delete(tx, files, f->id) : Y_ERR_NOMEM;
+        if (tx != NULL) {
+            free(r->captured);
+            r->captured = NULL;
+            r->captured_len = 0;
+            int crc = ytxn_commit(tx);
+            if (rc == Y_OK) rc = crc;
+            u = r->captured; /* ours now */
+            ulen = r->captured_len;
+            r->captured = NULL;
+            r->captured_len = 0;
         }
+        ok = rc == Y_OK && u != NULL;
+    } else if (ok) {
+        idx = NULL; /* nothing to remove from the index */
     }
     json_t *ev = json_pack("{s:s, s:s}", "id", f->id, "path", f->path);
     char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
@@ -548,10 +639,9 @@ static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t now,
                                               (int64_t)default_days * TRASH_DAY_MS) == STORE_OK &&
          (u == NULL || store_txn_append_update(t, f->vault, f->vault, u, ulen) == STORE_OK) &&
          store_txn_event(t, f->vault, "note.purged", evs) == STORE_OK;
-    free(u);
     free(evs);
     if (!ok) {
-        if (idx != NULL) idx->broken = true; /* memory is ahead of the log */
+        free(u);
         store_txn_free(t);
         if (p != NULL) job_free(p);
         vlog(VLOG_ERROR, "note purge failed", json_pack("{s:s}", "doc", f->id));
@@ -559,13 +649,17 @@ static bool purge_one(trash_janitor *j, const store_trash_item *it, int64_t now,
     }
     p->j = j;
     p->idx = idx;
+    p->update = u;
+    p->update_len = ulen;
     memcpy(p->doc, f->id, 33);
     memcpy(p->vault, f->vault, 33);
     p->trashed = f->trashed;
     p->last_edit = f->updated;
     p->cutoff = it->cutoff;
     p->at = at;
-    if (idx != NULL) vdocs_submitted(idx);
+    if (idx != NULL) vdocs_submitted(idx); /* kept open (and not reloaded) until answered */
+    p->inext = j->inflight;
+    j->inflight = p;
     if (store_submit(j->st, t, on_purged, p) != STORE_OK) {
         store_result closed = {.err = STORE_ECLOSED};
         on_purged(p, &closed);
@@ -587,12 +681,15 @@ static void on_timer(uv_timer_t *timer) {
         return;
     }
     size_t submitted = 0;
+    replicas rs = {.r = n > 0 ? calloc(n, sizeof(replica)) : NULL};
+    rs.cap = rs.r != NULL ? n : 0;
     for (size_t i = 0; i < n; i++) {
         /* Later readings only stamp the log: with the test fault, the clock
          * jumps a century ahead here, which must not purge anything more. */
         int64_t at = vclock_now_ms() + (jump ? CLOCK_JUMP_MS : 0);
-        if (purge_one(j, &items[i], now, at)) submitted++;
+        if (purge_one(j, &rs, &items[i], now, at)) submitted++;
     }
+    replicas_free(&rs);
     store_trash_items_free(items, n);
     j->runs++;
     if (j->metrics != NULL)

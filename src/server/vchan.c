@@ -302,6 +302,18 @@ static void answer_unchanged(vconn *c, vdoc *d, const vwait *w) {
     }
     free(changed);
     if (rc == Y_OK) d->broken = true; /* not committed: reload it from the log */
+    /* The earlier change may have failed because the note was purged (its
+     * projection row is gone once the purge committed, which the store
+     * answers before the commits after it). */
+    store_file f;
+    int frc = strcmp(w->doc, c->group->vault) != 0 ? store_file_get(c->vc->st, w->doc, &f)
+                                                   : STORE_EINVAL;
+    if (frc == STORE_OK) store_file_free(&f);
+    if (frc == STORE_ENOTFOUND) {
+        send_error(c, w->ref, VCHAN_ERR_NO_DOC, w->doc,
+                   "no such note in this vault: it was purged from the trash");
+        return;
+    }
     send_error(c, w->ref, VCHAN_ERR_SERVER, w->doc,
                "an earlier change of this document could not be saved; send this again later");
 }

@@ -72,7 +72,7 @@ for (const backend of ['sqlite', 'postgres']) {
       ws.send(syncUpdate(update))
       ch.send(encodeUpdate(note, 1, update))
       const err = await ch.next(m => m.type === 'error' && m.ref === 1, 'the ERROR for the update', 60000)
-      assert.equal(err.code, E.NO_DOC)
+      assert.equal(err.code, E.NO_DOC, `first: ${err.reason}`)
       assert.equal(err.doc, note)
       const closed = await within(ws.closed, 60000, 'the sync connection to be closed')
       assert.equal(closed.code, 4404)
@@ -85,7 +85,7 @@ for (const backend of ['sqlite', 'postgres']) {
       assert.deepEqual(trash.body.trash, [])
       ch.send(encodeUpdate(note, 2, update))
       const again = await ch.next(m => m.type === 'error' && m.ref === 2, 'the second ERROR', 60000)
-      assert.equal(again.code, E.NO_DOC)
+      assert.equal(again.code, E.NO_DOC, `again: ${again.reason}`)
       ch.close()
       await ch.closed
       await server.stop()
