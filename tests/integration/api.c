@@ -102,3 +102,64 @@ int signup(vserver *s, const char *email, char token[64], long long *user_id) {
     json_decref(j);
     return rc;
 }
+
+int api_create_vault(vserver *s, const char *token, const char *name, char id[33]) {
+    json_t *b = json_pack("{s:s}", "name", name);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    json_t *j = NULL;
+    int status = body != NULL ? api(s, "POST", "/api/v1/vaults", token, body, &j) : -1;
+    free(body);
+    const char *v = json_string_value(json_object_get(j, "id"));
+    int rc = status == 201 && v != NULL && strlen(v) == 32 ? 0 : -1;
+    if (rc == 0) memcpy(id, v, 33);
+    json_decref(j);
+    return rc;
+}
+
+int api_add_member(vserver *s, const char *token, const char *vault, const char *email,
+                   const char *role) {
+    char url[128];
+    snprintf(url, sizeof(url), "/api/v1/vaults/%s/members", vault);
+    json_t *b = json_pack("{s:s, s:s}", "email", email, "role", role);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int status = body != NULL ? api(s, "POST", url, token, body, NULL) : -1;
+    free(body);
+    return status;
+}
+
+int api_create_note(vserver *s, const char *token, const char *vault, const char *path,
+                    const char *content, char id[40]) {
+    char url[128];
+    snprintf(url, sizeof(url), "/api/v1/vaults/%s/notes", vault);
+    json_t *b = json_pack("{s:s, s:s}", "path", path, "content", content);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    json_t *j = NULL;
+    int status = body != NULL ? api(s, "POST", url, token, body, &j) : -1;
+    free(body);
+    if (status == 201 && id != NULL) {
+        const char *v = json_string_value(json_object_get(j, "id"));
+        snprintf(id, 40, "%s", v != NULL ? v : "");
+    }
+    json_decref(j);
+    return status;
+}
+
+int api_get_note(vserver *s, const char *token, const char *id, char **content, char etag[64]) {
+    char url[128], e[64];
+    snprintf(url, sizeof(url), "/api/v1/notes/%s", id);
+    vresp r;
+    if (vhttp_call(s->port, "GET", url, token, NULL, NULL, NULL, 0, &r) != 0) return -1;
+    int status = r.status;
+    if (etag != NULL) snprintf(etag, 64, "%s", vresp_header(&r, "etag", e, sizeof(e)) ? e : "");
+    json_t *j = json_loads(r.body, 0, NULL);
+    vresp_free(&r);
+    if (content != NULL) {
+        const char *c = json_string_value(json_object_get(j, "content"));
+        *content = c != NULL ? strdup(c) : NULL;
+    }
+    json_decref(j);
+    return status;
+}

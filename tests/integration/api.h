@@ -38,4 +38,23 @@ void unique_email(const char *name, char out[128]);
 /* Registers and logs in; fills token (64 bytes) and *user_id. Returns 0. */
 int signup(vserver *s, const char *email, char token[64], long long *user_id);
 
+/* Creates a vault named `name` for the user of `token`; id receives its id.
+ * Returns 0, or -1 if the answer was not 201 with an id. */
+int api_create_vault(vserver *s, const char *token, const char *name, char id[33]);
+
+/* Adds the user with `email` to `vault` as `role` ("viewer", "editor",
+ * "owner"). Returns the status (201 when added). */
+int api_add_member(vserver *s, const char *token, const char *vault, const char *email,
+                   const char *role);
+
+/* Creates a note at `path` holding `content`; on 201, id (may be NULL)
+ * receives its id. Returns the status. */
+int api_create_note(vserver *s, const char *token, const char *vault, const char *path,
+                    const char *content, char id[40]);
+
+/* GETs note `id`: returns the status (-1 if the request failed); *content
+ * (may be NULL: not wanted; malloc'd, caller frees; NULL without one) and
+ * etag (may be NULL) are filled from the answer. */
+int api_get_note(vserver *s, const char *token, const char *id, char **content, char etag[64]);
+
 #endif

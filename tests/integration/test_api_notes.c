@@ -25,55 +25,25 @@ static void with_server(const char *backend, const char *const *flags, void (*bo
 
 /* A user with a vault (and a viewer on it). */
 static void setup(void) {
-    char email[128], viewer_email[128], body[300];
+    char email[128], viewer_email[128];
     long long uid, vid;
     unique_email("writer", email);
     ASSERT_EQ_INT(signup(&srv, email, tok, &uid), 0);
     unique_email("reader", viewer_email);
     ASSERT_EQ_INT(signup(&srv, viewer_email, viewer_tok, &vid), 0);
-    json_t *j = NULL;
-    ASSERT_EQ_INT(api(&srv, "POST", "/api/v1/vaults", tok, "{\"name\":\"Notes\"}", &j), 201);
-    snprintf(vault, sizeof(vault), "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/vaults/%s/members", vault);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"role\":\"viewer\"}", viewer_email);
-    ASSERT_EQ_INT(api(&srv, "POST", path, tok, body, NULL), 201);
+    ASSERT_EQ_INT(api_create_vault(&srv, tok, "Notes", vault), 0);
+    ASSERT_EQ_INT(api_add_member(&srv, tok, vault, viewer_email, "viewer"), 201);
 }
 
 /* Creates a note; id receives its id (40 bytes). */
 static void create_note(const char *path, const char *content, char id[40]) {
-    char url[128];
-    snprintf(url, sizeof(url), "/api/v1/vaults/%s/notes", vault);
-    json_t *b = json_pack("{s:s, s:s}", "path", path, "content", content);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    json_t *j = NULL;
-    int status = api(&srv, "POST", url, tok, body, &j);
-    free(body);
-    ASSERT_EQ_INT(status, 201);
-    snprintf(id, 40, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
+    ASSERT_EQ_INT(api_create_note(&srv, tok, vault, path, content, id), 201);
     ASSERT_EQ_UINT(strlen(id), 32);
 }
 
 /* GETs a note: content into out (malloc'd), etag into etag. Returns status. */
 static int get_note(const char *id, char **content, char etag[64], const char *token) {
-    char url[128], e[64];
-    snprintf(url, sizeof(url), "/api/v1/notes/%s", id);
-    vresp r;
-    if (vhttp_call(srv.port, "GET", url, token ? token : tok, NULL, NULL, NULL, 0, &r) != 0)
-        return -1;
-    int status = r.status;
-    if (etag != NULL) snprintf(etag, 64, "%s", vresp_header(&r, "etag", e, sizeof(e)) ? e : "");
-    json_t *j = json_loads(r.body, 0, NULL);
-    vresp_free(&r);
-    if (content != NULL) {
-        const char *c = json_string_value(json_object_get(j, "content"));
-        *content = c != NULL ? strdup(c) : NULL;
-    }
-    json_decref(j);
-    return status;
+    return api_get_note(&srv, token ? token : tok, id, content, etag);
 }
 
 static int put_note(const char *id, const char *etag, const char *content) {

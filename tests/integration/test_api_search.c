@@ -22,7 +22,7 @@ static char vault[40];
 /* ---- helpers --------------------------------------------------------------- */
 
 static void setup_users(void) {
-    char email[128], viewer_email[128], outsider_email[128], body[300];
+    char email[128], viewer_email[128], outsider_email[128];
     long long uid;
     unique_email("searcher", email);
     ASSERT_EQ_INT(signup(&srv, email, tok, &uid), 0);
@@ -30,28 +30,12 @@ static void setup_users(void) {
     ASSERT_EQ_INT(signup(&srv, viewer_email, viewer_tok, &uid), 0);
     unique_email("outsider", outsider_email);
     ASSERT_EQ_INT(signup(&srv, outsider_email, outsider_tok, &uid), 0);
-    json_t *j = NULL;
-    ASSERT_EQ_INT(api(&srv, "POST", "/api/v1/vaults", tok, "{\"name\":\"Search\"}", &j), 201);
-    snprintf(vault, sizeof(vault), "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/vaults/%s/members", vault);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"role\":\"viewer\"}", viewer_email);
-    ASSERT_EQ_INT(api(&srv, "POST", path, tok, body, NULL), 201);
+    ASSERT_EQ_INT(api_create_vault(&srv, tok, "Search", vault), 0);
+    ASSERT_EQ_INT(api_add_member(&srv, tok, vault, viewer_email, "viewer"), 201);
 }
 
 static void create_note(const char *path, const char *content, char id[40]) {
-    char url[128];
-    snprintf(url, sizeof(url), "/api/v1/vaults/%s/notes", vault);
-    json_t *b = json_pack("{s:s, s:s}", "path", path, "content", content);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    json_t *j = NULL;
-    int status = api(&srv, "POST", url, tok, body, &j);
-    free(body);
-    ASSERT_EQ_INT(status, 201);
-    if (id != NULL) snprintf(id, 40, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
+    ASSERT_EQ_INT(api_create_note(&srv, tok, vault, path, content, id), 201);
 }
 
 /* PUTs new content on the note's current version. */

@@ -89,20 +89,7 @@ static int note_call(const char *method, const char *id, const char *suffix, con
 
 /* GET of a note: status; content (malloc'd) and ETag when asked. */
 static int get_note(const char *id, char **content, char etag[64]) {
-    char url[128], e[64];
-    snprintf(url, sizeof(url), "/api/v1/notes/%s", id);
-    vresp r;
-    if (vhttp_call(srv.port, "GET", url, tok, NULL, NULL, NULL, 0, &r) != 0) return -1;
-    int status = r.status;
-    if (etag != NULL) snprintf(etag, 64, "%s", vresp_header(&r, "etag", e, sizeof(e)) ? e : "");
-    json_t *j = json_loads(r.body, 0, NULL);
-    vresp_free(&r);
-    if (content != NULL) {
-        const char *c = json_string_value(json_object_get(j, "content"));
-        *content = c != NULL ? strdup(c) : NULL;
-    }
-    json_decref(j);
-    return status;
+    return api_get_note(&srv, tok, id, content, etag);
 }
 
 /* PUT with If-Match; the answer body in *out when asked. */
@@ -670,8 +657,13 @@ static void race_case(const char *backend) {
     snprintf(clock_path, sizeof(clock_path), "/tmp/vn-trash-race-%d-%s", (int)getpid(), backend);
     setenv("VAULT_TEST_CLOCK", clock_path, 1);
     setenv("VAULT_TEST_COMMIT_DELAY_MS", "1500", 1);
-    static const char *const flags[] = {"--janitor-interval-ms", "100", "--trash-retention-days",
-                                        "2", "--log-level", "debug", NULL};
+    static const char *const flags[] = {"--janitor-interval-ms",
+                                        "100",
+                                        "--trash-retention-days",
+                                        "2",
+                                        "--log-level",
+                                        "debug",
+                                        NULL};
     with_server(backend, flags, purge_races);
     unsetenv("VAULT_TEST_COMMIT_DELAY_MS");
     unsetenv("VAULT_TEST_CLOCK");
