@@ -32,19 +32,11 @@ static void with_server(const char *backend, const char *const *flags, void (*bo
 }
 
 static void add_member(const char *v, const char *email, const char *role) {
-    char path[128], body[300];
-    snprintf(path, sizeof(path), "/api/v1/vaults/%s/members", v);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"role\":\"%s\"}", email, role);
-    ASSERT_EQ_INT(api(&srv, "POST", path, tok, body, NULL), 201);
+    ASSERT_EQ_INT(api_add_member(&srv, tok, v, email, role), 201);
 }
 
 static void new_vault(const char *name, char out[40]) {
-    char body[128];
-    snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-    json_t *j = NULL;
-    ASSERT_EQ_INT(api(&srv, "POST", "/api/v1/vaults", tok, body, &j), 201);
-    snprintf(out, 40, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
+    ASSERT_EQ_INT(api_create_vault(&srv, tok, name, out), 0);
 }
 
 /* An owner with a vault, an editor and a viewer on it. */
@@ -63,17 +55,7 @@ static void setup(void) {
 }
 
 static void create_in(const char *v, const char *path, const char *content, char id[40]) {
-    char url[128];
-    snprintf(url, sizeof(url), "/api/v1/vaults/%s/notes", v);
-    json_t *b = json_pack("{s:s, s:s}", "path", path, "content", content);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    json_t *j = NULL;
-    int status = api(&srv, "POST", url, tok, body, &j);
-    free(body);
-    ASSERT_EQ_INT(status, 201);
-    snprintf(id, 40, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
+    ASSERT_EQ_INT(api_create_note(&srv, tok, v, path, content, id), 201);
 }
 
 static void create_note(const char *path, const char *content, char id[40]) {
