@@ -417,9 +417,10 @@ static void sq_candidates(char *out, size_t n, const char *expr, const char *whe
              expr, where, limit);
 }
 
-/* What a PostgreSQL search adds to its SQL: phrase keys for the main branch
- * ($7) and the title branch ($8), and whether the query excludes words
- * (then the title branch checks the whole note too). */
+/* What a PostgreSQL search adds to its SQL: whether there are keys (see
+ * pg_keys) for the main branch ($7) and for the title branch ($8), and
+ * whether the query excludes words (then the title branch checks the whole
+ * note too). */
 typedef struct {
     bool kkeys, tkeys, negated;
 } pg_extra;
@@ -431,8 +432,8 @@ typedef struct {
 static void search_sql(store *st, bool trashed, const pg_extra *x, char *sql, size_t n) {
     char where[160];
     /* $1 expression, $2 vault, $3 and $4 the path range, $5 limit, $6
-     * offset, $7 the title expression (SQLite) or the phrase keys
-     * (PostgreSQL), $8 the title phrase keys (PostgreSQL). */
+     * offset, $7 the title expression (SQLite) or the keys of the main
+     * branch (PostgreSQL), $8 the keys of the title branch (PostgreSQL). */
     snprintf(where, sizeof(where), "d.vault = $2%s AND d.path >= $3 AND d.path < $4",
              trashed ? "" : " AND d.trashed = 0");
     if (is_sqlite(st)) {
@@ -470,7 +471,8 @@ static void search_sql(store *st, bool trashed, const pg_extra *x, char *sql, si
          * are found, instead of building a bitmap of every match. The
          * title branch's subquery is a fence (OFFSET 0): its candidates are
          * found through the title index alone, the whole note checked only
-         * for excluded words. */
+         * for excluded words. q names $7 and $8 even when no branch uses
+         * them, so that PostgreSQL knows their type. */
         snprintf(sql, n,
                  STORE_SQL_UNPREPARED
                  "WITH q AS (SELECT to_tsquery('vault_search', $1) AS q, $7::int[] AS k,"
@@ -686,11 +688,18 @@ out:
     return STORE_OK;
 }
 
+/* SQLite: one segment per index. PostgreSQL: the entries waiting in the
+ * GIN indexes' pending lists (fastupdate; every query scans them, up to
+ * 4 MB each after a bulk load) moved into the indexes, then statistics. */
 static int optimize_run(store *st, store_conn *c, void *arg) {
     (void)arg;
     return store__conn_exec(st, c,
-                            is_sqlite(st) ? "INSERT INTO search_fts(search_fts) VALUES('optimize')"
-                                          : "ANALYZE search_docs");
+                            is_sqlite(st)
+                                ? "INSERT INTO search_fts(search_fts) VALUES('optimize')"
+                                : "SELECT gin_clean_pending_list('search_docs_tsv'::regclass),"
+                                  " gin_clean_pending_list('search_docs_ttsv'::regclass),"
+                                  " gin_clean_pending_list('search_docs_keys'::regclass);"
+                                  "ANALYZE search_docs");
 }
 
 int store_search_optimize(store *st) {
