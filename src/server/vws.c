@@ -22,16 +22,23 @@
 #include <malloc.h>
 #endif
 
-/* Released contexts between two malloc_trim calls (about 8.5 KB each). */
-#define TRIM_AFTER 128
+/* malloc_trim runs when the number of contexts (about 8.5 KB each) has
+ * fallen by this much since its highest point after the last trim: after
+ * a crowd of connections went idle, not while connections merely take
+ * turns (each trim walks the whole heap: 5-20 ms with 10,000 connections). */
+#define TRIM_DROP 256
 
 /* h2o's callbacks (the same for every connection), with the receive
  * callback replaced by count_recv, which calls h2o_recv, and frame
  * callbacks (h2o sets none) that count what wslay has parsed. */
 static struct wslay_event_callbacks callbacks;
 static wslay_event_recv_callback h2o_recv;
-static size_t released_since_trim;
-static size_t released_now; /* connections without a context */
+static size_t released_now;            /* connections without a context */
+static size_t contexts, contexts_peak; /* contexts of counted connections; highest since a trim */
+
+static void context_made(void) {
+    if (++contexts > contexts_peak) contexts_peak = contexts;
+}
 
 static ssize_t count_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                           void *user) {
@@ -130,6 +137,7 @@ void vws_upgrade(vws *w, h2o_req_t *req, const char *client_key, size_t max_msg,
     if (w->counted) {
         wslay_event_context_free(w->ws->ws_ctx);
         w->ws->ws_ctx = ctx;
+        context_made();
     } else {
         wslay_event_config_set_max_recv_msg_length(w->ws->ws_ctx, max_msg);
     }
@@ -143,6 +151,7 @@ wslay_event_context_ptr vws_ctx(vws *w) {
         w->ws->ws_ctx = ctx;
         w->received = w->framed = 0;
         released_now--;
+        context_made();
     }
     return w->ws->ws_ctx;
 }
@@ -179,13 +188,13 @@ void vws_sweep(vws *w) {
     ws->_write_buf = NULL;
     drop_empty_input(ws->sock);
     h2o_socket_read_start(ws->sock, on_idle_recv);
-    released_since_trim++;
     released_now++;
+    contexts--;
 }
 
 void vws_trim(void) {
-    if (released_since_trim < TRIM_AFTER) return;
-    released_since_trim = 0;
+    if (contexts_peak - contexts < TRIM_DROP) return;
+    contexts_peak = contexts;
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
@@ -194,6 +203,9 @@ void vws_trim(void) {
 size_t vws_released(void) { return released_now; }
 
 void vws_close(vws *w) {
-    if (w->ws->ws_ctx == NULL) released_now--;
+    if (w->ws->ws_ctx == NULL)
+        released_now--;
+    else if (w->counted)
+        contexts--;
     h2o_websocket_close(w->ws);
 }

@@ -75,9 +75,9 @@ void vws_proceed(vws *w);
  * closing. */
 void vws_sweep(vws *w);
 
-/* Gives the memory of released contexts back to the system once enough of
- * it has accumulated (malloc_trim): call it after a sweep of every
- * connection. */
+/* Gives freed memory back to the system (malloc_trim) when the number of
+ * contexts has fallen by 256 (about 2 MB) since its highest point after
+ * the last trim: call it after a sweep of every connection. */
 void vws_trim(void);
 
 /* Open connections whose context is released now (for /metrics). */
