@@ -49,8 +49,8 @@ static ssize_t count_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return n;
 }
 
-/* Bytes on the wire of a client's (masked) single-frame message of len
- * payload bytes, with the shortest length encoding (RFC 6455 5.2). */
+/* Bytes on the wire of a client's (masked) frame of len payload bytes,
+ * with the shortest length encoding (RFC 6455 5.2). */
 static uint64_t frame_size(uint64_t len) {
     return 2 + 4 + (len < 126 ? 0 : len <= 0xffff ? 2 : 8) + len;
 }

@@ -4,7 +4,8 @@
 // stock y-websocket providers edit, see each other's edits and presence; a vault channel
 // client receives pushes and gets its ACKs; a ping is answered. Bytes that wslay holds across
 // a sweep are never dropped: a frame cut in its header, its mask or its payload, and a message
-// sent in two fragments, with the connection left idle in the middle, all arrive whole.
+// sent in two fragments, with the connection left idle in the middle, all arrive whole; and a
+// server shutting down still closes released connections with a close frame (1001).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
@@ -102,8 +103,10 @@ function rawConnect (server, note, token) {
         if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); at = 4 }
         if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); at = 10 }
         if (buf.length < at + len) return
-        sock.messages.push({ opcode: buf[0] & 0x0f, payload: new Uint8Array(buf.subarray(at, at + len)) })
+        const m = { opcode: buf[0] & 0x0f, payload: new Uint8Array(buf.subarray(at, at + len)) }
+        sock.messages.push(m)
         buf = buf.subarray(at + len)
+        if (m.opcode === 8) sock.end(frame(8, m.payload)) // answer the close, as a client must
       }
     })
   })
@@ -179,7 +182,15 @@ test('bytes held across sweeps are not lost: cut frames, fragments, and a ping',
     assert.equal(s.destroyed, false, 'no connection was closed')
     assert.ok(!s.messages.some(m => m.opcode === 8), 'no close frame came')
   }
-  for (const s of [...socks, pinged]) s.destroy()
+  // Shutting down closes released connections properly too: a close frame, 1001.
+  await untilReleased(server, socks.length + 1)
+  await server.stop()
+  for (const s of [...socks, pinged]) {
+    const close = s.messages.find(m => m.opcode === 8)
+    assert.ok(close, 'a close frame came at shutdown')
+    assert.equal(Buffer.from(close.payload).readUInt16BE(0), 1001)
+    s.destroy()
+  }
 }))
 
 test('an idle vault channel receives pushes and its edits are acknowledged', () => withServer(async ({ server, owner, vault }) => {
