@@ -138,7 +138,7 @@ void vws_upgrade(vws *w, h2o_req_t *req, const char *client_key, size_t max_msg,
         wslay_event_context_free(w->ws->ws_ctx);
         w->ws->ws_ctx = ctx;
         context_made();
-    } else {
+    } else if (w->ws->ws_ctx != NULL) { /* keep h2o's, which is never released */
         wslay_event_config_set_max_recv_msg_length(w->ws->ws_ctx, max_msg);
     }
 }
@@ -150,7 +150,8 @@ wslay_event_context_ptr vws_ctx(vws *w) {
         if (make_ctx(w, &ctx) != 0) return NULL;
         w->ws->ws_ctx = ctx;
         w->received = w->framed = 0;
-        released_now--;
+        if (w->counted) released_now--; /* else no context since the upgrade (out of memory) */
+        w->counted = true;
         context_made();
     }
     return w->ws->ws_ctx;
@@ -203,7 +204,7 @@ void vws_trim(void) {
 size_t vws_released(void) { return released_now; }
 
 void vws_close(vws *w) {
-    if (w->ws->ws_ctx == NULL)
+    if (w->counted && w->ws->ws_ctx == NULL)
         released_now--;
     else if (w->counted)
         contexts--;
