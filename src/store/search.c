@@ -159,7 +159,8 @@ static int put_one(store *st, store_conn *c, const store_search_doc *d) {
                         " INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv,"
                         " ttsv, keys)"
                         " SELECT $1, $2, $3, $4, $5, $6, f.v, f.tv,"
-                        " vault_search_keys(f.v, '') || vault_search_keys(f.tv, 't') FROM f"
+                        " vault_search_keys(f.v, '') || vault_search_keys(f.tv, 't') ||"
+                        " vault_search_prefix_keys(f.v) FROM f"
                         " ON CONFLICT (id) DO UPDATE SET vault = excluded.vault,"
                         " path = excluded.path, title = excluded.title, body = excluded.body,"
                         " trashed = excluded.trashed, tsv = excluded.tsv, ttsv = excluded.ttsv,"
@@ -448,6 +449,21 @@ static void search_sql(store *st, bool trashed, const pg_extra *x, char *sql, si
                  " ORDER BY m.score DESC, d.path, d.id LIMIT $5 OFFSET $6",
                  c, t);
     } else {
+        /* The main branch: with keys, the notes that hold them (a fence:
+         * found through the keys index alone), each checked against the
+         * query; without, the query's own index. */
+        char b[640];
+        if (x->kkeys)
+            snprintf(b, sizeof(b),
+                     "SELECT s.id FROM (SELECT d.id, d.tsv FROM search_docs d"
+                     " WHERE d.keys @> $7::int[] AND %s OFFSET 0) s"
+                     " WHERE s.tsv @@ to_tsquery('vault_search', $1)",
+                     where);
+        else
+            snprintf(b, sizeof(b),
+                     "SELECT d.id FROM search_docs d"
+                     " WHERE d.tsv @@ to_tsquery('vault_search', $1) AND %s",
+                     where);
         /* The tsquery is written out in each branch (not read from q) so
          * that the planner sees it and estimates how many notes match: a
          * query most notes match is then read in table order until enough
@@ -459,8 +475,7 @@ static void search_sql(store *st, bool trashed, const pg_extra *x, char *sql, si
                  STORE_SQL_UNPREPARED
                  "WITH q AS (SELECT to_tsquery('vault_search', $1) AS q, $7::int[] AS k,"
                  " $8::int[] AS tk),"
-                 " b AS MATERIALIZED (SELECT d.id FROM search_docs d"
-                 " WHERE d.tsv @@ to_tsquery('vault_search', $1)%s AND %s LIMIT %d),"
+                 " b AS MATERIALIZED (%s LIMIT %d),"
                  " t AS MATERIALIZED (SELECT s.id FROM (SELECT d.id, d.tsv FROM search_docs d"
                  " WHERE d.ttsv @@ to_tsquery('vault_search', $1)%s AND %s OFFSET 0) s%s"
                  " LIMIT %d),"
@@ -474,64 +489,110 @@ static void search_sql(store *st, bool trashed, const pg_extra *x, char *sql, si
                  " (SELECT count(*) FROM b)"
                  " FROM h JOIN search_docs d ON d.id = h.id CROSS JOIN q"
                  " ORDER BY h.rank DESC, h.path, h.id",
-                 x->kkeys ? " AND d.keys @> $7::int[]" : "", where, STORE_SEARCH_CANDIDATES + 1,
-                 x->tkeys ? " AND d.keys @> $8::int[]" : "", where,
+                 b, STORE_SEARCH_CANDIDATES + 1, x->tkeys ? " AND d.keys @> $8::int[]" : "", where,
                  x->negated ? " WHERE s.tsv @@ to_tsquery('vault_search', $1)" : "",
                  TITLE_CANDIDATES);
     }
 }
 
-/* PostgreSQL: the phrase keys of q's phrases (salted "t" for the title
- * keys) as an int[] literal, computed by the server as its indexer does
- * (the keys hash its lexemes): "{}" when there are none. Only phrases
- * whose words are all ASCII letters and digits get keys: each such word is
- * exactly one lexeme, so the phrase's pairs are the pairs its keys hash;
- * others are matched without (slower, and still right). On STORE_OK *out
- * is malloc'ed; caller frees. */
-static int pg_phrase_keys(store *st, const squery *q, bool title, char **out) {
-    sbuf arr = {0};
-    size_t nphrases = 0;
-    sb_str(&arr, "{");
+/* True when every byte of w is an ASCII letter or digit: such a word is
+ * exactly one lexeme for vault_search. */
+static bool ascii_word(const char *w) {
+    for (; *w; w++)
+        if (!((*w >= '0' && *w <= '9') || (*w >= 'a' && *w <= 'z') || (*w >= 'A' && *w <= 'Z')))
+            return false;
+    return true;
+}
+
+/* Appends s as an element of a text[] literal (s holds no quote nor
+ * backslash: ASCII letters, digits and spaces). */
+static void arr_add(sbuf *arr, size_t *n, const char *s) {
+    sb_str(arr, (*n)++ > 0 ? ",\"" : "\"");
+    sb_str(arr, s);
+    sb_str(arr, "\"");
+}
+
+struct pg_keys_out {
+    char *k, *t;
+};
+
+static int row_keys(store *st, store_rows *r, void *ctx) {
+    struct pg_keys_out *o = ctx;
+    free(o->k);
+    free(o->t);
+    o->k = col_dup(st, r, 0);
+    o->t = col_dup(st, r, 1);
+    return o->k == NULL || o->t == NULL ? STORE_ENOMEM : STORE_OK;
+}
+
+/* PostgreSQL: the keys of q (see migration 7) as int[] literals, computed
+ * by the server as its indexer does (they hash its lexemes): *kkeys for the
+ * main branch (the pairs of every phrase; the key of every prefix of 2 to
+ * 4 characters), *tkeys for the title branch (the title pairs of every
+ * phrase); "{}" when there are none. Only words of ASCII letters and digits
+ * make keys: each is exactly one lexeme, so the pairs of a phrase are the
+ * pairs its keys hash. Other phrases, and longer prefixes (whose notes a
+ * key of 4 characters would only narrow, not find), are matched without:
+ * slower, and still right. On STORE_OK both are malloc'ed (caller frees);
+ * otherwise neither is set. */
+static int pg_keys(store *st, const squery *q, char **kkeys, char **tkeys) {
+    sbuf phrases = {0}, prefixes = {0};
+    size_t nphrases = 0, nprefixes = 0;
+    sb_str(&phrases, "{");
+    sb_str(&prefixes, "{");
     for (size_t i = 0; i < q->nterms; i++) {
         const squery_term *t = &q->terms[i];
-        size_t whole = t->nwords - (t->prefix ? 1 : 0);
-        if (t->negated || whole < 2) continue;
-        bool ascii = true;
-        for (size_t k = 0; k < whole && ascii; k++)
-            for (const char *c = t->words[k]; *c && ascii; c++)
-                ascii = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
-                        (*c >= 'A' && *c <= 'Z');
-        if (!ascii) continue;
-        sb_str(&arr, nphrases++ > 0 ? ",\"" : "\"");
-        for (size_t k = 0; k < whole; k++) {
-            if (k > 0) sb_str(&arr, " ");
-            sb_str(&arr, t->words[k]);
+        if (t->negated) continue;
+        if (t->nwords == 1 && t->prefix) {
+            size_t len = strlen(t->words[0]);
+            if (len >= 2 && len <= 4 && ascii_word(t->words[0]))
+                arr_add(&prefixes, &nprefixes, t->words[0]);
+            continue;
         }
-        sb_str(&arr, "\"");
+        size_t whole = t->nwords - (t->prefix ? 1 : 0);
+        bool ascii = whole >= 2;
+        for (size_t k = 0; k < whole && ascii; k++) ascii = ascii_word(t->words[k]);
+        if (!ascii) continue;
+        sb_str(&phrases, nphrases++ > 0 ? ",\"" : "\"");
+        for (size_t k = 0; k < whole; k++) {
+            if (k > 0) sb_str(&phrases, " ");
+            sb_str(&phrases, t->words[k]);
+        }
+        sb_str(&phrases, "\"");
     }
-    sb_str(&arr, "}");
-    if (arr.failed) {
-        free(arr.p);
-        return STORE_ENOMEM;
+    sb_str(&phrases, "}");
+    sb_str(&prefixes, "}");
+    struct pg_keys_out o = {NULL, NULL};
+    int err = STORE_OK;
+    if (phrases.failed || prefixes.failed) {
+        err = STORE_ENOMEM;
+    } else if (nphrases == 0 && nprefixes == 0) {
+        o.k = strdup("{}");
+        o.t = strdup("{}");
+        if (o.k == NULL || o.t == NULL) err = STORE_ENOMEM;
+    } else {
+        store_arg a[] = {A_TEXT(phrases.p), A_TEXT(prefixes.p)};
+        err = store__read(
+            st,
+            "WITH p AS (SELECT to_tsvector('vault_search', p) AS v FROM unnest($1::text[]) p)"
+            " SELECT (SELECT coalesce(array_agg(DISTINCT k), '{}') FROM"
+            " (SELECT unnest(vault_search_keys(p.v, '')) AS k FROM p UNION ALL"
+            " SELECT hashtext('p' || u.lexeme) FROM unnest($2::text[]) w,"
+            " unnest(to_tsvector('vault_search', w)) u) s)::text,"
+            " (SELECT coalesce(array_agg(DISTINCT k), '{}') FROM"
+            " (SELECT unnest(vault_search_keys(p.v, 't')) AS k FROM p) s)::text",
+            a, NARGS(a), row_keys, &o, NULL);
+        if (err == STORE_OK && (o.k == NULL || o.t == NULL)) err = STORE_EIO;
     }
-    if (nphrases == 0) {
-        *out = arr.p; /* "{}" */
-        return STORE_OK;
-    }
-    char *keys = NULL;
-    store_arg a[] = {A_TEXT(arr.p), A_TEXT(title ? "t" : "")};
-    int err = store__read(st,
-                          "SELECT coalesce(array_agg(DISTINCT k), '{}')::text"
-                          " FROM unnest($1::text[]) p,"
-                          " unnest(vault_search_keys(to_tsvector('vault_search', p), $2)) k",
-                          a, NARGS(a), row_snippet, &keys, NULL);
-    free(arr.p);
-    if (err == STORE_OK && keys == NULL) err = STORE_EIO;
+    free(phrases.p);
+    free(prefixes.p);
     if (err != STORE_OK) {
-        free(keys);
+        free(o.k);
+        free(o.t);
         return err;
     }
-    *out = keys;
+    *kkeys = o.k;
+    *tkeys = o.t;
     return STORE_OK;
 }
 
@@ -556,8 +617,7 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
     } else {
         ts_expr(&expr, req->q);
         sb_str(&texpr, "");
-        err = pg_phrase_keys(st, req->q, false, &kkeys);
-        if (err == STORE_OK) err = pg_phrase_keys(st, req->q, true, &tkeys);
+        err = pg_keys(st, req->q, &kkeys, &tkeys);
         if (err != STORE_OK) goto out;
         x.kkeys = strcmp(kkeys, "{}") != 0;
         x.tkeys = strcmp(tkeys, "{}") != 0;

@@ -2267,6 +2267,7 @@ static int search_v6(store *st, store_conn *c, void *arg) {
         "DROP INDEX search_docs_keys;"
         "ALTER TABLE search_docs DROP COLUMN keys;"
         "DROP FUNCTION vault_search_keys(tsvector, text);"
+        "DROP FUNCTION vault_search_prefix_keys(tsvector);"
         "INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv, ttsv)"
         "  SELECT 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '0123456789abcdef0123456789abcdef',"
         "  '/Old/Fox.md', 'The quick brown fox', b, 0, t.v || to_tsvector('vault_search', b), t.v"
@@ -2321,6 +2322,8 @@ STORE_TEST(store_search_phrases_after_migration_and_edits) {
     EXPECT_SEARCH("\"tea then\"", "/New/Other.md");
     EXPECT_SEARCH("\"q3 pl*\"", "/New/Naive.md");
     EXPECT_SEARCH("\"plan q3\" tea", "/New/Other.md");
+    EXPECT_SEARCH("rewr*", "");
+    EXPECT_SEARCH("tok*", ""); /* 東京 is not a prefix of anything ASCII */
 
     /* An edit replaces the keys: the old phrase is gone, the new one found. */
     docs[0].text = "A naïve résumé, rewritten: the plan moved to Q4.";
@@ -2328,4 +2331,11 @@ STORE_TEST(store_search_phrases_after_migration_and_edits) {
     EXPECT_SEARCH("\"q3 plan\"", "");
     EXPECT_SEARCH("\"plan moved\"", "/New/Naive.md");
     EXPECT_SEARCH("\"then tea\"", "");
+    /* Prefixes of 2 to 4 characters (keys on PostgreSQL) and longer. */
+    EXPECT_SEARCH("rewr*", "/New/Naive.md");
+    EXPECT_SEARCH("rewritte*", "/New/Naive.md");
+    EXPECT_SEARCH("Q4*", "/New/Naive.md");
+    EXPECT_SEARCH("zur*", "/New/Other.md"); /* Zürich left Naive.md's text */
+    EXPECT_SEARCH("zu*", "/New/Other.md");
+    EXPECT_SEARCH("zur* -tea", "");
 }
