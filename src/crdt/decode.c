@@ -513,14 +513,14 @@ static int apply_ds(struct ytxn *txn, const yds *ds, yds *unapplied) {
                 if (rc) return rc;
             }
             size_t idx = yclient_find(c, clock);
-            yitem *st = c->s[idx];
+            yitem *st = yclient_at(c, idx);
             if (!yitem_deleted(st) && st->id.clock < clock) {
                 rc = yitem_split_at(txn, c, idx, clock - st->id.clock);
                 if (rc) return rc;
                 idx++;
             }
             while (idx < c->n) {
-                st = c->s[idx++];
+                st = yclient_at(c, idx++);
                 if (st->id.clock >= end) break;
                 if (!yitem_deleted(st)) {
                     if (end < st->id.clock + st->len) {

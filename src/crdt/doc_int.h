@@ -175,11 +175,30 @@ struct ytype {
 
 /* ---- store and delete sets ---------------------------------------------- */
 
+/* A client's structs, sorted by clock, in a gap buffer: an item split or a
+ * merge in the middle of a long array moves only the slots between the gap
+ * and the edit (edits are close together), not the whole tail. Logical
+ * index i is slot i below the gap and slot i + gl from it on; slots
+ * [g, g + gl) are the gap (gl == 0: no gap, g is meaningless), slots
+ * [n + gl, cap) are free. Read through yclient_at/yclient_last, change
+ * through yclient_insert/yclient_remove only. */
 typedef struct yclient {
     uint64_t client;
     yitem **s;
     size_t n, cap;
+    size_t g, gl;
 } yclient;
+
+/* The struct at logical index i < c->n. */
+static inline yitem *yclient_at(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl]; }
+/* The newest struct (c->n > 0). */
+static inline yitem *yclient_last(const yclient *c) { return yclient_at(c, c->n - 1); }
+/* The client's state: the clock after its newest struct (0 without one). */
+static inline uint64_t yclient_state(const yclient *c) {
+    if (!c->n) return 0;
+    const yitem *l = yclient_last(c);
+    return l->id.clock + l->len;
+}
 
 typedef struct ystore {
     yclient *c; /* in order of first appearance (JS Map insertion order) */
@@ -302,7 +321,12 @@ yclient *ystore_client(const ystore *s, uint64_t client);
 int ystore_client_add(ystore *s, uint64_t client, yclient **out);
 uint64_t ystore_state(const ystore *s, uint64_t client);
 size_t yclient_find(const yclient *c, uint64_t clock); /* clock < state */
+/* Inserts it at logical index at; fails only when no slot was reserved. */
 int yclient_insert(yclient *c, size_t at, yitem *it);
+/* Drops logical indexes [from, to) from the array (frees nothing). */
+void yclient_remove(yclient *c, size_t from, size_t to);
+/* Makes room for `extra` more structs, so that as many yclient_insert calls
+ * cannot fail. */
 int yclient_reserve(yclient *c, size_t extra);
 int ystore_add(ystore *s, yitem *it);        /* appends: it->id.clock == state */
 yitem *ystore_find(const ystore *s, yid id); /* NULL when absent */

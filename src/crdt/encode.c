@@ -53,13 +53,14 @@ static int write_struct(ybuf *b, const yitem *it, uint64_t offset) {
 }
 
 static int write_client(ybuf *b, const yclient *c, uint64_t clock) {
-    if (clock < c->s[0]->id.clock) clock = c->s[0]->id.clock;
+    uint64_t first = yclient_at(c, 0)->id.clock;
+    if (clock < first) clock = first;
     size_t start = yclient_find(c, clock);
     ybuf_varuint(b, c->n - start);
     ybuf_varuint(b, c->client);
     ybuf_varuint(b, clock);
-    write_struct(b, c->s[start], clock - c->s[start]->id.clock);
-    for (size_t i = start + 1; i < c->n; i++) write_struct(b, c->s[i], 0);
+    write_struct(b, yclient_at(c, start), clock - yclient_at(c, start)->id.clock);
+    for (size_t i = start + 1; i < c->n; i++) write_struct(b, yclient_at(c, i), 0);
     return b->err;
 }
 
@@ -84,7 +85,7 @@ int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *svc, const ui
     for (size_t i = 0; i < s->n; i++) {
         const yclient *c = &s->c[i];
         if (!c->n) continue;
-        uint64_t state = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
+        uint64_t state = yclient_state(c);
         uint64_t from = 0;
         bool known = false;
         for (size_t k = 0; k < nsv; k++)
@@ -145,7 +146,7 @@ int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len) {
     for (size_t i = 0; i < s->n && !changed; i++) {
         const yclient *c = &s->c[i];
         if (!c->n) continue;
-        uint64_t st = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
+        uint64_t st = yclient_state(c);
         if (i >= txn->nbefore || st != txn->before[i]) changed = true;
     }
     *out = NULL;
@@ -208,7 +209,7 @@ static int write_sv(ybuf *b, const ystore *s) {
     for (size_t i = 0; i < s->n; i++) {
         if (!s->c[i].n) continue;
         list[n].c = &s->c[i];
-        list[n].clock = s->c[i].s[s->c[i].n - 1]->id.clock + s->c[i].s[s->c[i].n - 1]->len;
+        list[n].clock = yclient_state(&s->c[i]);
         n++;
     }
     qsort(list, n, sizeof *list, cmp_cc_desc);

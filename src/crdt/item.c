@@ -33,7 +33,7 @@ static bool id_eq(const yid *a, const yid *b) {
 }
 
 int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
-    yitem *l = c->s[idx];
+    yitem *l = yclient_at(c, idx);
     int rc = yclient_reserve(c, 1);
     if (rc) return rc;
     yitem *r = yitem_alloc();
@@ -69,14 +69,14 @@ int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
 yitem *ytxn_clean_start(struct ytxn *txn, yid id) {
     yclient *c = ystore_client(&txn->doc->store, id.client);
     size_t idx = yclient_find(c, id.clock);
-    yitem *s = c->s[idx];
+    yitem *s = yclient_at(c, idx);
     if (s->id.clock < id.clock && !(s->flags & YF_GC)) {
         int rc = yitem_split_at(txn, c, idx, id.clock - s->id.clock);
         if (rc) {
             if (!txn->err) txn->err = rc;
             return NULL;
         }
-        return c->s[idx + 1];
+        return yclient_at(c, idx + 1);
     }
     return s;
 }
@@ -84,7 +84,7 @@ yitem *ytxn_clean_start(struct ytxn *txn, yid id) {
 yitem *ytxn_clean_end(struct ytxn *txn, yid id) {
     yclient *c = ystore_client(&txn->doc->store, id.client);
     size_t idx = yclient_find(c, id.clock);
-    yitem *s = c->s[idx];
+    yitem *s = yclient_at(c, idx);
     if (id.clock != s->id.clock + s->len - 1 && !(s->flags & YF_GC)) {
         int rc = yitem_split_at(txn, c, idx, id.clock - s->id.clock + 1);
         if (rc) {

@@ -1035,7 +1035,7 @@ static bool tset_has(struct ytype **set, size_t n, const struct ytype *t) {
  * the ends as iterateStructs does (splits belong to t1). */
 static size_t range_start(struct ytxn *t1, yclient *c, uint64_t clock) {
     size_t idx = yclient_find(c, clock);
-    yitem *s = c->s[idx];
+    yitem *s = yclient_at(c, idx);
     if (s->id.clock < clock && !(s->flags & YF_GC)) {
         if (yitem_split_at(t1, c, idx, clock - s->id.clock)) return SIZE_MAX;
         idx++;
@@ -1065,26 +1065,26 @@ int ytext_cleanup_after(struct ytxn *t1, struct ytxn *t2) {
     for (size_t i = 0; i < s->n && !err; i++) {
         yclient *c = &s->c[i];
         uint64_t before = ytxn_before(t1, c->client);
-        uint64_t after = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
+        uint64_t after = yclient_state(c);
         if (before == after) continue;
         size_t idx = range_start(t1, c, before);
         if (idx == SIZE_MAX) return Y_ERR_NOMEM;
         for (; idx < c->n && !err; idx++) {
-            yitem *it = c->s[idx];
+            yitem *it = yclient_at(c, idx);
             if (!yitem_deleted(it) && is_format(it)) TSET_ADD(it->parent);
         }
     }
     for (size_t k = 0; k < t1->ds.n && !err; k++) {
         yclient *c = ystore_client(s, t1->ds.c[k].client);
         if (!c || !c->n) continue;
-        uint64_t state = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
+        uint64_t state = yclient_state(c);
         for (size_t d = 0; d < t1->ds.c[k].n && !err; d++) {
             uint64_t clock = t1->ds.c[k].r[d].clock, end = clock + t1->ds.c[k].r[d].len;
             if (clock >= state) break;
             size_t idx = range_start(t1, c, clock);
             if (idx == SIZE_MAX) return Y_ERR_NOMEM;
-            for (; idx < c->n && c->s[idx]->id.clock < end && !err; idx++) {
-                yitem *it = c->s[idx];
+            for (; idx < c->n && yclient_at(c, idx)->id.clock < end && !err; idx++) {
+                yitem *it = yclient_at(c, idx);
                 if (end < it->id.clock + it->len && !(it->flags & YF_GC)) {
                     if (yitem_split_at(t1, c, idx, end - it->id.clock)) {
                         err = Y_ERR_NOMEM;

@@ -28,7 +28,7 @@ static int txn_init(struct ytxn *t, ydoc *doc, const void *origin, bool local) {
         for (size_t i = 0; i < n; i++) {
             const yclient *c = &doc->store.c[i];
             /* YSTATE_NONE: the client had no struct (absent from Yjs's beforeState) */
-            before[i] = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : YSTATE_NONE;
+            before[i] = c->n ? yclient_state(c) : YSTATE_NONE;
         }
     }
     t->doc = doc;
@@ -176,16 +176,15 @@ void ytxn_add_delete(struct ytxn *txn, uint64_t client, uint64_t clock, uint64_t
     if (rc && !txn->err) txn->err = rc;
 }
 
-/* tryToMergeWithLefts: merges c->s[pos] into its left neighbours while
+/* tryToMergeWithLefts: merges struct pos into its left neighbours while
  * possible and removes the merged structs; returns how many merged. */
 static size_t merge_lefts(yclient *c, size_t pos) {
     size_t i = pos;
-    while (i > 0 && yitem_try_merge(c->s[i - 1], c->s[i])) i--;
+    while (i > 0 && yitem_try_merge(yclient_at(c, i - 1), yclient_at(c, i))) i--;
     size_t merged = pos - i;
     if (merged) {
-        for (size_t k = i + 1; k <= pos; k++) yitem_free(c->s[k]);
-        memmove(&c->s[i + 1], &c->s[pos + 1], (c->n - pos - 1) * sizeof *c->s);
-        c->n -= merged;
+        for (size_t k = i + 1; k <= pos; k++) yitem_free(yclient_at(c, k));
+        yclient_remove(c, i + 1, pos + 1);
     }
     return merged;
 }
@@ -197,9 +196,9 @@ static void gc_delete_set(ydoc *doc, const yds *ds) {
         for (size_t d = ds->c[k].n; d-- > 0;) {
             const yrange *r = &ds->c[k].r[d];
             uint64_t end = r->clock + r->len;
-            for (size_t si = yclient_find(c, r->clock); si < c->n && c->s[si]->id.clock < end;
+            for (size_t si = yclient_find(c, r->clock); si < c->n && yclient_at(c, si)->id.clock < end;
                  si++) {
-                yitem *s = c->s[si];
+                yitem *s = yclient_at(c, si);
                 if (!(s->flags & YF_GC) && (s->flags & YF_DELETED) && !(s->flags & YF_KEEP))
                     yitem_gc(doc, s, false);
             }
@@ -216,7 +215,7 @@ static void merge_delete_set(ydoc *doc, const yds *ds) {
             size_t most = yclient_find(c, r->clock + r->len - 1) + 1;
             if (most > c->n - 1) most = c->n - 1;
             int64_t si = (int64_t)most;
-            while (si > 0 && c->s[si]->id.clock >= r->clock)
+            while (si > 0 && yclient_at(c, si)->id.clock >= r->clock)
                 si -= 1 + (int64_t)merge_lefts(c, (size_t)si);
         }
     }
@@ -323,7 +322,7 @@ static int cleanup_one(struct ytxn *txn) {
     for (size_t i = 0; i < s->n; i++) {
         yclient *c = &s->c[i];
         uint64_t before = ytxn_before(txn, c->client);
-        uint64_t after = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
+        uint64_t after = yclient_state(c);
         if (!c->n || before == after) continue;
         size_t first = yclient_find(c, before);
         if (first < 1) first = 1;
