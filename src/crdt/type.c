@@ -176,13 +176,40 @@ static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
 }
 
 /* Yjs's searchMarker.reduce((a, b) => |index - a.index| < |index - b.index| ?
- * a : b): the last of the closest markers, or NULL when there is none. */
+ * a : b): the last of the closest markers, or NULL when there is none.
+ * That reduce keeps the last marker at the least distance, so the markers
+ * are scanned in four interleaved lanes, each keeping its own last closest
+ * (four short dependency chains of conditional moves instead of one long
+ * one), and the lanes are combined: least distance, then the later marker. */
 static ymarker *closest_marker(struct ytype *t, uint64_t index) {
-    if (!t->nmarkers) return NULL;
-    ymarker *m = &t->markers[0];
-    for (size_t i = 1; i < t->nmarkers; i++)
-        if (!(absdiff(index, m->index) < absdiff(index, t->markers[i].index))) m = &t->markers[i];
-    return m;
+    size_t n = t->nmarkers;
+    if (!n) return NULL;
+    const ymarker *mk = t->markers;
+    uint64_t d0 = UINT64_MAX, d1 = UINT64_MAX, d2 = UINT64_MAX, d3 = UINT64_MAX;
+    size_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i = 0;
+#define LANE(d, b, k)                                      \
+    do {                                                   \
+        uint64_t x_ = absdiff(index, mk[k].index);         \
+        bool take_ = x_ <= d;                              \
+        d = take_ ? x_ : d;                                \
+        b = take_ ? (k) : b;                               \
+    } while (0)
+    for (; i + 4 <= n; i += 4) {
+        LANE(d0, i0, i);
+        LANE(d1, i1, i + 1);
+        LANE(d2, i2, i + 2);
+        LANE(d3, i3, i + 3);
+    }
+    if (i < n) LANE(d0, i0, i);
+    if (i + 1 < n) LANE(d1, i1, i + 1);
+    if (i + 2 < n) LANE(d2, i2, i + 2);
+#undef LANE
+    size_t best = i0;
+    uint64_t bestd = d0;
+    if (d1 < bestd || (d1 == bestd && i1 > best)) bestd = d1, best = i1;
+    if (d2 < bestd || (d2 == bestd && i2 > best)) bestd = d2, best = i2;
+    if (d3 < bestd || (d3 == bestd && i3 > best)) bestd = d3, best = i3;
+    return &t->markers[best];
 }
 
 ymarker *ymarker_find(struct ytype *t, uint64_t index) {
