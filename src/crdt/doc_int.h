@@ -182,15 +182,21 @@ struct ytype {
  * [g, g + gl) are the gap (gl == 0: no gap, g is meaningless), slots
  * [n + gl, cap) are free. Read through yclient_at/yclient_last, change
  * through yclient_insert/yclient_remove only. */
+typedef struct yslot {
+    uint64_t clock; /* it->id.clock (never changes while it is stored), so
+                       that searching by clock reads one array */
+    yitem *it;
+} yslot;
+
 typedef struct yclient {
     uint64_t client;
-    yitem **s;
+    yslot *s;
     size_t n, cap;
     size_t g, gl;
 } yclient;
 
 /* The struct at logical index i < c->n. */
-static inline yitem *yclient_at(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl]; }
+static inline yitem *yclient_at(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl].it; }
 /* The newest struct (c->n > 0). */
 static inline yitem *yclient_last(const yclient *c) { return yclient_at(c, c->n - 1); }
 /* The client's state: the clock after its newest struct (0 without one). */

@@ -93,35 +93,56 @@ uint64_t ystore_state(const ystore *s, uint64_t client) {
     return c ? yclient_state(c) : 0;
 }
 
+/* The clock of the struct at logical index i. */
+static inline uint64_t slot_clock(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl].clock; }
+
 size_t yclient_find(const yclient *c, uint64_t clock) {
+    size_t n = c->n;
+    if (n < 2) return 0;
     /* Most lookups (new items, a transaction's update, recent typing) are
      * for the newest struct: check it before searching. */
-    if (c->n && yclient_last(c)->id.clock <= clock) return c->n - 1;
-    /* Which side of the gap holds the answer: the slots from the gap on
-     * when their first struct starts at or before clock. */
-    yitem *const *seg = c->s;
-    size_t n = c->n, off = 0;
-    if (c->gl && c->g < c->n) {
-        if (c->s[c->g + c->gl]->id.clock <= clock) {
-            seg = c->s + c->g + c->gl;
-            n = c->n - c->g;
-            off = c->g;
-        } else {
-            n = c->g;
+    if (slot_clock(c, n - 1) <= clock) return n - 1;
+    /* Most others are close to the last split or merge, where the gap is:
+     * gallop from there to bracket the answer in [lo, hi), with
+     * clock(hi) > clock (or lo = 0). */
+    size_t p = c->g < n - 1 ? c->g : n - 2;
+    size_t lo, hi, step = 1;
+    if (slot_clock(c, p) <= clock) {
+        lo = p;
+        for (;;) {
+            hi = lo + step;
+            if (hi >= n - 1) {
+                hi = n - 1;
+                break;
+            }
+            if (slot_clock(c, hi) > clock) break;
+            lo = hi;
+            step *= 2;
+        }
+    } else {
+        hi = p;
+        for (;;) {
+            if (hi <= step) {
+                lo = 0;
+                break;
+            }
+            lo = hi - step;
+            if (slot_clock(c, lo) <= clock) break;
+            hi = lo;
+            step *= 2;
         }
     }
-    if (!n) return off;
-    /* The last struct starting at or before clock (the first if none does),
-     * by a binary search without data-dependent branches: the halving is
-     * fixed by n, the comparison only picks the base (a conditional move),
-     * so the search does not mispredict at every step. */
-    yitem *const *base = seg;
-    while (n > 1) {
-        size_t half = n / 2;
-        base = base[half]->id.clock <= clock ? base + half : base;
-        n -= half;
+    /* The last struct of [lo, hi) starting at or before clock (lo if none
+     * does), by a binary search without data-dependent branches: the
+     * halving is fixed by the range, the comparison only picks the base (a
+     * conditional move), so the search does not mispredict at every step. */
+    size_t len = hi - lo;
+    while (len > 1) {
+        size_t half = len / 2;
+        lo = slot_clock(c, lo + half) <= clock ? lo + half : lo;
+        len -= half;
     }
-    return off + (size_t)(base - seg);
+    return lo;
 }
 
 int yclient_reserve(yclient *c, size_t extra) {
@@ -131,7 +152,7 @@ int yclient_reserve(yclient *c, size_t extra) {
     if (c->cap - c->n >= want) return Y_OK;
     size_t ncap = c->cap ? c->cap * 2 : 16;
     while (ncap - c->n < want) ncap *= 2;
-    yitem **ns = yrealloc(c->s, ncap * sizeof *ns);
+    yslot *ns = yrealloc(c->s, ncap * sizeof *ns);
     if (!ns) return c->cap - c->n >= extra ? Y_OK : Y_ERR_NOMEM;
     c->s = ns;
     c->cap = ncap;
@@ -146,13 +167,14 @@ static void gap_move(yclient *c, size_t p) {
 }
 
 int yclient_insert(yclient *c, size_t at, yitem *it) {
+    yslot sl = {it->id.clock, it};
     if (c->n == c->cap) {
         int rc = yclient_reserve(c, 1);
         if (rc) return rc;
     }
     if (at == c->n) {
         if (c->gl && c->g == c->n) {
-            c->s[c->g++] = it;
+            c->s[c->g++] = sl;
             c->gl--;
         } else {
             if (c->n + c->gl == c->cap) {
@@ -160,7 +182,7 @@ int yclient_insert(yclient *c, size_t at, yitem *it) {
                 gap_move(c, c->n);
                 c->gl = 0;
             }
-            c->s[c->n + c->gl] = it;
+            c->s[c->n + c->gl] = sl;
         }
         c->n++;
         return Y_OK;
@@ -175,7 +197,7 @@ int yclient_insert(yclient *c, size_t at, yitem *it) {
     } else {
         gap_move(c, at);
     }
-    c->s[c->g++] = it;
+    c->s[c->g++] = sl;
     c->gl--;
     c->n++;
     return Y_OK;
