@@ -74,7 +74,7 @@ ytype *ydoc_get(ydoc *doc, const char *name, ytype_kind kind) {
     t->kind = (uint8_t)kind;
     t->kind_known = true;
     t->markers_on = markers;
-    t->nmarkers = 0;
+    ymarker_clear(t);
     return t;
 }
 

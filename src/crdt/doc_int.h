@@ -109,6 +109,7 @@ struct yitem {
     struct ytype *parent;
     const char *psub; /* map key (a ykey interned in the parent's map); NULL in lists */
     uint8_t flags;
+    uint8_t mcount; /* search markers pointing at this item (type.c) */
     ycontent content;
 };
 
@@ -165,9 +166,7 @@ struct ytype {
      * set, so ymarker_update may skip Yjs's walk over the markers' items
      * (it would change nothing). Set by anything that may break that. */
     bool markers_dirty;
-    /* false guarantees that no two markers point at the same item, so
-     * clearing a marker's flag cannot unflag another marker's item. */
-    bool markers_share;
+    uint64_t mclock; /* the markers' timestamp counter */
     /* Index of this type in the running transaction's `changed` array, valid
      * only while changed[chidx].type == this type (see ytxn_add_changed). */
     size_t chidx;

@@ -187,7 +187,7 @@ static void content_integrate(struct ytxn *txn, ydoc *doc, yitem *it) {
         ytxn_add_delete(txn, it->id.client, it->id.clock, it->len);
     } else if (it->content.kind == YC_FORMAT) {
         it->parent->markers_on = false;
-        it->parent->nmarkers = 0;
+        ymarker_clear(it->parent);
         it->parent->has_formatting = true;
     }
 }
@@ -474,7 +474,7 @@ static void gc_type_tree(struct ytype *root) {
         yfree(t->map);
         t->map = NULL;
         t->map_cap = t->map_n = 0;
-        t->nmarkers = 0;
+        ymarker_clear(t);
         t->length = 0;
     }
     if (st != local) yfree(st);

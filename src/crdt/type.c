@@ -7,22 +7,17 @@
  *    at most half full); entries are never removed while the type lives, so
  *    an item's psub may point at the entry's key.
  *  - markers[0..nmarkers) follow Yjs: at most YMARKER_MAX, each with a
- *    timestamp from one global counter; an item's YF_MARKER bit mirrors
- *    Yjs's item.marker flag including its staleness, because Yjs's
- *    updateMarkerChanges reads that flag and the result decides origins.
+ *    timestamp; an item's YF_MARKER bit mirrors Yjs's item.marker flag
+ *    including its staleness, because Yjs's updateMarkerChanges reads that
+ *    flag and the result decides origins.
+ *  - Timestamps come from a counter per type (t->mclock): Yjs uses one
+ *    global counter, but only compares the timestamps of one type's
+ *    markers, whose order a per-type counter keeps.
+ *  - An item's mcount is the number of markers pointing at it.
  */
-#include <stdatomic.h>
 #include <string.h>
 
 #include "doc_int.h"
-
-/* One clock for all markers (Yjs: globalSearchMarkerTimestamp); atomic so
- * documents on different threads may share it. */
-static _Atomic uint64_t g_marker_ts;
-
-static uint64_t next_ts(void) {
-    return atomic_fetch_add_explicit(&g_marker_ts, 1, memory_order_relaxed);
-}
 
 struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     struct ytype *t = ycalloc(1, sizeof *t);
@@ -126,35 +121,23 @@ int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out
 
 static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
 
-/* Sets t->markers_dirty when p is not live or a marker other than `self`
- * points at it (its flag is about to be cleared): the invariant of
- * markers_dirty (doc_int.h) may no longer hold. */
-static void note_marker_item(struct ytype *t, const ymarker *self, const yitem *p) {
-    if (t->markers_dirty) return;
-    if (!yitem_live(p)) {
-        t->markers_dirty = true;
-        return;
-    }
-    for (size_t i = 0; i < t->nmarkers; i++)
-        if (&t->markers[i] != self && t->markers[i].p == p) {
-            t->markers_dirty = true;
-            return;
-        }
+/* Points m at p, keeping the items' marker counts. */
+static void marker_point(ymarker *m, yitem *p) {
+    m->p->mcount--;
+    p->mcount++;
+    m->p = p;
 }
 
 static void overwrite_marker(struct ytype *t, ymarker *m, yitem *p, uint64_t index) {
-    /* Clearing the flag of the old item breaks the invariant if another
-     * marker still points at it; the new item must be live. */
-    if (t->markers_share) note_marker_item(t, m, m->p);
-    if (!yitem_live(p)) t->markers_dirty = true;
-    /* Without dirt every marker's item is flagged, so an unflagged p is no
-     * other marker's item. */
-    if (p != m->p && (t->markers_dirty || (p->flags & YF_MARKER))) t->markers_share = true;
+    /* Yjs clears the flag of the old item even when another marker still
+     * points at it, which leaves that marker's item unflagged; and the new
+     * item must be live: otherwise markers_dirty's guarantee is gone. */
+    if ((m->p != p && m->p->mcount > 1) || !yitem_live(p)) t->markers_dirty = true;
     m->p->flags &= (uint8_t)~YF_MARKER;
-    m->p = p;
+    marker_point(m, p);
     p->flags |= YF_MARKER;
     m->index = index;
-    m->ts = next_ts();
+    m->ts = t->mclock++;
 }
 
 static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
@@ -166,12 +149,12 @@ static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
         return old;
     }
     if (!yitem_live(p)) t->markers_dirty = true;
-    if (t->markers_dirty || (p->flags & YF_MARKER)) t->markers_share = true;
     ymarker *m = &t->markers[t->nmarkers++];
     p->flags |= YF_MARKER;
+    p->mcount++;
     m->p = p;
     m->index = index;
-    m->ts = next_ts();
+    m->ts = t->mclock++;
     return m;
 }
 
@@ -220,7 +203,7 @@ ymarker *ymarker_find(struct ytype *t, uint64_t index) {
     if (m) {
         p = m->p;
         pindex = m->index;
-        m->ts = next_ts();
+        m->ts = t->mclock++;
     }
     while (p->right && pindex < index) {
         if (yitem_live(p)) {
@@ -249,28 +232,29 @@ void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
     if (!t->markers_on) return;
     if (len > 0 && !t->markers_dirty) {
         /* Every marker's item is live and flagged: Yjs's walk below would
-         * leave every marker and flag as it is; only the indexes move. */
+         * leave every marker and flag as it is (markers sharing an item
+         * included: each clears the flag, finds it clear and sets it
+         * again); only the indexes move. */
         for (size_t k = 0; k < t->nmarkers; k++) /* branch-free: taken about half the time */
             t->markers[k].index += (uint64_t)len & (0 - (uint64_t)(index <= t->markers[k].index));
         return;
     }
-    bool walked = false;
     for (size_t k = t->nmarkers; k-- > 0;) {
         ymarker *m = &t->markers[k];
         if (len > 0) {
             yitem *p = m->p;
-            if (!yitem_live(p)) walked = true;
             p->flags &= (uint8_t)~YF_MARKER;
             while (p && (yitem_deleted(p) || !yitem_countable(p))) {
                 p = p->left;
                 if (p && yitem_live(p)) m->index -= p->len;
             }
             if (!p || (p->flags & YF_MARKER)) {
+                m->p->mcount--;
                 memmove(&t->markers[k], &t->markers[k + 1], (t->nmarkers - k - 1) * sizeof *m);
                 t->nmarkers--;
                 continue;
             }
-            m->p = p;
+            marker_point(m, p);
             p->flags |= YF_MARKER;
         }
         if (index < m->index || (len > 0 && index == m->index)) {
@@ -278,54 +262,30 @@ void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
             m->index = moved > (int64_t)index ? (uint64_t)moved : index;
         }
     }
-    if (len > 0) {
-        t->markers_dirty = false; /* every remaining marker: live, flagged */
-        if (walked || t->markers_share) {
-            /* Recount sharing, with the flags as marks; all end up set. */
-            bool share = false;
-            for (size_t k = 0; k < t->nmarkers; k++) t->markers[k].p->flags &= (uint8_t)~YF_MARKER;
-            for (size_t k = 0; k < t->nmarkers; k++) {
-                yitem *p = t->markers[k].p;
-                if (p->flags & YF_MARKER) share = true;
-                p->flags |= YF_MARKER;
-            }
-            t->markers_share = share;
-        }
-    }
+    /* After the walk every remaining marker's item is live and flagged (a
+     * later marker that clears the flag of an earlier one's item points at
+     * that same live item, so it sets the flag again). */
+    if (len > 0) t->markers_dirty = false;
 }
 
 void ymarker_on_merge(yitem *left, yitem *right) {
     struct ytype *t = left->parent;
-    if (!t || !t->nmarkers) return;
-    /* Without dirt every marker's item is flagged: an unflagged right
-     * holds no marker. */
-    if (!t->markers_dirty && !(right->flags & YF_MARKER)) return;
-    bool had_left = false, moved = false;
+    if (!t || !right->mcount) return;
     for (size_t i = 0; i < t->nmarkers; i++) {
         ymarker *m = &t->markers[i];
-        if (m->p == left) had_left = true;
         if (m->p == right) {
-            m->p = left; /* without YF_MARKER, as in Yjs */
-            moved = true;
+            marker_point(m, left); /* without YF_MARKER, as in Yjs */
             if (yitem_live(left)) m->index -= left->len;
         }
     }
-    if (moved) {
-        t->markers_dirty = true;
-        if (had_left) t->markers_share = true;
-    }
+    t->markers_dirty = true;
 }
 
 void ymarker_clear(struct ytype *t) {
+    for (size_t i = 0; i < t->nmarkers; i++) t->markers[i].p->mcount--;
     t->nmarkers = 0;
-    t->markers_share = false;
 }
 
 void ymarker_on_delete(struct ytype *t, const yitem *it) {
-    if (t->markers_dirty) return;
-    for (size_t i = 0; i < t->nmarkers; i++)
-        if (t->markers[i].p == it) {
-            t->markers_dirty = true;
-            return;
-        }
+    if (it->mcount) t->markers_dirty = true;
 }
