@@ -123,13 +123,26 @@ static inline bool yitem_live(const yitem *it) { return !yitem_deleted(it) && yi
 
 /* ---- shared types -------------------------------------------------------- */
 
-typedef struct ymarker {
-    yitem *p;
-    uint64_t index;
-    uint64_t ts;
-} ymarker;
+#define YMARKER_MAX 80 /* a multiple of 4: the scans read 4 indexes at once */
 
-#define YMARKER_MAX 80
+/* A type's search markers, as arrays, because every edit scans all the
+ * indexes (type.c): marker k points at item p[k] at list index i32[k]
+ * ("narrow": every index and length involved at most ymarker_narrow_max,
+ * so that differences fit in 32 bits and four indexes fit a 128-bit
+ * vector) or, once the type grew beyond that, i64[k] ("wide"), and was
+ * last used at ts[k]. */
+typedef struct ymarkers {
+    _Alignas(16) int32_t i32[YMARKER_MAX];
+    uint64_t i64[YMARKER_MAX];
+    uint64_t ts[YMARKER_MAX];
+    yitem *p[YMARKER_MAX];
+    bool wide;
+} ymarkers;
+
+/* The largest index (and type length) the narrow form holds: 2^29 by
+ * default, so that an index plus a length stays below 2^31; tests lower it
+ * to exercise the wide form on small documents. */
+extern uint64_t ymarker_narrow_max;
 
 typedef struct ymapent {
     char *key; /* owned, a ykey (length-prefixed); NULL: empty slot */
@@ -158,9 +171,9 @@ struct ytype {
     uint64_t length; /* live countable units */
     ymapent *map;
     size_t map_n, map_cap;
-    /* YMARKER_MAX slots, allocated with the type when it can use markers
-     * (text, array, XML text); NULL for maps, which never do. */
-    ymarker *markers;
+    /* Allocated with the type when it can use markers (text, array, XML
+     * text); NULL for maps, which never do. */
+    ymarkers *markers;
     size_t nmarkers;
     /* false guarantees that every marker's item is live and has YF_MARKER
      * set, so ymarker_update may skip Yjs's walk over the markers' items
@@ -366,7 +379,10 @@ struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known);
 void ytype_free(struct ytype *t);
 ymapent *ytype_map_find(const struct ytype *t, const char *key, size_t len);
 int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out);
-ymarker *ymarker_find(struct ytype *t, uint64_t index);
+/* Yjs's findMarker: the marker to start a search for index from, moved or
+ * placed as Yjs does; false when the type uses none (then search from the
+ * start). *p and *pindex: its item and that item's index. */
+bool ymarker_find(struct ytype *t, uint64_t index, yitem **p, uint64_t *pindex);
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len);
 void ymarker_on_merge(yitem *left, yitem *right);
 void ymarker_clear(struct ytype *t);

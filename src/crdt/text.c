@@ -153,12 +153,13 @@ static int next_position(struct ytxn *txn, tpos *p, uint64_t count) {
 
 static int find_position(struct ytxn *txn, struct ytype *t, uint64_t index, bool use_marker, tpos *p) {
     memset(p, 0, sizeof *p);
-    ymarker *m = use_marker ? ymarker_find(t, index) : NULL;
-    if (m) {
-        p->left = m->p->left;
-        p->right = m->p;
-        p->index = m->index;
-        return next_position(txn, p, index - m->index);
+    yitem *mp;
+    uint64_t mindex;
+    if (use_marker && ymarker_find(t, index, &mp, &mindex)) {
+        p->left = mp->left;
+        p->right = mp;
+        p->index = mindex;
+        return next_position(txn, p, index - mindex);
     }
     p->right = t->start;
     return next_position(txn, p, index);

@@ -26,7 +26,7 @@ struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     t->kind = kind;
     t->kind_known = known;
     t->markers_on = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
-    if (t->markers_on && !(t->markers = ycalloc(YMARKER_MAX, sizeof *t->markers))) {
+    if (t->markers_on && !(t->markers = ycalloc(1, sizeof *t->markers))) {
         yfree(t);
         return NULL;
     }
@@ -119,91 +119,147 @@ int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out
 
 /* ---- search markers ------------------------------------------------------ */
 
+uint64_t ymarker_narrow_max = (uint64_t)1 << 29;
+
 static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
 
-/* Points m at p, keeping the items' marker counts. */
-static void marker_point(ymarker *m, yitem *p) {
-    m->p->mcount--;
-    p->mcount++;
-    m->p = p;
+static uint64_t mk_index(const ymarkers *mk, size_t k) {
+    return mk->wide ? mk->i64[k] : (uint64_t)mk->i32[k];
 }
 
-static void overwrite_marker(struct ytype *t, ymarker *m, yitem *p, uint64_t index) {
+static void mk_set_index(ymarkers *mk, size_t k, uint64_t v) {
+    if (mk->wide) mk->i64[k] = v;
+    else mk->i32[k] = (int32_t)v;
+}
+
+/* Switches t's markers to the wide form when an index up to `most` could
+ * not be held narrow (for good: a type's length rarely shrinks back). */
+static void mk_fit(struct ytype *t, uint64_t most) {
+    ymarkers *mk = t->markers;
+    if (mk->wide || most <= ymarker_narrow_max) return;
+    for (size_t k = 0; k < t->nmarkers; k++) mk->i64[k] = (uint64_t)mk->i32[k];
+    mk->wide = true;
+}
+
+/* Points marker k at p, keeping the items' marker counts. */
+static void marker_point(ymarkers *mk, size_t k, yitem *p) {
+    mk->p[k]->mcount--;
+    p->mcount++;
+    mk->p[k] = p;
+}
+
+static void overwrite_marker(struct ytype *t, size_t k, yitem *p, uint64_t index) {
+    ymarkers *mk = t->markers;
+    yitem *old = mk->p[k];
     /* Yjs clears the flag of the old item even when another marker still
      * points at it, which leaves that marker's item unflagged; and the new
      * item must be live: otherwise markers_dirty's guarantee is gone. */
-    if ((m->p != p && m->p->mcount > 1) || !yitem_live(p)) t->markers_dirty = true;
-    m->p->flags &= (uint8_t)~YF_MARKER;
-    marker_point(m, p);
+    if ((old != p && old->mcount > 1) || !yitem_live(p)) t->markers_dirty = true;
+    old->flags &= (uint8_t)~YF_MARKER;
+    marker_point(mk, k, p);
     p->flags |= YF_MARKER;
-    m->index = index;
-    m->ts = t->mclock++;
+    mk_set_index(mk, k, index);
+    mk->ts[k] = t->mclock++;
 }
 
-static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
+static size_t mark_position(struct ytype *t, yitem *p, uint64_t index) {
+    ymarkers *mk = t->markers;
     if (t->nmarkers >= YMARKER_MAX) {
-        ymarker *old = &t->markers[0];
+        size_t old = 0;
         for (size_t i = 1; i < t->nmarkers; i++)
-            if (!(old->ts < t->markers[i].ts)) old = &t->markers[i];
+            if (!(mk->ts[old] < mk->ts[i])) old = i;
         overwrite_marker(t, old, p, index);
         return old;
     }
     if (!yitem_live(p)) t->markers_dirty = true;
-    ymarker *m = &t->markers[t->nmarkers++];
+    size_t k = t->nmarkers++;
     p->flags |= YF_MARKER;
     p->mcount++;
-    m->p = p;
-    m->index = index;
-    m->ts = t->mclock++;
-    return m;
+    mk->p[k] = p;
+    mk_set_index(mk, k, index);
+    mk->ts[k] = t->mclock++;
+    return k;
 }
+
+/* Four 32-bit lanes; comparisons give 0 or -1 per lane (GCC and Clang
+ * vector extensions: SSE2 on x86-64, NEON on arm64, plain code elsewhere). */
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static v4i v4_load(const int32_t *p) {
+    v4i v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static v4i v4_set1(int32_t x) { return (v4i){x, x, x, x}; }
+
+/* Lanes of `yes` where mask is -1, of `no` where it is 0. */
+static v4i v4_pick(v4i mask, v4i yes, v4i no) { return (mask & yes) | (~mask & no); }
 
 /* Yjs's searchMarker.reduce((a, b) => |index - a.index| < |index - b.index| ?
- * a : b): the last of the closest markers, or NULL when there is none.
- * That reduce keeps the last marker at the least distance, so the markers
- * are scanned in four interleaved lanes, each keeping its own last closest
- * (four short dependency chains of conditional moves instead of one long
- * one), and the lanes are combined: least distance, then the later marker. */
-static ymarker *closest_marker(struct ytype *t, uint64_t index) {
+ * a : b): the last of the closest markers, or -1 when there is none. The
+ * reduce keeps the last marker at the least distance, so each of four
+ * lanes (markers k mod 4) keeps its own last closest, without branches,
+ * and the lanes are combined: least distance, then the later marker. */
+static int closest_marker(struct ytype *t, uint64_t index) {
     size_t n = t->nmarkers;
-    if (!n) return NULL;
-    const ymarker *mk = t->markers;
-    uint64_t d0 = UINT64_MAX, d1 = UINT64_MAX, d2 = UINT64_MAX, d3 = UINT64_MAX;
-    size_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i = 0;
-#define LANE(d, b, k)                                      \
-    do {                                                   \
-        uint64_t x_ = absdiff(index, mk[k].index);         \
-        bool take_ = x_ <= d;                              \
-        d = take_ ? x_ : d;                                \
-        b = take_ ? (k) : b;                               \
-    } while (0)
-    for (; i + 4 <= n; i += 4) {
-        LANE(d0, i0, i);
-        LANE(d1, i1, i + 1);
-        LANE(d2, i2, i + 2);
-        LANE(d3, i3, i + 3);
+    if (!n) return -1;
+    const ymarkers *mk = t->markers;
+    uint64_t bd[4];
+    size_t bi[4];
+    if (!mk->wide) {
+        /* every index <= ymarker_narrow_max < 2^31: differences fit */
+        v4i vidx = v4_set1((int32_t)index), vn = v4_set1((int32_t)n), lane = {0, 1, 2, 3};
+        v4i best_d = v4_set1(INT32_MAX), best_i = v4_set1(0);
+        for (size_t k = 0; k < n; k += 4) {
+            v4i diff = v4_load(&mk->i32[k]) - vidx;
+            v4i sign = diff >> 31;
+            v4i d = (diff ^ sign) - sign;
+            v4i at = lane + v4_set1((int32_t)k);
+            d = v4_pick(at < vn, d, v4_set1(INT32_MAX)); /* lanes past n lose */
+            v4i take = d <= best_d;
+            best_d = v4_pick(take, d, best_d);
+            best_i = v4_pick(take, at, best_i);
+        }
+        for (size_t j = 0; j < 4; j++) {
+            bd[j] = (uint64_t)best_d[j];
+            bi[j] = (size_t)best_i[j];
+        }
+    } else {
+        for (size_t j = 0; j < 4; j++) {
+            bd[j] = UINT64_MAX;
+            bi[j] = 0;
+        }
+        for (size_t k = 0; k < n; k++) {
+            uint64_t d = absdiff(index, mk->i64[k]);
+            if (d <= bd[k & 3]) {
+                bd[k & 3] = d;
+                bi[k & 3] = k;
+            }
+        }
     }
-    if (i < n) LANE(d0, i0, i);
-    if (i + 1 < n) LANE(d1, i1, i + 1);
-    if (i + 2 < n) LANE(d2, i2, i + 2);
-#undef LANE
-    size_t best = i0;
-    uint64_t bestd = d0;
-    if (d1 < bestd || (d1 == bestd && i1 > best)) bestd = d1, best = i1;
-    if (d2 < bestd || (d2 == bestd && i2 > best)) bestd = d2, best = i2;
-    if (d3 < bestd || (d3 == bestd && i3 > best)) bestd = d3, best = i3;
-    return &t->markers[best];
+    size_t best = bi[0];
+    uint64_t bestd = bd[0];
+    for (size_t j = 1; j < 4; j++) {
+        if (bd[j] < bestd || (bd[j] == bestd && bi[j] > best)) {
+            bestd = bd[j];
+            best = bi[j];
+        }
+    }
+    return (int)best;
 }
 
-ymarker *ymarker_find(struct ytype *t, uint64_t index) {
-    if (!t->start || index == 0 || !t->markers_on) return NULL;
-    ymarker *m = closest_marker(t, index);
+bool ymarker_find(struct ytype *t, uint64_t index, yitem **out, uint64_t *out_index) {
+    if (!t->start || index == 0 || !t->markers_on) return false;
+    ymarkers *mk = t->markers;
+    mk_fit(t, t->length > index ? t->length : index);
+    int m = closest_marker(t, index);
     yitem *p = t->start;
     uint64_t pindex = 0;
-    if (m) {
-        p = m->p;
-        pindex = m->index;
-        m->ts = t->mclock++;
+    if (m >= 0) {
+        p = mk->p[m];
+        pindex = mk_index(mk, (size_t)m);
+        mk->ts[m] = t->mclock++;
     }
     while (p->right && pindex < index) {
         if (yitem_live(p)) {
@@ -221,68 +277,104 @@ ymarker *ymarker_find(struct ytype *t, uint64_t index) {
         p = p->left;
         if (yitem_live(p)) pindex -= p->len;
     }
-    if (m && (double)absdiff(m->index, pindex) < (double)t->length / YMARKER_MAX) {
-        overwrite_marker(t, m, p, pindex);
-        return m;
+    size_t k;
+    if (m >= 0 && (double)absdiff(mk_index(mk, (size_t)m), pindex) < (double)t->length / YMARKER_MAX) {
+        k = (size_t)m;
+        overwrite_marker(t, k, p, pindex);
+    } else {
+        k = mark_position(t, p, pindex);
     }
-    return mark_position(t, p, pindex);
+    *out = mk->p[k];
+    *out_index = mk_index(mk, k);
+    return true;
+}
+
+/* The index part of updateMarkerChanges for every marker: Yjs's
+ * `if (index < m.index || (len > 0 && index === m.index)) m.index =
+ * max(index, m.index + len)`, four lanes at a time while narrow. */
+static void shift_indexes(struct ytype *t, uint64_t index, int64_t len) {
+    ymarkers *mk = t->markers;
+    size_t n = t->nmarkers;
+    if (!mk->wide) {
+        v4i vidx = v4_set1((int32_t)index), vlen = v4_set1((int32_t)len), vn = v4_set1((int32_t)n);
+        v4i lane = {0, 1, 2, 3};
+        for (size_t k = 0; k < n; k += 4) {
+            v4i x = v4_load(&mk->i32[k]);
+            v4i live = (lane + v4_set1((int32_t)k)) < vn;
+            v4i moves = len > 0 ? vidx <= x : vidx < x;
+            v4i y = x + vlen; /* len > 0: y > index where it moves */
+            if (len < 0) y = v4_pick(y > vidx, y, vidx);
+            x = v4_pick(moves & live, y, x);
+            memcpy(&mk->i32[k], &x, sizeof x);
+        }
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint64_t x = mk->i64[k];
+        if (index < x || (len > 0 && index == x)) {
+            int64_t moved = (int64_t)x + len;
+            mk->i64[k] = moved > (int64_t)index ? (uint64_t)moved : index;
+        }
+    }
 }
 
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
     if (!t->markers_on) return;
-    if (len > 0 && !t->markers_dirty) {
-        /* Every marker's item is live and flagged: Yjs's walk below would
-         * leave every marker and flag as it is (markers sharing an item
-         * included: each clears the flag, finds it clear and sets it
-         * again); only the indexes move. */
-        for (size_t k = 0; k < t->nmarkers; k++) /* branch-free: taken about half the time */
-            t->markers[k].index += (uint64_t)len & (0 - (uint64_t)(index <= t->markers[k].index));
+    ymarkers *mk = t->markers;
+    uint64_t most = t->length + (len > 0 ? (uint64_t)len : (uint64_t)-len);
+    mk_fit(t, most > index ? most : index);
+    if (len <= 0 || !t->markers_dirty) {
+        /* Deletes: Yjs only moves indexes. Inserts while every marker's
+         * item is live and flagged: Yjs's walk below would leave every
+         * marker and flag as it is (markers sharing an item included: each
+         * clears the flag, finds it clear and sets it again). */
+        shift_indexes(t, index, len);
         return;
     }
     for (size_t k = t->nmarkers; k-- > 0;) {
-        ymarker *m = &t->markers[k];
-        if (len > 0) {
-            yitem *p = m->p;
-            p->flags &= (uint8_t)~YF_MARKER;
-            while (p && (yitem_deleted(p) || !yitem_countable(p))) {
-                p = p->left;
-                if (p && yitem_live(p)) m->index -= p->len;
-            }
-            if (!p || (p->flags & YF_MARKER)) {
-                m->p->mcount--;
-                memmove(&t->markers[k], &t->markers[k + 1], (t->nmarkers - k - 1) * sizeof *m);
-                t->nmarkers--;
-                continue;
-            }
-            marker_point(m, p);
-            p->flags |= YF_MARKER;
+        yitem *p = mk->p[k];
+        uint64_t x = mk_index(mk, k);
+        p->flags &= (uint8_t)~YF_MARKER;
+        while (p && (yitem_deleted(p) || !yitem_countable(p))) {
+            p = p->left;
+            if (p && yitem_live(p)) x -= p->len;
         }
-        if (index < m->index || (len > 0 && index == m->index)) {
-            int64_t moved = (int64_t)m->index + len;
-            m->index = moved > (int64_t)index ? (uint64_t)moved : index;
+        if (!p || (p->flags & YF_MARKER)) {
+            mk->p[k]->mcount--;
+            size_t rest = t->nmarkers - k - 1;
+            memmove(&mk->i32[k], &mk->i32[k + 1], rest * sizeof mk->i32[0]);
+            memmove(&mk->i64[k], &mk->i64[k + 1], rest * sizeof mk->i64[0]);
+            memmove(&mk->ts[k], &mk->ts[k + 1], rest * sizeof mk->ts[0]);
+            memmove(&mk->p[k], &mk->p[k + 1], rest * sizeof mk->p[0]);
+            t->nmarkers--;
+            continue;
         }
+        marker_point(mk, k, p);
+        p->flags |= YF_MARKER;
+        if (index <= x) x += (uint64_t)len;
+        mk_set_index(mk, k, x);
     }
     /* After the walk every remaining marker's item is live and flagged (a
      * later marker that clears the flag of an earlier one's item points at
      * that same live item, so it sets the flag again). */
-    if (len > 0) t->markers_dirty = false;
+    t->markers_dirty = false;
 }
 
 void ymarker_on_merge(yitem *left, yitem *right) {
     struct ytype *t = left->parent;
     if (!t || !right->mcount) return;
-    for (size_t i = 0; i < t->nmarkers; i++) {
-        ymarker *m = &t->markers[i];
-        if (m->p == right) {
-            marker_point(m, left); /* without YF_MARKER, as in Yjs */
-            if (yitem_live(left)) m->index -= left->len;
+    ymarkers *mk = t->markers;
+    for (size_t k = 0; k < t->nmarkers; k++) {
+        if (mk->p[k] == right) {
+            marker_point(mk, k, left); /* without YF_MARKER, as in Yjs */
+            if (yitem_live(left)) mk_set_index(mk, k, mk_index(mk, k) - left->len);
         }
     }
     t->markers_dirty = true;
 }
 
 void ymarker_clear(struct ytype *t) {
-    for (size_t i = 0; i < t->nmarkers; i++) t->markers[i].p->mcount--;
+    for (size_t k = 0; k < t->nmarkers; k++) t->markers->p[k]->mcount--;
     t->nmarkers = 0;
 }
 
