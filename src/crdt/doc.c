@@ -33,6 +33,7 @@ ydoc *ydoc_new(const ydoc_options *opt) {
     doc->gc = opt ? opt->gc : true;
     ystore_init(&doc->store);
     yds_init(&doc->pending_ds);
+    ybuf_init(&doc->ubuf, YBUF_NO_LIMIT);
     return doc;
 }
 
@@ -55,6 +56,7 @@ void ydoc_free(ydoc *doc) {
     yfree(doc->txn.changed);
     yfree(doc->txn.before);
     yds_release(&doc->txn.ds);
+    ybuf_release(&doc->ubuf);
     yfree(doc);
 }
 

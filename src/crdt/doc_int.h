@@ -238,6 +238,7 @@ typedef struct ydsclient {
 typedef struct yds {
     ydsclient *c;
     size_t n, cap;
+    size_t nalloc; /* slots c[0..nalloc) own their range arrays (kept by yds_clear) */
 } yds;
 
 /* ---- decoded updates ------------------------------------------------------ */
@@ -290,7 +291,7 @@ struct ytxn {
     const void *origin;
     bool local;
     uint64_t *before; /* state of store client i at the start (YSTATE_NONE: no struct) */
-    size_t nbefore;
+    size_t nbefore, bcap;
     yds ds;
     yid *merge; /* ids of structs to try merging at cleanup (_mergeStructs) */
     size_t nmerge, mcap;
@@ -330,7 +331,11 @@ struct ydoc {
     yobserver *obs;
     size_t nobs, obscap;
     int next_obs_id;
+    ybuf ubuf; /* the buffer each transaction's update is written to */
 };
+
+/* Above this capacity the update buffer is freed after use, not kept. */
+#define YDOC_UBUF_KEEP (64 * 1024)
 
 /* ---- store.c ------------------------------------------------------------ */
 void ystore_init(ystore *s);
@@ -351,6 +356,8 @@ yitem *ystore_find(const ystore *s, yid id); /* NULL when absent */
 
 void yds_init(yds *d);
 void yds_release(yds *d);
+/* Empties d but keeps its arrays for the next use (a transaction's). */
+void yds_clear(yds *d);
 int yds_add(yds *d, uint64_t client, uint64_t clock, uint64_t len);
 void yds_sort_merge(yds *d);
 bool yds_contains(const yds *d, yid id); /* d sorted and merged */
@@ -421,7 +428,9 @@ uint64_t ydoc_random_client_id(void); /* a random 32-bit id, as Yjs picks */
 int yenc_ds(ybuf *b, const yds *ds);
 int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *sv_clients,
                          const uint64_t *sv_clocks, size_t nsv);
-int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len);
+/* Appends the transaction's update to b; *any is false (nothing written)
+ * when the transaction changed nothing. */
+int yenc_txn_update(const struct ytxn *txn, ybuf *b, bool *any);
 /* Encodes not yet integrated refs as one update (gaps as Skip structs). */
 int yenc_refs_update(const yupd *p, uint8_t **out, size_t *len);
 int ysv_decode(const uint8_t *p, size_t n, uint64_t **clients, uint64_t **clocks, size_t *count);

@@ -234,10 +234,12 @@ yitem *ystore_find(const ystore *s, yid id) {
 void yds_init(yds *d) { memset(d, 0, sizeof *d); }
 
 void yds_release(yds *d) {
-    for (size_t i = 0; i < d->n; i++) yfree(d->c[i].r);
+    for (size_t i = 0; i < d->nalloc; i++) yfree(d->c[i].r);
     yfree(d->c);
     memset(d, 0, sizeof *d);
 }
+
+void yds_clear(yds *d) { d->n = 0; }
 
 ydsclient *yds_client(const yds *d, uint64_t client) {
     for (size_t i = 0; i < d->n; i++)
@@ -256,8 +258,12 @@ int yds_add(yds *d, uint64_t client, uint64_t clock, uint64_t len) {
             d->cap = ncap;
         }
         c = &d->c[d->n++];
-        memset(c, 0, sizeof *c);
+        if (d->n > d->nalloc) {
+            memset(c, 0, sizeof *c);
+            d->nalloc = d->n;
+        }
         c->client = client;
+        c->n = 0;
     }
     if (c->n && c->r[c->n - 1].clock + c->r[c->n - 1].len == clock) {
         c->r[c->n - 1].len += len; /* cheap coalescing of consecutive deletes */

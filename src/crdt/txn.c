@@ -21,22 +21,23 @@
 /* Initialises t as a new transaction on doc (before-state = now). */
 static int txn_init(struct ytxn *t, ydoc *doc, const void *origin, bool local) {
     size_t n = doc->store.n;
-    uint64_t *before = NULL;
-    if (n) {
-        before = ymalloc(n * sizeof *before);
-        if (!before) return Y_ERR_NOMEM;
-        for (size_t i = 0; i < n; i++) {
-            const yclient *c = &doc->store.c[i];
-            /* YSTATE_NONE: the client had no struct (absent from Yjs's beforeState) */
-            before[i] = c->n ? yclient_state(c) : YSTATE_NONE;
-        }
+    if (n > t->bcap) {
+        /* the array is kept for the next transaction */
+        uint64_t *nb = yrealloc(t->before, n * sizeof *nb);
+        if (!nb) return Y_ERR_NOMEM;
+        t->before = nb;
+        t->bcap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const yclient *c = &doc->store.c[i];
+        /* YSTATE_NONE: the client had no struct (absent from Yjs's beforeState) */
+        t->before[i] = c->n ? yclient_state(c) : YSTATE_NONE;
     }
     t->doc = doc;
     t->origin = origin;
     t->local = local;
-    t->before = before;
     t->nbefore = n;
-    yds_init(&t->ds);
+    yds_clear(&t->ds);
     t->nmerge = 0;
     t->nchanged = 0;
     t->err = Y_OK;
@@ -342,21 +343,23 @@ static int cleanup_one(struct ytxn *txn) {
     for (size_t i = 0; i < doc->nobs; i++)
         if (doc->obs[i].upd) want_update = true;
     if (want_update) {
-        uint8_t *u = NULL;
-        size_t ulen = 0;
-        rc = yenc_txn_update(txn, &u, &ulen);
-        if (rc == Y_OK && u) {
+        /* The update is written to the document's buffer, kept for the
+         * next transaction unless it grew large. */
+        ybuf *b = &doc->ubuf;
+        bool any = false;
+        b->len = 0;
+        b->err = Y_OK;
+        rc = yenc_txn_update(txn, b, &any);
+        if (rc == Y_OK && any) {
             for (size_t i = 0; i < doc->nobs; i++)
-                if (doc->obs[i].upd) doc->obs[i].upd(doc->obs[i].ud, u, ulen, txn->origin);
+                if (doc->obs[i].upd) doc->obs[i].upd(doc->obs[i].ud, b->data, b->len, txn->origin);
         }
-        yfree(u);
+        if (b->cap > YDOC_UBUF_KEEP) ybuf_release(b);
     }
     if (!rc && txn->err) rc = txn->err;
     for (size_t i = 0; i < txn->nchanged; i++) ytxn_changed_release(&txn->changed[i]);
     txn->nchanged = 0;
-    yds_release(&txn->ds);
-    yfree(txn->before);
-    txn->before = NULL;
+    yds_clear(&txn->ds);
     txn->nbefore = 0;
     txn->nmerge = 0;
     return rc;
@@ -374,6 +377,8 @@ int ytxn_finish(struct ytxn *txn) {
         yfree(t->merge);
         yfree(t->scratch);
         yfree(t->changed);
+        yfree(t->before);
+        yds_release(&t->ds);
         yfree(t);
     }
     doc->in_txn = false;
