@@ -23,7 +23,7 @@
 #include "doc_int.h"
 
 static void yref_release(yref *r) {
-    if (r->item) yitem_free(r->item);
+    if (r->item) yitem_free(NULL, r->item);
     yfree(r->parent_name);
     ykey_free(r->psub);
     memset(r, 0, sizeof *r);
@@ -49,7 +49,7 @@ static int read_id(yreader *r, yid *id) {
 /* Reads one item struct (info already read). */
 static int read_item(yreader *r, ydoc *doc, uint8_t info, yref *ref) {
     int rc;
-    yitem *it = yitem_alloc();
+    yitem *it = yitem_alloc(NULL);
     if (!it) return Y_ERR_NOMEM;
     ref->item = it;
     it->id = ref->id;
@@ -329,7 +329,7 @@ static yrefclient *next_target(integ *g) {
 static int integrate_ref(struct ytxn *txn, yref *ref, uint64_t offset) {
     yitem *it = ref->item;
     if (ref->kind == YREF_GC) {
-        it = yitem_alloc();
+        it = yitem_alloc(NULL);
         if (!it) return Y_ERR_NOMEM;
         it->id = ref->id;
         it->len = ref->len;

@@ -57,6 +57,11 @@ void ydoc_free(ydoc *doc) {
     yfree(doc->txn.before);
     yds_release(&doc->txn.ds);
     ybuf_release(&doc->ubuf);
+    while (doc->free_items) {
+        yitem *next = doc->free_items->right;
+        yfree(doc->free_items);
+        doc->free_items = next;
+    }
     yfree(doc);
 }
 

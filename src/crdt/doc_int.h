@@ -332,7 +332,14 @@ struct ydoc {
     size_t nobs, obscap;
     int next_obs_id;
     ybuf ubuf; /* the buffer each transaction's update is written to */
+    /* Freed items kept for reuse (linked through `right`): typing creates
+     * an item per keystroke that the transaction's cleanup merges into
+     * its left neighbour and frees. */
+    yitem *free_items;
+    size_t nfree_items;
 };
+
+#define YDOC_FREE_ITEMS 64
 
 /* Above this capacity the update buffer is freed after use, not kept. */
 #define YDOC_UBUF_KEEP (64 * 1024)
@@ -397,8 +404,12 @@ void ymarker_clear(struct ytype *t);
 void ymarker_on_delete(struct ytype *t, const yitem *it);
 
 /* ---- item.c ------------------------------------------------------------- */
-yitem *yitem_alloc(void);
-void yitem_free(yitem *it);
+/* A zeroed item, from doc's free list when doc is given and the list is
+ * not empty; NULL when out of memory. */
+yitem *yitem_alloc(ydoc *doc);
+/* Releases the item's content and the item; with doc, the item may be kept
+ * on doc's free list (at most YDOC_FREE_ITEMS, freed with the document). */
+void yitem_free(ydoc *doc, yitem *it);
 yitem *ytxn_clean_start(struct ytxn *txn, yid id);
 yitem *ytxn_clean_end(struct ytxn *txn, yid id);
 int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff);

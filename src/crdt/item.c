@@ -14,11 +14,24 @@
 
 #include "doc_int.h"
 
-yitem *yitem_alloc(void) { return ycalloc(1, sizeof(yitem)); }
+yitem *yitem_alloc(ydoc *doc) {
+    yitem *it = doc ? doc->free_items : NULL;
+    if (!it) return ycalloc(1, sizeof(yitem));
+    doc->free_items = it->right;
+    doc->nfree_items--;
+    memset(it, 0, sizeof *it);
+    return it;
+}
 
-void yitem_free(yitem *it) {
+void yitem_free(ydoc *doc, yitem *it) {
     if (!it) return;
     if (!(it->flags & YF_GC)) ycontent_release(&it->content, it->len);
+    if (doc && doc->nfree_items < YDOC_FREE_ITEMS && !yalloc_in_reserve(it)) {
+        it->right = doc->free_items;
+        doc->free_items = it;
+        doc->nfree_items++;
+        return;
+    }
     yfree(it);
 }
 
@@ -36,7 +49,7 @@ int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
     yitem *l = yclient_at(c, idx);
     int rc = yclient_reserve(c, 1);
     if (rc) return rc;
-    yitem *r = yitem_alloc();
+    yitem *r = yitem_alloc(txn ? txn->doc : NULL);
     if (!r) return Y_ERR_NOMEM;
     rc = ycontent_splice(&l->content, l->len, diff, &r->content);
     if (rc) {
@@ -273,7 +286,7 @@ int yitem_integrate(struct ytxn *txn, yitem *it, uint64_t offset) {
 int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yitem *right,
                        const char *psub, ycontent *content, uint64_t len, yitem **out) {
     ydoc *doc = txn->doc;
-    yitem *it = yitem_alloc();
+    yitem *it = yitem_alloc(doc);
     if (!it) return Y_ERR_NOMEM;
     it->id.client = doc->client_id;
     it->id.clock = ystore_state(&doc->store, doc->client_id);

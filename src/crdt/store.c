@@ -20,7 +20,7 @@ void ystore_init(ystore *s) { memset(s, 0, sizeof *s); }
 
 void ystore_release(ystore *s) {
     for (size_t i = 0; i < s->n; i++) {
-        for (size_t j = 0; j < s->c[i].n; j++) yitem_free(yclient_at(&s->c[i], j));
+        for (size_t j = 0; j < s->c[i].n; j++) yitem_free(NULL, yclient_at(&s->c[i], j));
         yfree(s->c[i].s);
     }
     yfree(s->c);

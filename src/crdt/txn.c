@@ -179,12 +179,12 @@ void ytxn_add_delete(struct ytxn *txn, uint64_t client, uint64_t clock, uint64_t
 
 /* tryToMergeWithLefts: merges struct pos into its left neighbours while
  * possible and removes the merged structs; returns how many merged. */
-static size_t merge_lefts(yclient *c, size_t pos) {
+static size_t merge_lefts(ydoc *doc, yclient *c, size_t pos) {
     size_t i = pos;
     while (i > 0 && yitem_try_merge(yclient_at(c, i - 1), yclient_at(c, i))) i--;
     size_t merged = pos - i;
     if (merged) {
-        for (size_t k = i + 1; k <= pos; k++) yitem_free(yclient_at(c, k));
+        for (size_t k = i + 1; k <= pos; k++) yitem_free(doc, yclient_at(c, k));
         yclient_remove(c, i + 1, pos + 1);
     }
     return merged;
@@ -217,7 +217,7 @@ static void merge_delete_set(ydoc *doc, const yds *ds) {
             if (most > c->n - 1) most = c->n - 1;
             int64_t si = (int64_t)most;
             while (si > 0 && yclient_at(c, si)->id.clock >= r->clock)
-                si -= 1 + (int64_t)merge_lefts(c, (size_t)si);
+                si -= 1 + (int64_t)merge_lefts(doc, c, (size_t)si);
         }
     }
 }
@@ -328,14 +328,14 @@ static int cleanup_one(struct ytxn *txn) {
         size_t first = yclient_find(c, before);
         if (first < 1) first = 1;
         for (int64_t k = (int64_t)c->n - 1; k >= (int64_t)first;)
-            k -= 1 + (int64_t)merge_lefts(c, (size_t)k);
+            k -= 1 + (int64_t)merge_lefts(doc, c, (size_t)k);
     }
     for (size_t m = txn->nmerge; m-- > 0;) {
         yclient *c = ystore_client(s, txn->merge[m].client);
         if (!c || !c->n) continue;
         size_t pos = yclient_find(c, txn->merge[m].clock);
-        if (pos + 1 < c->n && merge_lefts(c, pos + 1) > 1) continue;
-        if (pos > 0) merge_lefts(c, pos);
+        if (pos + 1 < c->n && merge_lefts(doc, c, pos + 1) > 1) continue;
+        if (pos > 0) merge_lefts(doc, c, pos);
     }
     if (!txn->local && ystore_state(s, doc->client_id) != ytxn_before(txn, doc->client_id))
         doc->client_id = random_client_id(); /* someone else uses our id */
