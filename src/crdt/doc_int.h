@@ -130,7 +130,8 @@ static inline bool yitem_live(const yitem *it) { return !yitem_deleted(it) && yi
  * ("narrow": every index and length involved at most ymarker_narrow_max,
  * so that differences fit in 32 bits and four indexes fit a 128-bit
  * vector) or, once the type grew beyond that, i64[k] ("wide"), and was
- * last used at ts[k]. */
+ * last used at ts[k]. Narrow slots past nmarkers hold a sentinel the scans
+ * never pick nor move (ymarkers_new, type.c). */
 typedef struct ymarkers {
     _Alignas(16) int32_t i32[YMARKER_MAX];
     uint64_t i64[YMARKER_MAX];
@@ -397,6 +398,8 @@ int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out
  * placed as Yjs does; false when the type uses none (then search from the
  * start). *p and *pindex: its item and that item's index. */
 bool ymarker_find(struct ytype *t, uint64_t index, yitem **p, uint64_t *pindex);
+/* A type's marker arrays, with no marker; NULL when out of memory. */
+ymarkers *ymarkers_new(void);
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len);
 void ymarker_on_merge(yitem *left, yitem *right);
 void ymarker_clear(struct ytype *t);

@@ -26,7 +26,7 @@ struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     t->kind = kind;
     t->kind_known = known;
     t->markers_on = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
-    if (t->markers_on && !(t->markers = ycalloc(1, sizeof *t->markers))) {
+    if (t->markers_on && !(t->markers = ymarkers_new())) {
         yfree(t);
         return NULL;
     }
@@ -123,6 +123,18 @@ uint64_t ymarker_narrow_max = (uint64_t)1 << 29;
 
 static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
 
+/* What a narrow index slot without a marker holds: farther from every
+ * index than any marker (distances stay below 2^31), and below every index,
+ * so that the scans need not tell used slots from unused ones. */
+#define YMARKER_NONE (-(INT32_C(1) << 30))
+
+ymarkers *ymarkers_new(void) {
+    ymarkers *mk = ycalloc(1, sizeof *mk);
+    if (!mk) return NULL;
+    for (size_t k = 0; k < YMARKER_MAX; k++) mk->i32[k] = YMARKER_NONE;
+    return mk;
+}
+
 static uint64_t mk_index(const ymarkers *mk, size_t k) {
     return mk->wide ? mk->i64[k] : (uint64_t)mk->i32[k];
 }
@@ -196,51 +208,63 @@ static v4i v4_set1(int32_t x) { return (v4i){x, x, x, x}; }
 /* Lanes of `yes` where mask is -1, of `no` where it is 0. */
 static v4i v4_pick(v4i mask, v4i yes, v4i no) { return (mask & yes) | (~mask & no); }
 
+/* One step of the closest-marker scan over slots k..k+3 into a lane
+ * accumulator (best distance, its slot): a slot at a distance no greater
+ * than the best replaces it, so each lane keeps its last closest. */
+#define CLOSEST_STEP(bd, bi, k)                                          \
+    do {                                                                 \
+        v4i diff_ = v4_load(&mk->i32[k]) - vidx;                         \
+        v4i sign_ = diff_ >> 31;                                         \
+        v4i d_ = (diff_ ^ sign_) - sign_;                                \
+        v4i farther_ = d_ > bd;                                          \
+        bd = v4_pick(farther_, bd, d_);                                  \
+        bi = v4_pick(farther_, bi, lane + v4_set1((int32_t)(k)));        \
+    } while (0)
+
 /* Yjs's searchMarker.reduce((a, b) => |index - a.index| < |index - b.index| ?
  * a : b): the last of the closest markers, or -1 when there is none. The
- * reduce keeps the last marker at the least distance, so each of four
- * lanes (markers k mod 4) keeps its own last closest, without branches,
- * and the lanes are combined: least distance, then the later marker. */
+ * reduce keeps the last marker at the least distance, so each lane of two
+ * accumulators (slots k mod 8) keeps its own last closest, without
+ * branches, and the eight are combined: least distance, then the later
+ * marker. Unused slots hold YMARKER_NONE, which never wins. */
 static int closest_marker(struct ytype *t, uint64_t index) {
     size_t n = t->nmarkers;
     if (!n) return -1;
     const ymarkers *mk = t->markers;
-    uint64_t bd[4];
-    size_t bi[4];
+    uint64_t bd[8];
+    size_t bi[8];
     if (!mk->wide) {
-        /* every index <= ymarker_narrow_max < 2^31: differences fit */
-        v4i vidx = v4_set1((int32_t)index), vn = v4_set1((int32_t)n), lane = {0, 1, 2, 3};
-        v4i best_d = v4_set1(INT32_MAX), best_i = v4_set1(0);
-        for (size_t k = 0; k < n; k += 4) {
-            v4i diff = v4_load(&mk->i32[k]) - vidx;
-            v4i sign = diff >> 31;
-            v4i d = (diff ^ sign) - sign;
-            v4i at = lane + v4_set1((int32_t)k);
-            d = v4_pick(at < vn, d, v4_set1(INT32_MAX)); /* lanes past n lose */
-            v4i take = d <= best_d;
-            best_d = v4_pick(take, d, best_d);
-            best_i = v4_pick(take, at, best_i);
+        /* every index <= ymarker_narrow_max <= 2^29: differences fit */
+        v4i vidx = v4_set1((int32_t)index), lane = {0, 1, 2, 3};
+        v4i bd0 = v4_set1(INT32_MAX), bi0 = v4_set1(0), bd1 = bd0, bi1 = bi0;
+        size_t n4 = (n + 3) & ~(size_t)3, k = 0;
+        for (; k + 8 <= n4; k += 8) {
+            CLOSEST_STEP(bd0, bi0, k);
+            CLOSEST_STEP(bd1, bi1, k + 4);
         }
+        if (k < n4) CLOSEST_STEP(bd0, bi0, k);
         for (size_t j = 0; j < 4; j++) {
-            bd[j] = (uint64_t)best_d[j];
-            bi[j] = (size_t)best_i[j];
+            bd[j] = (uint64_t)bd0[j];
+            bi[j] = (size_t)bi0[j];
+            bd[j + 4] = (uint64_t)bd1[j];
+            bi[j + 4] = (size_t)bi1[j];
         }
     } else {
-        for (size_t j = 0; j < 4; j++) {
+        for (size_t j = 0; j < 8; j++) {
             bd[j] = UINT64_MAX;
             bi[j] = 0;
         }
         for (size_t k = 0; k < n; k++) {
             uint64_t d = absdiff(index, mk->i64[k]);
-            if (d <= bd[k & 3]) {
-                bd[k & 3] = d;
-                bi[k & 3] = k;
+            if (d <= bd[k & 7]) {
+                bd[k & 7] = d;
+                bi[k & 7] = k;
             }
         }
     }
     size_t best = bi[0];
     uint64_t bestd = bd[0];
-    for (size_t j = 1; j < 4; j++) {
+    for (size_t j = 1; j < 8; j++) {
         if (bd[j] < bestd || (bd[j] == bestd && bi[j] > best)) {
             bestd = bd[j];
             best = bi[j];
@@ -248,6 +272,7 @@ static int closest_marker(struct ytype *t, uint64_t index) {
     }
     return (int)best;
 }
+#undef CLOSEST_STEP
 
 bool ymarker_find(struct ytype *t, uint64_t index, yitem **out, uint64_t *out_index) {
     if (!t->start || index == 0 || !t->markers_on) return false;
@@ -296,15 +321,14 @@ static void shift_indexes(struct ytype *t, uint64_t index, int64_t len) {
     ymarkers *mk = t->markers;
     size_t n = t->nmarkers;
     if (!mk->wide) {
-        v4i vidx = v4_set1((int32_t)index), vlen = v4_set1((int32_t)len), vn = v4_set1((int32_t)n);
-        v4i lane = {0, 1, 2, 3};
+        /* unused slots hold YMARKER_NONE, below every index: never moved */
+        v4i vidx = v4_set1((int32_t)index), vlen = v4_set1((int32_t)len);
         for (size_t k = 0; k < n; k += 4) {
             v4i x = v4_load(&mk->i32[k]);
-            v4i live = (lane + v4_set1((int32_t)k)) < vn;
             v4i moves = len > 0 ? vidx <= x : vidx < x;
             v4i y = x + vlen; /* len > 0: y > index where it moves */
             if (len < 0) y = v4_pick(y > vidx, y, vidx);
-            x = v4_pick(moves & live, y, x);
+            x = v4_pick(moves, y, x);
             memcpy(&mk->i32[k], &x, sizeof x);
         }
         return;
@@ -347,6 +371,7 @@ void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
             memmove(&mk->ts[k], &mk->ts[k + 1], rest * sizeof mk->ts[0]);
             memmove(&mk->p[k], &mk->p[k + 1], rest * sizeof mk->p[0]);
             t->nmarkers--;
+            mk->i32[t->nmarkers] = YMARKER_NONE;
             continue;
         }
         marker_point(mk, k, p);
@@ -374,7 +399,10 @@ void ymarker_on_merge(yitem *left, yitem *right) {
 }
 
 void ymarker_clear(struct ytype *t) {
-    for (size_t k = 0; k < t->nmarkers; k++) t->markers->p[k]->mcount--;
+    for (size_t k = 0; k < t->nmarkers; k++) {
+        t->markers->p[k]->mcount--;
+        t->markers->i32[k] = YMARKER_NONE;
+    }
     t->nmarkers = 0;
 }
 
