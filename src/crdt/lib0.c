@@ -78,19 +78,7 @@ int ybuf_u8(ybuf *b, uint8_t v) {
     return ybuf_put(b, &v, 1);
 }
 
-int ybuf_varuint(ybuf *b, uint64_t v) {
-    if (!b->err && b->cap - b->len >= 10) {
-        /* room for the longest varuint: write in place */
-        uint8_t *d = b->data + b->len;
-        size_t n = 0;
-        while (v > 0x7f) {
-            d[n++] = (uint8_t)(0x80 | (v & 0x7f));
-            v >>= 7;
-        }
-        d[n++] = (uint8_t)v;
-        b->len += n;
-        return Y_OK;
-    }
+int ybuf_varuint_slow(ybuf *b, uint64_t v) {
     uint8_t tmp[10];
     size_t n = 0;
     while (v > 0x7f) {
