@@ -50,13 +50,18 @@ enum {
     YC_DOC = 9
 };
 
+/* UTF-16 units a string content holds inside the item (no allocation). */
+#define YSTR_INLINE 16
+
 typedef struct ycontent {
     uint8_t kind;
+    bool inl; /* YC_STRING: the units are in u.inl, not in u.str.u */
     union {
         struct {
             uint16_t *u;
             size_t cap;
         } str; /* item len UTF-16 units */
+        uint16_t inl[YSTR_INLINE]; /* a short string (most typed text) */
         struct {
             yany *v;
             size_t cap;
@@ -112,6 +117,11 @@ struct yitem {
     uint8_t mcount; /* search markers pointing at this item (type.c) */
     ycontent content;
 };
+
+/* The UTF-16 units of a YC_STRING content (inline or allocated). */
+static inline uint16_t *ycontent_units(const ycontent *c) {
+    return c->inl ? (uint16_t *)(uintptr_t)c->u.inl : c->u.str.u;
+}
 
 static inline bool yitem_deleted(const yitem *it) {
     return (it->flags & (YF_DELETED | YF_GC)) != 0;

@@ -124,8 +124,8 @@ static void pos_forward(tpos *p, int *err) {
 }
 
 static bool splits_pair(const yitem *it, uint64_t at) {
-    return at > 0 && at < it->len && it->content.kind == YC_STRING && it->content.u.str.u[at - 1] >= 0xd800 &&
-           it->content.u.str.u[at - 1] <= 0xdbff;
+    return at > 0 && at < it->len && it->content.kind == YC_STRING && ycontent_units(&it->content)[at - 1] >= 0xd800 &&
+           ycontent_units(&it->content)[at - 1] <= 0xdbff;
 }
 
 /* findNextPosition: moves count units to the right, splitting an item when
@@ -597,11 +597,11 @@ static int text_collect(const ytype *text, const yds *snap_ds, const uint64_t *s
                     break;
                 }
                 if (!deleted)
-                    yutf16_append_utf8(&b, it->content.u.str.u + (a - it->id.clock), (size_t)(stop - a));
+                    yutf16_append_utf8(&b, ycontent_units(&it->content) + (a - it->id.clock), (size_t)(stop - a));
                 a = stop;
             }
         } else if (!yitem_deleted(it)) {
-            yutf16_append_utf8(&b, it->content.u.str.u, (size_t)it->len);
+            yutf16_append_utf8(&b, ycontent_units(&it->content), (size_t)it->len);
         }
     }
     size_t n = b.len;
@@ -638,10 +638,10 @@ int ytext_utf8_to_index(const ytype *text, size_t off, size_t *index) {
             units += (size_t)it->len;
             continue;
         }
-        size_t ib = yutf16_utf8_len(it->content.u.str.u, (size_t)it->len);
+        size_t ib = yutf16_utf8_len(ycontent_units(&it->content), (size_t)it->len);
         if (off < bytes + ib) {
             /* walk inside the item */
-            const uint16_t *u = it->content.u.str.u;
+            const uint16_t *u = ycontent_units(&it->content);
             size_t b = bytes;
             for (size_t i = 0; i < it->len;) {
                 if (b == off) {
@@ -678,11 +678,11 @@ int ytext_index_to_utf8(const ytype *text, size_t index, size_t *off) {
             }
             size_t k = index - units;
             if (splits_pair(it, k)) return Y_ERR_RANGE;
-            *off = bytes + yutf16_utf8_len(it->content.u.str.u, k);
+            *off = bytes + yutf16_utf8_len(ycontent_units(&it->content), k);
             return Y_OK;
         }
         units += (size_t)it->len;
-        if (it->content.kind == YC_STRING) bytes += yutf16_utf8_len(it->content.u.str.u, (size_t)it->len);
+        if (it->content.kind == YC_STRING) bytes += yutf16_utf8_len(ycontent_units(&it->content), (size_t)it->len);
     }
     if (index == units) {
         *off = bytes;
@@ -895,7 +895,7 @@ int ytext_delta(struct ytxn *txn, struct ytype *t, ydelta **out, size_t *n, void
             if (adds) {
                 if (!dels) {
                     switch_to(&w, YDELTA_INSERT);
-                    if (yutf16_append_utf8(&w.ins, it->content.u.str.u, (size_t)it->len)) w.err = Y_ERR_NOMEM;
+                    if (yutf16_append_utf8(&w.ins, ycontent_units(&it->content), (size_t)it->len)) w.err = Y_ERR_NOMEM;
                     w.ins_units += (size_t)it->len;
                 }
             } else if (dels) {
