@@ -49,7 +49,7 @@ static int read_id(yreader *r, yid *id) {
 /* Reads one item struct (info already read). */
 static int read_item(yreader *r, ydoc *doc, uint8_t info, yref *ref) {
     int rc;
-    yitem *it = yitem_alloc(NULL);
+    yitem *it = yitem_alloc(doc); /* from the free list merges fill */
     if (!it) return Y_ERR_NOMEM;
     ref->item = it;
     it->id = ref->id;
@@ -329,7 +329,7 @@ static yrefclient *next_target(integ *g) {
 static int integrate_ref(struct ytxn *txn, yref *ref, uint64_t offset) {
     yitem *it = ref->item;
     if (ref->kind == YREF_GC) {
-        it = yitem_alloc(NULL);
+        it = yitem_alloc(txn->doc);
         if (!it) return Y_ERR_NOMEM;
         it->id = ref->id;
         it->len = ref->len;
