@@ -36,7 +36,9 @@ static size_t hash_client(uint64_t c) {
 }
 
 yclient *ystore_client(const ystore *s, uint64_t client) {
-    if (!s->htcap) return NULL;
+    if (!s->n) return NULL;
+    /* A document edited by one client (the usual local case) has it first. */
+    if (s->c[0].client == client) return &s->c[0];
     size_t mask = s->htcap - 1;
     for (size_t h = hash_client(client) & mask;; h = (h + 1) & mask) {
         uint32_t v = s->ht[h];

@@ -322,7 +322,8 @@ static int cleanup_one(struct ytxn *txn) {
     merge_delete_set(doc, &txn->ds);
     for (size_t i = 0; i < s->n; i++) {
         yclient *c = &s->c[i];
-        uint64_t before = ytxn_before(txn, c->client);
+        /* ytxn_before without the lookup: c is store client i */
+        uint64_t before = i < txn->nbefore && txn->before[i] != YSTATE_NONE ? txn->before[i] : 0;
         uint64_t after = yclient_state(c);
         if (!c->n || before == after) continue;
         size_t first = yclient_find(c, before);
