@@ -22,8 +22,8 @@
 
 #include "doc_int.h"
 
-static void yref_release(yref *r) {
-    if (r->item) yitem_free(NULL, r->item);
+static void yref_release(ydoc *doc, yref *r) {
+    if (r->item) yitem_free(doc, r->item);
     yfree(r->parent_name);
     ykey_free(r->psub);
     memset(r, 0, sizeof *r);
@@ -31,7 +31,7 @@ static void yref_release(yref *r) {
 
 void yupd_release(yupd *u) {
     for (size_t i = 0; i < u->n; i++) {
-        for (size_t k = 0; k < u->c[i].n; k++) yref_release(&u->c[i].r[k]);
+        for (size_t k = 0; k < u->c[i].n; k++) yref_release(u->doc, &u->c[i].r[k]);
         yfree(u->c[i].r);
     }
     yfree(u->c);
@@ -128,6 +128,7 @@ static int read_update(ydoc *doc, const uint8_t *p, size_t n, yupd *u) {
     int rc = Y_ERR_MALFORMED;
     uint64_t nclients;
     memset(u, 0, sizeof *u);
+    u->doc = doc;
     yreader_init(&r, p, n);
     if (yread_varuint(&r, &nclients) || nclients > yreader_left(&r) / 3) return Y_ERR_MALFORMED;
     if (nclients) {
@@ -143,7 +144,7 @@ static int read_update(ydoc *doc, const uint8_t *p, size_t n, yupd *u) {
         for (size_t k = 0; k < u->n; k++)
             if (u->c[k].client == client) rc_ = &u->c[k]; /* a repeated client replaces the earlier one, as in Yjs */
         if (rc_) {
-            for (size_t k = 0; k < rc_->n; k++) yref_release(&rc_->r[k]);
+            for (size_t k = 0; k < rc_->n; k++) yref_release(doc, &rc_->r[k]);
             yfree(rc_->r);
             memset(rc_, 0, sizeof *rc_);
         } else {
@@ -337,7 +338,7 @@ static int integrate_ref(struct ytxn *txn, yref *ref, uint64_t offset) {
     }
     int rc = yitem_integrate(txn, it, offset);
     if (rc) {
-        if (ref->kind == YREF_GC) yfree(it);
+        if (ref->kind == YREF_GC) yitem_free(txn->doc, it);
         return rc;
     }
     ref->item = NULL;
@@ -351,6 +352,7 @@ static int integrate_upd(struct ytxn *txn, yupd *u, yupd *rest, yid **miss, size
     int err = Y_OK;
     memset(&g, 0, sizeof g);
     memset(rest, 0, sizeof *rest);
+    rest->doc = u->doc;
     if (!u->n) return Y_OK;
     g.txn = txn;
     g.u = u;

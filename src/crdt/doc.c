@@ -57,11 +57,7 @@ void ydoc_free(ydoc *doc) {
     yfree(doc->txn.before);
     yds_release(&doc->txn.ds);
     ybuf_release(&doc->ubuf);
-    while (doc->free_items) {
-        yitem *next = doc->free_items->right;
-        yfree(doc->free_items);
-        doc->free_items = next;
-    }
+    yitem_chunks_free(doc);
     yfree(doc);
 }
 

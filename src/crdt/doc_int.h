@@ -115,6 +115,7 @@ struct yitem {
     const char *psub; /* map key (a ykey interned in the parent's map); NULL in lists */
     uint8_t flags;
     uint8_t mcount; /* search markers pointing at this item (type.c) */
+    bool pooled;    /* lives in a chunk of its document (item.c), not a block of its own */
     ycontent content;
 };
 
@@ -280,6 +281,7 @@ typedef struct yupd {
     yrefclient *c;
     size_t n, cap;
     yds ds;
+    ydoc *doc; /* whose items the refs hold (given back on release) */
 } yupd;
 
 /* ---- transactions and the document ---------------------------------------- */
@@ -343,14 +345,16 @@ struct ydoc {
     size_t nobs, obscap;
     int next_obs_id;
     ybuf ubuf; /* the buffer each transaction's update is written to */
-    /* Freed items kept for reuse (linked through `right`): typing creates
-     * an item per keystroke that the transaction's cleanup merges into
-     * its left neighbour and frees. */
+    /* The document's items live in chunks it allocates (8, 16, ... up to
+     * 512 items each, newest first, freed by ydoc_free): no allocation
+     * header per item, and items made together lie together. Freed items
+     * go to free_items (linked through `right`) for reuse: typing creates
+     * an item per keystroke that the cleanup merges into its left
+     * neighbour and frees. */
+    struct yitem_chunk *chunks;
+    size_t chunk_used, chunk_cap; /* items handed out from the newest chunk, its size */
     yitem *free_items;
-    size_t nfree_items;
 };
-
-#define YDOC_FREE_ITEMS 64
 
 /* Above this capacity the update buffer is freed after use, not kept. */
 #define YDOC_UBUF_KEEP (64 * 1024)
@@ -417,12 +421,15 @@ void ymarker_clear(struct ytype *t);
 void ymarker_on_delete(struct ytype *t, const yitem *it);
 
 /* ---- item.c ------------------------------------------------------------- */
-/* A zeroed item, from doc's free list when doc is given and the list is
- * not empty; NULL when out of memory. */
+/* A zeroed item: with doc, one of doc's (its free list, else its newest
+ * chunk); without, a block of its own. NULL when out of memory. */
 yitem *yitem_alloc(ydoc *doc);
-/* Releases the item's content and the item; with doc, the item may be kept
- * on doc's free list (at most YDOC_FREE_ITEMS, freed with the document). */
+/* Releases the item's content, then the item: a block of its own is
+ * freed; a document's item goes back to doc's free list, or, without doc
+ * (the document is being freed), stays in its chunk. */
 void yitem_free(ydoc *doc, yitem *it);
+/* Frees doc's item chunks (ydoc_free, after every item was released). */
+void yitem_chunks_free(ydoc *doc);
 yitem *ytxn_clean_start(struct ytxn *txn, yid id);
 yitem *ytxn_clean_end(struct ytxn *txn, yid id);
 int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff);

@@ -14,25 +14,62 @@
 
 #include "doc_int.h"
 
+struct yitem_chunk {
+    struct yitem_chunk *next;
+    yitem items[];
+};
+
+#define YCHUNK_FIRST 8
+#define YCHUNK_MAX 512
+
 yitem *yitem_alloc(ydoc *doc) {
-    yitem *it = doc ? doc->free_items : NULL;
-    if (!it) return ycalloc(1, sizeof(yitem));
-    doc->free_items = it->right;
-    doc->nfree_items--;
+    if (!doc) return ycalloc(1, sizeof(yitem));
+    yitem *it = doc->free_items;
+    if (it) {
+        doc->free_items = it->right;
+    } else {
+        if (doc->chunk_used == doc->chunk_cap) {
+            size_t cap = doc->chunk_cap ? doc->chunk_cap * 2 : YCHUNK_FIRST;
+            if (cap > YCHUNK_MAX) cap = YCHUNK_MAX;
+            struct yitem_chunk *ch = ymalloc(sizeof *ch + cap * sizeof(yitem));
+            if (ch && yalloc_in_reserve(ch)) {
+                /* a chunk would keep an out-of-memory reserve alive until
+                 * the document goes: take a single item instead */
+                yfree(ch);
+                ch = NULL;
+            }
+            if (!ch) return ycalloc(1, sizeof(yitem));
+            ch->next = doc->chunks;
+            doc->chunks = ch;
+            doc->chunk_cap = cap;
+            doc->chunk_used = 0;
+        }
+        it = &doc->chunks->items[doc->chunk_used++];
+    }
     memset(it, 0, sizeof *it);
+    it->pooled = true;
     return it;
 }
 
 void yitem_free(ydoc *doc, yitem *it) {
     if (!it) return;
     if (!(it->flags & YF_GC)) ycontent_release(&it->content, it->len);
-    if (doc && doc->nfree_items < YDOC_FREE_ITEMS && !yalloc_in_reserve(it)) {
+    if (!it->pooled) {
+        yfree(it);
+    } else if (doc) {
         it->right = doc->free_items;
         doc->free_items = it;
-        doc->nfree_items++;
-        return;
     }
-    yfree(it);
+}
+
+void yitem_chunks_free(ydoc *doc) {
+    while (doc->chunks) {
+        struct yitem_chunk *next = doc->chunks->next;
+        yfree(doc->chunks);
+        doc->chunks = next;
+    }
+    doc->free_items = NULL;
+    doc->chunk_used = doc->chunk_cap = 0;
 }
 
 yid yitem_last_id(const yitem *it) {
@@ -53,7 +90,7 @@ int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
     if (!r) return Y_ERR_NOMEM;
     rc = ycontent_splice(&l->content, l->len, diff, &r->content);
     if (rc) {
-        yfree(r);
+        yitem_free(txn ? txn->doc : NULL, r); /* r's content is empty */
         return rc;
     }
     r->id.client = l->id.client;
@@ -308,7 +345,7 @@ int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yite
     if (rc) {
         /* nothing was linked: hand the content back to the caller */
         memset(&it->content, 0, sizeof it->content);
-        yfree(it);
+        yitem_free(doc, it);
         return rc;
     }
     memset(content, 0, sizeof *content);
