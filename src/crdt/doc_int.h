@@ -134,12 +134,12 @@ static inline bool yitem_live(const yitem *it) { return !yitem_deleted(it) && yi
 
 /* ---- shared types -------------------------------------------------------- */
 
-#define YMARKER_MAX 80 /* a multiple of 4: the scans read 4 indexes at once */
+#define YMARKER_MAX 80 /* a multiple of 8: the scans read 8 indexes at once */
 
 /* A type's search markers, as arrays, because every edit scans all the
  * indexes (type.c): marker k points at item p[k] at list index i32[k]
  * ("narrow": every index and length involved at most ymarker_narrow_max,
- * so that differences fit in 32 bits and four indexes fit a 128-bit
+ * so that differences fit in 32 bits and eight indexes fit a 256-bit
  * vector) or, once the type grew beyond that, i64[k] ("wide"), and was
  * last used at ts[k]. Narrow slots past nmarkers hold a sentinel the scans
  * never pick nor move (ymarkers_new, type.c). */

@@ -193,86 +193,104 @@ static size_t mark_position(struct ytype *t, yitem *p, uint64_t index) {
     return k;
 }
 
-/* Four 32-bit lanes; comparisons give 0 or -1 per lane (GCC and Clang
- * vector extensions: SSE2 on x86-64, NEON on arm64, plain code elsewhere). */
-typedef int32_t v4i __attribute__((vector_size(16)));
+/* Eight 32-bit lanes (GCC and Clang vector extensions: two SSE2 registers
+ * on x86-64, one AVX2 register where the CPU has it (YMK_CLONES), NEON on
+ * arm64, plain code elsewhere); comparisons give 0 or -1 per lane. The
+ * operations are macros: passing 32-byte vectors by value would depend on
+ * the CPU's ABI. */
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define V8_SET1(x) ((v8i){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define V8_PICK(mask, yes, no) (((mask) & (yes)) | (~(mask) & (no))) /* yes where mask is -1 */
 
-static v4i v4_load(const int32_t *p) {
-    v4i v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* The two narrow scans are compiled twice on x86-64, for AVX2 and for the
+ * baseline, and the CPU picks when the program loads (ifunc);
+ * -DYMK_NO_CLONES builds the baseline only (to test it on an AVX2 CPU). */
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(YMK_NO_CLONES)
+#if __has_attribute(target_clones)
+#define YMK_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef YMK_CLONES
+#define YMK_CLONES
+#endif
 
-static v4i v4_set1(int32_t x) { return (v4i){x, x, x, x}; }
-
-/* Lanes of `yes` where mask is -1, of `no` where it is 0. */
-static v4i v4_pick(v4i mask, v4i yes, v4i no) { return (mask & yes) | (~mask & no); }
-
-/* One step of the closest-marker scan over slots k..k+3 into a lane
+/* One step of the closest-marker scan over slots k..k+7 into a lane
  * accumulator (best distance, its slot): a slot at a distance no greater
  * than the best replaces it, so each lane keeps its last closest. */
-#define CLOSEST_STEP(bd, bi, k)                                          \
-    do {                                                                 \
-        v4i diff_ = v4_load(&mk->i32[k]) - vidx;                         \
-        v4i sign_ = diff_ >> 31;                                         \
-        v4i d_ = (diff_ ^ sign_) - sign_;                                \
-        v4i farther_ = d_ > bd;                                          \
-        bd = v4_pick(farther_, bd, d_);                                  \
-        bi = v4_pick(farther_, bi, lane + v4_set1((int32_t)(k)));        \
+#define CLOSEST_STEP(bd, bi, k)                                   \
+    do {                                                          \
+        v8i x_;                                                   \
+        memcpy(&x_, &i32[k], sizeof x_);                          \
+        v8i diff_ = x_ - vidx;                                    \
+        v8i sign_ = diff_ >> 31;                                  \
+        v8i d_ = (diff_ ^ sign_) - sign_;                         \
+        v8i farther_ = d_ > bd;                                   \
+        bd = V8_PICK(farther_, bd, d_);                           \
+        bi = V8_PICK(farther_, bi, lane + V8_SET1((int32_t)(k))); \
     } while (0)
+
+/* The closest-marker scan over narrow slots [0, n8), n8 a multiple of 8
+ * (unused slots hold YMARKER_NONE, which never wins): two accumulators
+ * (slots k mod 16) keep the dependency chains short; their sixteen lanes
+ * are combined at the end: least distance, then the later slot. */
+YMK_CLONES static size_t closest_narrow(const int32_t *i32, size_t n8, int32_t index) {
+    v8i vidx = V8_SET1(index), lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    v8i bd0 = V8_SET1(INT32_MAX), bi0 = V8_SET1(0), bd1 = bd0, bi1 = bi0;
+    size_t k = 0;
+    for (; k + 16 <= n8; k += 16) {
+        CLOSEST_STEP(bd0, bi0, k);
+        CLOSEST_STEP(bd1, bi1, k + 8);
+    }
+    if (k < n8) CLOSEST_STEP(bd0, bi0, k);
+    int32_t bd[16], bi[16];
+    memcpy(bd, &bd0, sizeof bd0);
+    memcpy(bd + 8, &bd1, sizeof bd1);
+    memcpy(bi, &bi0, sizeof bi0);
+    memcpy(bi + 8, &bi1, sizeof bi1);
+    size_t best = 0;
+    for (size_t j = 1; j < 16; j++)
+        if (bd[j] < bd[best] || (bd[j] == bd[best] && bi[j] > bi[best])) best = j;
+    return (size_t)bi[best];
+}
+#undef CLOSEST_STEP
+
+/* The index part of updateMarkerChanges over narrow slots [0, n8): those
+ * above thr move by len, to at least index (for an insert thr = index - 1
+ * and the floor never applies; for a delete thr = index). Unused slots,
+ * below every index, stay. */
+YMK_CLONES static void shift_narrow(int32_t *i32, size_t n8, int32_t thr, int32_t index, int32_t len) {
+    v8i vthr = V8_SET1(thr), vidx = V8_SET1(index), vlen = V8_SET1(len);
+    for (size_t k = 0; k < n8; k += 8) {
+        v8i x;
+        memcpy(&x, &i32[k], sizeof x);
+        v8i y = x + vlen;
+        y = V8_PICK(y > vidx, y, vidx);
+        x = V8_PICK(x > vthr, y, x);
+        memcpy(&i32[k], &x, sizeof x);
+    }
+}
 
 /* Yjs's searchMarker.reduce((a, b) => |index - a.index| < |index - b.index| ?
  * a : b): the last of the closest markers, or -1 when there is none. The
- * reduce keeps the last marker at the least distance, so each lane of two
- * accumulators (slots k mod 8) keeps its own last closest, without
- * branches, and the eight are combined: least distance, then the later
- * marker. Unused slots hold YMARKER_NONE, which never wins. */
+ * reduce keeps the last marker at the least distance; the scans keep each
+ * lane's last closest and combine them the same way. */
 static int closest_marker(struct ytype *t, uint64_t index) {
     size_t n = t->nmarkers;
     if (!n) return -1;
     const ymarkers *mk = t->markers;
-    uint64_t bd[8];
-    size_t bi[8];
-    if (!mk->wide) {
-        /* every index <= ymarker_narrow_max <= 2^29: differences fit */
-        v4i vidx = v4_set1((int32_t)index), lane = {0, 1, 2, 3};
-        v4i bd0 = v4_set1(INT32_MAX), bi0 = v4_set1(0), bd1 = bd0, bi1 = bi0;
-        size_t n4 = (n + 3) & ~(size_t)3, k = 0;
-        for (; k + 8 <= n4; k += 8) {
-            CLOSEST_STEP(bd0, bi0, k);
-            CLOSEST_STEP(bd1, bi1, k + 4);
-        }
-        if (k < n4) CLOSEST_STEP(bd0, bi0, k);
-        for (size_t j = 0; j < 4; j++) {
-            bd[j] = (uint64_t)bd0[j];
-            bi[j] = (size_t)bi0[j];
-            bd[j + 4] = (uint64_t)bd1[j];
-            bi[j + 4] = (size_t)bi1[j];
-        }
-    } else {
-        for (size_t j = 0; j < 8; j++) {
-            bd[j] = UINT64_MAX;
-            bi[j] = 0;
-        }
-        for (size_t k = 0; k < n; k++) {
-            uint64_t d = absdiff(index, mk->i64[k]);
-            if (d <= bd[k & 7]) {
-                bd[k & 7] = d;
-                bi[k & 7] = k;
-            }
-        }
-    }
-    size_t best = bi[0];
-    uint64_t bestd = bd[0];
-    for (size_t j = 1; j < 8; j++) {
-        if (bd[j] < bestd || (bd[j] == bestd && bi[j] > best)) {
-            bestd = bd[j];
-            best = bi[j];
+    /* narrow: every index <= ymarker_narrow_max <= 2^29, differences fit */
+    if (!mk->wide) return (int)closest_narrow(mk->i32, (n + 7) & ~(size_t)7, (int32_t)index);
+    size_t best = 0;
+    uint64_t bestd = UINT64_MAX;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t d = absdiff(index, mk->i64[k]);
+        if (d <= bestd) {
+            bestd = d;
+            best = k;
         }
     }
     return (int)best;
 }
-#undef CLOSEST_STEP
 
 bool ymarker_find(struct ytype *t, uint64_t index, yitem **out, uint64_t *out_index) {
     if (!t->start || index == 0 || !t->markers_on) return false;
@@ -321,16 +339,8 @@ static void shift_indexes(struct ytype *t, uint64_t index, int64_t len) {
     ymarkers *mk = t->markers;
     size_t n = t->nmarkers;
     if (!mk->wide) {
-        /* unused slots hold YMARKER_NONE, below every index: never moved */
-        v4i vidx = v4_set1((int32_t)index), vlen = v4_set1((int32_t)len);
-        for (size_t k = 0; k < n; k += 4) {
-            v4i x = v4_load(&mk->i32[k]);
-            v4i moves = len > 0 ? vidx <= x : vidx < x;
-            v4i y = x + vlen; /* len > 0: y > index where it moves */
-            if (len < 0) y = v4_pick(y > vidx, y, vidx);
-            x = v4_pick(moves, y, x);
-            memcpy(&mk->i32[k], &x, sizeof x);
-        }
+        shift_narrow(mk->i32, (n + 7) & ~(size_t)7, len > 0 ? (int32_t)index - 1 : (int32_t)index, (int32_t)index,
+                     (int32_t)len);
         return;
     }
     for (size_t k = 0; k < n; k++) {
