@@ -231,8 +231,9 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 
 /* The closest-marker scan over narrow slots [0, n8), n8 a multiple of 8
  * (unused slots hold YMARKER_NONE, which never wins): two accumulators
- * (slots k mod 16) keep the dependency chains short; their sixteen lanes
- * are combined at the end: least distance, then the later slot. */
+ * (slots k mod 16) keep the dependency chains short; they are combined
+ * at the end, lane by lane then across lanes: least distance, then the
+ * later slot. */
 YMK_CLONES static size_t closest_narrow(const int32_t *i32, size_t n8, int32_t index) {
     v8i vidx = V8_SET1(index), lane = {0, 1, 2, 3, 4, 5, 6, 7};
     v8i bd0 = V8_SET1(INT32_MAX), bi0 = V8_SET1(0), bd1 = bd0, bi1 = bi0;
@@ -242,13 +243,14 @@ YMK_CLONES static size_t closest_narrow(const int32_t *i32, size_t n8, int32_t i
         CLOSEST_STEP(bd1, bi1, k + 8);
     }
     if (k < n8) CLOSEST_STEP(bd0, bi0, k);
-    int32_t bd[16], bi[16];
+    v8i better = (bd1 < bd0) | ((bd1 == bd0) & (bi1 > bi0));
+    bd0 = V8_PICK(better, bd1, bd0);
+    bi0 = V8_PICK(better, bi1, bi0);
+    int32_t bd[8], bi[8];
     memcpy(bd, &bd0, sizeof bd0);
-    memcpy(bd + 8, &bd1, sizeof bd1);
     memcpy(bi, &bi0, sizeof bi0);
-    memcpy(bi + 8, &bi1, sizeof bi1);
     size_t best = 0;
-    for (size_t j = 1; j < 16; j++)
+    for (size_t j = 1; j < 8; j++)
         if (bd[j] < bd[best] || (bd[j] == bd[best] && bi[j] > bi[best])) best = j;
     return (size_t)bi[best];
 }
