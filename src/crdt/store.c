@@ -104,12 +104,17 @@ size_t yclient_find(const yclient *c, uint64_t clock) {
     /* Most lookups (new items, a transaction's update, recent typing) are
      * for the newest struct: check it before searching. */
     if (slot_clock(c, n - 1) <= clock) return n - 1;
-    /* Most others are close to the last split or merge, where the gap is:
-     * gallop from there to bracket the answer in [lo, hi), with
-     * clock(hi) > clock (or lo = 0). */
+    /* Most others, while structs are being split and merged, are close to
+     * the last split or merge, where the gap is: gallop from there to
+     * bracket the answer in [lo, hi), with clock(hi) > clock (or lo = 0).
+     * Without a gap (only appends since: loading an update), search it
+     * all. */
     size_t p = c->g < n - 1 ? c->g : n - 2;
     size_t lo, hi, step = 1;
-    if (slot_clock(c, p) <= clock) {
+    if (!c->gl) {
+        lo = 0;
+        hi = n - 1;
+    } else if (slot_clock(c, p) <= clock) {
         lo = p;
         for (;;) {
             hi = lo + step;
