@@ -243,6 +243,16 @@ static size_t utf8_to_utf16(const char *s, size_t n, uint16_t *units) {
     size_t k = 0;
     for (size_t i = 0; i < n;) {
         uint32_t c = p[i];
+        if (c < 0x80 && i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, sizeof w);
+            if ((w & 0x8080808080808080ULL) == 0) { /* eight ASCII bytes */
+                for (size_t j = 0; j < 8; j++) units[k + j] = p[i + j];
+                k += 8;
+                i += 8;
+                continue;
+            }
+        }
         if (c < 0x80) {
             i += 1;
         } else if (c < 0xe0) {
