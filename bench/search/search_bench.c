@@ -13,6 +13,9 @@
  *                                   code behind GET .../search, without
  *                                   HTTP), 20 results with snippets each,
  *                                   and prints p50/p99 per kind and overall.
+ *                                   With BENCH_SHOW_SLOW_MS=T in the
+ *                                   environment, every query that took T ms
+ *                                   or more is printed on stderr.
  *
  * WHERE is a data directory (SQLite) or a postgres:// URL. The text is
  * deterministic: note k is generated from seed k, over a vocabulary of
@@ -242,6 +245,8 @@ static int query(store *st, const char *vault, int n) {
     long hits_total = 0;
     buf b = {0};
     const char *words[2048];
+    const char *slow_env = getenv("BENCH_SHOW_SLOW_MS");
+    double show_slow = slow_env != NULL ? atof(slow_env) : 0;
     seed((uint64_t)time(NULL));
     uint64_t qseed = rng();
     for (int kind = 0; kind < 3; kind++) {
@@ -276,6 +281,8 @@ static int query(store *st, const char *vault, int n) {
             double ms = now_ms() - t0, cms = cpu_ms() - c0;
             squery_release(&sq);
             if (rc != STORE_OK) return fail(q, rc);
+            if (show_slow > 0 && ms >= show_slow)
+                fprintf(stderr, "slow query %s: %.2f ms, %lld matches\n", q, ms, (long long)total);
             hits_total += total;
             store_search_hits_free(hits, nh);
             lat[i] = ms;

@@ -16,6 +16,7 @@
 #include "server/vchan.h"
 #include "server/trash.h"
 #include "server/vaults.h"
+#include "server/vws.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,9 @@ static void route_metrics(vctx *ctx) {
                    (double)vsync_documents(vhttp_sync(ctx->srv)));
     vmetrics_gauge(m, "vault_vchan_connections", "Open vault channel WebSocket connections.",
                    (double)vchan_connections(vhttp_vchan(ctx->srv)));
+    vmetrics_gauge(m, "vault_ws_idle_connections",
+                   "WebSocket connections idle long enough to hold no wslay context.",
+                   (double)vws_released());
     int64_t lag = 0, oldest = 0;
     if (ctx->st != NULL &&
         store_events_pending(ctx->st, SEARCH_CONSUMER, NULL, &lag, &oldest) == STORE_OK) {

@@ -13,6 +13,8 @@
  * module's uv_async then runs h2o_websocket_proceed() on each dirty
  * connection, outside every h2o callback. So a connection is never freed
  * while code up the stack still holds it, and wslay is never re-entered.
+ * An idle connection holds no wslay context (vws.h): one is made again
+ * when the client sends or something is queued to it.
  *
  * Writes: an update from an editor is integrated into the shared document
  * (docs.h), submitted to the store as one transaction, and broadcast to the
@@ -31,6 +33,7 @@
 
 #include "server/auth.h"
 #include "server/metrics.h"
+#include "server/vws.h"
 #include "sync/yaware.h"
 #include "sync/yproto.h"
 #include "util/log.h"
@@ -73,7 +76,7 @@ typedef struct {
 typedef struct sconn {
     vsync *s;
     sroom *room;
-    h2o_websocket_conn_t *ws;
+    vws w; /* its WebSocket (vws.h: no wslay context while idle) */
     uint64_t id;
     int64_t user; /* who signed in: the author of its edits */
     bool editor;
@@ -207,7 +210,10 @@ static void close_conn(sconn *c, int code, const char *reason) {
     c->closing = true;
     c->closing_since = uv_now(c->s->loop);
     log_close(c, code, reason);
-    wslay_event_queue_close(c->ws->ws_ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
+    /* Out of memory for a context: the reaper drops the socket later. */
+    wslay_event_context_ptr ctx = vws_ctx(&c->w);
+    if (ctx == NULL) return;
+    wslay_event_queue_close(ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
     mark_dirty(c);
 }
 
@@ -215,14 +221,15 @@ static void close_conn(sconn *c, int code, const char *reason) {
  * the cap is closed instead. */
 static void send_bytes(sconn *c, const uint8_t *msg, size_t len) {
     if (c->closing) return;
-    size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx);
+    size_t queued = vws_queued_length(&c->w);
     if (queued > 0 && queued + len > c->s->max_queued) {
         close_conn(c, CLOSE_TRY_AGAIN_LATER,
                    "too many messages waiting for this connection; reconnect later");
         return;
     }
     struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len};
-    if (wslay_event_queue_msg(c->ws->ws_ctx, &m) != 0) {
+    wslay_event_context_ptr ctx = vws_ctx(&c->w);
+    if (ctx == NULL || wslay_event_queue_msg(ctx, &m) != 0) {
         close_conn(c, CLOSE_INTERNAL, "the server could not queue a message");
         return;
     }
@@ -263,8 +270,7 @@ static void flush(vsync *s) {
         s->dirty = c->next_dirty;
         c->dirty = false;
         c->next_dirty = NULL;
-        if (c->ws->sock == NULL) continue; /* the upgrade is still being sent: h2o proceeds then */
-        h2o_websocket_proceed(c->ws);
+        vws_proceed(&c->w); /* nothing while the upgrade is being sent: h2o proceeds then */
     }
 }
 
@@ -705,8 +711,8 @@ static void handle_message(sconn *c, const uint8_t *buf, size_t len) {
     }
 }
 
-static void on_ws_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg) {
-    sconn *c = ws->data;
+static void on_ws_msg(void *data, const struct wslay_event_on_msg_recv_arg *arg) {
+    sconn *c = data;
     if (arg == NULL) {
         conn_gone(c);
         return;
@@ -750,7 +756,7 @@ static void conn_gone(sconn *c) {
          json_pack("{s:s, s:I}", "doc", r->id, "conn", (json_int_t)c->id));
     free(c->wait_sv);
     free(c->owed);
-    h2o_websocket_close(c->ws);
+    vws_close(&c->w);
     free(c);
     room_release(s, r);
 }
@@ -769,7 +775,9 @@ static void on_async(uv_async_t *async) {
     flush(s);
 }
 
-/* Drops connections whose close the client has not answered in time. */
+/* Once a second: releases the wslay context of connections idle since the
+ * last pass (vws.h), and drops those whose close the client has not answered
+ * in time. */
 static void on_reap(uv_timer_t *timer) {
     vsync *s = timer->data;
     uint64_t now = uv_now(s->loop);
@@ -777,10 +785,13 @@ static void on_reap(uv_timer_t *timer) {
         rnext = r->next;
         for (sconn *c = r->conns, *next; c != NULL; c = next) {
             next = c->next; /* still in the room, so the room outlives c when next != NULL */
-            if (c->closing && c->ws->sock != NULL && now - c->closing_since > CLOSE_GRACE_MS)
+            if (!c->closing)
+                vws_sweep(&c->w);
+            else if (vws_open(&c->w) && now - c->closing_since > CLOSE_GRACE_MS)
                 conn_gone(c);
         }
     }
+    vws_trim();
 }
 
 void sync_route(vctx *ctx) {
@@ -841,8 +852,7 @@ void sync_route(vctx *ctx) {
     vlog(VLOG_INFO, "sync connection opened",
          json_pack("{s:s, s:I, s:s, s:s}", "doc", f.id, "conn", (json_int_t)c->id, "access",
                    c->editor ? "read-write" : "read-only", "trace_id", ctx->trace_id));
-    c->ws = h2o_upgrade_to_websocket(ctx->req, key, c, on_ws_msg);
-    wslay_event_config_set_max_recv_msg_length(c->ws->ws_ctx, VSYNC_MAX_MESSAGE);
+    vws_upgrade(&c->w, ctx->req, key, VSYNC_MAX_MESSAGE, on_ws_msg, c);
     /* Queued now, sent by h2o once the 101 response is out. */
     send_bytes(c, step1, step1_len);
     send_all_awareness(c);
@@ -944,7 +954,7 @@ void vsync_free(vsync *s) {
     while (s->rooms != NULL) {
         sroom *r = s->rooms;
         sconn *c = r->conns;
-        while (c != NULL && c->ws->sock == NULL) c = c->next;
+        while (c != NULL && !vws_open(&c->w)) c = c->next;
         if (c == NULL) {
             /* Only upgrades still being sent: h2o calls back into these
              * connections, so they stay allocated until the process exits. */

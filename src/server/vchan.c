@@ -8,7 +8,8 @@
  * Connections of one vault form a group, which lives while it has
  * connections. As in sync.c, sending only queues on the wslay context and
  * marks the connection dirty; the module's uv_async runs h2o on dirty
- * connections outside every h2o callback.
+ * connections outside every h2o callback. An idle connection holds no wslay
+ * context (vws.h).
  *
  * The commit queue (`q_head`, under `mu`) carries, in the writer thread's
  * order: the updates the store's commit hook reports (pushed to the
@@ -34,6 +35,7 @@
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/sync.h"
+#include "server/vws.h"
 #include "sync/vchan.h"
 #include "util/log.h"
 #include "util/vpath.h"
@@ -73,7 +75,7 @@ typedef struct vwait {
 typedef struct vconn {
     vchan *vc;
     vgroup *group;
-    h2o_websocket_conn_t *ws;
+    vws w;       /* its WebSocket (vws.h: no wslay context while idle) */
     uint64_t id; /* also the origin of its commits (store_txn_set_origin) */
     bool editor;
     bool hello; /* subscribed */
@@ -176,7 +178,10 @@ static void close_conn(vconn *c, int code, const char *reason) {
     vlog(code == CLOSE_GOING_AWAY ? VLOG_DEBUG : VLOG_INFO, "vault channel closed by the server",
          json_pack("{s:s, s:I, s:i, s:s}", "vault", c->group->vault, "conn", (json_int_t)c->id,
                    "code", code, "reason", reason));
-    wslay_event_queue_close(c->ws->ws_ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
+    /* Out of memory for a context: the reaper drops the socket later. */
+    wslay_event_context_ptr ctx = vws_ctx(&c->w);
+    if (ctx == NULL) return;
+    wslay_event_queue_close(ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
     mark_dirty(c);
 }
 
@@ -184,14 +189,15 @@ static void close_conn(vconn *c, int code, const char *reason) {
  * is closed instead. */
 static void send_bytes(vconn *c, const uint8_t *msg, size_t len) {
     if (c->closing) return;
-    size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx);
+    size_t queued = vws_queued_length(&c->w);
     if (queued > 0 && queued + len > c->vc->max_queued) {
         close_conn(c, CLOSE_TRY_AGAIN_LATER,
                    "too many messages waiting for this connection; reconnect later");
         return;
     }
     struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len};
-    if (wslay_event_queue_msg(c->ws->ws_ctx, &m) != 0) {
+    wslay_event_context_ptr ctx = vws_ctx(&c->w);
+    if (ctx == NULL || wslay_event_queue_msg(ctx, &m) != 0) {
         close_conn(c, CLOSE_INTERNAL, "the server could not queue a message");
         return;
     }
@@ -245,8 +251,7 @@ static void flush(vchan *vc) {
         vc->dirty = c->next_dirty;
         c->dirty = false;
         c->next_dirty = NULL;
-        if (c->ws->sock == NULL) continue; /* the upgrade is still being sent */
-        h2o_websocket_proceed(c->ws);
+        vws_proceed(&c->w); /* nothing while the upgrade is being sent: h2o proceeds then */
     }
 }
 
@@ -1113,8 +1118,8 @@ static void handle_message(vconn *c, const uint8_t *buf, size_t len) {
     }
 }
 
-static void on_ws_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg) {
-    vconn *c = ws->data;
+static void on_ws_msg(void *data, const struct wslay_event_on_msg_recv_arg *arg) {
+    vconn *c = data;
     if (arg == NULL) {
         conn_gone(c);
         return;
@@ -1154,7 +1159,7 @@ static void conn_gone(vconn *c) {
     vlog(VLOG_DEBUG, "vault channel gone",
          json_pack("{s:s, s:I}", "vault", g->vault, "conn", (json_int_t)c->id));
     atomic_fetch_sub(&vc->nconns, 1);
-    h2o_websocket_close(c->ws);
+    vws_close(&c->w);
     free(c);
     if (g->conns == NULL) {
         for (vgroup **p = &vc->groups; *p != NULL; p = &(*p)->next) {
@@ -1182,6 +1187,9 @@ static void on_async(uv_async_t *async) {
     flush(vc);
 }
 
+/* Once a second: releases the wslay context of connections idle since the
+ * last pass (vws.h), and drops those whose close the client has not answered
+ * in time. */
 static void on_reap(uv_timer_t *timer) {
     vchan *vc = timer->data;
     uint64_t now = uv_now(vc->loop);
@@ -1189,10 +1197,13 @@ static void on_reap(uv_timer_t *timer) {
         gnext = g->next;
         for (vconn *c = g->conns, *next; c != NULL; c = next) {
             next = c->next; /* the group outlives c while next != NULL */
-            if (c->closing && c->ws->sock != NULL && now - c->closing_since > CLOSE_GRACE_MS)
+            if (!c->closing)
+                vws_sweep(&c->w);
+            else if (vws_open(&c->w) && now - c->closing_since > CLOSE_GRACE_MS)
                 conn_gone(c);
         }
     }
+    vws_trim();
 }
 
 void vchan_route(vctx *ctx) {
@@ -1235,8 +1246,7 @@ void vchan_route(vctx *ctx) {
     vlog(VLOG_INFO, "vault channel opened",
          json_pack("{s:s, s:I, s:s, s:s}", "vault", g->vault, "conn", (json_int_t)c->id, "access",
                    c->editor ? "read-write" : "read-only", "trace_id", ctx->trace_id));
-    c->ws = h2o_upgrade_to_websocket(ctx->req, key, c, on_ws_msg);
-    wslay_event_config_set_max_recv_msg_length(c->ws->ws_ctx, VSYNC_MAX_MESSAGE);
+    vws_upgrade(&c->w, ctx->req, key, VSYNC_MAX_MESSAGE, on_ws_msg, c);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -1294,7 +1304,7 @@ void vchan_free(vchan *vc) {
     while (vc->groups != NULL) {
         vgroup *g = vc->groups;
         vconn *c = g->conns;
-        while (c != NULL && c->ws->sock == NULL) c = c->next;
+        while (c != NULL && !vws_open(&c->w)) c = c->next;
         if (c == NULL) {
             /* Only upgrades still being sent: h2o calls back into these, so
              * they stay allocated until the process exits. */

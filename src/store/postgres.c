@@ -183,6 +183,28 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE search_docs SET (toast_tuple_target = 8160);"
     "UPDATE search_docs SET tsv = tsv || ''::tsvector;"
     "CREATE INDEX search_docs_ttsv ON search_docs USING gin(ttsv);",
+    /* 7: search keys, in a GIN index: a hash per pair of neighbouring
+     * words of the note (positions p and p + 1 of tsv: the pairs a phrase
+     * query matches), the same salted with 't' for its title and path
+     * (ttsv), and salted with 'p' per prefix of 2, 3 and 4 characters of
+     * its words. A phrase query then reads the notes that hold its pairs,
+     * not every note that has its words; a short prefix one posting list,
+     * not those of every word it starts. The query itself is still
+     * matched, so a hash collision costs time, never a wrong answer. */
+    "CREATE FUNCTION vault_search_keys(v tsvector, salt text) RETURNS int[]"
+    "  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$"
+    "  WITH e AS (SELECT u.lexeme AS l, p FROM unnest(v) u, unnest(u.positions) p)"
+    "  SELECT coalesce(array_agg(DISTINCT hashtext(salt || a.l || ' ' || b.l)), '{}')"
+    "  FROM e a JOIN e b ON b.p = a.p + 1 $$;"
+    "CREATE FUNCTION vault_search_prefix_keys(v tsvector) RETURNS int[]"
+    "  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$"
+    "  SELECT coalesce(array_agg(DISTINCT hashtext('p' || left(u.lexeme, n))), '{}')"
+    "  FROM unnest(v) u, generate_series(2, 4) n WHERE length(u.lexeme) >= n $$;"
+    "ALTER TABLE search_docs ADD COLUMN keys int[] NOT NULL DEFAULT '{}';"
+    "UPDATE search_docs SET keys = vault_search_keys(tsv, '') || vault_search_keys(ttsv, 't')"
+    "  || vault_search_prefix_keys(tsv);"
+    "CREATE INDEX search_docs_keys ON search_docs USING gin(keys);"
+    "ANALYZE search_docs;",
 };
 
 static void pg_quiet(void *arg, const char *message) {

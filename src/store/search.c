@@ -24,6 +24,8 @@
  */
 #include "store/store_int.h"
 
+#include "store/skeys.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,27 +133,39 @@ static int put_one(store *st, store_conn *c, const store_search_doc *d) {
         store_arg ad[] = {A_INT(rowid)};
         if (err == STORE_OK)
             err = be->query(c, "DELETE FROM search_fts WHERE rowid = $1", ad, NARGS(ad), NULL);
-        store_arg ai[] = {A_INT(rowid), A_TEXT(d->vault), A_TEXT(title), A_TEXT(words),
-                          A_TEXT(body)};
+        char *keys = NULL;
+        if (err == STORE_OK) {
+            const char *texts[] = {title, words, body};
+            size_t lens[] = {strlen(title), strlen(words), tlen};
+            int kr = skeys_doc(texts, lens, 3, 2, &keys);
+            if (kr != SKEYS_OK) err = kr == SKEYS_ENOMEM ? STORE_ENOMEM : STORE_EIO;
+        }
+        store_arg ai[] = {A_INT(rowid),  A_TEXT(d->vault), A_TEXT(title),
+                          A_TEXT(words), A_TEXT(body),     A_TEXT(keys)};
         if (err == STORE_OK)
             err = be->query(c,
-                            "INSERT INTO search_fts (rowid, vault, title, path, body)"
-                            " VALUES ($1, $2, $3, $4, $5)",
+                            "INSERT INTO search_fts (rowid, vault, title, path, body, keys)"
+                            " VALUES ($1, $2, $3, $4, $5, $6)",
                             ai, NARGS(ai), NULL);
+        free(keys);
     } else {
         store_arg a[] = {A_TEXT(d->id), A_TEXT(d->vault),  A_TEXT(d->path), A_TEXT(title),
                          A_TEXT(body),  A_INT(d->trashed), A_TEXT(words)};
-        err =
-            be->query(c,
-                      "WITH t AS (SELECT setweight(to_tsvector('vault_search', $4), 'A') ||"
-                      " setweight(to_tsvector('vault_search', $7), 'B') AS v)"
-                      " INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv, ttsv)"
-                      " SELECT $1, $2, $3, $4, $5, $6, t.v || to_tsvector('vault_search', $5),"
-                      " t.v FROM t"
-                      " ON CONFLICT (id) DO UPDATE SET vault = excluded.vault,"
-                      " path = excluded.path, title = excluded.title, body = excluded.body,"
-                      " trashed = excluded.trashed, tsv = excluded.tsv, ttsv = excluded.ttsv",
-                      a, NARGS(a), NULL);
+        err = be->query(c,
+                        "WITH t AS (SELECT setweight(to_tsvector('vault_search', $4), 'A') ||"
+                        " setweight(to_tsvector('vault_search', $7), 'B') AS v),"
+                        " f AS (SELECT t.v AS tv, t.v || to_tsvector('vault_search', $5) AS v"
+                        " FROM t)"
+                        " INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv,"
+                        " ttsv, keys)"
+                        " SELECT $1, $2, $3, $4, $5, $6, f.v, f.tv,"
+                        " vault_search_keys(f.v, '') || vault_search_keys(f.tv, 't') ||"
+                        " vault_search_prefix_keys(f.v) FROM f"
+                        " ON CONFLICT (id) DO UPDATE SET vault = excluded.vault,"
+                        " path = excluded.path, title = excluded.title, body = excluded.body,"
+                        " trashed = excluded.trashed, tsv = excluded.tsv, ttsv = excluded.ttsv,"
+                        " keys = excluded.keys",
+                        a, NARGS(a), NULL);
     }
 out:
     free(body);
@@ -236,6 +250,31 @@ static void fts5_term(sbuf *b, const char *cols, const squery_term *t) {
     sb_str(b, t->prefix ? "\" *" : "\"");
 }
 
+/* " AND keys : kN..." for the neighbouring whole words of phrase t (a final
+ * prefix is not a whole word), so FTS5 walks only the notes that hold every
+ * pair; the phrase itself is still matched. With title, the "t" keys of
+ * pairs in a title or path, for the title branch. Nothing for a single
+ * word, or when the keys cannot be had (the query is then only slower). */
+static void fts5_keys(sbuf *b, const squery_term *t, bool title) {
+    size_t whole = t->nwords - (t->prefix ? 1 : 0);
+    if (whole < 2) return;
+    sbuf text = {0};
+    for (size_t k = 0; k < whole; k++) {
+        if (k > 0) sb_str(&text, " ");
+        sb_str(&text, t->words[k]);
+    }
+    char keys[SQUERY_MAX_WORDS][SKEYS_KEY_LEN + 1];
+    size_t n = 0;
+    if (!text.failed &&
+        skeys_phrase(text.p, text.len, title, keys, SQUERY_MAX_WORDS, &n) == SKEYS_OK) {
+        for (size_t i = 0; i < n; i++) {
+            sb_str(b, " AND keys : ");
+            sb_str(b, keys[i]);
+        }
+    }
+    free(text.p);
+}
+
 /* The FTS5 expression for q in vault: every word double-quoted (words never
  * contain a quote: see squery.h). With `title_only`, every positive term
  * must also match in the title or the path. */
@@ -247,6 +286,7 @@ static void fts5_expr(sbuf *b, const char *vault, const squery *q, bool title_on
         if (q->terms[i].negated) continue;
         sb_str(b, " AND ");
         fts5_term(b, "{title path}", &q->terms[i]);
+        fts5_keys(b, &q->terms[i], true);
     }
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < q->nterms; i++) {
@@ -254,6 +294,7 @@ static void fts5_expr(sbuf *b, const char *vault, const squery *q, bool title_on
             if (t->negated != (pass == 1)) continue;
             sb_str(b, pass == 0 ? " AND " : " NOT ");
             fts5_term(b, "{title path body}", t);
+            if (pass == 0) fts5_keys(b, t, false);
         }
         if (pass == 0) sb_str(b, ")");
     }
@@ -370,20 +411,29 @@ static int row_count(store *st, store_rows *r, void *ctx) {
  * `expr` after the filters `where`, newest first, at most `limit`. */
 static void sq_candidates(char *out, size_t n, const char *expr, const char *where, int limit) {
     snprintf(out, n,
-             "SELECT f.rowid AS r, -bm25(search_fts, 0.0, 10.0, 5.0, 1.0) AS score"
+             "SELECT f.rowid AS r, vault_rank(search_fts, 0.0, 10.0, 5.0, 1.0, 0.0) AS score"
              " FROM search_fts f CROSS JOIN search_docs d ON d.rowid = f.rowid"
              " WHERE search_fts MATCH %s AND %s ORDER BY f.rowid DESC LIMIT %d",
              expr, where, limit);
 }
 
+/* What a PostgreSQL search adds to its SQL: whether there are keys (see
+ * pg_keys) for the main branch ($7) and for the title branch ($8), and
+ * whether the query excludes words (then the title branch checks the whole
+ * note too). */
+typedef struct {
+    bool kkeys, tkeys, negated;
+} pg_extra;
+
 /* The SQL of a search. Result columns: id, path, title, trashed, score
  * (x 1e9), then rowid (SQLite) or snippet (PostgreSQL), then how many
  * candidates the main branch found (up to STORE_SEARCH_CANDIDATES + 1: the
  * match count, "more" past the cap). */
-static void search_sql(store *st, bool trashed, char *sql, size_t n) {
+static void search_sql(store *st, bool trashed, const pg_extra *x, char *sql, size_t n) {
     char where[160];
     /* $1 expression, $2 vault, $3 and $4 the path range, $5 limit, $6
-     * offset, $7 the title expression (SQLite). */
+     * offset, $7 the title expression (SQLite) or the keys of the main
+     * branch (PostgreSQL), $8 the keys of the title branch (PostgreSQL). */
     snprintf(where, sizeof(where), "d.vault = $2%s AND d.path >= $3 AND d.path < $4",
              trashed ? "" : " AND d.trashed = 0");
     if (is_sqlite(st)) {
@@ -400,13 +450,37 @@ static void search_sql(store *st, bool trashed, char *sql, size_t n) {
                  " ORDER BY m.score DESC, d.path, d.id LIMIT $5 OFFSET $6",
                  c, t);
     } else {
+        /* The main branch: with keys, the notes that hold them (a fence:
+         * found through the keys index alone), each checked against the
+         * query; without, the query's own index. */
+        char b[640];
+        if (x->kkeys)
+            snprintf(b, sizeof(b),
+                     "SELECT s.id FROM (SELECT d.id, d.tsv FROM search_docs d"
+                     " WHERE d.keys @> $7::int[] AND %s OFFSET 0) s"
+                     " WHERE s.tsv @@ to_tsquery('vault_search', $1)",
+                     where);
+        else
+            snprintf(b, sizeof(b),
+                     "SELECT d.id FROM search_docs d"
+                     " WHERE d.tsv @@ to_tsquery('vault_search', $1) AND %s",
+                     where);
+        /* The tsquery is written out in each branch (not read from q) so
+         * that the planner sees it and estimates how many notes match: a
+         * query most notes match is then read in table order until enough
+         * are found, instead of building a bitmap of every match. The
+         * title branch's subquery is a fence (OFFSET 0): its candidates are
+         * found through the title index alone, the whole note checked only
+         * for excluded words. q names $7 and $8 even when no branch uses
+         * them, so that PostgreSQL knows their type. */
         snprintf(sql, n,
                  STORE_SQL_UNPREPARED
-                 "WITH q AS (SELECT to_tsquery('vault_search', $1) AS q),"
-                 " b AS MATERIALIZED (SELECT d.id FROM search_docs d, q WHERE d.tsv @@ q.q"
-                 " AND %s LIMIT %d),"
-                 " t AS MATERIALIZED (SELECT d.id FROM search_docs d, q WHERE d.ttsv @@ q.q"
-                 " AND d.tsv @@ q.q AND %s LIMIT %d),"
+                 "WITH q AS (SELECT to_tsquery('vault_search', $1) AS q, $7::int[] AS k,"
+                 " $8::int[] AS tk),"
+                 " b AS MATERIALIZED (%s LIMIT %d),"
+                 " t AS MATERIALIZED (SELECT s.id FROM (SELECT d.id, d.tsv FROM search_docs d"
+                 " WHERE d.ttsv @@ to_tsquery('vault_search', $1)%s AND %s OFFSET 0) s%s"
+                 " LIMIT %d),"
                  " c AS (SELECT id FROM b UNION SELECT id FROM t),"
                  " h AS (SELECT d.id, d.path, d.title, d.trashed, ts_rank(d.tsv, q.q) AS rank"
                  " FROM c JOIN search_docs d ON d.id = c.id CROSS JOIN q"
@@ -417,8 +491,111 @@ static void search_sql(store *st, bool trashed, char *sql, size_t n) {
                  " (SELECT count(*) FROM b)"
                  " FROM h JOIN search_docs d ON d.id = h.id CROSS JOIN q"
                  " ORDER BY h.rank DESC, h.path, h.id",
-                 where, STORE_SEARCH_CANDIDATES + 1, where, TITLE_CANDIDATES);
+                 b, STORE_SEARCH_CANDIDATES + 1, x->tkeys ? " AND d.keys @> $8::int[]" : "", where,
+                 x->negated ? " WHERE s.tsv @@ to_tsquery('vault_search', $1)" : "",
+                 TITLE_CANDIDATES);
     }
+}
+
+/* True when every byte of w is an ASCII letter or digit: such a word is
+ * exactly one lexeme for vault_search. */
+static bool ascii_word(const char *w) {
+    for (; *w; w++)
+        if (!((*w >= '0' && *w <= '9') || (*w >= 'a' && *w <= 'z') || (*w >= 'A' && *w <= 'Z')))
+            return false;
+    return true;
+}
+
+/* Appends s as an element of a text[] literal (s holds no quote nor
+ * backslash: ASCII letters, digits and spaces). */
+static void arr_add(sbuf *arr, size_t *n, const char *s) {
+    sb_str(arr, (*n)++ > 0 ? ",\"" : "\"");
+    sb_str(arr, s);
+    sb_str(arr, "\"");
+}
+
+struct pg_keys_out {
+    char *k, *t;
+};
+
+static int row_keys(store *st, store_rows *r, void *ctx) {
+    struct pg_keys_out *o = ctx;
+    free(o->k);
+    free(o->t);
+    o->k = col_dup(st, r, 0);
+    o->t = col_dup(st, r, 1);
+    return o->k == NULL || o->t == NULL ? STORE_ENOMEM : STORE_OK;
+}
+
+/* PostgreSQL: the keys of q (see migration 7) as int[] literals, computed
+ * by the server as its indexer does (they hash its lexemes): *kkeys for the
+ * main branch (the pairs of every phrase; the key of every prefix of 2 to
+ * 4 characters), *tkeys for the title branch (the title pairs of every
+ * phrase); "{}" when there are none. Only words of ASCII letters and digits
+ * make keys: each is exactly one lexeme, so the pairs of a phrase are the
+ * pairs its keys hash. Other phrases, and longer prefixes (whose notes a
+ * key of 4 characters would only narrow, not find), are matched without:
+ * slower, and still right. On STORE_OK both are malloc'ed (caller frees);
+ * otherwise neither is set. */
+static int pg_keys(store *st, const squery *q, char **kkeys, char **tkeys) {
+    sbuf phrases = {0}, prefixes = {0};
+    size_t nphrases = 0, nprefixes = 0;
+    sb_str(&phrases, "{");
+    sb_str(&prefixes, "{");
+    for (size_t i = 0; i < q->nterms; i++) {
+        const squery_term *t = &q->terms[i];
+        if (t->negated) continue;
+        if (t->nwords == 1 && t->prefix) {
+            size_t len = strlen(t->words[0]);
+            if (len >= 2 && len <= 4 && ascii_word(t->words[0]))
+                arr_add(&prefixes, &nprefixes, t->words[0]);
+            continue;
+        }
+        size_t whole = t->nwords - (t->prefix ? 1 : 0);
+        bool ascii = whole >= 2;
+        for (size_t k = 0; k < whole && ascii; k++) ascii = ascii_word(t->words[k]);
+        if (!ascii) continue;
+        sb_str(&phrases, nphrases++ > 0 ? ",\"" : "\"");
+        for (size_t k = 0; k < whole; k++) {
+            if (k > 0) sb_str(&phrases, " ");
+            sb_str(&phrases, t->words[k]);
+        }
+        sb_str(&phrases, "\"");
+    }
+    sb_str(&phrases, "}");
+    sb_str(&prefixes, "}");
+    struct pg_keys_out o = {NULL, NULL};
+    int err = STORE_OK;
+    if (phrases.failed || prefixes.failed) {
+        err = STORE_ENOMEM;
+    } else if (nphrases == 0 && nprefixes == 0) {
+        o.k = strdup("{}");
+        o.t = strdup("{}");
+        if (o.k == NULL || o.t == NULL) err = STORE_ENOMEM;
+    } else {
+        store_arg a[] = {A_TEXT(phrases.p), A_TEXT(prefixes.p)};
+        err = store__read(
+            st,
+            "WITH p AS (SELECT to_tsvector('vault_search', p) AS v FROM unnest($1::text[]) p)"
+            " SELECT (SELECT coalesce(array_agg(DISTINCT k), '{}') FROM"
+            " (SELECT unnest(vault_search_keys(p.v, '')) AS k FROM p UNION ALL"
+            " SELECT hashtext('p' || u.lexeme) FROM unnest($2::text[]) w,"
+            " unnest(to_tsvector('vault_search', w)) u) s)::text,"
+            " (SELECT coalesce(array_agg(DISTINCT k), '{}') FROM"
+            " (SELECT unnest(vault_search_keys(p.v, 't')) AS k FROM p) s)::text",
+            a, NARGS(a), row_keys, &o, NULL);
+        if (err == STORE_OK && (o.k == NULL || o.t == NULL)) err = STORE_EIO;
+    }
+    free(phrases.p);
+    free(prefixes.p);
+    if (err != STORE_OK) {
+        free(o.k);
+        free(o.t);
+        return err;
+    }
+    *kkeys = o.k;
+    *tkeys = o.t;
+    return STORE_OK;
 }
 
 int store_search(store *st, const store_search_req *req, store_search_hit **out, size_t *n,
@@ -429,9 +606,10 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
         (req->path_prefix != NULL && !store__text_ok(req->path_prefix)))
         return STORE_EINVAL;
     const char *prefix = req->path_prefix != NULL ? req->path_prefix : "";
-    char *upper = NULL;
+    char *upper = NULL, *kkeys = NULL, *tkeys = NULL;
     sbuf expr = {0}, texpr = {0};
     struct hits h = {0};
+    pg_extra x = {false, false, false};
     char sql[4096];
     int err = store__prefix_upper(prefix, &upper);
     if (err != STORE_OK) return err;
@@ -441,17 +619,27 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
     } else {
         ts_expr(&expr, req->q);
         sb_str(&texpr, "");
+        err = pg_keys(st, req->q, &kkeys, &tkeys);
+        if (err != STORE_OK) goto out;
+        x.kkeys = strcmp(kkeys, "{}") != 0;
+        x.tkeys = strcmp(tkeys, "{}") != 0;
+        for (size_t i = 0; i < req->q->nterms; i++) x.negated |= req->q->terms[i].negated;
     }
     if (expr.failed || texpr.failed) {
         err = STORE_ENOMEM;
         goto out;
     }
     /* No upper bound: "0" is above every path, as every path starts with '/'. */
-    store_arg a[] = {
-        A_TEXT(expr.p),    A_TEXT(req->vault), A_TEXT(prefix), A_TEXT(upper != NULL ? upper : "0"),
-        A_INT(req->limit), A_INT(req->offset), A_TEXT(texpr.p)};
-    search_sql(st, req->trashed, sql, sizeof(sql));
-    err = store__read(st, sql, a, is_sqlite(st) ? 7 : 6, row_hit, &h, NULL);
+    store_arg a[] = {A_TEXT(expr.p),
+                     A_TEXT(req->vault),
+                     A_TEXT(prefix),
+                     A_TEXT(upper != NULL ? upper : "0"),
+                     A_INT(req->limit),
+                     A_INT(req->offset),
+                     A_TEXT(is_sqlite(st) ? texpr.p : kkeys),
+                     A_TEXT(tkeys)};
+    search_sql(st, req->trashed, &x, sql, sizeof(sql));
+    err = store__read(st, sql, a, is_sqlite(st) ? 7 : 8, row_hit, &h, NULL);
     if (err == STORE_OK && h.n == 0) {
         /* No row to carry the count (no match, or past the last page):
          * count apart, up to one past the candidates. */
@@ -467,9 +655,10 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
             snprintf(sql, sizeof(sql),
                      STORE_SQL_UNPREPARED
                      "SELECT count(*) FROM (SELECT 1 FROM search_docs d WHERE d.tsv @@"
-                     " to_tsquery('vault_search', $1) AND %s LIMIT %d) s",
-                     where, STORE_SEARCH_CANDIDATES + 1);
-        err = store__read(st, sql, a, 4, row_count, &h.total, NULL);
+                     " to_tsquery('vault_search', $1)%s AND %s LIMIT %d) s",
+                     x.kkeys ? " AND d.keys @> $5::int[]" : "", where, STORE_SEARCH_CANDIDATES + 1);
+        store_arg ac[] = {a[0], a[1], a[2], a[3], A_TEXT(kkeys)};
+        err = store__read(st, sql, ac, x.kkeys ? 5 : 4, row_count, &h.total, NULL);
     }
     for (size_t i = 0; err == STORE_OK && is_sqlite(st) && i < h.n; i++) {
         store_arg as[] = {A_TEXT(expr.p), A_INT(h.rowids[i])};
@@ -484,6 +673,8 @@ int store_search(store *st, const store_search_req *req, store_search_hit **out,
     }
 out:
     free(upper);
+    free(kkeys);
+    free(tkeys);
     free(expr.p);
     free(texpr.p);
     free(h.rowids);
@@ -497,11 +688,18 @@ out:
     return STORE_OK;
 }
 
+/* SQLite: one segment per index. PostgreSQL: the entries waiting in the
+ * GIN indexes' pending lists (fastupdate; every query scans them, up to
+ * 4 MB each after a bulk load) moved into the indexes, then statistics. */
 static int optimize_run(store *st, store_conn *c, void *arg) {
     (void)arg;
     return store__conn_exec(st, c,
-                            is_sqlite(st) ? "INSERT INTO search_fts(search_fts) VALUES('optimize')"
-                                          : "ANALYZE search_docs");
+                            is_sqlite(st)
+                                ? "INSERT INTO search_fts(search_fts) VALUES('optimize')"
+                                : "SELECT gin_clean_pending_list('search_docs_tsv'::regclass),"
+                                  " gin_clean_pending_list('search_docs_ttsv'::regclass),"
+                                  " gin_clean_pending_list('search_docs_keys'::regclass);"
+                                  "ANALYZE search_docs");
 }
 
 int store_search_optimize(store *st) {

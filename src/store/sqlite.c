@@ -23,6 +23,8 @@
  * may die before the rows).
  */
 #include "store/store_int.h"
+#include "store/skeys.h"
+#include "store/srank.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -179,6 +181,17 @@ static const char *const sq_migrations[] = {
     "  SELECT rowid, vault, title, path, body FROM search_fts;"
     "DROP TABLE search_fts;"
     "ALTER TABLE search_fts5 RENAME TO search_fts;",
+    /* 7: phrase keys (store/skeys.h): the column `keys` holds one word per
+     * pair of neighbouring words of the title, path and text, so a phrase
+     * query walks only the notes that hold its pairs. Rebuilt with the
+     * column, filled by the function that computes it for new entries. */
+    "CREATE VIRTUAL TABLE search_fts7 USING fts5(vault, title, path, body, keys,"
+    "  prefix = '2 3 4', tokenize = 'unicode61 remove_diacritics 2');"
+    "INSERT INTO search_fts7 (rowid, vault, title, path, body, keys)"
+    "  SELECT rowid, vault, title, path, body, vault_search_keys(title, path, body)"
+    "  FROM search_fts;"
+    "DROP TABLE search_fts;"
+    "ALTER TABLE search_fts7 RENAME TO search_fts;",
 };
 
 /* Maps an SQLite result code; logs what is the database's fault. */
@@ -267,6 +280,11 @@ static int sq_connect(const char *where, store_conn **out, char *err, size_t err
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+    if (skeys_register(c->db) != SKEYS_OK || srank_register(c->db) != SRANK_OK) {
+        snprintf(err, errlen, "cannot register SQL functions on %s", path);
+        res = STORE_ENOMEM;
+        goto fail;
+    }
     if (sq_pragma(c->db, "PRAGMA journal_mode=WAL", "wal") != STORE_OK) {
         snprintf(err, errlen, "cannot put SQLite database %s in WAL mode (%s)", path,
                  sqlite3_errmsg(c->db));

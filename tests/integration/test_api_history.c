@@ -8,6 +8,7 @@
 #include "api.h"
 #include "test.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -111,10 +112,17 @@ static void history_flow(void) {
     CHECK_HELPER(edit(id, "# Plan\nbuy oat milk\nwalk the dog\n"));
     CHECK_HELPER(wait_versions(id, 3));
     ASSERT_EQ_UINT(versions(id), 3); /* one per settled burst, no more */
-    vresp m;
-    ASSERT_EQ_INT(vhttp_call(srv.port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &m), 0);
-    ASSERT_TRUE(strstr(m.body, "\nvault_versions_taken_total 3\n") != NULL);
-    vresp_free(&m);
+    /* The counter moves once the versions consumer's batch has returned,
+     * just after the version it took became visible: wait for it. */
+    bool counted = false;
+    for (int i = 0; i < 1200 && !counted; i++) {
+        vresp m;
+        ASSERT_EQ_INT(vhttp_call(srv.port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &m), 0);
+        counted = strstr(m.body, "\nvault_versions_taken_total 3\n") != NULL;
+        vresp_free(&m);
+        if (!counted) sleep_ms(50);
+    }
+    ASSERT_TRUE(counted);
 
     /* The list, newest first, for a viewer, with author and paging. */
     json_t *j = NULL;

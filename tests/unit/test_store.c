@@ -21,6 +21,7 @@
 
 #include "store/store.h"
 #include "store/store_int.h"
+#include "util/squery.h"
 
 struct env {
     const char *backend; /* "sqlite" or "postgres" */
@@ -2210,4 +2211,131 @@ STORE_TEST(store_versions_chain_and_bursts) {
     ASSERT_EQ_UINT(n, 1);
     ASSERT_EQ_INT(due[0].restored_from, 2);
     free(due);
+}
+
+/* ---- search: phrase keys --------------------------------------------------- */
+
+/* The paths of the notes that match query q, best first, space-separated. */
+static void search_paths(struct env *e, const char *vault, const char *q, char *out, size_t len) {
+    squery sq;
+    char err[160];
+    out[0] = '\0';
+    ASSERT_EQ_INT(squery_parse(q, strlen(q), &sq, err, sizeof(err)), SQUERY_OK);
+    store_search_req req = {.vault = vault, .q = &sq, .limit = 20};
+    store_search_hit *hits = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    int rc = store_search(e->st, &req, &hits, &n, &total);
+    squery_release(&sq);
+    ASSERT_EQ_INT(rc, STORE_OK);
+    ASSERT_EQ_INT(total, (int64_t)n);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", i ? " " : "", hits[i].path);
+    store_search_hits_free(hits, n);
+}
+
+#define EXPECT_SEARCH(q, want)                                           \
+    do {                                                                 \
+        char got_[512];                                                  \
+        CHECK_HELPER(search_paths(e, vault, (q), got_, sizeof(got_)));   \
+        if (strcmp(got_, (want)) != 0)                                   \
+            fprintf(stderr, "search %s: got \"%s\", want \"%s\"\n", (q), \
+                    got_, (want));                                       \
+        ASSERT_EQ_STR(got_, (want));                                     \
+    } while (0)
+
+/* Takes the search index back to schema version 6 (no phrase keys) with one
+ * entry written as a vaultd of that version wrote it. */
+static int search_v6(store *st, store_conn *c, void *arg) {
+    (void)arg;
+    if (store__ops(st) == &store__sqlite)
+        return store__conn_exec(
+            st, c,
+            "DROP TABLE search_fts;"
+            "CREATE VIRTUAL TABLE search_fts USING fts5(vault, title, path, body,"
+            "  prefix = '2 3 4', tokenize = 'unicode61 remove_diacritics 2');"
+            "INSERT INTO search_docs (rowid, id, vault, path, title, trashed) VALUES (1,"
+            "  'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '0123456789abcdef0123456789abcdef',"
+            "  '/Old/Fox.md', 'The quick brown fox', 0);"
+            "INSERT INTO search_fts (rowid, vault, title, path, body) VALUES (1,"
+            "  '0123456789abcdef0123456789abcdef', 'The quick brown fox', ' Old Fox md',"
+            "  'It jumps over the lazy dog, then over the Café wall.');"
+            "UPDATE schema_version SET version = 6");
+    return store__conn_exec(
+        st, c,
+        "DROP INDEX search_docs_keys;"
+        "ALTER TABLE search_docs DROP COLUMN keys;"
+        "DROP FUNCTION vault_search_keys(tsvector, text);"
+        "DROP FUNCTION vault_search_prefix_keys(tsvector);"
+        "INSERT INTO search_docs (id, vault, path, title, body, trashed, tsv, ttsv)"
+        "  SELECT 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '0123456789abcdef0123456789abcdef',"
+        "  '/Old/Fox.md', 'The quick brown fox', b, 0, t.v || to_tsvector('vault_search', b), t.v"
+        "  FROM (SELECT 'It jumps over the lazy dog, then over the Café wall.'::text AS b,"
+        "    setweight(to_tsvector('vault_search', 'The quick brown fox'), 'A') ||"
+        "    setweight(to_tsvector('vault_search', ' Old Fox md'), 'B') AS v) t;"
+        "UPDATE schema_version SET version = 6");
+}
+
+STORE_TEST(store_search_phrases_after_migration_and_edits) {
+    const char *vault = "0123456789abcdef0123456789abcdef";
+    store_txn *t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store__txn_call(t, search_v6, NULL), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    store_close(e->st);
+    e->st = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_open(e->where, &e->st, err, sizeof(err)), STORE_OK);
+
+    /* The entry written before the keys existed is found by its phrases. */
+    EXPECT_SEARCH("\"lazy dog\"", "/Old/Fox.md");
+    EXPECT_SEARCH("\"dog then over\"", "/Old/Fox.md"); /* across the comma */
+    EXPECT_SEARCH("\"the cafe wall\"", "/Old/Fox.md");
+    EXPECT_SEARCH("\"brown fox\"", "/Old/Fox.md"); /* in the title */
+    EXPECT_SEARCH("\"old fox\"", "/Old/Fox.md");   /* in the path */
+    EXPECT_SEARCH("\"dog lazy\"", "");
+    EXPECT_SEARCH("\"fox it\"", ""); /* the title's last word, the text's first */
+    EXPECT_SEARCH("\"lazy dog\" -\"brown fox\"", "");
+
+    /* New entries, with accents, digits and non-ASCII words. */
+    store_search_doc docs[2] = {
+        {.path = "/New/Naive.md",
+         .title = "Notes",
+         .text = "A naïve résumé of the Q3 plan for Zürich: 東京 café, then tea.",
+         .trashed = 0},
+        {.path = "/New/Other.md",
+         .title = "Résumé naïve",
+         .text = "plan Q3 the of tea then, Zürich for",
+         .trashed = 0},
+    };
+    memcpy(docs[0].id, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 33);
+    memcpy(docs[1].id, "cccccccccccccccccccccccccccccccc", 33);
+    memcpy(docs[0].vault, vault, 33);
+    memcpy(docs[1].vault, vault, 33);
+    ASSERT_EQ_INT(store_search_put(e->st, docs, 2), STORE_OK);
+    EXPECT_SEARCH("\"naive resume\"", "/New/Naive.md");
+    EXPECT_SEARCH("\"resume naive\"", "/New/Other.md");
+    EXPECT_SEARCH("\"q3 plan\"", "/New/Naive.md");
+    EXPECT_SEARCH("\"the Q3 plan for zurich\"", "/New/Naive.md");
+    EXPECT_SEARCH("\"then tea\"", "/New/Naive.md");
+    EXPECT_SEARCH("\"tea then\"", "/New/Other.md");
+    EXPECT_SEARCH("\"q3 pl*\"", "/New/Naive.md");
+    EXPECT_SEARCH("\"plan q3\" tea", "/New/Other.md");
+    EXPECT_SEARCH("rewr*", "");
+    EXPECT_SEARCH("tok*", ""); /* 東京 is not a prefix of anything ASCII */
+
+    /* An edit replaces the keys: the old phrase is gone, the new one found. */
+    docs[0].text = "A naïve résumé, rewritten: the plan moved to Q4.";
+    ASSERT_EQ_INT(store_search_put(e->st, docs, 1), STORE_OK);
+    EXPECT_SEARCH("\"q3 plan\"", "");
+    EXPECT_SEARCH("\"plan moved\"", "/New/Naive.md");
+    EXPECT_SEARCH("\"then tea\"", "");
+    /* Prefixes of 2 to 4 characters (keys on PostgreSQL) and longer. */
+    EXPECT_SEARCH("rewr*", "/New/Naive.md");
+    EXPECT_SEARCH("rewritte*", "/New/Naive.md");
+    EXPECT_SEARCH("Q4*", "/New/Naive.md");
+    EXPECT_SEARCH("zur*", "/New/Other.md"); /* Zürich left Naive.md's text */
+    EXPECT_SEARCH("zu*", "/New/Other.md");
+    EXPECT_SEARCH("zur* -tea", "");
 }
