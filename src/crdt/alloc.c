@@ -165,6 +165,12 @@ void yalloc_reserve_end(void) {
     if (!r->live) reserve_drop(r);
 }
 
+int yalloc_in_reserve(const void *p) {
+    yhdr h;
+    memcpy(&h, (const unsigned char *)p - YALLOC_HDR, sizeof h);
+    return h.res != NULL;
+}
+
 char *ystrndup(const char *s, size_t n) {
     char *d = ymalloc(n + 1);
     if (!d) return NULL;

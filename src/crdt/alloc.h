@@ -46,6 +46,9 @@ void *ymalloc(size_t n);
 void *ycalloc(size_t n, size_t size);
 /* Resizes p to n bytes; returns NULL and leaves p valid on failure. */
 void *yrealloc(void *p, size_t n);
+/* Whether p (from ymalloc/ycalloc/yrealloc) was carved from a reserve:
+ * such a block must be given back with yfree soon, not kept for reuse. */
+int yalloc_in_reserve(const void *p);
 /* Copies s (n bytes) into a new NUL-terminated block; NULL when out of memory. */
 char *ystrndup(const char *s, size_t n);
 

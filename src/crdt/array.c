@@ -36,11 +36,11 @@ static int insert_ref(struct ytxn *txn, struct ytype *a, uint64_t index, size_t 
         return Y_OK;
     }
     uint64_t start_index = index;
-    ymarker *m = ymarker_find(a, index);
-    yitem *n = a->start;
-    if (m) {
-        n = m->p;
-        index -= m->index;
+    yitem *n = a->start, *mp;
+    uint64_t mindex;
+    if (ymarker_find(a, index, &mp, &mindex)) {
+        n = mp;
+        index -= mindex;
         if (index == 0) {
             n = prev_live(n);
             index += (n && yitem_live(n)) ? n->len : 0;
@@ -144,11 +144,11 @@ static int yarray_delete_impl(ytxn *txn, ytype *a, size_t index, size_t len) {
     if (index > a->length || len > a->length - index) return Y_ERR_RANGE;
     if (!len) return Y_OK;
     uint64_t start_index = index, left = len, idx = index;
-    ymarker *m = ymarker_find(a, idx);
-    yitem *n = a->start;
-    if (m) {
-        n = m->p;
-        idx -= m->index;
+    yitem *n = a->start, *mp;
+    uint64_t mindex;
+    if (ymarker_find(a, idx, &mp, &mindex)) {
+        n = mp;
+        idx -= mindex;
     }
     for (; n && idx > 0; n = n->right) {
         if (!yitem_live(n)) continue;
@@ -182,11 +182,11 @@ int yarray_get(const ytype *ca, size_t index, yvalue *out) {
     if (index >= ca->length) return Y_ERR_RANGE;
     struct ytype *a = (struct ytype *)(uintptr_t)ca;
     uint64_t idx = index;
-    ymarker *m = ymarker_find(a, idx);
-    yitem *n = a->start;
-    if (m) {
-        n = m->p;
-        idx -= m->index;
+    yitem *n = a->start, *mp;
+    uint64_t mindex;
+    if (ymarker_find(a, idx, &mp, &mindex)) {
+        n = mp;
+        idx -= mindex;
     }
     for (; n; n = n->right) {
         if (!yitem_live(n)) continue;

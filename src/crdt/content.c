@@ -5,6 +5,8 @@
  * Invariants
  *  - Strings are kept as UTF-16 code units so that positions (which Yjs
  *    counts in UTF-16) index them directly; the item's len is their count.
+ *    Up to YSTR_INLINE units live inside the content (inl), more in an
+ *    allocated array; read them through ycontent_units.
  *    A split inside a surrogate pair replaces both halves by U+FFFD, as
  *    Yjs's ContentString.splice does.
  *  - Any/JSON contents own one value per clock unit; JSON, Embed and Format
@@ -21,7 +23,7 @@
 void ycontent_release(ycontent *c, uint64_t len) {
     switch (c->kind) {
     case YC_STRING:
-        yfree(c->u.str.u);
+        if (!c->inl) yfree(c->u.str.u);
         break;
     case YC_ANY:
         for (uint64_t i = 0; i < len; i++) yany_release(&c->u.any.v[i]);
@@ -69,15 +71,22 @@ int ycontent_splice(ycontent *c, uint64_t len, uint64_t offset, ycontent *right)
     case YC_DELETED:
         return Y_OK;
     case YC_STRING: {
-        uint16_t *u = ymalloc(rn * sizeof *u);
-        if (!u) return Y_ERR_NOMEM;
-        memcpy(u, c->u.str.u + off, rn * sizeof *u);
-        if (off > 0 && is_high(c->u.str.u[off - 1])) {
-            c->u.str.u[off - 1] = 0xfffd;
+        uint16_t *src = ycontent_units(c);
+        uint16_t *u;
+        if (rn <= YSTR_INLINE) {
+            u = right->u.inl;
+            right->inl = true;
+        } else {
+            u = ymalloc(rn * sizeof *u);
+            if (!u) return Y_ERR_NOMEM;
+            right->u.str.u = u;
+            right->u.str.cap = rn;
+        }
+        memcpy(u, src + off, rn * sizeof *u);
+        if (off > 0 && is_high(src[off - 1])) {
+            src[off - 1] = 0xfffd;
             u[0] = 0xfffd;
         }
-        right->u.str.u = u;
-        right->u.str.cap = rn;
         return Y_OK;
     }
     case YC_ANY: {
@@ -120,14 +129,32 @@ bool ycontent_merge(ycontent *l, uint64_t llen, ycontent *r, uint64_t rlen, int 
     case YC_DELETED:
         return true;
     case YC_STRING: {
-        void *p = l->u.str.u;
-        if (grow(&p, &l->u.str.cap, ln + rn, sizeof(uint16_t))) {
-            *err = Y_ERR_NOMEM;
-            return false;
+        if (l->inl && ln + rn <= YSTR_INLINE) {
+            memcpy(l->u.inl + ln, ycontent_units(r), rn * sizeof(uint16_t));
+        } else {
+            if (l->inl) {
+                /* moves out of the item: the array replaces the inline units */
+                size_t cap = 0;
+                void *p = NULL;
+                if (grow(&p, &cap, ln + rn, sizeof(uint16_t))) {
+                    *err = Y_ERR_NOMEM;
+                    return false;
+                }
+                memcpy(p, l->u.inl, ln * sizeof(uint16_t));
+                l->inl = false;
+                l->u.str.u = p;
+                l->u.str.cap = cap;
+            } else {
+                void *p = l->u.str.u;
+                if (grow(&p, &l->u.str.cap, ln + rn, sizeof(uint16_t))) {
+                    *err = Y_ERR_NOMEM;
+                    return false;
+                }
+                l->u.str.u = p;
+            }
+            memcpy(l->u.str.u + ln, ycontent_units(r), rn * sizeof(uint16_t));
         }
-        l->u.str.u = p;
-        memcpy(l->u.str.u + ln, r->u.str.u, rn * sizeof(uint16_t));
-        yfree(r->u.str.u);
+        if (!r->inl) yfree(r->u.str.u);
         break;
     }
     case YC_ANY: {
@@ -216,6 +243,16 @@ static size_t utf8_to_utf16(const char *s, size_t n, uint16_t *units) {
     size_t k = 0;
     for (size_t i = 0; i < n;) {
         uint32_t c = p[i];
+        if (c < 0x80 && i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, sizeof w);
+            if ((w & 0x8080808080808080ULL) == 0) { /* eight ASCII bytes */
+                for (size_t j = 0; j < 8; j++) units[k + j] = p[i + j];
+                k += 8;
+                i += 8;
+                continue;
+            }
+        }
         if (c < 0x80) {
             i += 1;
         } else if (c < 0xe0) {
@@ -242,7 +279,15 @@ static size_t utf8_to_utf16(const char *s, size_t n, uint16_t *units) {
 
 int ycontent_from_utf8(ycontent *c, const char *s, size_t n, uint64_t *len) {
     size_t units = yutf8_utf16_len(s, n);
-    uint16_t *u = ymalloc((units ? units : 1) * sizeof *u);
+    if (units <= YSTR_INLINE) {
+        memset(c, 0, sizeof *c);
+        c->kind = YC_STRING;
+        c->inl = true;
+        utf8_to_utf16(s, n, c->u.inl);
+        *len = units;
+        return Y_OK;
+    }
+    uint16_t *u = ymalloc(units * sizeof *u);
     if (!u) return Y_ERR_NOMEM;
     utf8_to_utf16(s, n, u);
     memset(c, 0, sizeof *c);
@@ -270,7 +315,7 @@ int ycontent_write(ybuf *b, const ycontent *c, uint64_t len, uint64_t offset) {
     case YC_BINARY:
         return ybuf_varbytes(b, c->u.bin.p, c->u.bin.n);
     case YC_STRING: {
-        const uint16_t *u = c->u.str.u + off;
+        const uint16_t *u = ycontent_units(c) + off;
         ybuf_varuint(b, yutf16_utf8_len(u, n - off));
         return yutf16_append_utf8(b, u, n - off);
     }

@@ -22,8 +22,8 @@
 
 #include "doc_int.h"
 
-static void yref_release(yref *r) {
-    if (r->item) yitem_free(r->item);
+static void yref_release(ydoc *doc, yref *r) {
+    if (r->item) yitem_free(doc, r->item);
     yfree(r->parent_name);
     ykey_free(r->psub);
     memset(r, 0, sizeof *r);
@@ -31,7 +31,7 @@ static void yref_release(yref *r) {
 
 void yupd_release(yupd *u) {
     for (size_t i = 0; i < u->n; i++) {
-        for (size_t k = 0; k < u->c[i].n; k++) yref_release(&u->c[i].r[k]);
+        for (size_t k = 0; k < u->c[i].n; k++) yref_release(u->doc, &u->c[i].r[k]);
         yfree(u->c[i].r);
     }
     yfree(u->c);
@@ -49,7 +49,7 @@ static int read_id(yreader *r, yid *id) {
 /* Reads one item struct (info already read). */
 static int read_item(yreader *r, ydoc *doc, uint8_t info, yref *ref) {
     int rc;
-    yitem *it = yitem_alloc();
+    yitem *it = yitem_alloc(doc); /* from the free list merges fill */
     if (!it) return Y_ERR_NOMEM;
     ref->item = it;
     it->id = ref->id;
@@ -128,6 +128,7 @@ static int read_update(ydoc *doc, const uint8_t *p, size_t n, yupd *u) {
     int rc = Y_ERR_MALFORMED;
     uint64_t nclients;
     memset(u, 0, sizeof *u);
+    u->doc = doc;
     yreader_init(&r, p, n);
     if (yread_varuint(&r, &nclients) || nclients > yreader_left(&r) / 3) return Y_ERR_MALFORMED;
     if (nclients) {
@@ -143,7 +144,7 @@ static int read_update(ydoc *doc, const uint8_t *p, size_t n, yupd *u) {
         for (size_t k = 0; k < u->n; k++)
             if (u->c[k].client == client) rc_ = &u->c[k]; /* a repeated client replaces the earlier one, as in Yjs */
         if (rc_) {
-            for (size_t k = 0; k < rc_->n; k++) yref_release(&rc_->r[k]);
+            for (size_t k = 0; k < rc_->n; k++) yref_release(doc, &rc_->r[k]);
             yfree(rc_->r);
             memset(rc_, 0, sizeof *rc_);
         } else {
@@ -329,7 +330,7 @@ static yrefclient *next_target(integ *g) {
 static int integrate_ref(struct ytxn *txn, yref *ref, uint64_t offset) {
     yitem *it = ref->item;
     if (ref->kind == YREF_GC) {
-        it = yitem_alloc();
+        it = yitem_alloc(txn->doc);
         if (!it) return Y_ERR_NOMEM;
         it->id = ref->id;
         it->len = ref->len;
@@ -337,7 +338,7 @@ static int integrate_ref(struct ytxn *txn, yref *ref, uint64_t offset) {
     }
     int rc = yitem_integrate(txn, it, offset);
     if (rc) {
-        if (ref->kind == YREF_GC) yfree(it);
+        if (ref->kind == YREF_GC) yitem_free(txn->doc, it);
         return rc;
     }
     ref->item = NULL;
@@ -351,6 +352,7 @@ static int integrate_upd(struct ytxn *txn, yupd *u, yupd *rest, yid **miss, size
     int err = Y_OK;
     memset(&g, 0, sizeof g);
     memset(rest, 0, sizeof *rest);
+    rest->doc = u->doc;
     if (!u->n) return Y_OK;
     g.txn = txn;
     g.u = u;
@@ -513,14 +515,14 @@ static int apply_ds(struct ytxn *txn, const yds *ds, yds *unapplied) {
                 if (rc) return rc;
             }
             size_t idx = yclient_find(c, clock);
-            yitem *st = c->s[idx];
+            yitem *st = yclient_at(c, idx);
             if (!yitem_deleted(st) && st->id.clock < clock) {
                 rc = yitem_split_at(txn, c, idx, clock - st->id.clock);
                 if (rc) return rc;
                 idx++;
             }
             while (idx < c->n) {
-                st = c->s[idx++];
+                st = yclient_at(c, idx++);
                 if (st->id.clock >= end) break;
                 if (!yitem_deleted(st)) {
                     if (end < st->id.clock + st->len) {

@@ -33,6 +33,7 @@ ydoc *ydoc_new(const ydoc_options *opt) {
     doc->gc = opt ? opt->gc : true;
     ystore_init(&doc->store);
     yds_init(&doc->pending_ds);
+    ybuf_init(&doc->ubuf, YBUF_NO_LIMIT);
     return doc;
 }
 
@@ -55,6 +56,8 @@ void ydoc_free(ydoc *doc) {
     yfree(doc->txn.changed);
     yfree(doc->txn.before);
     yds_release(&doc->txn.ds);
+    ybuf_release(&doc->ubuf);
+    yitem_chunks_free(doc);
     yfree(doc);
 }
 
@@ -69,12 +72,12 @@ ytype *ydoc_get(ydoc *doc, const char *name, ytype_kind kind) {
     if (!t) return NULL;
     if (t->kind_known) return t->kind == kind ? t : NULL;
     bool markers = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
-    if (markers && !t->markers && !(t->markers = ycalloc(YMARKER_MAX, sizeof *t->markers)))
+    if (markers && !t->markers && !(t->markers = ymarkers_new()))
         return NULL; /* out of memory: the root stays untyped */
     t->kind = (uint8_t)kind;
     t->kind_known = true;
     t->markers_on = markers;
-    t->nmarkers = 0;
+    ymarker_clear(t);
     return t;
 }
 

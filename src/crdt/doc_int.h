@@ -50,13 +50,18 @@ enum {
     YC_DOC = 9
 };
 
+/* UTF-16 units a string content holds inside the item (no allocation). */
+#define YSTR_INLINE 16
+
 typedef struct ycontent {
     uint8_t kind;
+    bool inl; /* YC_STRING: the units are in u.inl, not in u.str.u */
     union {
         struct {
             uint16_t *u;
             size_t cap;
         } str; /* item len UTF-16 units */
+        uint16_t inl[YSTR_INLINE]; /* a short string (most typed text) */
         struct {
             yany *v;
             size_t cap;
@@ -109,8 +114,15 @@ struct yitem {
     struct ytype *parent;
     const char *psub; /* map key (a ykey interned in the parent's map); NULL in lists */
     uint8_t flags;
+    uint8_t mcount; /* search markers pointing at this item (type.c) */
+    bool pooled;    /* lives in a chunk of its document (item.c), not a block of its own */
     ycontent content;
 };
+
+/* The UTF-16 units of a YC_STRING content (inline or allocated). */
+static inline uint16_t *ycontent_units(const ycontent *c) {
+    return c->inl ? (uint16_t *)(uintptr_t)c->u.inl : c->u.str.u;
+}
 
 static inline bool yitem_deleted(const yitem *it) {
     return (it->flags & (YF_DELETED | YF_GC)) != 0;
@@ -122,13 +134,27 @@ static inline bool yitem_live(const yitem *it) { return !yitem_deleted(it) && yi
 
 /* ---- shared types -------------------------------------------------------- */
 
-typedef struct ymarker {
-    yitem *p;
-    uint64_t index;
-    uint64_t ts;
-} ymarker;
+#define YMARKER_MAX 80 /* a multiple of 8: the scans read 8 indexes at once */
 
-#define YMARKER_MAX 80
+/* A type's search markers, as arrays, because every edit scans all the
+ * indexes (type.c): marker k points at item p[k] at list index i32[k]
+ * ("narrow": every index and length involved at most ymarker_narrow_max,
+ * so that differences fit in 32 bits and eight indexes fit a 256-bit
+ * vector) or, once the type grew beyond that, i64[k] ("wide"), and was
+ * last used at ts[k]. Narrow slots past nmarkers hold a sentinel the scans
+ * never pick nor move (ymarkers_new, type.c). */
+typedef struct ymarkers {
+    _Alignas(16) int32_t i32[YMARKER_MAX];
+    uint64_t i64[YMARKER_MAX];
+    uint64_t ts[YMARKER_MAX];
+    yitem *p[YMARKER_MAX];
+    bool wide;
+} ymarkers;
+
+/* The largest index (and type length) the narrow form holds: 2^29 by
+ * default, so that an index plus a length stays below 2^31; tests lower it
+ * to exercise the wide form on small documents. */
+extern uint64_t ymarker_narrow_max;
 
 typedef struct ymapent {
     char *key; /* owned, a ykey (length-prefixed); NULL: empty slot */
@@ -157,17 +183,15 @@ struct ytype {
     uint64_t length; /* live countable units */
     ymapent *map;
     size_t map_n, map_cap;
-    /* YMARKER_MAX slots, allocated with the type when it can use markers
-     * (text, array, XML text); NULL for maps, which never do. */
-    ymarker *markers;
+    /* Allocated with the type when it can use markers (text, array, XML
+     * text); NULL for maps, which never do. */
+    ymarkers *markers;
     size_t nmarkers;
     /* false guarantees that every marker's item is live and has YF_MARKER
      * set, so ymarker_update may skip Yjs's walk over the markers' items
      * (it would change nothing). Set by anything that may break that. */
     bool markers_dirty;
-    /* false guarantees that no two markers point at the same item, so
-     * clearing a marker's flag cannot unflag another marker's item. */
-    bool markers_share;
+    uint64_t mclock; /* the markers' timestamp counter */
     /* Index of this type in the running transaction's `changed` array, valid
      * only while changed[chidx].type == this type (see ytxn_add_changed). */
     size_t chidx;
@@ -175,11 +199,36 @@ struct ytype {
 
 /* ---- store and delete sets ---------------------------------------------- */
 
+/* A client's structs, sorted by clock, in a gap buffer: an item split or a
+ * merge in the middle of a long array moves only the slots between the gap
+ * and the edit (edits are close together), not the whole tail. Logical
+ * index i is slot i below the gap and slot i + gl from it on; slots
+ * [g, g + gl) are the gap (gl == 0: no gap, g is meaningless), slots
+ * [n + gl, cap) are free. Read through yclient_at/yclient_last, change
+ * through yclient_insert/yclient_remove only. */
+typedef struct yslot {
+    uint64_t clock; /* it->id.clock (never changes while it is stored), so
+                       that searching by clock reads one array */
+    yitem *it;
+} yslot;
+
 typedef struct yclient {
     uint64_t client;
-    yitem **s;
+    yslot *s;
     size_t n, cap;
+    size_t g, gl;
 } yclient;
+
+/* The struct at logical index i < c->n. */
+static inline yitem *yclient_at(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl].it; }
+/* The newest struct (c->n > 0). */
+static inline yitem *yclient_last(const yclient *c) { return yclient_at(c, c->n - 1); }
+/* The client's state: the clock after its newest struct (0 without one). */
+static inline uint64_t yclient_state(const yclient *c) {
+    if (!c->n) return 0;
+    const yitem *l = yclient_last(c);
+    return l->id.clock + l->len;
+}
 
 typedef struct ystore {
     yclient *c; /* in order of first appearance (JS Map insertion order) */
@@ -201,6 +250,7 @@ typedef struct ydsclient {
 typedef struct yds {
     ydsclient *c;
     size_t n, cap;
+    size_t nalloc; /* slots c[0..nalloc) own their range arrays (kept by yds_clear) */
 } yds;
 
 /* ---- decoded updates ------------------------------------------------------ */
@@ -231,6 +281,7 @@ typedef struct yupd {
     yrefclient *c;
     size_t n, cap;
     yds ds;
+    ydoc *doc; /* whose items the refs hold (given back on release) */
 } yupd;
 
 /* ---- transactions and the document ---------------------------------------- */
@@ -253,7 +304,7 @@ struct ytxn {
     const void *origin;
     bool local;
     uint64_t *before; /* state of store client i at the start (YSTATE_NONE: no struct) */
-    size_t nbefore;
+    size_t nbefore, bcap;
     yds ds;
     yid *merge; /* ids of structs to try merging at cleanup (_mergeStructs) */
     size_t nmerge, mcap;
@@ -293,7 +344,20 @@ struct ydoc {
     yobserver *obs;
     size_t nobs, obscap;
     int next_obs_id;
+    ybuf ubuf; /* the buffer each transaction's update is written to */
+    /* The document's items live in chunks it allocates (8, 16, ... up to
+     * 512 items each, newest first, freed by ydoc_free): no allocation
+     * header per item, and items made together lie together. Freed items
+     * go to free_items (linked through `right`) for reuse: typing creates
+     * an item per keystroke that the cleanup merges into its left
+     * neighbour and frees. */
+    struct yitem_chunk *chunks;
+    size_t chunk_used, chunk_cap; /* items handed out from the newest chunk, its size */
+    yitem *free_items;
 };
+
+/* Above this capacity the update buffer is freed after use, not kept. */
+#define YDOC_UBUF_KEEP (64 * 1024)
 
 /* ---- store.c ------------------------------------------------------------ */
 void ystore_init(ystore *s);
@@ -302,13 +366,20 @@ yclient *ystore_client(const ystore *s, uint64_t client);
 int ystore_client_add(ystore *s, uint64_t client, yclient **out);
 uint64_t ystore_state(const ystore *s, uint64_t client);
 size_t yclient_find(const yclient *c, uint64_t clock); /* clock < state */
+/* Inserts it at logical index at; fails only when no slot was reserved. */
 int yclient_insert(yclient *c, size_t at, yitem *it);
+/* Drops logical indexes [from, to) from the array (frees nothing). */
+void yclient_remove(yclient *c, size_t from, size_t to);
+/* Makes room for `extra` more structs, so that as many yclient_insert calls
+ * cannot fail. */
 int yclient_reserve(yclient *c, size_t extra);
 int ystore_add(ystore *s, yitem *it);        /* appends: it->id.clock == state */
 yitem *ystore_find(const ystore *s, yid id); /* NULL when absent */
 
 void yds_init(yds *d);
 void yds_release(yds *d);
+/* Empties d but keeps its arrays for the next use (a transaction's). */
+void yds_clear(yds *d);
 int yds_add(yds *d, uint64_t client, uint64_t clock, uint64_t len);
 void yds_sort_merge(yds *d);
 bool yds_contains(const yds *d, yid id); /* d sorted and merged */
@@ -337,7 +408,12 @@ struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known);
 void ytype_free(struct ytype *t);
 ymapent *ytype_map_find(const struct ytype *t, const char *key, size_t len);
 int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out);
-ymarker *ymarker_find(struct ytype *t, uint64_t index);
+/* Yjs's findMarker: the marker to start a search for index from, moved or
+ * placed as Yjs does; false when the type uses none (then search from the
+ * start). *p and *pindex: its item and that item's index. */
+bool ymarker_find(struct ytype *t, uint64_t index, yitem **p, uint64_t *pindex);
+/* A type's marker arrays, with no marker; NULL when out of memory. */
+ymarkers *ymarkers_new(void);
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len);
 void ymarker_on_merge(yitem *left, yitem *right);
 void ymarker_clear(struct ytype *t);
@@ -345,8 +421,15 @@ void ymarker_clear(struct ytype *t);
 void ymarker_on_delete(struct ytype *t, const yitem *it);
 
 /* ---- item.c ------------------------------------------------------------- */
-yitem *yitem_alloc(void);
-void yitem_free(yitem *it);
+/* A zeroed item: with doc, one of doc's (its free list, else its newest
+ * chunk); without, a block of its own. NULL when out of memory. */
+yitem *yitem_alloc(ydoc *doc);
+/* Releases the item's content, then the item: a block of its own is
+ * freed; a document's item goes back to doc's free list, or, without doc
+ * (the document is being freed), stays in its chunk. */
+void yitem_free(ydoc *doc, yitem *it);
+/* Frees doc's item chunks (ydoc_free, after every item was released). */
+void yitem_chunks_free(ydoc *doc);
 yitem *ytxn_clean_start(struct ytxn *txn, yid id);
 yitem *ytxn_clean_end(struct ytxn *txn, yid id);
 int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff);
@@ -376,7 +459,9 @@ uint64_t ydoc_random_client_id(void); /* a random 32-bit id, as Yjs picks */
 int yenc_ds(ybuf *b, const yds *ds);
 int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *sv_clients,
                          const uint64_t *sv_clocks, size_t nsv);
-int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len);
+/* Appends the transaction's update to b; *any is false (nothing written)
+ * when the transaction changed nothing. */
+int yenc_txn_update(const struct ytxn *txn, ybuf *b, bool *any);
 /* Encodes not yet integrated refs as one update (gaps as Skip structs). */
 int yenc_refs_update(const yupd *p, uint8_t **out, size_t *len);
 int ysv_decode(const uint8_t *p, size_t n, uint64_t **clients, uint64_t **clocks, size_t *count);

@@ -53,13 +53,14 @@ static int write_struct(ybuf *b, const yitem *it, uint64_t offset) {
 }
 
 static int write_client(ybuf *b, const yclient *c, uint64_t clock) {
-    if (clock < c->s[0]->id.clock) clock = c->s[0]->id.clock;
+    uint64_t first = yclient_at(c, 0)->id.clock;
+    if (clock < first) clock = first;
     size_t start = yclient_find(c, clock);
     ybuf_varuint(b, c->n - start);
     ybuf_varuint(b, c->client);
     ybuf_varuint(b, clock);
-    write_struct(b, c->s[start], clock - c->s[start]->id.clock);
-    for (size_t i = start + 1; i < c->n; i++) write_struct(b, c->s[i], 0);
+    write_struct(b, yclient_at(c, start), clock - yclient_at(c, start)->id.clock);
+    for (size_t i = start + 1; i < c->n; i++) write_struct(b, yclient_at(c, i), 0);
     return b->err;
 }
 
@@ -73,8 +74,26 @@ static int cmp_cc_desc(const void *a, const void *b) {
     return x->c->client < y->c->client ? 1 : x->c->client > y->c->client ? -1 : 0;
 }
 
+/* Sorts up to a few entries by descending client without qsort's overhead
+ * (a transaction's update usually names one client). */
+static void sort_cc_desc(cc *l, size_t n) {
+    if (n > 8) {
+        qsort(l, n, sizeof *l, cmp_cc_desc);
+        return;
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && l[j - 1].c->client < l[j].c->client; j--) {
+            cc x = l[j];
+            l[j] = l[j - 1];
+            l[j - 1] = x;
+        }
+}
+
+#define YENC_LOCAL 16 /* clients handled with arrays on the stack */
+
 int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *svc, const uint64_t *svk, size_t nsv) {
-    cc *list = ymalloc((s->n ? s->n : 1) * sizeof *list);
+    cc local[YENC_LOCAL];
+    cc *list = s->n <= YENC_LOCAL ? local : ymalloc(s->n * sizeof *list);
     if (!list) {
         ybuf_release(b);
         b->err = Y_ERR_NOMEM;
@@ -84,7 +103,7 @@ int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *svc, const ui
     for (size_t i = 0; i < s->n; i++) {
         const yclient *c = &s->c[i];
         if (!c->n) continue;
-        uint64_t state = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
+        uint64_t state = yclient_state(c);
         uint64_t from = 0;
         bool known = false;
         for (size_t k = 0; k < nsv; k++)
@@ -100,10 +119,10 @@ int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *svc, const ui
             n++;
         }
     }
-    qsort(list, n, sizeof *list, cmp_cc_desc);
+    sort_cc_desc(list, n);
     ybuf_varuint(b, n);
     for (size_t i = 0; i < n; i++) write_client(b, list[i].c, list[i].clock);
-    yfree(list);
+    if (list != local) yfree(list);
     return b->err;
 }
 
@@ -117,14 +136,15 @@ static int cmp_ds_desc(const void *a, const void *b) {
 }
 
 int yenc_ds(ybuf *b, const yds *ds) {
-    dsref *l = ymalloc((ds->n ? ds->n : 1) * sizeof *l);
+    dsref local[YENC_LOCAL];
+    dsref *l = ds->n <= YENC_LOCAL ? local : ymalloc(ds->n * sizeof *l);
     if (!l) {
         ybuf_release(b);
         b->err = Y_ERR_NOMEM;
         return Y_ERR_NOMEM;
     }
     for (size_t i = 0; i < ds->n; i++) l[i].c = &ds->c[i];
-    qsort(l, ds->n, sizeof *l, cmp_ds_desc);
+    if (ds->n > 1) qsort(l, ds->n, sizeof *l, cmp_ds_desc);
     ybuf_varuint(b, ds->n);
     for (size_t i = 0; i < ds->n; i++) {
         const ydsclient *c = l[i].c;
@@ -135,28 +155,31 @@ int yenc_ds(ybuf *b, const yds *ds) {
             ybuf_varuint(b, c->r[k].len);
         }
     }
-    yfree(l);
+    if (l != local) yfree(l);
     return b->err;
 }
 
-int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len) {
+int yenc_txn_update(const struct ytxn *txn, ybuf *b, bool *any) {
     const ystore *s = &txn->doc->store;
     bool changed = txn->ds.n > 0;
     for (size_t i = 0; i < s->n && !changed; i++) {
         const yclient *c = &s->c[i];
         if (!c->n) continue;
-        uint64_t st = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
+        uint64_t st = yclient_state(c);
         if (i >= txn->nbefore || st != txn->before[i]) changed = true;
     }
-    *out = NULL;
-    *len = 0;
+    *any = changed;
     if (!changed) return Y_OK;
-    uint64_t *svc = ymalloc((txn->nbefore ? txn->nbefore : 1) * sizeof *svc);
-    uint64_t *svk = ymalloc((txn->nbefore ? txn->nbefore : 1) * sizeof *svk);
-    if (!svc || !svk) {
-        yfree(svc);
-        yfree(svk);
-        return Y_ERR_NOMEM;
+    uint64_t lc[YENC_LOCAL] = {0}, lk[YENC_LOCAL] = {0};
+    uint64_t *svc = lc, *svk = lk;
+    if (txn->nbefore > YENC_LOCAL) {
+        svc = ymalloc(txn->nbefore * sizeof *svc);
+        svk = ymalloc(txn->nbefore * sizeof *svk);
+        if (!svc || !svk) {
+            yfree(svc);
+            yfree(svk);
+            return Y_ERR_NOMEM;
+        }
     }
     size_t nsv = 0;
     for (size_t i = 0; i < txn->nbefore; i++) {
@@ -164,13 +187,13 @@ int yenc_txn_update(const struct ytxn *txn, uint8_t **out, size_t *len) {
         svc[nsv] = s->c[i].client;
         svk[nsv++] = txn->before[i];
     }
-    ybuf b;
-    ybuf_init(&b, YBUF_NO_LIMIT);
-    yenc_clients_structs(&b, s, svc, svk, nsv);
-    yenc_ds(&b, &txn->ds);
-    yfree(svc);
-    yfree(svk);
-    return ybuf_detach(&b, out, len);
+    yenc_clients_structs(b, s, svc, svk, nsv);
+    yenc_ds(b, &txn->ds);
+    if (svc != lc) {
+        yfree(svc);
+        yfree(svk);
+    }
+    return b->err;
 }
 
 int ysv_decode(const uint8_t *p, size_t n, uint64_t **clients, uint64_t **clocks, size_t *count) {
@@ -208,7 +231,7 @@ static int write_sv(ybuf *b, const ystore *s) {
     for (size_t i = 0; i < s->n; i++) {
         if (!s->c[i].n) continue;
         list[n].c = &s->c[i];
-        list[n].clock = s->c[i].s[s->c[i].n - 1]->id.clock + s->c[i].s[s->c[i].n - 1]->len;
+        list[n].clock = yclient_state(&s->c[i]);
         n++;
     }
     qsort(list, n, sizeof *list, cmp_cc_desc);

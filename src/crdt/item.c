@@ -14,12 +14,62 @@
 
 #include "doc_int.h"
 
-yitem *yitem_alloc(void) { return ycalloc(1, sizeof(yitem)); }
+struct yitem_chunk {
+    struct yitem_chunk *next;
+    yitem items[];
+};
 
-void yitem_free(yitem *it) {
+#define YCHUNK_FIRST 8
+#define YCHUNK_MAX 512
+
+yitem *yitem_alloc(ydoc *doc) {
+    if (!doc) return ycalloc(1, sizeof(yitem));
+    yitem *it = doc->free_items;
+    if (it) {
+        doc->free_items = it->right;
+    } else {
+        if (doc->chunk_used == doc->chunk_cap) {
+            size_t cap = doc->chunk_cap ? doc->chunk_cap * 2 : YCHUNK_FIRST;
+            if (cap > YCHUNK_MAX) cap = YCHUNK_MAX;
+            struct yitem_chunk *ch = ymalloc(sizeof *ch + cap * sizeof(yitem));
+            if (ch && yalloc_in_reserve(ch)) {
+                /* a chunk would keep an out-of-memory reserve alive until
+                 * the document goes: take a single item instead */
+                yfree(ch);
+                ch = NULL;
+            }
+            if (!ch) return ycalloc(1, sizeof(yitem));
+            ch->next = doc->chunks;
+            doc->chunks = ch;
+            doc->chunk_cap = cap;
+            doc->chunk_used = 0;
+        }
+        it = &doc->chunks->items[doc->chunk_used++];
+    }
+    memset(it, 0, sizeof *it);
+    it->pooled = true;
+    return it;
+}
+
+void yitem_free(ydoc *doc, yitem *it) {
     if (!it) return;
     if (!(it->flags & YF_GC)) ycontent_release(&it->content, it->len);
-    yfree(it);
+    if (!it->pooled) {
+        yfree(it);
+    } else if (doc) {
+        it->right = doc->free_items;
+        doc->free_items = it;
+    }
+}
+
+void yitem_chunks_free(ydoc *doc) {
+    while (doc->chunks) {
+        struct yitem_chunk *next = doc->chunks->next;
+        yfree(doc->chunks);
+        doc->chunks = next;
+    }
+    doc->free_items = NULL;
+    doc->chunk_used = doc->chunk_cap = 0;
 }
 
 yid yitem_last_id(const yitem *it) {
@@ -33,14 +83,14 @@ static bool id_eq(const yid *a, const yid *b) {
 }
 
 int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
-    yitem *l = c->s[idx];
+    yitem *l = yclient_at(c, idx);
     int rc = yclient_reserve(c, 1);
     if (rc) return rc;
-    yitem *r = yitem_alloc();
+    yitem *r = yitem_alloc(txn ? txn->doc : NULL);
     if (!r) return Y_ERR_NOMEM;
     rc = ycontent_splice(&l->content, l->len, diff, &r->content);
     if (rc) {
-        yfree(r);
+        yitem_free(txn ? txn->doc : NULL, r); /* r's content is empty */
         return rc;
     }
     r->id.client = l->id.client;
@@ -69,14 +119,14 @@ int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
 yitem *ytxn_clean_start(struct ytxn *txn, yid id) {
     yclient *c = ystore_client(&txn->doc->store, id.client);
     size_t idx = yclient_find(c, id.clock);
-    yitem *s = c->s[idx];
+    yitem *s = yclient_at(c, idx);
     if (s->id.clock < id.clock && !(s->flags & YF_GC)) {
         int rc = yitem_split_at(txn, c, idx, id.clock - s->id.clock);
         if (rc) {
             if (!txn->err) txn->err = rc;
             return NULL;
         }
-        return c->s[idx + 1];
+        return yclient_at(c, idx + 1);
     }
     return s;
 }
@@ -84,7 +134,7 @@ yitem *ytxn_clean_start(struct ytxn *txn, yid id) {
 yitem *ytxn_clean_end(struct ytxn *txn, yid id) {
     yclient *c = ystore_client(&txn->doc->store, id.client);
     size_t idx = yclient_find(c, id.clock);
-    yitem *s = c->s[idx];
+    yitem *s = yclient_at(c, idx);
     if (id.clock != s->id.clock + s->len - 1 && !(s->flags & YF_GC)) {
         int rc = yitem_split_at(txn, c, idx, id.clock - s->id.clock + 1);
         if (rc) {
@@ -187,7 +237,7 @@ static void content_integrate(struct ytxn *txn, ydoc *doc, yitem *it) {
         ytxn_add_delete(txn, it->id.client, it->id.clock, it->len);
     } else if (it->content.kind == YC_FORMAT) {
         it->parent->markers_on = false;
-        it->parent->nmarkers = 0;
+        ymarker_clear(it->parent);
         it->parent->has_formatting = true;
     }
 }
@@ -273,7 +323,7 @@ int yitem_integrate(struct ytxn *txn, yitem *it, uint64_t offset) {
 int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yitem *right,
                        const char *psub, ycontent *content, uint64_t len, yitem **out) {
     ydoc *doc = txn->doc;
-    yitem *it = yitem_alloc();
+    yitem *it = yitem_alloc(doc);
     if (!it) return Y_ERR_NOMEM;
     it->id.client = doc->client_id;
     it->id.clock = ystore_state(&doc->store, doc->client_id);
@@ -295,7 +345,7 @@ int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yite
     if (rc) {
         /* nothing was linked: hand the content back to the caller */
         memset(&it->content, 0, sizeof it->content);
-        yfree(it);
+        yitem_free(doc, it);
         return rc;
     }
     memset(content, 0, sizeof *content);
@@ -474,7 +524,7 @@ static void gc_type_tree(struct ytype *root) {
         yfree(t->map);
         t->map = NULL;
         t->map_cap = t->map_n = 0;
-        t->nmarkers = 0;
+        ymarker_clear(t);
         t->length = 0;
     }
     if (st != local) yfree(st);

@@ -78,7 +78,7 @@ int ybuf_u8(ybuf *b, uint8_t v) {
     return ybuf_put(b, &v, 1);
 }
 
-int ybuf_varuint(ybuf *b, uint64_t v) {
+int ybuf_varuint_slow(ybuf *b, uint64_t v) {
     uint8_t tmp[10];
     size_t n = 0;
     while (v > 0x7f) {
@@ -691,10 +691,21 @@ static size_t utf8_seq_len(const unsigned char *s, size_t i, size_t n, size_t *v
     return 0;
 }
 
+/* Whether the 8 bytes at p are all ASCII (most text is). */
+static bool ascii8(const unsigned char *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return (w & 0x8080808080808080ULL) == 0;
+}
+
 bool yutf8_valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, vp;
     while (i < n) {
+        if (i + 8 <= n && ascii8(u + i)) {
+            i += 8;
+            continue;
+        }
         if (u[i] < 0x80) {
             i++;
             continue;
@@ -708,8 +719,9 @@ bool yutf8_valid(const char *s, size_t n) {
 
 size_t yutf8_utf16_len(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
-    size_t units = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t units = 0, i = 0;
+    for (; i + 8 <= n && ascii8(u + i); i += 8) units += 8;
+    for (; i < n; i++) {
         unsigned char c = u[i];
         if ((c & 0xc0) != 0x80) units += c >= 0xf0 ? 2 : 1;
     }

@@ -72,8 +72,22 @@ int ybuf_detach(ybuf *b, uint8_t **out, size_t *len);
 int ybuf_reserve(ybuf *b, size_t extra);
 int ybuf_put(ybuf *b, const void *p, size_t n);
 int ybuf_u8(ybuf *b, uint8_t v);
-/* lib0 writeVarUint: 7 bits per byte, little end first. */
-int ybuf_varuint(ybuf *b, uint64_t v);
+/* lib0 writeVarUint: 7 bits per byte, little end first. Inline: an update
+ * is mostly varuints, written in place when the buffer has room for the
+ * longest (ten bytes); ybuf_varuint_slow grows the buffer first. */
+int ybuf_varuint_slow(ybuf *b, uint64_t v);
+static inline int ybuf_varuint(ybuf *b, uint64_t v) {
+    if (b->err || b->cap - b->len < 10) return ybuf_varuint_slow(b, v);
+    uint8_t *d = b->data + b->len;
+    size_t n = 0;
+    while (v > 0x7f) {
+        d[n++] = (uint8_t)(0x80 | (v & 0x7f));
+        v >>= 7;
+    }
+    d[n++] = (uint8_t)v;
+    b->len += n;
+    return Y_OK;
+}
 /* lib0 writeVarInt: first byte holds continuation, sign and 6 bits. A
  * negative flag with magnitude 0 writes JavaScript's -0. */
 int ybuf_varint_sm(ybuf *b, bool negative, uint64_t magnitude);

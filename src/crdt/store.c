@@ -5,7 +5,9 @@
  * Invariants
  *  - store->c keeps clients in order of first appearance; ht maps a client
  *    id to its index (+1) with linear probing, and is rebuilt on growth.
- *  - a client's array is sorted by clock with no gaps (see doc_int.h).
+ *  - a client's array is sorted by clock with no gaps (see doc_int.h); it
+ *    is a gap buffer (slots [g, g + gl) unused), so that a split or merge
+ *    near the previous one moves few slots.
  *  - a delete set's clients keep insertion order; ranges are unsorted until
  *    yds_sort_merge, after which they are sorted, disjoint, non-adjacent.
  */
@@ -18,7 +20,7 @@ void ystore_init(ystore *s) { memset(s, 0, sizeof *s); }
 
 void ystore_release(ystore *s) {
     for (size_t i = 0; i < s->n; i++) {
-        for (size_t j = 0; j < s->c[i].n; j++) yitem_free(s->c[i].s[j]);
+        for (size_t j = 0; j < s->c[i].n; j++) yitem_free(NULL, yclient_at(&s->c[i], j));
         yfree(s->c[i].s);
     }
     yfree(s->c);
@@ -34,7 +36,9 @@ static size_t hash_client(uint64_t c) {
 }
 
 yclient *ystore_client(const ystore *s, uint64_t client) {
-    if (!s->htcap) return NULL;
+    if (!s->n) return NULL;
+    /* A document edited by one client (the usual local case) has it first. */
+    if (s->c[0].client == client) return &s->c[0];
     size_t mask = s->htcap - 1;
     for (size_t h = hash_client(client) & mask;; h = (h + 1) & mask) {
         uint32_t v = s->ht[h];
@@ -88,47 +92,135 @@ int ystore_client_add(ystore *s, uint64_t client, yclient **out) {
 
 uint64_t ystore_state(const ystore *s, uint64_t client) {
     const yclient *c = ystore_client(s, client);
-    if (!c || !c->n) return 0;
-    const yitem *last = c->s[c->n - 1];
-    return last->id.clock + last->len;
+    return c ? yclient_state(c) : 0;
 }
 
+/* The clock of the struct at logical index i. */
+static inline uint64_t slot_clock(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl].clock; }
+
 size_t yclient_find(const yclient *c, uint64_t clock) {
+    size_t n = c->n;
+    if (n < 2) return 0;
     /* Most lookups (new items, a transaction's update, recent typing) are
      * for the newest struct: check it before searching. */
-    if (c->n && c->s[c->n - 1]->id.clock <= clock) return c->n - 1;
-    /* The last struct starting at or before clock (0 if none does), by a
-     * binary search without data-dependent branches: the halving is fixed
-     * by n, the comparison only picks the base (a conditional move), so the
-     * search does not mispredict at every step. */
-    yitem *const *base = c->s;
-    size_t n = c->n;
-    while (n > 1) {
-        size_t half = n / 2;
-        base = base[half]->id.clock <= clock ? base + half : base;
-        n -= half;
+    if (slot_clock(c, n - 1) <= clock) return n - 1;
+    /* Most others, while structs are being split and merged, are close to
+     * the last split or merge, where the gap is: gallop from there to
+     * bracket the answer in [lo, hi), with clock(hi) > clock (or lo = 0).
+     * Without a gap (only appends since: loading an update), search it
+     * all. */
+    size_t p = c->g < n - 1 ? c->g : n - 2;
+    size_t lo, hi, step = 1;
+    if (!c->gl) {
+        lo = 0;
+        hi = n - 1;
+    } else if (slot_clock(c, p) <= clock) {
+        lo = p;
+        for (;;) {
+            hi = lo + step;
+            if (hi >= n - 1) {
+                hi = n - 1;
+                break;
+            }
+            if (slot_clock(c, hi) > clock) break;
+            lo = hi;
+            step *= 2;
+        }
+    } else {
+        hi = p;
+        for (;;) {
+            if (hi <= step) {
+                lo = 0;
+                break;
+            }
+            lo = hi - step;
+            if (slot_clock(c, lo) <= clock) break;
+            hi = lo;
+            step *= 2;
+        }
     }
-    return (size_t)(base - c->s);
+    /* The last struct of [lo, hi) starting at or before clock (lo if none
+     * does), by a binary search without data-dependent branches: the
+     * halving is fixed by the range, the comparison only picks the base (a
+     * conditional move), so the search does not mispredict at every step. */
+    size_t len = hi - lo;
+    while (len > 1) {
+        size_t half = len / 2;
+        lo = slot_clock(c, lo + half) <= clock ? lo + half : lo;
+        len -= half;
+    }
+    return lo;
 }
 
 int yclient_reserve(yclient *c, size_t extra) {
-    if (c->cap - c->n >= extra) return Y_OK;
+    /* Besides `extra`, keep some room for a gap (see yclient_insert), but
+     * only insist on `extra`. */
+    size_t want = extra + c->n / 16;
+    if (c->cap - c->n >= want) return Y_OK;
     size_t ncap = c->cap ? c->cap * 2 : 16;
-    while (ncap - c->n < extra) ncap *= 2;
-    yitem **ns = yrealloc(c->s, ncap * sizeof *ns);
-    if (!ns) return Y_ERR_NOMEM;
+    while (ncap - c->n < want) ncap *= 2;
+    yslot *ns = yrealloc(c->s, ncap * sizeof *ns);
+    if (!ns) return c->cap - c->n >= extra ? Y_OK : Y_ERR_NOMEM;
     c->s = ns;
     c->cap = ncap;
     return Y_OK;
 }
 
+/* Moves the gap to start at logical index p (free without a gap). */
+static void gap_move(yclient *c, size_t p) {
+    if (c->gl && p < c->g) memmove(&c->s[p + c->gl], &c->s[p], (c->g - p) * sizeof *c->s);
+    else if (c->gl && p > c->g) memmove(&c->s[c->g], &c->s[c->g + c->gl], (p - c->g) * sizeof *c->s);
+    c->g = p;
+}
+
 int yclient_insert(yclient *c, size_t at, yitem *it) {
-    int rc = yclient_reserve(c, 1);
-    if (rc) return rc;
-    memmove(&c->s[at + 1], &c->s[at], (c->n - at) * sizeof *c->s);
-    c->s[at] = it;
+    yslot sl = {it->id.clock, it};
+    if (c->n == c->cap) {
+        int rc = yclient_reserve(c, 1);
+        if (rc) return rc;
+    }
+    if (at == c->n) {
+        if (c->gl && c->g == c->n) {
+            c->s[c->g++] = sl;
+            c->gl--;
+        } else {
+            if (c->n + c->gl == c->cap) {
+                /* no free slot after the last struct: close the gap */
+                gap_move(c, c->n);
+                c->gl = 0;
+            }
+            c->s[c->n + c->gl] = sl;
+        }
+        c->n++;
+        return Y_OK;
+    }
+    if (!c->gl) {
+        /* open a gap at `at` with part of the free slots at the end */
+        size_t k = 64 + c->n / 16, endfree = c->cap - c->n;
+        if (k > endfree) k = endfree;
+        memmove(&c->s[at + k], &c->s[at], (c->n - at) * sizeof *c->s);
+        c->g = at;
+        c->gl = k;
+    } else {
+        gap_move(c, at);
+    }
+    c->s[c->g++] = sl;
+    c->gl--;
     c->n++;
     return Y_OK;
+}
+
+void yclient_remove(yclient *c, size_t from, size_t to) {
+    if (from >= to) return;
+    if (to == c->n && (!c->gl || c->g <= from)) {
+        c->n = from; /* the tail: nothing to move */
+    } else {
+        gap_move(c, to);
+        c->g = from;
+        c->gl += to - from;
+        c->n -= to - from;
+    }
+    if (c->g >= c->n) c->gl = 0; /* a gap at the end is just free slots */
 }
 
 int ystore_add(ystore *s, yitem *it) {
@@ -140,10 +232,8 @@ int ystore_add(ystore *s, yitem *it) {
 
 yitem *ystore_find(const ystore *s, yid id) {
     const yclient *c = ystore_client(s, id.client);
-    if (!c || !c->n) return NULL;
-    const yitem *last = c->s[c->n - 1];
-    if (id.clock >= last->id.clock + last->len) return NULL;
-    return c->s[yclient_find(c, id.clock)];
+    if (!c || id.clock >= yclient_state(c)) return NULL;
+    return yclient_at(c, yclient_find(c, id.clock));
 }
 
 /* ---- delete sets --------------------------------------------------------- */
@@ -151,10 +241,12 @@ yitem *ystore_find(const ystore *s, yid id) {
 void yds_init(yds *d) { memset(d, 0, sizeof *d); }
 
 void yds_release(yds *d) {
-    for (size_t i = 0; i < d->n; i++) yfree(d->c[i].r);
+    for (size_t i = 0; i < d->nalloc; i++) yfree(d->c[i].r);
     yfree(d->c);
     memset(d, 0, sizeof *d);
 }
+
+void yds_clear(yds *d) { d->n = 0; }
 
 ydsclient *yds_client(const yds *d, uint64_t client) {
     for (size_t i = 0; i < d->n; i++)
@@ -173,8 +265,12 @@ int yds_add(yds *d, uint64_t client, uint64_t clock, uint64_t len) {
             d->cap = ncap;
         }
         c = &d->c[d->n++];
-        memset(c, 0, sizeof *c);
+        if (d->n > d->nalloc) {
+            memset(c, 0, sizeof *c);
+            d->nalloc = d->n;
+        }
         c->client = client;
+        c->n = 0;
     }
     if (c->n && c->r[c->n - 1].clock + c->r[c->n - 1].len == clock) {
         c->r[c->n - 1].len += len; /* cheap coalescing of consecutive deletes */
@@ -237,7 +333,7 @@ int yds_from_store(const ystore *s, yds *out) {
     for (size_t i = 0; i < s->n; i++) {
         const yclient *c = &s->c[i];
         for (size_t j = 0; j < c->n; j++) {
-            const yitem *it = c->s[j];
+            const yitem *it = yclient_at(c, j);
             if (!yitem_deleted(it)) continue;
             /* yds_add coalesces the following deleted structs */
             int rc = yds_add(out, c->client, it->id.clock, it->len);

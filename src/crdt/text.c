@@ -124,8 +124,8 @@ static void pos_forward(tpos *p, int *err) {
 }
 
 static bool splits_pair(const yitem *it, uint64_t at) {
-    return at > 0 && at < it->len && it->content.kind == YC_STRING && it->content.u.str.u[at - 1] >= 0xd800 &&
-           it->content.u.str.u[at - 1] <= 0xdbff;
+    return at > 0 && at < it->len && it->content.kind == YC_STRING && ycontent_units(&it->content)[at - 1] >= 0xd800 &&
+           ycontent_units(&it->content)[at - 1] <= 0xdbff;
 }
 
 /* findNextPosition: moves count units to the right, splitting an item when
@@ -153,12 +153,13 @@ static int next_position(struct ytxn *txn, tpos *p, uint64_t count) {
 
 static int find_position(struct ytxn *txn, struct ytype *t, uint64_t index, bool use_marker, tpos *p) {
     memset(p, 0, sizeof *p);
-    ymarker *m = use_marker ? ymarker_find(t, index) : NULL;
-    if (m) {
-        p->left = m->p->left;
-        p->right = m->p;
-        p->index = m->index;
-        return next_position(txn, p, index - m->index);
+    yitem *mp;
+    uint64_t mindex;
+    if (use_marker && ymarker_find(t, index, &mp, &mindex)) {
+        p->left = mp->left;
+        p->right = mp;
+        p->index = mindex;
+        return next_position(txn, p, index - mindex);
     }
     p->right = t->start;
     return next_position(txn, p, index);
@@ -596,11 +597,11 @@ static int text_collect(const ytype *text, const yds *snap_ds, const uint64_t *s
                     break;
                 }
                 if (!deleted)
-                    yutf16_append_utf8(&b, it->content.u.str.u + (a - it->id.clock), (size_t)(stop - a));
+                    yutf16_append_utf8(&b, ycontent_units(&it->content) + (a - it->id.clock), (size_t)(stop - a));
                 a = stop;
             }
         } else if (!yitem_deleted(it)) {
-            yutf16_append_utf8(&b, it->content.u.str.u, (size_t)it->len);
+            yutf16_append_utf8(&b, ycontent_units(&it->content), (size_t)it->len);
         }
     }
     size_t n = b.len;
@@ -637,10 +638,10 @@ int ytext_utf8_to_index(const ytype *text, size_t off, size_t *index) {
             units += (size_t)it->len;
             continue;
         }
-        size_t ib = yutf16_utf8_len(it->content.u.str.u, (size_t)it->len);
+        size_t ib = yutf16_utf8_len(ycontent_units(&it->content), (size_t)it->len);
         if (off < bytes + ib) {
             /* walk inside the item */
-            const uint16_t *u = it->content.u.str.u;
+            const uint16_t *u = ycontent_units(&it->content);
             size_t b = bytes;
             for (size_t i = 0; i < it->len;) {
                 if (b == off) {
@@ -677,11 +678,11 @@ int ytext_index_to_utf8(const ytype *text, size_t index, size_t *off) {
             }
             size_t k = index - units;
             if (splits_pair(it, k)) return Y_ERR_RANGE;
-            *off = bytes + yutf16_utf8_len(it->content.u.str.u, k);
+            *off = bytes + yutf16_utf8_len(ycontent_units(&it->content), k);
             return Y_OK;
         }
         units += (size_t)it->len;
-        if (it->content.kind == YC_STRING) bytes += yutf16_utf8_len(it->content.u.str.u, (size_t)it->len);
+        if (it->content.kind == YC_STRING) bytes += yutf16_utf8_len(ycontent_units(&it->content), (size_t)it->len);
     }
     if (index == units) {
         *off = bytes;
@@ -894,7 +895,7 @@ int ytext_delta(struct ytxn *txn, struct ytype *t, ydelta **out, size_t *n, void
             if (adds) {
                 if (!dels) {
                     switch_to(&w, YDELTA_INSERT);
-                    if (yutf16_append_utf8(&w.ins, it->content.u.str.u, (size_t)it->len)) w.err = Y_ERR_NOMEM;
+                    if (yutf16_append_utf8(&w.ins, ycontent_units(&it->content), (size_t)it->len)) w.err = Y_ERR_NOMEM;
                     w.ins_units += (size_t)it->len;
                 }
             } else if (dels) {
@@ -1035,7 +1036,7 @@ static bool tset_has(struct ytype **set, size_t n, const struct ytype *t) {
  * the ends as iterateStructs does (splits belong to t1). */
 static size_t range_start(struct ytxn *t1, yclient *c, uint64_t clock) {
     size_t idx = yclient_find(c, clock);
-    yitem *s = c->s[idx];
+    yitem *s = yclient_at(c, idx);
     if (s->id.clock < clock && !(s->flags & YF_GC)) {
         if (yitem_split_at(t1, c, idx, clock - s->id.clock)) return SIZE_MAX;
         idx++;
@@ -1065,26 +1066,26 @@ int ytext_cleanup_after(struct ytxn *t1, struct ytxn *t2) {
     for (size_t i = 0; i < s->n && !err; i++) {
         yclient *c = &s->c[i];
         uint64_t before = ytxn_before(t1, c->client);
-        uint64_t after = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
+        uint64_t after = yclient_state(c);
         if (before == after) continue;
         size_t idx = range_start(t1, c, before);
         if (idx == SIZE_MAX) return Y_ERR_NOMEM;
         for (; idx < c->n && !err; idx++) {
-            yitem *it = c->s[idx];
+            yitem *it = yclient_at(c, idx);
             if (!yitem_deleted(it) && is_format(it)) TSET_ADD(it->parent);
         }
     }
     for (size_t k = 0; k < t1->ds.n && !err; k++) {
         yclient *c = ystore_client(s, t1->ds.c[k].client);
         if (!c || !c->n) continue;
-        uint64_t state = c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len;
+        uint64_t state = yclient_state(c);
         for (size_t d = 0; d < t1->ds.c[k].n && !err; d++) {
             uint64_t clock = t1->ds.c[k].r[d].clock, end = clock + t1->ds.c[k].r[d].len;
             if (clock >= state) break;
             size_t idx = range_start(t1, c, clock);
             if (idx == SIZE_MAX) return Y_ERR_NOMEM;
-            for (; idx < c->n && c->s[idx]->id.clock < end && !err; idx++) {
-                yitem *it = c->s[idx];
+            for (; idx < c->n && yclient_at(c, idx)->id.clock < end && !err; idx++) {
+                yitem *it = yclient_at(c, idx);
                 if (end < it->id.clock + it->len && !(it->flags & YF_GC)) {
                     if (yitem_split_at(t1, c, idx, end - it->id.clock)) {
                         err = Y_ERR_NOMEM;

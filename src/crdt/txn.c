@@ -21,22 +21,23 @@
 /* Initialises t as a new transaction on doc (before-state = now). */
 static int txn_init(struct ytxn *t, ydoc *doc, const void *origin, bool local) {
     size_t n = doc->store.n;
-    uint64_t *before = NULL;
-    if (n) {
-        before = ymalloc(n * sizeof *before);
-        if (!before) return Y_ERR_NOMEM;
-        for (size_t i = 0; i < n; i++) {
-            const yclient *c = &doc->store.c[i];
-            /* YSTATE_NONE: the client had no struct (absent from Yjs's beforeState) */
-            before[i] = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : YSTATE_NONE;
-        }
+    if (n > t->bcap) {
+        /* the array is kept for the next transaction */
+        uint64_t *nb = yrealloc(t->before, n * sizeof *nb);
+        if (!nb) return Y_ERR_NOMEM;
+        t->before = nb;
+        t->bcap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const yclient *c = &doc->store.c[i];
+        /* YSTATE_NONE: the client had no struct (absent from Yjs's beforeState) */
+        t->before[i] = c->n ? yclient_state(c) : YSTATE_NONE;
     }
     t->doc = doc;
     t->origin = origin;
     t->local = local;
-    t->before = before;
     t->nbefore = n;
-    yds_init(&t->ds);
+    yds_clear(&t->ds);
     t->nmerge = 0;
     t->nchanged = 0;
     t->err = Y_OK;
@@ -176,16 +177,15 @@ void ytxn_add_delete(struct ytxn *txn, uint64_t client, uint64_t clock, uint64_t
     if (rc && !txn->err) txn->err = rc;
 }
 
-/* tryToMergeWithLefts: merges c->s[pos] into its left neighbours while
+/* tryToMergeWithLefts: merges struct pos into its left neighbours while
  * possible and removes the merged structs; returns how many merged. */
-static size_t merge_lefts(yclient *c, size_t pos) {
+static size_t merge_lefts(ydoc *doc, yclient *c, size_t pos) {
     size_t i = pos;
-    while (i > 0 && yitem_try_merge(c->s[i - 1], c->s[i])) i--;
+    while (i > 0 && yitem_try_merge(yclient_at(c, i - 1), yclient_at(c, i))) i--;
     size_t merged = pos - i;
     if (merged) {
-        for (size_t k = i + 1; k <= pos; k++) yitem_free(c->s[k]);
-        memmove(&c->s[i + 1], &c->s[pos + 1], (c->n - pos - 1) * sizeof *c->s);
-        c->n -= merged;
+        for (size_t k = i + 1; k <= pos; k++) yitem_free(doc, yclient_at(c, k));
+        yclient_remove(c, i + 1, pos + 1);
     }
     return merged;
 }
@@ -197,9 +197,9 @@ static void gc_delete_set(ydoc *doc, const yds *ds) {
         for (size_t d = ds->c[k].n; d-- > 0;) {
             const yrange *r = &ds->c[k].r[d];
             uint64_t end = r->clock + r->len;
-            for (size_t si = yclient_find(c, r->clock); si < c->n && c->s[si]->id.clock < end;
+            for (size_t si = yclient_find(c, r->clock); si < c->n && yclient_at(c, si)->id.clock < end;
                  si++) {
-                yitem *s = c->s[si];
+                yitem *s = yclient_at(c, si);
                 if (!(s->flags & YF_GC) && (s->flags & YF_DELETED) && !(s->flags & YF_KEEP))
                     yitem_gc(doc, s, false);
             }
@@ -216,8 +216,8 @@ static void merge_delete_set(ydoc *doc, const yds *ds) {
             size_t most = yclient_find(c, r->clock + r->len - 1) + 1;
             if (most > c->n - 1) most = c->n - 1;
             int64_t si = (int64_t)most;
-            while (si > 0 && c->s[si]->id.clock >= r->clock)
-                si -= 1 + (int64_t)merge_lefts(c, (size_t)si);
+            while (si > 0 && yclient_at(c, si)->id.clock >= r->clock)
+                si -= 1 + (int64_t)merge_lefts(doc, c, (size_t)si);
         }
     }
 }
@@ -322,20 +322,21 @@ static int cleanup_one(struct ytxn *txn) {
     merge_delete_set(doc, &txn->ds);
     for (size_t i = 0; i < s->n; i++) {
         yclient *c = &s->c[i];
-        uint64_t before = ytxn_before(txn, c->client);
-        uint64_t after = c->n ? c->s[c->n - 1]->id.clock + c->s[c->n - 1]->len : 0;
+        /* ytxn_before without the lookup: c is store client i */
+        uint64_t before = i < txn->nbefore && txn->before[i] != YSTATE_NONE ? txn->before[i] : 0;
+        uint64_t after = yclient_state(c);
         if (!c->n || before == after) continue;
         size_t first = yclient_find(c, before);
         if (first < 1) first = 1;
         for (int64_t k = (int64_t)c->n - 1; k >= (int64_t)first;)
-            k -= 1 + (int64_t)merge_lefts(c, (size_t)k);
+            k -= 1 + (int64_t)merge_lefts(doc, c, (size_t)k);
     }
     for (size_t m = txn->nmerge; m-- > 0;) {
         yclient *c = ystore_client(s, txn->merge[m].client);
         if (!c || !c->n) continue;
         size_t pos = yclient_find(c, txn->merge[m].clock);
-        if (pos + 1 < c->n && merge_lefts(c, pos + 1) > 1) continue;
-        if (pos > 0) merge_lefts(c, pos);
+        if (pos + 1 < c->n && merge_lefts(doc, c, pos + 1) > 1) continue;
+        if (pos > 0) merge_lefts(doc, c, pos);
     }
     if (!txn->local && ystore_state(s, doc->client_id) != ytxn_before(txn, doc->client_id))
         doc->client_id = random_client_id(); /* someone else uses our id */
@@ -343,21 +344,23 @@ static int cleanup_one(struct ytxn *txn) {
     for (size_t i = 0; i < doc->nobs; i++)
         if (doc->obs[i].upd) want_update = true;
     if (want_update) {
-        uint8_t *u = NULL;
-        size_t ulen = 0;
-        rc = yenc_txn_update(txn, &u, &ulen);
-        if (rc == Y_OK && u) {
+        /* The update is written to the document's buffer, kept for the
+         * next transaction unless it grew large. */
+        ybuf *b = &doc->ubuf;
+        bool any = false;
+        b->len = 0;
+        b->err = Y_OK;
+        rc = yenc_txn_update(txn, b, &any);
+        if (rc == Y_OK && any) {
             for (size_t i = 0; i < doc->nobs; i++)
-                if (doc->obs[i].upd) doc->obs[i].upd(doc->obs[i].ud, u, ulen, txn->origin);
+                if (doc->obs[i].upd) doc->obs[i].upd(doc->obs[i].ud, b->data, b->len, txn->origin);
         }
-        yfree(u);
+        if (b->cap > YDOC_UBUF_KEEP) ybuf_release(b);
     }
     if (!rc && txn->err) rc = txn->err;
     for (size_t i = 0; i < txn->nchanged; i++) ytxn_changed_release(&txn->changed[i]);
     txn->nchanged = 0;
-    yds_release(&txn->ds);
-    yfree(txn->before);
-    txn->before = NULL;
+    yds_clear(&txn->ds);
     txn->nbefore = 0;
     txn->nmerge = 0;
     return rc;
@@ -375,6 +378,8 @@ int ytxn_finish(struct ytxn *txn) {
         yfree(t->merge);
         yfree(t->scratch);
         yfree(t->changed);
+        yfree(t->before);
+        yds_release(&t->ds);
         yfree(t);
     }
     doc->in_txn = false;

@@ -7,22 +7,17 @@
  *    at most half full); entries are never removed while the type lives, so
  *    an item's psub may point at the entry's key.
  *  - markers[0..nmarkers) follow Yjs: at most YMARKER_MAX, each with a
- *    timestamp from one global counter; an item's YF_MARKER bit mirrors
- *    Yjs's item.marker flag including its staleness, because Yjs's
- *    updateMarkerChanges reads that flag and the result decides origins.
+ *    timestamp; an item's YF_MARKER bit mirrors Yjs's item.marker flag
+ *    including its staleness, because Yjs's updateMarkerChanges reads that
+ *    flag and the result decides origins.
+ *  - Timestamps come from a counter per type (t->mclock): Yjs uses one
+ *    global counter, but only compares the timestamps of one type's
+ *    markers, whose order a per-type counter keeps.
+ *  - An item's mcount is the number of markers pointing at it.
  */
-#include <stdatomic.h>
 #include <string.h>
 
 #include "doc_int.h"
-
-/* One clock for all markers (Yjs: globalSearchMarkerTimestamp); atomic so
- * documents on different threads may share it. */
-static _Atomic uint64_t g_marker_ts;
-
-static uint64_t next_ts(void) {
-    return atomic_fetch_add_explicit(&g_marker_ts, 1, memory_order_relaxed);
-}
 
 struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     struct ytype *t = ycalloc(1, sizeof *t);
@@ -31,7 +26,7 @@ struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     t->kind = kind;
     t->kind_known = known;
     t->markers_on = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
-    if (t->markers_on && !(t->markers = ycalloc(YMARKER_MAX, sizeof *t->markers))) {
+    if (t->markers_on && !(t->markers = ymarkers_new())) {
         yfree(t);
         return NULL;
     }
@@ -124,76 +119,192 @@ int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out
 
 /* ---- search markers ------------------------------------------------------ */
 
+uint64_t ymarker_narrow_max = (uint64_t)1 << 29;
+
 static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
 
-/* Sets t->markers_dirty when p is not live or a marker other than `self`
- * points at it (its flag is about to be cleared): the invariant of
- * markers_dirty (doc_int.h) may no longer hold. */
-static void note_marker_item(struct ytype *t, const ymarker *self, const yitem *p) {
-    if (t->markers_dirty) return;
-    if (!yitem_live(p)) {
-        t->markers_dirty = true;
-        return;
-    }
-    for (size_t i = 0; i < t->nmarkers; i++)
-        if (&t->markers[i] != self && t->markers[i].p == p) {
-            t->markers_dirty = true;
-            return;
-        }
+/* What a narrow index slot without a marker holds: farther from every
+ * index than any marker (distances stay below 2^31), and below every index,
+ * so that the scans need not tell used slots from unused ones. */
+#define YMARKER_NONE (-(INT32_C(1) << 30))
+
+ymarkers *ymarkers_new(void) {
+    ymarkers *mk = ycalloc(1, sizeof *mk);
+    if (!mk) return NULL;
+    for (size_t k = 0; k < YMARKER_MAX; k++) mk->i32[k] = YMARKER_NONE;
+    return mk;
 }
 
-static void overwrite_marker(struct ytype *t, ymarker *m, yitem *p, uint64_t index) {
-    /* Clearing the flag of the old item breaks the invariant if another
-     * marker still points at it; the new item must be live. */
-    if (t->markers_share) note_marker_item(t, m, m->p);
-    if (!yitem_live(p)) t->markers_dirty = true;
-    /* Without dirt every marker's item is flagged, so an unflagged p is no
-     * other marker's item. */
-    if (p != m->p && (t->markers_dirty || (p->flags & YF_MARKER))) t->markers_share = true;
-    m->p->flags &= (uint8_t)~YF_MARKER;
-    m->p = p;
+static uint64_t mk_index(const ymarkers *mk, size_t k) {
+    return mk->wide ? mk->i64[k] : (uint64_t)mk->i32[k];
+}
+
+static void mk_set_index(ymarkers *mk, size_t k, uint64_t v) {
+    if (mk->wide) mk->i64[k] = v;
+    else mk->i32[k] = (int32_t)v;
+}
+
+/* Switches t's markers to the wide form when an index up to `most` could
+ * not be held narrow (for good: a type's length rarely shrinks back). */
+static void mk_fit(struct ytype *t, uint64_t most) {
+    ymarkers *mk = t->markers;
+    if (mk->wide || most <= ymarker_narrow_max) return;
+    for (size_t k = 0; k < t->nmarkers; k++) mk->i64[k] = (uint64_t)mk->i32[k];
+    mk->wide = true;
+}
+
+/* Points marker k at p, keeping the items' marker counts. */
+static void marker_point(ymarkers *mk, size_t k, yitem *p) {
+    mk->p[k]->mcount--;
+    p->mcount++;
+    mk->p[k] = p;
+}
+
+static void overwrite_marker(struct ytype *t, size_t k, yitem *p, uint64_t index) {
+    ymarkers *mk = t->markers;
+    yitem *old = mk->p[k];
+    /* Yjs clears the flag of the old item even when another marker still
+     * points at it, which leaves that marker's item unflagged; and the new
+     * item must be live: otherwise markers_dirty's guarantee is gone. */
+    if ((old != p && old->mcount > 1) || !yitem_live(p)) t->markers_dirty = true;
+    old->flags &= (uint8_t)~YF_MARKER;
+    marker_point(mk, k, p);
     p->flags |= YF_MARKER;
-    m->index = index;
-    m->ts = next_ts();
+    mk_set_index(mk, k, index);
+    mk->ts[k] = t->mclock++;
 }
 
-static ymarker *mark_position(struct ytype *t, yitem *p, uint64_t index) {
+static size_t mark_position(struct ytype *t, yitem *p, uint64_t index) {
+    ymarkers *mk = t->markers;
     if (t->nmarkers >= YMARKER_MAX) {
-        ymarker *old = &t->markers[0];
+        size_t old = 0;
         for (size_t i = 1; i < t->nmarkers; i++)
-            if (!(old->ts < t->markers[i].ts)) old = &t->markers[i];
+            if (!(mk->ts[old] < mk->ts[i])) old = i;
         overwrite_marker(t, old, p, index);
         return old;
     }
     if (!yitem_live(p)) t->markers_dirty = true;
-    if (t->markers_dirty || (p->flags & YF_MARKER)) t->markers_share = true;
-    ymarker *m = &t->markers[t->nmarkers++];
+    size_t k = t->nmarkers++;
     p->flags |= YF_MARKER;
-    m->p = p;
-    m->index = index;
-    m->ts = next_ts();
-    return m;
+    p->mcount++;
+    mk->p[k] = p;
+    mk_set_index(mk, k, index);
+    mk->ts[k] = t->mclock++;
+    return k;
+}
+
+/* Eight 32-bit lanes (GCC and Clang vector extensions: two SSE2 registers
+ * on x86-64, one AVX2 register where the CPU has it (YMK_CLONES), NEON on
+ * arm64, plain code elsewhere); comparisons give 0 or -1 per lane. The
+ * operations are macros: passing 32-byte vectors by value would depend on
+ * the CPU's ABI. */
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define V8_SET1(x) ((v8i){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define V8_PICK(mask, yes, no) (((mask) & (yes)) | (~(mask) & (no))) /* yes where mask is -1 */
+
+/* The two narrow scans are compiled twice on x86-64, for AVX2 and for the
+ * baseline, and the CPU picks when the program loads (ifunc);
+ * -DYMK_NO_CLONES builds the baseline only (to test it on an AVX2 CPU). */
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(YMK_NO_CLONES)
+#if __has_attribute(target_clones)
+#define YMK_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef YMK_CLONES
+#define YMK_CLONES
+#endif
+
+/* One step of the closest-marker scan over slots k..k+7 into a lane
+ * accumulator (best distance, its slot): a slot at a distance no greater
+ * than the best replaces it, so each lane keeps its last closest. */
+#define CLOSEST_STEP(bd, bi, k)                                   \
+    do {                                                          \
+        v8i x_;                                                   \
+        memcpy(&x_, &i32[k], sizeof x_);                          \
+        v8i diff_ = x_ - vidx;                                    \
+        v8i sign_ = diff_ >> 31;                                  \
+        v8i d_ = (diff_ ^ sign_) - sign_;                         \
+        v8i farther_ = d_ > bd;                                   \
+        bd = V8_PICK(farther_, bd, d_);                           \
+        bi = V8_PICK(farther_, bi, lane + V8_SET1((int32_t)(k))); \
+    } while (0)
+
+/* The closest-marker scan over narrow slots [0, n8), n8 a multiple of 8
+ * (unused slots hold YMARKER_NONE, which never wins): two accumulators
+ * (slots k mod 16) keep the dependency chains short; they are combined
+ * at the end, lane by lane then across lanes: least distance, then the
+ * later slot. */
+YMK_CLONES static size_t closest_narrow(const int32_t *i32, size_t n8, int32_t index) {
+    v8i vidx = V8_SET1(index), lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    v8i bd0 = V8_SET1(INT32_MAX), bi0 = V8_SET1(0), bd1 = bd0, bi1 = bi0;
+    size_t k = 0;
+    for (; k + 16 <= n8; k += 16) {
+        CLOSEST_STEP(bd0, bi0, k);
+        CLOSEST_STEP(bd1, bi1, k + 8);
+    }
+    if (k < n8) CLOSEST_STEP(bd0, bi0, k);
+    v8i better = (bd1 < bd0) | ((bd1 == bd0) & (bi1 > bi0));
+    bd0 = V8_PICK(better, bd1, bd0);
+    bi0 = V8_PICK(better, bi1, bi0);
+    int32_t bd[8], bi[8];
+    memcpy(bd, &bd0, sizeof bd0);
+    memcpy(bi, &bi0, sizeof bi0);
+    size_t best = 0;
+    for (size_t j = 1; j < 8; j++)
+        if (bd[j] < bd[best] || (bd[j] == bd[best] && bi[j] > bi[best])) best = j;
+    return (size_t)bi[best];
+}
+#undef CLOSEST_STEP
+
+/* The index part of updateMarkerChanges over narrow slots [0, n8): those
+ * above thr move by len, to at least index (for an insert thr = index - 1
+ * and the floor never applies; for a delete thr = index). Unused slots,
+ * below every index, stay. */
+YMK_CLONES static void shift_narrow(int32_t *i32, size_t n8, int32_t thr, int32_t index, int32_t len) {
+    v8i vthr = V8_SET1(thr), vidx = V8_SET1(index), vlen = V8_SET1(len);
+    for (size_t k = 0; k < n8; k += 8) {
+        v8i x;
+        memcpy(&x, &i32[k], sizeof x);
+        v8i y = x + vlen;
+        y = V8_PICK(y > vidx, y, vidx);
+        x = V8_PICK(x > vthr, y, x);
+        memcpy(&i32[k], &x, sizeof x);
+    }
 }
 
 /* Yjs's searchMarker.reduce((a, b) => |index - a.index| < |index - b.index| ?
- * a : b): the last of the closest markers, or NULL when there is none. */
-static ymarker *closest_marker(struct ytype *t, uint64_t index) {
-    if (!t->nmarkers) return NULL;
-    ymarker *m = &t->markers[0];
-    for (size_t i = 1; i < t->nmarkers; i++)
-        if (!(absdiff(index, m->index) < absdiff(index, t->markers[i].index))) m = &t->markers[i];
-    return m;
+ * a : b): the last of the closest markers, or -1 when there is none. The
+ * reduce keeps the last marker at the least distance; the scans keep each
+ * lane's last closest and combine them the same way. */
+static int closest_marker(struct ytype *t, uint64_t index) {
+    size_t n = t->nmarkers;
+    if (!n) return -1;
+    const ymarkers *mk = t->markers;
+    /* narrow: every index <= ymarker_narrow_max <= 2^29, differences fit */
+    if (!mk->wide) return (int)closest_narrow(mk->i32, (n + 7) & ~(size_t)7, (int32_t)index);
+    size_t best = 0;
+    uint64_t bestd = UINT64_MAX;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t d = absdiff(index, mk->i64[k]);
+        if (d <= bestd) {
+            bestd = d;
+            best = k;
+        }
+    }
+    return (int)best;
 }
 
-ymarker *ymarker_find(struct ytype *t, uint64_t index) {
-    if (!t->start || index == 0 || !t->markers_on) return NULL;
-    ymarker *m = closest_marker(t, index);
+bool ymarker_find(struct ytype *t, uint64_t index, yitem **out, uint64_t *out_index) {
+    if (!t->start || index == 0 || !t->markers_on) return false;
+    ymarkers *mk = t->markers;
+    mk_fit(t, t->length > index ? t->length : index);
+    int m = closest_marker(t, index);
     yitem *p = t->start;
     uint64_t pindex = 0;
-    if (m) {
-        p = m->p;
-        pindex = m->index;
-        m->ts = next_ts();
+    if (m >= 0) {
+        p = mk->p[m];
+        pindex = mk_index(mk, (size_t)m);
+        mk->ts[m] = t->mclock++;
     }
     while (p->right && pindex < index) {
         if (yitem_live(p)) {
@@ -211,94 +322,102 @@ ymarker *ymarker_find(struct ytype *t, uint64_t index) {
         p = p->left;
         if (yitem_live(p)) pindex -= p->len;
     }
-    if (m && (double)absdiff(m->index, pindex) < (double)t->length / YMARKER_MAX) {
-        overwrite_marker(t, m, p, pindex);
-        return m;
+    size_t k;
+    if (m >= 0 && (double)absdiff(mk_index(mk, (size_t)m), pindex) < (double)t->length / YMARKER_MAX) {
+        k = (size_t)m;
+        overwrite_marker(t, k, p, pindex);
+    } else {
+        k = mark_position(t, p, pindex);
     }
-    return mark_position(t, p, pindex);
+    *out = mk->p[k];
+    *out_index = mk_index(mk, k);
+    return true;
+}
+
+/* The index part of updateMarkerChanges for every marker: Yjs's
+ * `if (index < m.index || (len > 0 && index === m.index)) m.index =
+ * max(index, m.index + len)`, four lanes at a time while narrow. */
+static void shift_indexes(struct ytype *t, uint64_t index, int64_t len) {
+    ymarkers *mk = t->markers;
+    size_t n = t->nmarkers;
+    if (!mk->wide) {
+        shift_narrow(mk->i32, (n + 7) & ~(size_t)7, len > 0 ? (int32_t)index - 1 : (int32_t)index, (int32_t)index,
+                     (int32_t)len);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint64_t x = mk->i64[k];
+        if (index < x || (len > 0 && index == x)) {
+            int64_t moved = (int64_t)x + len;
+            mk->i64[k] = moved > (int64_t)index ? (uint64_t)moved : index;
+        }
+    }
 }
 
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
     if (!t->markers_on) return;
-    if (len > 0 && !t->markers_dirty) {
-        /* Every marker's item is live and flagged: Yjs's walk below would
-         * leave every marker and flag as it is; only the indexes move. */
-        for (size_t k = 0; k < t->nmarkers; k++) /* branch-free: taken about half the time */
-            t->markers[k].index += (uint64_t)len & (0 - (uint64_t)(index <= t->markers[k].index));
+    ymarkers *mk = t->markers;
+    uint64_t most = t->length + (len > 0 ? (uint64_t)len : (uint64_t)-len);
+    mk_fit(t, most > index ? most : index);
+    if (len <= 0 || !t->markers_dirty) {
+        /* Deletes: Yjs only moves indexes. Inserts while every marker's
+         * item is live and flagged: Yjs's walk below would leave every
+         * marker and flag as it is (markers sharing an item included: each
+         * clears the flag, finds it clear and sets it again). */
+        shift_indexes(t, index, len);
         return;
     }
-    bool walked = false;
     for (size_t k = t->nmarkers; k-- > 0;) {
-        ymarker *m = &t->markers[k];
-        if (len > 0) {
-            yitem *p = m->p;
-            if (!yitem_live(p)) walked = true;
-            p->flags &= (uint8_t)~YF_MARKER;
-            while (p && (yitem_deleted(p) || !yitem_countable(p))) {
-                p = p->left;
-                if (p && yitem_live(p)) m->index -= p->len;
-            }
-            if (!p || (p->flags & YF_MARKER)) {
-                memmove(&t->markers[k], &t->markers[k + 1], (t->nmarkers - k - 1) * sizeof *m);
-                t->nmarkers--;
-                continue;
-            }
-            m->p = p;
-            p->flags |= YF_MARKER;
+        yitem *p = mk->p[k];
+        uint64_t x = mk_index(mk, k);
+        p->flags &= (uint8_t)~YF_MARKER;
+        while (p && (yitem_deleted(p) || !yitem_countable(p))) {
+            p = p->left;
+            if (p && yitem_live(p)) x -= p->len;
         }
-        if (index < m->index || (len > 0 && index == m->index)) {
-            int64_t moved = (int64_t)m->index + len;
-            m->index = moved > (int64_t)index ? (uint64_t)moved : index;
+        if (!p || (p->flags & YF_MARKER)) {
+            mk->p[k]->mcount--;
+            size_t rest = t->nmarkers - k - 1;
+            memmove(&mk->i32[k], &mk->i32[k + 1], rest * sizeof mk->i32[0]);
+            memmove(&mk->i64[k], &mk->i64[k + 1], rest * sizeof mk->i64[0]);
+            memmove(&mk->ts[k], &mk->ts[k + 1], rest * sizeof mk->ts[0]);
+            memmove(&mk->p[k], &mk->p[k + 1], rest * sizeof mk->p[0]);
+            t->nmarkers--;
+            mk->i32[t->nmarkers] = YMARKER_NONE;
+            continue;
         }
+        marker_point(mk, k, p);
+        p->flags |= YF_MARKER;
+        if (index <= x) x += (uint64_t)len;
+        mk_set_index(mk, k, x);
     }
-    if (len > 0) {
-        t->markers_dirty = false; /* every remaining marker: live, flagged */
-        if (walked || t->markers_share) {
-            /* Recount sharing, with the flags as marks; all end up set. */
-            bool share = false;
-            for (size_t k = 0; k < t->nmarkers; k++) t->markers[k].p->flags &= (uint8_t)~YF_MARKER;
-            for (size_t k = 0; k < t->nmarkers; k++) {
-                yitem *p = t->markers[k].p;
-                if (p->flags & YF_MARKER) share = true;
-                p->flags |= YF_MARKER;
-            }
-            t->markers_share = share;
-        }
-    }
+    /* After the walk every remaining marker's item is live and flagged (a
+     * later marker that clears the flag of an earlier one's item points at
+     * that same live item, so it sets the flag again). */
+    t->markers_dirty = false;
 }
 
 void ymarker_on_merge(yitem *left, yitem *right) {
     struct ytype *t = left->parent;
-    if (!t || !t->nmarkers) return;
-    /* Without dirt every marker's item is flagged: an unflagged right
-     * holds no marker. */
-    if (!t->markers_dirty && !(right->flags & YF_MARKER)) return;
-    bool had_left = false, moved = false;
-    for (size_t i = 0; i < t->nmarkers; i++) {
-        ymarker *m = &t->markers[i];
-        if (m->p == left) had_left = true;
-        if (m->p == right) {
-            m->p = left; /* without YF_MARKER, as in Yjs */
-            moved = true;
-            if (yitem_live(left)) m->index -= left->len;
+    if (!t || !right->mcount) return;
+    ymarkers *mk = t->markers;
+    for (size_t k = 0; k < t->nmarkers; k++) {
+        if (mk->p[k] == right) {
+            marker_point(mk, k, left); /* without YF_MARKER, as in Yjs */
+            if (yitem_live(left)) mk_set_index(mk, k, mk_index(mk, k) - left->len);
         }
     }
-    if (moved) {
-        t->markers_dirty = true;
-        if (had_left) t->markers_share = true;
-    }
+    t->markers_dirty = true;
 }
 
 void ymarker_clear(struct ytype *t) {
+    for (size_t k = 0; k < t->nmarkers; k++) {
+        t->markers->p[k]->mcount--;
+        t->markers->i32[k] = YMARKER_NONE;
+    }
     t->nmarkers = 0;
-    t->markers_share = false;
 }
 
 void ymarker_on_delete(struct ytype *t, const yitem *it) {
-    if (t->markers_dirty) return;
-    for (size_t i = 0; i < t->nmarkers; i++)
-        if (t->markers[i].p == it) {
-            t->markers_dirty = true;
-            return;
-        }
+    if (it->mcount) t->markers_dirty = true;
 }
