@@ -92,10 +92,27 @@ static char *path_words(const char *path) {
 
 struct put_call {
     const store_search_doc *docs;
+    char **keys; /* SQLite: each doc's phrase keys, made before the writer runs */
     size_t n;
 };
 
-static int put_one(store *st, store_conn *c, const store_search_doc *d) {
+/* SQLite: the phrase keys of d (skeys_doc over its title, path words and
+ * indexed text), computed on the caller's thread so that the writer thread,
+ * which every commit waits for, only writes them. */
+static int doc_keys(const store_search_doc *d, char **out) {
+    const char *title = d->title ? d->title : "";
+    const char *text = d->text ? d->text : "";
+    char *words = path_words(d->path);
+    if (words == NULL) return STORE_ENOMEM;
+    const char *texts[] = {title, words, text};
+    size_t lens[] = {strlen(title), strlen(words),
+                     utf8_cut(text, strlen(text), STORE_SEARCH_MAX_TEXT)};
+    int kr = skeys_doc(texts, lens, 3, 2, out);
+    free(words);
+    return kr == SKEYS_OK ? STORE_OK : kr == SKEYS_ENOMEM ? STORE_ENOMEM : STORE_EIO;
+}
+
+static int put_one(store *st, store_conn *c, const store_search_doc *d, const char *keys) {
     const store_ops *be = store__ops(st);
     const char *title = d->title ? d->title : "";
     const char *text = d->text ? d->text : "";
@@ -133,13 +150,6 @@ static int put_one(store *st, store_conn *c, const store_search_doc *d) {
         store_arg ad[] = {A_INT(rowid)};
         if (err == STORE_OK)
             err = be->query(c, "DELETE FROM search_fts WHERE rowid = $1", ad, NARGS(ad), NULL);
-        char *keys = NULL;
-        if (err == STORE_OK) {
-            const char *texts[] = {title, words, body};
-            size_t lens[] = {strlen(title), strlen(words), tlen};
-            int kr = skeys_doc(texts, lens, 3, 2, &keys);
-            if (kr != SKEYS_OK) err = kr == SKEYS_ENOMEM ? STORE_ENOMEM : STORE_EIO;
-        }
         store_arg ai[] = {A_INT(rowid),  A_TEXT(d->vault), A_TEXT(title),
                           A_TEXT(words), A_TEXT(body),     A_TEXT(keys)};
         if (err == STORE_OK)
@@ -147,7 +157,6 @@ static int put_one(store *st, store_conn *c, const store_search_doc *d) {
                             "INSERT INTO search_fts (rowid, vault, title, path, body, keys)"
                             " VALUES ($1, $2, $3, $4, $5, $6)",
                             ai, NARGS(ai), NULL);
-        free(keys);
     } else {
         store_arg a[] = {A_TEXT(d->id), A_TEXT(d->vault),  A_TEXT(d->path), A_TEXT(title),
                          A_TEXT(body),  A_INT(d->trashed), A_TEXT(words)};
@@ -176,7 +185,8 @@ out:
 static int put_run(store *st, store_conn *c, void *arg) {
     struct put_call *p = arg;
     int err = STORE_OK;
-    for (size_t i = 0; i < p->n && err == STORE_OK; i++) err = put_one(st, c, &p->docs[i]);
+    for (size_t i = 0; i < p->n && err == STORE_OK; i++)
+        err = put_one(st, c, &p->docs[i], p->keys != NULL ? p->keys[i] : NULL);
     return err;
 }
 
@@ -202,8 +212,17 @@ int store_search_put(store *st, const store_search_doc *docs, size_t n) {
             return STORE_EINVAL;
     }
     if (n == 0) return STORE_OK;
-    struct put_call p = {docs, n};
-    return write_txn(st, put_run, &p);
+    struct put_call p = {docs, NULL, n};
+    int err = STORE_OK;
+    if (is_sqlite(st)) {
+        p.keys = calloc(n, sizeof(*p.keys));
+        if (p.keys == NULL) return STORE_ENOMEM;
+        for (size_t i = 0; i < n && err == STORE_OK; i++) err = doc_keys(&docs[i], &p.keys[i]);
+    }
+    if (err == STORE_OK) err = write_txn(st, put_run, &p);
+    for (size_t i = 0; p.keys != NULL && i < n; i++) free(p.keys[i]);
+    free(p.keys);
+    return err;
 }
 
 static int delete_run(store *st, store_conn *c, void *arg) {
