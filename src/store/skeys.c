@@ -20,17 +20,22 @@ static fts5_tokenizer tok_api;
 static void *tok_user;
 static bool tok_ready;
 
-static void tok_open(void) {
-    if (sqlite3_open_v2(":memory:", &tok_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-        SQLITE_OK)
-        return;
+fts5_api *skeys_fts5(sqlite3 *db) {
     fts5_api *api = NULL;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(tok_db, "SELECT fts5(?1)", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
         sqlite3_step(st);
     }
     sqlite3_finalize(st);
+    return api;
+}
+
+static void tok_open(void) {
+    if (sqlite3_open_v2(":memory:", &tok_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK)
+        return;
+    fts5_api *api = skeys_fts5(tok_db);
     if (api != NULL && api->xFindTokenizer(api, "unicode61", &tok_user, &tok_api) == SQLITE_OK)
         tok_ready = true;
 }

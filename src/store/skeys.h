@@ -42,6 +42,10 @@ int skeys_doc(const char *const *texts, const size_t *lens, size_t n, size_t nti
 int skeys_phrase(const char *text, size_t len, bool title, char (*keys)[SKEYS_KEY_LEN + 1],
                  size_t max, size_t *nkeys);
 
+/* The FTS5 API of connection db (to register tokenizers and auxiliary
+ * functions), or NULL when SQLite was built without FTS5. Owned by db. */
+fts5_api *skeys_fts5(sqlite3 *db);
+
 /* Registers the SQL function vault_search_keys(title, path, body) (the
  * keys of skeys_doc over the three texts, title and path being titles;
  * NULLs count as "") on db, for the migration that fills the column. */

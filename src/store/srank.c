@@ -9,6 +9,8 @@
  */
 #include "store/srank.h"
 
+#include "store/skeys.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -119,13 +121,7 @@ static void vault_rank(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_co
 }
 
 int srank_register(sqlite3 *db) {
-    fts5_api *api = NULL;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
-        sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
+    fts5_api *api = skeys_fts5(db);
     if (api == NULL) return SRANK_EIO;
     return api->xCreateFunction(api, "vault_rank", NULL, vault_rank, NULL) == SQLITE_OK ? SRANK_OK
                                                                                         : SRANK_EIO;
