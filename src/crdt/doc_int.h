@@ -442,6 +442,18 @@ yid yitem_last_id(const yitem *it);
 int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yitem *right,
                        const char *psub, ycontent *content, uint64_t len, yitem **out);
 
+/* Inserts string content between left and right (a local insert, no
+ * attributes to set) by appending it to left when the item Yjs would make
+ * there is one its cleanup merges into left anyway: left is live text of
+ * this document's client, its newest struct (so the clocks follow), with
+ * right as right neighbour and right origin. The result is what Yjs has
+ * after the transaction (the update is encoded after merging); a later
+ * edit of the same transaction that splits left there makes again the item
+ * Yjs would have (a split's right part has the same origins). Returns true
+ * and takes content when it did, false (nothing changed) otherwise. */
+bool yitem_append_local(struct ytxn *txn, struct ytype *parent, yitem *left, yitem *right, ycontent *content,
+                        uint64_t len);
+
 /* ---- txn.c -------------------------------------------------------------- */
 int ytxn_start(ydoc *doc, const void *origin, bool local, struct ytxn **out);
 int ytxn_finish(struct ytxn *txn);

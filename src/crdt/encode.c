@@ -52,7 +52,54 @@ static int write_struct(ybuf *b, const yitem *it, uint64_t offset) {
     return ycontent_write(b, &it->content, it->len, offset);
 }
 
+/* lib0 writeVarUint at d, which has room for ten bytes; returns the end. */
+static inline uint8_t *put_varuint(uint8_t *d, uint64_t v) {
+    while (v > 0x7f) {
+        *d++ = (uint8_t)(0x80 | (v & 0x7f));
+        v >>= 7;
+    }
+    *d++ = (uint8_t)v;
+    return d;
+}
+
+/* write_client for what a keystroke's update holds: from `clock` the client
+ * has one struct, a text item with an origin and ASCII text. Writes the
+ * same bytes with one capacity check; false (nothing written) when the
+ * struct is of another sort, for write_client to do it. */
+static bool write_client_text(ybuf *b, const yclient *c, uint64_t clock) {
+    const yitem *it = yclient_last(c);
+    if (it->id.clock > clock || (it->flags & YF_GC) || it->content.kind != YC_STRING || it->psub) return false;
+    uint64_t off = clock - it->id.clock;
+    bool has_origin = off > 0 || (it->flags & YF_HAS_ORIGIN);
+    bool has_ro = (it->flags & YF_HAS_RORIGIN) != 0;
+    if (!has_origin && !has_ro) return false;
+    size_t units = (size_t)(it->len - off);
+    if (units > 4096 || ybuf_reserve(b, 8 * 10 + 1 + units)) return false;
+    uint8_t *d0 = b->data + b->len, *d = d0;
+    d = put_varuint(d, 1); /* structs */
+    d = put_varuint(d, c->client);
+    d = put_varuint(d, clock);
+    *d++ = (uint8_t)(YC_STRING | (has_origin ? 0x80 : 0) | (has_ro ? 0x40 : 0));
+    if (has_origin) {
+        d = put_varuint(d, off > 0 ? it->id.client : it->origin.client);
+        d = put_varuint(d, off > 0 ? it->id.clock + off - 1 : it->origin.clock);
+    }
+    if (has_ro) {
+        d = put_varuint(d, it->rorigin.client);
+        d = put_varuint(d, it->rorigin.clock);
+    }
+    d = put_varuint(d, units); /* ASCII: as many UTF-8 bytes as units */
+    const uint16_t *u = ycontent_units(&it->content) + off;
+    for (size_t i = 0; i < units; i++) {
+        if (u[i] >= 0x80) return false;
+        d[i] = (uint8_t)u[i];
+    }
+    b->len += (size_t)(d - d0) + units;
+    return true;
+}
+
 static int write_client(ybuf *b, const yclient *c, uint64_t clock) {
+    if (write_client_text(b, c, clock)) return Y_OK;
     uint64_t first = yclient_at(c, 0)->id.clock;
     if (clock < first) clock = first;
     size_t start = yclient_find(c, clock);
@@ -91,6 +138,14 @@ static void sort_cc_desc(cc *l, size_t n) {
 
 #define YENC_LOCAL 16 /* clients handled with arrays on the stack */
 
+/* Writes the clients of list (each from its clock), by descending client. */
+static int write_cc(ybuf *b, cc *list, size_t n) {
+    sort_cc_desc(list, n);
+    ybuf_varuint(b, n);
+    for (size_t i = 0; i < n; i++) write_client(b, list[i].c, list[i].clock);
+    return b->err;
+}
+
 int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *svc, const uint64_t *svk, size_t nsv) {
     cc local[YENC_LOCAL];
     cc *list = s->n <= YENC_LOCAL ? local : ymalloc(s->n * sizeof *list);
@@ -119,9 +174,7 @@ int yenc_clients_structs(ybuf *b, const ystore *s, const uint64_t *svc, const ui
             n++;
         }
     }
-    sort_cc_desc(list, n);
-    ybuf_varuint(b, n);
-    for (size_t i = 0; i < n; i++) write_client(b, list[i].c, list[i].clock);
+    write_cc(b, list, n);
     if (list != local) yfree(list);
     return b->err;
 }
@@ -136,6 +189,7 @@ static int cmp_ds_desc(const void *a, const void *b) {
 }
 
 int yenc_ds(ybuf *b, const yds *ds) {
+    if (!ds->n) return ybuf_u8(b, 0);
     dsref local[YENC_LOCAL];
     dsref *l = ds->n <= YENC_LOCAL ? local : ymalloc(ds->n * sizeof *l);
     if (!l) {
@@ -159,40 +213,37 @@ int yenc_ds(ybuf *b, const yds *ds) {
     return b->err;
 }
 
+/* Yjs writeUpdateMessageFromTransaction: nothing when no client's state
+ * moved and nothing was deleted; else the structs of every client whose
+ * state moved past its before-state (clients without one from clock 0) and
+ * the delete set. The before-state is per store index, so one pass over the
+ * store finds them (yenc_clients_structs would search a state vector). */
 int yenc_txn_update(const struct ytxn *txn, ybuf *b, bool *any) {
     const ystore *s = &txn->doc->store;
-    bool changed = txn->ds.n > 0;
-    for (size_t i = 0; i < s->n && !changed; i++) {
+    cc local[YENC_LOCAL];
+    cc *list = local;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
         const yclient *c = &s->c[i];
         if (!c->n) continue;
-        uint64_t st = yclient_state(c);
-        if (i >= txn->nbefore || st != txn->before[i]) changed = true;
-    }
-    *any = changed;
-    if (!changed) return Y_OK;
-    uint64_t lc[YENC_LOCAL] = {0}, lk[YENC_LOCAL] = {0};
-    uint64_t *svc = lc, *svk = lk;
-    if (txn->nbefore > YENC_LOCAL) {
-        svc = ymalloc(txn->nbefore * sizeof *svc);
-        svk = ymalloc(txn->nbefore * sizeof *svk);
-        if (!svc || !svk) {
-            yfree(svc);
-            yfree(svk);
-            return Y_ERR_NOMEM;
+        bool known = i < txn->nbefore && txn->before[i] != YSTATE_NONE;
+        uint64_t from = known ? txn->before[i] : 0;
+        if (known && yclient_state(c) <= from) continue;
+        if (n == YENC_LOCAL && list == local) {
+            list = ymalloc(s->n * sizeof *list);
+            if (!list) return Y_ERR_NOMEM;
+            memcpy(list, local, sizeof local);
         }
+        list[n].c = c;
+        list[n].clock = from;
+        n++;
     }
-    size_t nsv = 0;
-    for (size_t i = 0; i < txn->nbefore; i++) {
-        if (txn->before[i] == YSTATE_NONE) continue;
-        svc[nsv] = s->c[i].client;
-        svk[nsv++] = txn->before[i];
+    *any = n > 0 || txn->ds.n > 0;
+    if (*any) {
+        write_cc(b, list, n);
+        yenc_ds(b, &txn->ds);
     }
-    yenc_clients_structs(b, s, svc, svk, nsv);
-    yenc_ds(b, &txn->ds);
-    if (svc != lc) {
-        yfree(svc);
-        yfree(svk);
-    }
+    if (list != local) yfree(list);
     return b->err;
 }
 

@@ -46,7 +46,7 @@ yitem *yitem_alloc(ydoc *doc) {
         }
         it = &doc->chunks->items[doc->chunk_used++];
     }
-    memset(it, 0, sizeof *it);
+    yzero(it, sizeof *it);
     it->pooled = true;
     return it;
 }
@@ -352,6 +352,30 @@ int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yite
     content->kind = YC_DELETED;
     if (out) *out = it;
     return Y_OK;
+}
+
+bool yitem_append_local(struct ytxn *txn, struct ytype *parent, yitem *left, yitem *right, ycontent *content,
+                        uint64_t len) {
+    ydoc *doc = txn->doc;
+    if (!left || content->kind != YC_STRING || left->content.kind != YC_STRING) return false;
+    if ((left->flags & (YF_GC | YF_DELETED)) || left->psub || left->parent != parent || left->right != right)
+        return false;
+    if (left->id.client != doc->client_id || (parent->item && yitem_deleted(parent->item))) return false;
+    /* the new item's right origin would be right's id */
+    if (right ? !(left->flags & YF_HAS_RORIGIN) || !id_eq(&left->rorigin, &right->id)
+              : (left->flags & YF_HAS_RORIGIN) != 0)
+        return false;
+    /* its clock would follow left's: left is the client's newest struct */
+    const yclient *c = ystore_client(&doc->store, doc->client_id);
+    if (!c || yclient_last(c) != left) return false;
+    int err = Y_OK;
+    if (!ycontent_merge(&left->content, left->len, content, len, &err)) return false;
+    memset(content, 0, sizeof *content);
+    content->kind = YC_DELETED;
+    left->len += len;
+    parent->length += len;
+    ytxn_add_changed(txn, parent, NULL);
+    return true;
 }
 
 /* The part of Item.delete that does not recurse. */

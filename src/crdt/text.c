@@ -347,11 +347,15 @@ static int insert_content(struct ytxn *txn, struct ytype *t, uint64_t index, yco
     rc = insert_attributes(txn, t, &p, &ua, &neg);
     if (rc) goto out;
     if (t->markers_on) ymarker_update(t, p.index, (int64_t)len);
-    yitem *it;
-    rc = yitem_insert_local(txn, t, p.left, p.right, NULL, content, len, &it);
-    if (rc) goto out;
-    p.right = it;
-    pos_forward(&p, &err);
+    if (yitem_append_local(txn, t, p.left, p.right, content, len)) {
+        p.index += len; /* the position is after the new text: still left | right */
+    } else {
+        yitem *it;
+        rc = yitem_insert_local(txn, t, p.left, p.right, NULL, content, len, &it);
+        if (rc) goto out;
+        p.right = it;
+        pos_forward(&p, &err);
+    }
     rc = err ? err : insert_negated(txn, t, &p, &neg);
 out:
     attrs_free(&neg);
@@ -892,7 +896,23 @@ int ytext_delta(struct ytxn *txn, struct ytype *t, ydelta **out, size_t *n, void
             }
             break;
         case YC_STRING:
-            if (adds) {
+            if (!adds && it->id.clock + it->len > ytxn_before(txn, it->id.client)) {
+                /* text appended to an older item in this transaction
+                 * (yitem_append_local): Yjs has two items here, the old
+                 * part (retained or deleted) and the new one */
+                uint64_t old = ytxn_before(txn, it->id.client) - it->id.clock;
+                if (dels) {
+                    switch_to(&w, YDELTA_DELETE);
+                    w.del += old;
+                } else if (!yitem_deleted(it)) {
+                    switch_to(&w, YDELTA_RETAIN);
+                    w.retain += old;
+                    switch_to(&w, YDELTA_INSERT);
+                    if (yutf16_append_utf8(&w.ins, ycontent_units(&it->content) + old, (size_t)(it->len - old)))
+                        w.err = Y_ERR_NOMEM;
+                    w.ins_units += (size_t)(it->len - old);
+                }
+            } else if (adds) {
                 if (!dels) {
                     switch_to(&w, YDELTA_INSERT);
                     if (yutf16_append_utf8(&w.ins, ycontent_units(&it->content), (size_t)it->len)) w.err = Y_ERR_NOMEM;

@@ -231,6 +231,84 @@ TEST(observers_get_the_text_delta) {
     ydoc_free(d);
 }
 
+static char *state_hex(ydoc *d);
+
+/* Each transaction's delta as text: "r2 i:cXde d3" (retain, insert, delete). */
+typedef struct {
+    char d[8][128];
+    int n;
+} delta_log;
+
+static void on_change_log(void *ud, const ychange *ch, size_t n, const void *origin) {
+    (void)origin;
+    delta_log *l = ud;
+    if (l->n >= 8) return;
+    char *o = l->d[l->n++];
+    o[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < ch[i].ndelta; k++) {
+            const ydelta *d = &ch[i].delta[k];
+            size_t at = strlen(o);
+            if (d->op == YDELTA_INSERT)
+                snprintf(o + at, 128 - at, "%si:%.*s", at ? " " : "", (int)d->len_utf8, d->text);
+            else
+                snprintf(o + at, 128 - at, "%s%c%zu", at ? " " : "", d->op == YDELTA_RETAIN ? 'r' : 'd', d->len);
+        }
+}
+
+/* Typing after the client's own newest text appends to that item at once
+ * (the merge Yjs does when the transaction ends), also when the same
+ * transaction then inserts inside the new text or deletes across the old
+ * and new parts: the updates and deltas are still Yjs's.
+ *   d.clientID = 7; t = d.getText('t'); t.observe(e => log(e.delta))
+ *   transact: t.insert(0, 'ab')
+ *   transact: t.insert(2, 'c'); t.insert(3, 'd'); t.insert(3, 'X'); t.insert(5, 'e')
+ *   transact: t.insert(6, 'f'); t.delete(1, 3)
+ *   transact: t.insert(3, 'g'); t.insert(4, 'h'); t.delete(0, 5) */
+TEST(typing_after_own_text_emits_yjs_updates_and_deltas) {
+    ydoc *d = new_doc(7, true);
+    updates ups = {.n = 0};
+    delta_log log = {.n = 0};
+    ydoc_observe_updates(d, on_update, &ups);
+    ydoc_observe_changes(d, on_change_log, &log);
+    ytype *t = ydoc_get(d, "t", YTYPE_TEXT);
+    ytxn *x = ydoc_begin(d, NULL);
+    ASSERT_EQ_INT(ytext_insert(x, t, 0, "ab", 2, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytxn_commit(x), Y_OK);
+    x = ydoc_begin(d, NULL);
+    ASSERT_EQ_INT(ytext_insert(x, t, 2, "c", 1, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytext_insert(x, t, 3, "d", 1, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytext_insert(x, t, 3, "X", 1, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytext_insert(x, t, 5, "e", 1, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytxn_commit(x), Y_OK);
+    x = ydoc_begin(d, NULL);
+    ASSERT_EQ_INT(ytext_insert(x, t, 6, "f", 1, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytext_delete(x, t, 1, 3), Y_OK);
+    ASSERT_EQ_INT(ytxn_commit(x), Y_OK);
+    x = ydoc_begin(d, NULL);
+    ASSERT_EQ_INT(ytext_insert(x, t, 3, "g", 1, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytext_insert(x, t, 4, "h", 1, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytext_delete(x, t, 0, 5), Y_OK);
+    ASSERT_EQ_INT(ytxn_commit(x), Y_OK);
+    ASSERT_EQ_INT(ups.n, 4);
+    ASSERT_EQ_STR(ups.hex[0], "010107000401017402616200");
+    ASSERT_EQ_STR(ups.hex[1], "0104070284070101638407020164c4070207030158840703016500");
+    ASSERT_EQ_STR(ups.hex[2], "01010706840705016601070201020401");
+    ASSERT_EQ_STR(ups.hex[3], "01010707c107050706020107040001030105010702");
+    ASSERT_EQ_INT(log.n, 4);
+    ASSERT_EQ_STR(log.d[0], "i:ab");
+    ASSERT_EQ_STR(log.d[1], "r2 i:cXde");
+    ASSERT_EQ_STR(log.d[2], "r1 d3 r2 i:f");
+    ASSERT_EQ_STR(log.d[3], "d3");
+    char *s = text_of(t);
+    ASSERT_EQ_STR(s, "f");
+    yfree(s);
+    char *h = state_hex(d);
+    ASSERT_EQ_STR(h, "01060700010101740381070201c10702070301810703018407050166c1070507060201070200060702");
+    free(h);
+    ydoc_free(d);
+}
+
 TEST(one_transaction_at_a_time_and_empty_commit_is_silent) {
     ydoc *d = new_doc(5, true);
     updates ups = {.n = 0};
