@@ -32,7 +32,9 @@
  * Each result is checked against endContent outside the timed parts. The
  * line printed: {"replay_ms":..,"encode_ms":..,"load_ms":..,"merge_ms":..
  * (or null),"bytes":..,"updates":..,"update_bytes":..,"engine_peak":..}, the
- * last being the most the engine itself held (yalloc_stats), in bytes. Peak
+ * last being the most the engine itself held (yalloc_stats), in bytes; with
+ * VN_BENCH_UPDATES_HASH=1 also "update_hash", FNV-1a over every update (see
+ * yjs_bench.mjs), to check that both engines emitted the same updates. Peak
  * RSS is measured from outside (bench/crdt.sh runs this under /usr/bin/time).
  * Exit status 1 on any error (message on stderr).
  */
@@ -317,6 +319,8 @@ static void check_text(ydoc *doc, const struct trace *t, const char *what) {
  * and, where the concurrent replay needs it, keep a copy. */
 struct sink {
     size_t updates, bytes;
+    bool hash; /* VN_BENCH_UPDATES_HASH=1: FNV-1a over the updates, as yjs_bench.mjs */
+    uint32_t h;
     bool keep;
     uint8_t *kept;
     size_t kept_len;
@@ -327,6 +331,12 @@ static void on_update(void *ud, const uint8_t *update, size_t len, const void *o
     struct sink *s = ud;
     s->updates++;
     s->bytes += len;
+    if (s->hash) {
+        uint32_t h = s->h;
+        for (int k = 0; k < 4; k++) h = (h ^ (uint8_t)(len >> (8 * k))) * 0x01000193u;
+        for (size_t i = 0; i < len; i++) h = (h ^ update[i]) * 0x01000193u;
+        s->h = h;
+    }
     if (s->keep) {
         s->kept = xmalloc(len);
         memcpy(s->kept, update, len);
@@ -430,7 +440,8 @@ static void replay_concurrent(const struct trace *t, struct sink *sink, struct u
 static int run(const char *path, const char *out_path) {
     struct trace t;
     load_trace(path, &t);
-    struct sink sink = {0};
+    const char *hash_env = getenv("VN_BENCH_UPDATES_HASH");
+    struct sink sink = {.hash = hash_env && !strcmp(hash_env, "1"), .h = 0x811c9dc5u};
     double replay_ms, merge_ms = -1, encode_ms, load_ms, t0;
     ydoc *doc;
 
@@ -483,8 +494,10 @@ static int run(const char *path, const char *out_path) {
         printf("%.3f", merge_ms);
     size_t cur, peak;
     yalloc_stats(&cur, &peak);
-    printf(",\"bytes\":%zu,\"updates\":%zu,\"update_bytes\":%zu,\"engine_peak\":%zu}\n", enc_len,
+    printf(",\"bytes\":%zu,\"updates\":%zu,\"update_bytes\":%zu,\"engine_peak\":%zu", enc_len,
            sink.updates, sink.bytes, peak);
+    if (sink.hash) printf(",\"update_hash\":%u", (unsigned)sink.h);
+    printf("}\n");
     yfree(enc);
     free_trace(&t);
     return 0;

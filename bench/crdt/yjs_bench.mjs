@@ -74,10 +74,21 @@ function edit (doc, text, patches) {
   })
 }
 
-const sink = { updates: 0, bytes: 0, keep: false, kept: null }
+// VN_BENCH_UPDATES_HASH=1 (a check, not a measurement: it slows the replay)
+// adds "update_hash": FNV-1a (32 bits) over every update's length (4 bytes,
+// little-endian) and bytes, in order; crdt_bench computes the same.
+const HASH = process.env.VN_BENCH_UPDATES_HASH === '1'
+const sink = { updates: 0, bytes: 0, keep: false, kept: null, hash: 0x811c9dc5 }
+function hashByte (h, b) { return Math.imul(h ^ b, 0x01000193) >>> 0 }
 function onUpdate (update) {
   sink.updates++
   sink.bytes += update.length
+  if (HASH) {
+    let h = sink.hash
+    for (let k = 0; k < 4; k++) h = hashByte(h, (update.length >>> (8 * k)) & 0xff)
+    for (const b of update) h = hashByte(h, b)
+    sink.hash = h
+  }
   if (sink.keep) {
     sink.kept = update
     sink.keep = false
@@ -175,5 +186,6 @@ process.stdout.write(JSON.stringify({
   merge_ms: mergeMs === null ? null : r3(mergeMs),
   bytes: enc.length,
   updates: sink.updates,
-  update_bytes: sink.bytes
+  update_bytes: sink.bytes,
+  ...(HASH ? { update_hash: sink.hash } : {})
 }) + '\n')
