@@ -19,8 +19,10 @@
  *    structs in place.
  *  - Pending structs are kept as Yjs keeps them, as one merged update
  *    (doc->pending); pending deletes as a delete set.
- *  - Search markers emulate Yjs's (max 80 per type) exactly, because the
- *    position they pick decides the origins of new items, hence the bytes.
+ *  - Search markers follow Yjs's (max 80 per type): each holds the exact
+ *    index of its item, so a search ends at the same item whichever marker
+ *    it starts from; which one is taken only decides how long it walks
+ *    (type.c).
  */
 #ifndef VN_CRDT_DOC_INT_H
 #define VN_CRDT_DOC_INT_H
@@ -192,6 +194,7 @@ struct ytype {
      * (it would change nothing). Set by anything that may break that. */
     bool markers_dirty;
     uint64_t mclock; /* the markers' timestamp counter */
+    size_t mlast;    /* the marker the last search returned (may be stale: checked) */
     /* Index of this type in the running transaction's `changed` array, valid
      * only while changed[chidx].type == this type (see ytxn_add_changed). */
     size_t chidx;

@@ -8,8 +8,15 @@
  *    an item's psub may point at the entry's key.
  *  - markers[0..nmarkers) follow Yjs: at most YMARKER_MAX, each with a
  *    timestamp; an item's YF_MARKER bit mirrors Yjs's item.marker flag
- *    including its staleness, because Yjs's updateMarkerChanges reads that
- *    flag and the result decides origins.
+ *    including its staleness, as Yjs's updateMarkerChanges reads it.
+ *  - Every marker's index is the exact index of its item (the number of
+ *    live units before it): local edits move the indexes as Yjs does, and
+ *    remote changes clear the markers before any local edit can use them
+ *    (txn.c). So the search for an index ends at the same item whichever
+ *    marker it starts from: the choice changes only the time it takes, not
+ *    the positions, origins or bytes. ymarker_find therefore takes the
+ *    marker it returned last when the index falls inside that marker's item
+ *    (typing), and otherwise Yjs's choice, the closest marker.
  *  - Timestamps come from a counter per type (t->mclock): Yjs uses one
  *    global counter, but only compares the timestamps of one type's
  *    markers, whose order a per-type counter keeps.
@@ -298,7 +305,13 @@ bool ymarker_find(struct ytype *t, uint64_t index, yitem **out, uint64_t *out_in
     if (!t->start || index == 0 || !t->markers_on) return false;
     ymarkers *mk = t->markers;
     mk_fit(t, t->length > index ? t->length : index);
-    int m = closest_marker(t, index);
+    int m = -1;
+    if (t->mlast < t->nmarkers) {
+        const yitem *q = mk->p[t->mlast];
+        uint64_t qi = mk_index(mk, t->mlast);
+        if (index >= qi && index - qi <= (yitem_live(q) ? q->len : 0)) m = (int)t->mlast;
+    }
+    if (m < 0) m = closest_marker(t, index);
     yitem *p = t->start;
     uint64_t pindex = 0;
     if (m >= 0) {
@@ -329,6 +342,7 @@ bool ymarker_find(struct ytype *t, uint64_t index, yitem **out, uint64_t *out_in
     } else {
         k = mark_position(t, p, pindex);
     }
+    t->mlast = k;
     *out = mk->p[k];
     *out_index = mk_index(mk, k);
     return true;
