@@ -348,8 +348,7 @@ int yitem_insert_local(struct ytxn *txn, struct ytype *parent, yitem *left, yite
         yitem_free(doc, it);
         return rc;
     }
-    memset(content, 0, sizeof *content);
-    content->kind = YC_DELETED;
+    content->kind = YC_DELETED; /* taken: nothing left to release */
     if (out) *out = it;
     return Y_OK;
 }
@@ -370,8 +369,7 @@ bool yitem_append_local(struct ytxn *txn, struct ytype *parent, yitem *left, yit
     if (!c || yclient_last(c) != left) return false;
     int err = Y_OK;
     if (!ycontent_merge(&left->content, left->len, content, len, &err)) return false;
-    memset(content, 0, sizeof *content);
-    content->kind = YC_DELETED;
+    content->kind = YC_DELETED; /* taken: nothing left to release */
     left->len += len;
     parent->length += len;
     ytxn_add_changed(txn, parent, NULL);

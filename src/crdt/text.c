@@ -364,6 +364,24 @@ out:
     return rc;
 }
 
+/* insert_content for text without attributes in a text that never held a
+ * format item (has_formatting is never reset): the current attributes are
+ * then always empty, minimizeAttributeChanges only steps over deleted items
+ * and no format item is inserted, so only the position and the item
+ * remain. Same steps, same result as insert_content. */
+static int insert_plain(struct ytxn *txn, struct ytype *t, uint64_t index, ycontent *content, uint64_t len) {
+    tpos p;
+    int rc = find_position(txn, t, index, true, &p);
+    if (rc) return rc;
+    while (p.right && yitem_deleted(p.right)) {
+        p.left = p.right;
+        p.right = p.right->right;
+    }
+    if (t->markers_on) ymarker_update(t, p.index, (int64_t)len);
+    if (yitem_append_local(txn, t, p.left, p.right, content, len)) return Y_OK;
+    return yitem_insert_local(txn, t, p.left, p.right, NULL, content, len, NULL);
+}
+
 /* Inserts UTF-8 text; see crdt.h. attrs == NULL inherits the formatting at
  * the position (Yjs insert without attributes); a non-NULL attrs (even with
  * nattrs == 0) gives the exact formatting of the new text. */
@@ -379,7 +397,8 @@ static int ytext_insert_impl(ytxn *txn, ytype *text, size_t index, const char *s
     uint64_t units;
     rc = ycontent_from_utf8(&c, s, len, &units);
     if (rc) return rc;
-    rc = insert_content(txn, text, index, &c, units, attrs, nattrs);
+    if (!attrs && !text->has_formatting) rc = insert_plain(txn, text, index, &c, units);
+    else rc = insert_content(txn, text, index, &c, units, attrs, nattrs);
     if (c.kind == YC_STRING) ycontent_release(&c, units);
     return rc;
 }
