@@ -72,8 +72,6 @@ ytype *ydoc_get(ydoc *doc, const char *name, ytype_kind kind) {
     if (!t) return NULL;
     if (t->kind_known) return t->kind == kind ? t : NULL;
     bool markers = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
-    if (markers && !t->markers && !(t->markers = ymarkers_new()))
-        return NULL; /* out of memory: the root stays untyped */
     t->kind = (uint8_t)kind;
     t->kind_known = true;
     t->markers_on = markers;

@@ -185,8 +185,9 @@ struct ytype {
     uint64_t length; /* live countable units */
     ymapent *map;
     size_t map_n, map_cap;
-    /* Allocated with the type when it can use markers (text, array, XML
-     * text); NULL for maps, which never do. */
+    /* Allocated by the type's first marker search (ymarker_find) when it
+     * can use markers (text, array, XML text); NULL until then and for
+     * maps, which never do. nmarkers > 0 implies markers != NULL. */
     ymarkers *markers;
     size_t nmarkers;
     /* false guarantees that every marker's item is live and has YF_MARKER

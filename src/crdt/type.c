@@ -33,10 +33,6 @@ struct ytype *ytype_new(ydoc *doc, uint8_t kind, bool known) {
     t->kind = kind;
     t->kind_known = known;
     t->markers_on = kind == YTYPE_TEXT || kind == YTYPE_ARRAY || kind == YTYPE_XML_TEXT;
-    if (t->markers_on && !(t->markers = ymarkers_new())) {
-        yfree(t);
-        return NULL;
-    }
     return t;
 }
 
@@ -303,6 +299,11 @@ static int closest_marker(struct ytype *t, uint64_t index) {
 
 bool ymarker_find(struct ytype *t, uint64_t index, yitem **out, uint64_t *out_index) {
     if (!t->start || index == 0 || !t->markers_on) return false;
+    /* The arrays are made on the first search (Yjs's marker array is small
+     * while empty; ours is not): a document's types that are only loaded,
+     * read whole or edited at index 0 never need them. Without memory the
+     * search starts from the first item, which finds the same item. */
+    if (!t->markers && !(t->markers = ymarkers_new())) return false;
     ymarkers *mk = t->markers;
     mk_fit(t, t->length > index ? t->length : index);
     int m = -1;
@@ -369,7 +370,7 @@ static void shift_indexes(struct ytype *t, uint64_t index, int64_t len) {
 }
 
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len) {
-    if (!t->markers_on) return;
+    if (!t->markers_on || !t->nmarkers) return; /* no marker to move (maybe no arrays) */
     ymarkers *mk = t->markers;
     uint64_t most = t->length + (len > 0 ? (uint64_t)len : (uint64_t)-len);
     mk_fit(t, most > index ? most : index);

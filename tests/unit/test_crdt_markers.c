@@ -1,12 +1,14 @@
 /*
- * test_crdt_markers.c - the search markers' two forms (src/crdt/type.c)
- * make the same choices: "narrow" (32-bit indexes scanned four at a time,
- * used while a type is shorter than ymarker_narrow_max, i.e. always in
- * practice) and "wide" (64-bit indexes, scanned one by one, for types
- * beyond 2^29 units). The marker a search starts from decides the origins
- * of new items, so the same seeded edits must emit the same update bytes
- * whichever form runs, and when a type switches form half-way. The narrow
- * form is the one the interop tests compare with Yjs.
+ * test_crdt_markers.c - the search markers (src/crdt/type.c): their two
+ * forms, "narrow" (32-bit indexes scanned eight at a time, used while a
+ * type is shorter than ymarker_narrow_max, i.e. always in practice) and
+ * "wide" (64-bit indexes, scanned one by one, for types beyond 2^29 units),
+ * and searches without markers at all (from the first item) must emit the
+ * same update bytes for the same seeded edits, also when a type switches
+ * form half-way: every marker's index is exact, so the marker a search
+ * starts from changes nothing but its speed. The narrow form is the one the
+ * interop tests compare with Yjs. A type makes its marker arrays only on
+ * its first search by position.
  */
 #include "crdt.h"
 #include "doc_int.h"
@@ -41,6 +43,8 @@ static uint64_t rnd(uint64_t *s) {
 /* Seeded edits on a Y.Text and a Y.Array: typing runs near a cursor,
  * backspaces, jumps, deleted ranges, array reads (which move markers too),
  * several edits per transaction. Every update goes to *out. */
+static bool g_no_markers; /* run_edits searches from the first item */
+
 static int run_edits(uint64_t seed, bytes *out, char **text) {
     ydoc_options o = {true, 77, true};
     ydoc *d = ydoc_new(&o);
@@ -48,6 +52,7 @@ static int run_edits(uint64_t seed, bytes *out, char **text) {
     ydoc_observe_updates(d, on_update, out);
     ytype *t = ydoc_get(d, "t", YTYPE_TEXT);
     ytype *a = ydoc_get(d, "a", YTYPE_ARRAY);
+    if (g_no_markers) t->markers_on = a->markers_on = false;
     uint64_t s = seed;
     size_t cursor = 0;
     for (int txn = 0; txn < 1500; txn++) {
@@ -99,29 +104,76 @@ fail:
 
 static void same_edits_same_bytes(uint64_t seed) {
     uint64_t keep = ymarker_narrow_max;
-    bytes narrow = {0}, wide = {0}, both = {0};
-    char *tn = NULL, *tw = NULL, *tb = NULL;
+    bytes narrow = {0}, wide = {0}, both = {0}, none = {0};
+    char *tn = NULL, *tw = NULL, *tb = NULL, *to = NULL;
     int rn = run_edits(seed, &narrow, &tn);
     ymarker_narrow_max = 0; /* wide from the first edit */
     int rw = run_edits(seed, &wide, &tw);
     ymarker_narrow_max = 400; /* narrow, then wide once the text is longer */
     int rb = run_edits(seed, &both, &tb);
     ymarker_narrow_max = keep;
-    int ok = rn == 0 && rw == 0 && rb == 0 && narrow.n == wide.n && narrow.n == both.n &&
-             memcmp(narrow.p, wide.p, narrow.n) == 0 && memcmp(narrow.p, both.p, narrow.n) == 0 &&
-             strcmp(tn, tw) == 0 && strcmp(tn, tb) == 0 && strlen(tn) > 400;
+    g_no_markers = true;
+    int ro = run_edits(seed, &none, &to);
+    g_no_markers = false;
+    int ok = rn == 0 && rw == 0 && rb == 0 && ro == 0 && narrow.n == wide.n && narrow.n == both.n &&
+             narrow.n == none.n && memcmp(narrow.p, wide.p, narrow.n) == 0 &&
+             memcmp(narrow.p, both.p, narrow.n) == 0 && memcmp(narrow.p, none.p, narrow.n) == 0 &&
+             strcmp(tn, tw) == 0 && strcmp(tn, tb) == 0 && strcmp(tn, to) == 0 && strlen(tn) > 400;
     if (!ok)
-        fprintf(stderr, "seed %" PRIu64 ": rc %d/%d/%d, %zu/%zu/%zu update bytes, text %zu chars\n", seed, rn,
-                rw, rb, narrow.n, wide.n, both.n, tn ? strlen(tn) : 0);
+        fprintf(stderr, "seed %" PRIu64 ": rc %d/%d/%d/%d, %zu/%zu/%zu/%zu update bytes, text %zu chars\n", seed,
+                rn, rw, rb, ro, narrow.n, wide.n, both.n, none.n, tn ? strlen(tn) : 0);
     free(narrow.p);
     free(wide.p);
     free(both.p);
+    free(none.p);
     yfree(tn);
     yfree(tw);
     yfree(tb);
+    yfree(to);
     ASSERT_TRUE(ok);
 }
 
-TEST(narrow_and_wide_markers_emit_the_same_updates) {
+TEST(narrow_wide_and_no_markers_emit_the_same_updates) {
     for (uint64_t seed = 1; seed <= 6; seed++) CHECK_HELPER(same_edits_same_bytes(seed));
+}
+
+/* Loading, reading and appending at index 0 make no marker arrays (about
+ * 2.2 KB per type); the first edit by position does. */
+TEST(marker_arrays_are_made_on_the_first_search) {
+    ydoc_options o = {true, 5, true};
+    ydoc *src = ydoc_new(&o);
+    ytype *st = ydoc_get(src, "t", YTYPE_TEXT);
+    ytxn *x = ydoc_begin(src, NULL);
+    ASSERT_EQ_INT(ytext_insert(x, st, 0, "hello world", 11, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytxn_commit(x), Y_OK);
+    uint8_t *u;
+    size_t n;
+    ASSERT_EQ_INT(ydoc_encode_state_as_update(src, NULL, 0, &u, &n), Y_OK);
+    ydoc_free(src);
+
+    ydoc *d = ydoc_new(&(ydoc_options){true, 6, true});
+    ytype *t = ydoc_get(d, "t", YTYPE_TEXT);
+    ytype *a = ydoc_get(d, "a", YTYPE_ARRAY);
+    ASSERT_EQ_INT(ydoc_apply_update(d, u, n, NULL), Y_OK);
+    yfree(u);
+    char *s = NULL;
+    ASSERT_EQ_INT(ytext_string(t, &s, NULL), Y_OK);
+    ASSERT_EQ_STR(s, "hello world");
+    yfree(s);
+    x = ydoc_begin(d, NULL);
+    ASSERT_EQ_INT(ytext_insert(x, t, 0, ">", 1, NULL, 0), Y_OK);
+    yany v = {.kind = YANY_NUMBER, .u.num = 1};
+    ASSERT_EQ_INT(yarray_insert(x, a, 0, &v, 1), Y_OK);
+    ASSERT_EQ_INT(ytxn_commit(x), Y_OK);
+    ASSERT_TRUE(t->markers == NULL);
+    ASSERT_TRUE(a->markers == NULL);
+    x = ydoc_begin(d, NULL);
+    ASSERT_EQ_INT(ytext_insert(x, t, 6, ",", 1, NULL, 0), Y_OK);
+    ASSERT_EQ_INT(ytxn_commit(x), Y_OK);
+    ASSERT_TRUE(t->markers != NULL);
+    ASSERT_TRUE(a->markers == NULL);
+    ASSERT_EQ_INT(ytext_string(t, &s, NULL), Y_OK);
+    ASSERT_EQ_STR(s, ">hello, world");
+    yfree(s);
+    ydoc_free(d);
 }
