@@ -47,7 +47,7 @@ void ycontent_release(ycontent *c, uint64_t len) {
         if (c->u.type && !c->u.type->linked) ytype_free(c->u.type);
         break;
     case YC_DOC:
-        yfree(c->u.doc.guid);
+        ykey_free(c->u.doc.guid);
         yany_release(&c->u.doc.opts);
         break;
     default:
@@ -338,7 +338,7 @@ int ycontent_write(ybuf *b, const ycontent *c, uint64_t len, uint64_t offset) {
         for (size_t i = off; i < n; i++) ybuf_any(b, &c->u.any.v[i]);
         return b->err;
     case YC_DOC:
-        ybuf_varstring(b, c->u.doc.guid, c->u.doc.glen);
+        ybuf_varstring(b, c->u.doc.guid, ykey_len(c->u.doc.guid));
         return ybuf_any(b, &c->u.doc.opts);
     }
     return Y_ERR_INVALID;
@@ -505,9 +505,14 @@ int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *le
             yfree(guid);
             return rc;
         }
+        char *key = ykey_new(guid, cn); /* keeps its length: the guid may hold NUL */
+        yfree(guid);
+        if (!key) {
+            yany_release(&opts);
+            return Y_ERR_NOMEM;
+        }
         c->kind = YC_DOC;
-        c->u.doc.guid = guid;
-        c->u.doc.glen = cn;
+        c->u.doc.guid = key;
         c->u.doc.opts = opts;
         *len = 1;
         return Y_OK;

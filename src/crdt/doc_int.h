@@ -89,8 +89,7 @@ typedef struct ycontent {
 the identity of the JS object it stands for */
         struct ytype *type;
         struct {
-            char *guid;
-            size_t glen;
+            char *guid; /* a ykey (length-prefixed): the union stays 32 bytes */
             yany opts;
         } doc;
     } u;
@@ -221,6 +220,7 @@ typedef struct yclient {
     yslot *s;
     size_t n, cap;
     size_t g, gl;
+    size_t hint; /* a logical index yclient_find tries first (any value is safe) */
 } yclient;
 
 /* The struct at logical index i < c->n. */
