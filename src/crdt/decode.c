@@ -229,7 +229,14 @@ static bool ref_missing(struct ytxn *txn, yref *ref, uint64_t *missing) {
         if (it->left) it->origin = yitem_last_id(it->left);
     }
     if (it->flags & YF_HAS_RORIGIN) {
-        it->right = ytxn_clean_start(txn, it->rorigin);
+        /* Mostly the right origin is the start of the item right of the
+         * left one: then that is the struct getItemCleanStart finds, and no
+         * split is needed; saves a search of the client's structs. */
+        yitem *lr = it->left ? it->left->right : NULL;
+        if (lr && lr->id.client == it->rorigin.client && lr->id.clock == it->rorigin.clock)
+            it->right = lr;
+        else
+            it->right = ytxn_clean_start(txn, it->rorigin);
         if (it->right) it->rorigin = it->right->id;
     }
     it->parent = NULL;

@@ -119,6 +119,7 @@ int yitem_split_at(struct ytxn *txn, yclient *c, size_t idx, uint64_t diff) {
 yitem *ytxn_clean_start(struct ytxn *txn, yid id) {
     yclient *c = ystore_client(&txn->doc->store, id.client);
     size_t idx = yclient_find(c, id.clock);
+    c->hint = idx;
     yitem *s = yclient_at(c, idx);
     if (s->id.clock < id.clock && !(s->flags & YF_GC)) {
         int rc = yitem_split_at(txn, c, idx, id.clock - s->id.clock);
@@ -134,6 +135,7 @@ yitem *ytxn_clean_start(struct ytxn *txn, yid id) {
 yitem *ytxn_clean_end(struct ytxn *txn, yid id) {
     yclient *c = ystore_client(&txn->doc->store, id.client);
     size_t idx = yclient_find(c, id.clock);
+    c->hint = idx;
     yitem *s = yclient_at(c, idx);
     if (id.clock != s->id.clock + s->len - 1 && !(s->flags & YF_GC)) {
         int rc = yitem_split_at(txn, c, idx, id.clock - s->id.clock + 1);

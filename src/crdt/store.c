@@ -104,6 +104,15 @@ size_t yclient_find(const yclient *c, uint64_t clock) {
     /* Most lookups (new items, a transaction's update, recent typing) are
      * for the newest struct: check it before searching. */
     if (slot_clock(c, n - 1) <= clock) return n - 1;
+    /* Then the struct of the last split or lookup by clock (c->hint, kept
+     * by ytxn_clean_start/_end; checked, as the array moved since) and the
+     * one after it: an update's items mostly refer to structs near the
+     * ones the items before them referred to. */
+    size_t h = c->hint;
+    if (h + 1 < n && slot_clock(c, h) <= clock) {
+        if (clock < slot_clock(c, h + 1)) return h;
+        if (h + 2 < n && clock < slot_clock(c, h + 2)) return h + 1;
+    }
     /* Most others, while structs are being split and merged, are close to
      * the last split or merge, where the gap is: gallop from there to
      * bracket the answer in [lo, hi), with clock(hi) > clock (or lo = 0).
@@ -298,7 +307,10 @@ void yds_sort_merge(yds *d) {
     for (size_t k = 0; k < d->n; k++) {
         ydsclient *c = &d->c[k];
         if (c->n < 2) continue;
-        qsort(c->r, c->n, sizeof *c->r, cmp_range);
+        /* a decoded delete set comes sorted (Yjs writes it so): check first */
+        size_t s = 1;
+        while (s < c->n && c->r[s - 1].clock <= c->r[s].clock) s++;
+        if (s < c->n) qsort(c->r, c->n, sizeof *c->r, cmp_range);
         size_t j = 1;
         for (size_t i = 1; i < c->n; i++) {
             yrange *l = &c->r[j - 1];
