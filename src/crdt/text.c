@@ -485,6 +485,13 @@ static int ytext_delete_impl(ytxn *txn, ytype *text, size_t index, size_t len) {
     tpos p;
     rc = find_position(txn, text, index, true, &p);
     if (rc) goto out;
+    if (!text->has_formatting) {
+        /* No format item: every item before the first live one is deleted,
+         * and stepping over it only moves left/right (pos_forward): jump
+         * there once, for end_ok and the loop below. */
+        while (p.right && yitem_deleted(p.right)) p.right = p.right->right;
+        if (p.right) p.left = p.right->left;
+    }
     if (!end_ok(&p, len)) {
         rc = Y_ERR_RANGE;
         goto out;
