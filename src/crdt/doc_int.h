@@ -416,6 +416,13 @@ int ytype_map_intern(struct ytype *t, const char *key, size_t len, ymapent **out
  * placed as Yjs does; false when the type uses none (then search from the
  * start). *p and *pindex: its item and that item's index. */
 bool ymarker_find(struct ytype *t, uint64_t index, yitem **p, uint64_t *pindex);
+/* Whether the marker ymarker_find returned last starts at index, or its
+ * item is live and ends there (typing): then *left and *right are the
+ * neighbours of that place, where a search for index from that marker
+ * stops without splitting (before any deleted items that follow: the
+ * caller steps over them as Yjs's findPosition does). Every marker's index
+ * being exact, any search for index ends there. */
+bool ymarker_at(const struct ytype *t, uint64_t index, yitem **left, yitem **right);
 /* A type's marker arrays, with no marker; NULL when out of memory. */
 ymarkers *ymarkers_new(void);
 void ymarker_update(struct ytype *t, uint64_t index, int64_t len);

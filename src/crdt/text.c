@@ -371,8 +371,15 @@ out:
  * remain. Same steps, same result as insert_content. */
 static int insert_plain(struct ytxn *txn, struct ytype *t, uint64_t index, ycontent *content, uint64_t len) {
     tpos p;
-    int rc = find_position(txn, t, index, true, &p);
-    if (rc) return rc;
+    if (ymarker_at(t, index, &p.left, &p.right)) {
+        /* typing at the last search's marker: findPosition would stop
+         * there (no split; moving the marker changes nothing: any marker
+         * finds the same place) */
+        p.index = index;
+    } else {
+        int rc = find_position(txn, t, index, true, &p);
+        if (rc) return rc;
+    }
     while (p.right && yitem_deleted(p.right)) {
         p.left = p.right;
         p.right = p.right->right;

@@ -349,6 +349,23 @@ bool ymarker_find(struct ytype *t, uint64_t index, yitem **out, uint64_t *out_in
     return true;
 }
 
+bool ymarker_at(const struct ytype *t, uint64_t index, yitem **left, yitem **right) {
+    if (!t->markers_on || t->mlast >= t->nmarkers) return false;
+    yitem *q = t->markers->p[t->mlast];
+    uint64_t qi = mk_index(t->markers, t->mlast);
+    if (qi == index) {
+        *left = q->left;
+        *right = q;
+        return true;
+    }
+    if (yitem_live(q) && qi + q->len == index) {
+        *left = q;
+        *right = q->right;
+        return true;
+    }
+    return false;
+}
+
 /* The index part of updateMarkerChanges for every marker: Yjs's
  * `if (index < m.index || (len > 0 && index === m.index)) m.index =
  * max(index, m.index + len)`, four lanes at a time while narrow. */
