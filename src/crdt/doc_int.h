@@ -225,6 +225,9 @@ typedef struct yclient {
 
 /* The struct at logical index i < c->n. */
 static inline yitem *yclient_at(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl].it; }
+/* The clock of the struct at logical index i < c->n (read from the slot:
+ * no visit to the struct). */
+static inline uint64_t yclient_clock_at(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl].clock; }
 /* The newest struct (c->n > 0). */
 static inline yitem *yclient_last(const yclient *c) { return yclient_at(c, c->n - 1); }
 /* The client's state: the clock after its newest struct (0 without one). */

@@ -95,23 +95,20 @@ uint64_t ystore_state(const ystore *s, uint64_t client) {
     return c ? yclient_state(c) : 0;
 }
 
-/* The clock of the struct at logical index i. */
-static inline uint64_t slot_clock(const yclient *c, size_t i) { return c->s[i < c->g ? i : i + c->gl].clock; }
-
 size_t yclient_find(const yclient *c, uint64_t clock) {
     size_t n = c->n;
     if (n < 2) return 0;
     /* Most lookups (new items, a transaction's update, recent typing) are
      * for the newest struct: check it before searching. */
-    if (slot_clock(c, n - 1) <= clock) return n - 1;
+    if (yclient_clock_at(c, n - 1) <= clock) return n - 1;
     /* Then the struct of the last split or lookup by clock (c->hint, kept
      * by ytxn_clean_start/_end; checked, as the array moved since) and the
      * one after it: an update's items mostly refer to structs near the
      * ones the items before them referred to. */
     size_t h = c->hint;
-    if (h + 1 < n && slot_clock(c, h) <= clock) {
-        if (clock < slot_clock(c, h + 1)) return h;
-        if (h + 2 < n && clock < slot_clock(c, h + 2)) return h + 1;
+    if (h + 1 < n && yclient_clock_at(c, h) <= clock) {
+        if (clock < yclient_clock_at(c, h + 1)) return h;
+        if (h + 2 < n && clock < yclient_clock_at(c, h + 2)) return h + 1;
     }
     /* Most others, while structs are being split and merged, are close to
      * the last split or merge, where the gap is: gallop from there to
@@ -123,7 +120,7 @@ size_t yclient_find(const yclient *c, uint64_t clock) {
     if (!c->gl) {
         lo = 0;
         hi = n - 1;
-    } else if (slot_clock(c, p) <= clock) {
+    } else if (yclient_clock_at(c, p) <= clock) {
         lo = p;
         for (;;) {
             hi = lo + step;
@@ -131,7 +128,7 @@ size_t yclient_find(const yclient *c, uint64_t clock) {
                 hi = n - 1;
                 break;
             }
-            if (slot_clock(c, hi) > clock) break;
+            if (yclient_clock_at(c, hi) > clock) break;
             lo = hi;
             step *= 2;
         }
@@ -143,7 +140,7 @@ size_t yclient_find(const yclient *c, uint64_t clock) {
                 break;
             }
             lo = hi - step;
-            if (slot_clock(c, lo) <= clock) break;
+            if (yclient_clock_at(c, lo) <= clock) break;
             hi = lo;
             step *= 2;
         }
@@ -155,7 +152,7 @@ size_t yclient_find(const yclient *c, uint64_t clock) {
     size_t len = hi - lo;
     while (len > 1) {
         size_t half = len / 2;
-        lo = slot_clock(c, lo + half) <= clock ? lo + half : lo;
+        lo = yclient_clock_at(c, lo + half) <= clock ? lo + half : lo;
         len -= half;
     }
     return lo;

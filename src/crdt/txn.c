@@ -197,7 +197,7 @@ static void gc_delete_set(ydoc *doc, const yds *ds) {
         for (size_t d = ds->c[k].n; d-- > 0;) {
             const yrange *r = &ds->c[k].r[d];
             uint64_t end = r->clock + r->len;
-            for (size_t si = yclient_find(c, r->clock); si < c->n && yclient_at(c, si)->id.clock < end;
+            for (size_t si = yclient_find(c, r->clock); si < c->n && yclient_clock_at(c, si) < end;
                  si++) {
                 yitem *s = yclient_at(c, si);
                 if (!(s->flags & YF_GC) && (s->flags & YF_DELETED) && !(s->flags & YF_KEEP))
@@ -216,7 +216,7 @@ static void merge_delete_set(ydoc *doc, const yds *ds) {
             size_t most = yclient_find(c, r->clock + r->len - 1) + 1;
             if (most > c->n - 1) most = c->n - 1;
             int64_t si = (int64_t)most;
-            while (si > 0 && yclient_at(c, si)->id.clock >= r->clock)
+            while (si > 0 && yclient_clock_at(c, si) >= r->clock)
                 si -= 1 + (int64_t)merge_lefts(doc, c, (size_t)si);
         }
     }
