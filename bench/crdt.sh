@@ -15,7 +15,9 @@
 # It prints one table of medians (BENCH_RUNS runs per engine and trace; Yjs
 # gets BENCH_SLOW_RUNS runs where its first replay took more than 5 s), then
 # one line per trace and figure with the ratio Yjs/C, one line per trace
-# saying whether the encoded bytes are identical, and the targets of issue 4
+# saying whether the encoded bytes are identical and one whether every
+# update the replays emitted was (an extra untimed run per engine that
+# hashes them), and the targets of issue 4
 # (met / NOT MET). Numbers never fail the run; a failed or wrong run does.
 #
 # It builds nothing: `make bench-crdt` builds Release first. Knobs:
@@ -24,6 +26,8 @@
 #   BENCH_RUNS       runs per engine and trace (default 5)
 #   BENCH_SLOW_RUNS  Yjs runs on a trace whose first Yjs replay took > 5 s (default 3)
 #   BENCH_KEEP=1     keep the temporary directory (raw results, encodings)
+#   BENCH_CHECK_UPDATES=0  skip the untimed run per engine and trace that
+#                    compares every emitted update (a hash of them all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,6 +36,7 @@ BENCH=${CRDT_BENCH:-$ROOT/build/release/bench/crdt_bench}
 TRACES=${VN_TRACES_DIR:-$ROOT/../shared/traces}
 RUNS=${BENCH_RUNS:-5}
 SLOW_RUNS=${BENCH_SLOW_RUNS:-3}
+CHECK_UPDATES=${BENCH_CHECK_UPDATES:-1}
 YJS=$ROOT/bench/crdt/yjs_bench.mjs
 
 die() {
@@ -97,6 +102,22 @@ one_run() {
     LAST_REPLAY=$(field replay_ms <"$res")
 }
 
+# check_updates TRACE BIN: one more run per engine, untimed, with
+# VN_BENCH_UPDATES_HASH=1 (both programs hash every update they emit, in
+# order); writes "same N" or "differ" to TRACE.updates.
+check_updates() {
+    local name=$1 bin=$2 hc hy n
+    hc=$(VN_BENCH_UPDATES_HASH=1 "$BENCH" run "$bin" "$TMP/$name.check.out") || die "C on $name failed (updates check)"
+    hy=$(VN_BENCH_UPDATES_HASH=1 node "$YJS" "$bin" "$TMP/$name.check.out") || die "Yjs on $name failed (updates check)"
+    n=$(field updates <<<"$hc")
+    if [[ -n $(field update_hash <<<"$hc") && $(field update_hash <<<"$hc") == $(field update_hash <<<"$hy") &&
+        $n == $(field updates <<<"$hy") ]]; then
+        echo "same $n" >"$TMP/$name.updates"
+    else
+        echo "differ" >"$TMP/$name.updates"
+    fi
+}
+
 # background_load: percent of the machine's CPUs busy over one second (other
 # work on the host skews every figure; the runs use one CPU at a time).
 background_load() {
@@ -129,6 +150,10 @@ for file in "${FILES[@]}"; do
         fi
     done
     YRUNS[$name]=$n
+    if [[ $CHECK_UPDATES == 1 ]]; then
+        echo -n " updates"
+        check_updates "$name" "$TMP/$name.bin"
+    fi
     echo
     cmp -s "$TMP/$name.C.out" "$TMP/$name.Yjs.out" && echo "same" >"$TMP/$name.same" || echo "differ" >"$TMP/$name.same"
 done
@@ -185,6 +210,14 @@ for name in "${NAMES[@]}"; do
         echo "bytes $name identical (${M[$name.C.7]} bytes)"
     else
         echo "bytes $name DIFFER (C ${M[$name.C.7]}, Yjs ${M[$name.Yjs.7]} bytes)"
+    fi
+    if [[ -f $TMP/$name.updates ]]; then
+        read -r u n <"$TMP/$name.updates"
+        if [[ $u == same ]]; then
+            echo "updates $name identical ($n updates, same FNV-1a hash of all their bytes)"
+        else
+            echo "updates $name DIFFER"
+        fi
     fi
 done
 
