@@ -179,6 +179,10 @@ static void gap_move(yclient *c, size_t p) {
     c->g = p;
 }
 
+/* Inserts and removals at most this many slots from the end move those
+ * slots rather than the gap (yclient_insert, yclient_remove). */
+#define YTAIL_SHIFT 128
+
 int yclient_insert(yclient *c, size_t at, yitem *it) {
     yslot sl = {it->id.clock, it};
     if (c->n == c->cap) {
@@ -197,6 +201,17 @@ int yclient_insert(yclient *c, size_t at, yitem *it) {
             }
             c->s[c->n + c->gl] = sl;
         }
+        c->n++;
+        return Y_OK;
+    }
+    if (c->gl && at > c->g + YTAIL_SHIFT && c->n - at <= YTAIL_SHIFT && c->n + c->gl < c->cap) {
+        /* a few slots from the end, far from the gap: shift those few up
+         * into a free slot and leave the gap by the older edits (a split
+         * in the newest text and one in old text take turns; dragging the
+         * gap between them moved everything in between each time) */
+        size_t ph = at + c->gl;
+        memmove(&c->s[ph + 1], &c->s[ph], (c->n - at) * sizeof *c->s);
+        c->s[ph] = sl;
         c->n++;
         return Y_OK;
     }
@@ -220,6 +235,10 @@ void yclient_remove(yclient *c, size_t from, size_t to) {
     if (from >= to) return;
     if (to == c->n && (!c->gl || c->g <= from)) {
         c->n = from; /* the tail: nothing to move */
+    } else if (c->gl && from > c->g + YTAIL_SHIFT && c->n - to <= YTAIL_SHIFT) {
+        /* a few slots from the end, far from the gap: shift them down */
+        memmove(&c->s[from + c->gl], &c->s[to + c->gl], (c->n - to) * sizeof *c->s);
+        c->n -= to - from;
     } else {
         gap_move(c, to);
         c->g = from;
