@@ -40,15 +40,21 @@ void ycontent_release(ycontent *c, uint64_t len) {
         yfree(c->u.embed.json);
         break;
     case YC_FORMAT:
-        yfree(c->u.fmt.key);
-        yfree(c->u.fmt.json);
+        if (c->u.fmt) {
+            yfree(c->u.fmt->key);
+            yfree(c->u.fmt->json);
+            yfree(c->u.fmt);
+        }
         break;
     case YC_TYPE:
         if (c->u.type && !c->u.type->linked) ytype_free(c->u.type);
         break;
     case YC_DOC:
-        ykey_free(c->u.doc.guid);
-        yany_release(&c->u.doc.opts);
+        if (c->u.doc) {
+            ykey_free(c->u.doc->guid);
+            yany_release(&c->u.doc->opts);
+            yfree(c->u.doc);
+        }
         break;
     default:
         break;
@@ -322,8 +328,8 @@ int ycontent_write(ybuf *b, const ycontent *c, uint64_t len, uint64_t offset) {
     case YC_EMBED:
         return write_json_text(b, c->u.embed.json, c->u.embed.n);
     case YC_FORMAT:
-        ybuf_varstring(b, c->u.fmt.key, strlen(c->u.fmt.key));
-        return write_json_text(b, c->u.fmt.json, c->u.fmt.n);
+        ybuf_varstring(b, c->u.fmt->key, strlen(c->u.fmt->key));
+        return write_json_text(b, c->u.fmt->json, c->u.fmt->n);
     case YC_TYPE: {
         const struct ytype *t = c->u.type;
         ybuf_varuint(b, t->kind);
@@ -338,8 +344,8 @@ int ycontent_write(ybuf *b, const ycontent *c, uint64_t len, uint64_t offset) {
         for (size_t i = off; i < n; i++) ybuf_any(b, &c->u.any.v[i]);
         return b->err;
     case YC_DOC:
-        ybuf_varstring(b, c->u.doc.guid, ykey_len(c->u.doc.guid));
-        return ybuf_any(b, &c->u.doc.opts);
+        ybuf_varstring(b, c->u.doc->guid, ykey_len(c->u.doc->guid));
+        return ybuf_any(b, &c->u.doc->opts);
     }
     return Y_ERR_INVALID;
 }
@@ -444,11 +450,18 @@ int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *le
             yfree(key);
             return rc;
         }
+        yfmt *f = ymalloc(sizeof *f);
+        if (!f) {
+            yfree(key);
+            yfree(js);
+            return Y_ERR_NOMEM;
+        }
+        f->key = key;
+        f->json = js;
+        f->n = jn;
+        f->oid = ycontent_new_oid(); /* JSON.parse makes a new object */
         c->kind = YC_FORMAT;
-        c->u.fmt.key = key;
-        c->u.fmt.json = js;
-        c->u.fmt.n = jn;
-        c->u.fmt.oid = ycontent_new_oid(); /* JSON.parse makes a new object */
+        c->u.fmt = f;
         *len = 1;
         return Y_OK;
     }
@@ -507,13 +520,16 @@ int ycontent_read(yreader *r, uint8_t kind, ydoc *doc, ycontent *c, uint64_t *le
         }
         char *key = ykey_new(guid, cn); /* keeps its length: the guid may hold NUL */
         yfree(guid);
-        if (!key) {
+        ysubdoc *sd = key ? ymalloc(sizeof *sd) : NULL;
+        if (!sd) {
+            ykey_free(key);
             yany_release(&opts);
             return Y_ERR_NOMEM;
         }
+        sd->guid = key;
+        sd->opts = opts;
         c->kind = YC_DOC;
-        c->u.doc.guid = key;
-        c->u.doc.opts = opts;
+        c->u.doc = sd;
         *len = 1;
         return Y_OK;
     }

@@ -53,7 +53,22 @@ enum {
 };
 
 /* UTF-16 units a string content holds inside the item (no allocation). */
-#define YSTR_INLINE 16
+#define YSTR_INLINE 12
+
+/* A format item's attribute (YC_FORMAT), held apart from the item: format
+ * items are few, and inline they would make every item 8 bytes larger. */
+typedef struct yfmt {
+    char *key;
+    char *json; /* JSON text of the value */
+    size_t n;
+    uint64_t oid; /* the identity of the JS object it stands for */
+} yfmt;
+
+/* A subdocument (YC_DOC), held apart for the same reason. */
+typedef struct ysubdoc {
+    char *guid; /* a ykey (length-prefixed: it may hold NUL) */
+    yany opts;
+} ysubdoc;
 
 typedef struct ycontent {
     uint8_t kind;
@@ -80,18 +95,9 @@ typedef struct ycontent {
             char *json;
             size_t n;
         } embed; /* JSON text */
-        struct {
-            char *key;
-            char *json;
-            size_t n;
-            uint64_t oid;
-        } fmt; /* key, JSON text of value, and
-the identity of the JS object it stands for */
+        yfmt *fmt; /* owned; NULL only while being made */
         struct ytype *type;
-        struct {
-            char *guid; /* a ykey (length-prefixed): the union stays 32 bytes */
-            yany opts;
-        } doc;
+        ysubdoc *doc; /* owned; NULL only while being made */
     } u;
 } ycontent;
 

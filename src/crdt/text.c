@@ -108,8 +108,8 @@ static bool is_format(const yitem *it) { return !(it->flags & YF_GC) && it->cont
 
 static void update_current(tattrs *cur, const yitem *fmt, int *err) {
     const ycontent *c = &fmt->content;
-    if (is_null_json(c->u.fmt.json, c->u.fmt.n)) attrs_del(cur, c->u.fmt.key);
-    else if (attrs_set(cur, c->u.fmt.key, c->u.fmt.json, c->u.fmt.n, fmt, c->u.fmt.oid)) *err = Y_ERR_NOMEM;
+    if (is_null_json(c->u.fmt->json, c->u.fmt->n)) attrs_del(cur, c->u.fmt->key);
+    else if (attrs_set(cur, c->u.fmt->key, c->u.fmt->json, c->u.fmt->n, fmt, c->u.fmt->oid)) *err = Y_ERR_NOMEM;
 }
 
 static void pos_forward(tpos *p, int *err) {
@@ -246,11 +246,13 @@ static int new_format(struct ytxn *txn, struct ytype *t, tpos *p, const char *ke
     ycontent c;
     memset(&c, 0, sizeof c);
     c.kind = YC_FORMAT;
-    c.u.fmt.key = ystrndup(key, strlen(key));
-    c.u.fmt.json = ystrndup(json ? json : "null", json ? jn : 4);
-    c.u.fmt.n = json ? jn : 4;
-    c.u.fmt.oid = oid;
-    if (!c.u.fmt.key || !c.u.fmt.json) {
+    c.u.fmt = ycalloc(1, sizeof *c.u.fmt);
+    if (!c.u.fmt) return Y_ERR_NOMEM;
+    c.u.fmt->key = ystrndup(key, strlen(key));
+    c.u.fmt->json = ystrndup(json ? json : "null", json ? jn : 4);
+    c.u.fmt->n = json ? jn : 4;
+    c.u.fmt->oid = oid;
+    if (!c.u.fmt->key || !c.u.fmt->json) {
         ycontent_release(&c, 1);
         return Y_ERR_NOMEM;
     }
@@ -271,8 +273,8 @@ static void minimize_changes(tpos *p, uattrs *attrs, int *err) {
         yitem *r = p->right;
         if (!yitem_deleted(r)) {
             if (!is_format(r)) break;
-            uattr *a = uattrs_get(attrs, r->content.u.fmt.key);
-            if (!json_eq(a ? a->json : NULL, a ? a->jn : 0, r->content.u.fmt.json, r->content.u.fmt.n)) break;
+            uattr *a = uattrs_get(attrs, r->content.u.fmt->key);
+            if (!json_eq(a ? a->json : NULL, a ? a->jn : 0, r->content.u.fmt->json, r->content.u.fmt->n)) break;
         }
         pos_forward(p, err);
     }
@@ -298,10 +300,10 @@ static int insert_negated(struct ytxn *txn, struct ytype *t, tpos *p, tattrs *ne
         yitem *r = p->right;
         if (!yitem_deleted(r)) {
             if (!is_format(r)) break;
-            tattr *n = attrs_get(neg, r->content.u.fmt.key);
+            tattr *n = attrs_get(neg, r->content.u.fmt->key);
             if (!n) break;
-            if (!json_eq(n->json, n->jn, r->content.u.fmt.json, r->content.u.fmt.n)) break;
-            attrs_del(neg, r->content.u.fmt.key);
+            if (!json_eq(n->json, n->jn, r->content.u.fmt->json, r->content.u.fmt->n)) break;
+            attrs_del(neg, r->content.u.fmt->key);
         }
         pos_forward(p, &err);
     }
@@ -453,7 +455,7 @@ static int cleanup_gap(struct ytxn *txn, yitem *start, yitem *curr, tattrs *star
     int err = Y_OK;
     while (end && (!yitem_countable(end) || yitem_deleted(end))) {
         if (!yitem_deleted(end) && is_format(end)) {
-            if (attrs_set(&endf, end->content.u.fmt.key, NULL, 0, end, 0)) err = Y_ERR_NOMEM;
+            if (attrs_set(&endf, end->content.u.fmt->key, NULL, 0, end, 0)) err = Y_ERR_NOMEM;
         }
         end = end->right;
     }
@@ -461,12 +463,12 @@ static int cleanup_gap(struct ytxn *txn, yitem *start, yitem *curr, tattrs *star
     for (; start != end && !err; start = start->right) {
         if (curr == start) reached = true;
         if (yitem_deleted(start) || !is_format(start)) continue;
-        const char *key = start->content.u.fmt.key;
-        const char *val = start->content.u.fmt.json;
-        size_t vn = start->content.u.fmt.n;
+        const char *key = start->content.u.fmt->key;
+        const char *val = start->content.u.fmt->json;
+        size_t vn = start->content.u.fmt->n;
         tattr *sa = attrs_get(start_attrs, key);
         tattr *ef = attrs_get(&endf, key);
-        uint64_t oid = start->content.u.fmt.oid;
+        uint64_t oid = start->content.u.fmt->oid;
         bool start_eq = strict_eq(sa ? sa->json : NULL, sa ? sa->jn : 0, sa ? sa->oid : 0, val, vn, oid);
         if ((ef ? ef->src : NULL) != start || start_eq) {
             yitem_delete(txn, start);
@@ -564,19 +566,19 @@ static int ytext_format_impl(ytxn *txn, ytype *text, size_t index, size_t len, c
         yitem *r = p.right;
         if (!yitem_deleted(r)) {
             if (is_format(r)) {
-                uattr *a = uattrs_get(&ua, r->content.u.fmt.key);
+                uattr *a = uattrs_get(&ua, r->content.u.fmt->key);
                 if (a) {
-                    if (json_eq(a->json, a->jn, r->content.u.fmt.json, r->content.u.fmt.n)) {
-                        attrs_del(&neg, r->content.u.fmt.key);
+                    if (json_eq(a->json, a->jn, r->content.u.fmt->json, r->content.u.fmt->n)) {
+                        attrs_del(&neg, r->content.u.fmt->key);
                     } else {
                         if (left == 0) break;
-                        if (attrs_set(&neg, r->content.u.fmt.key, r->content.u.fmt.json, r->content.u.fmt.n, r,
-                                      r->content.u.fmt.oid))
+                        if (attrs_set(&neg, r->content.u.fmt->key, r->content.u.fmt->json, r->content.u.fmt->n, r,
+                                      r->content.u.fmt->oid))
                             err = Y_ERR_NOMEM;
                     }
                     yitem_delete(txn, r);
-                } else if (attrs_set(&p.cur, r->content.u.fmt.key, r->content.u.fmt.json, r->content.u.fmt.n, r,
-                                     r->content.u.fmt.oid)) {
+                } else if (attrs_set(&p.cur, r->content.u.fmt->key, r->content.u.fmt->json, r->content.u.fmt->n, r,
+                                     r->content.u.fmt->oid)) {
                     err = Y_ERR_NOMEM;
                 }
             } else {
@@ -960,9 +962,9 @@ int ytext_delta(struct ytxn *txn, struct ytype *t, ydelta **out, size_t *n, void
             }
             break;
         case YC_FORMAT: {
-            const char *key = it->content.u.fmt.key, *val = it->content.u.fmt.json;
-            size_t vn = it->content.u.fmt.n;
-            uint64_t oid = it->content.u.fmt.oid;
+            const char *key = it->content.u.fmt->key, *val = it->content.u.fmt->json;
+            size_t vn = it->content.u.fmt->n;
+            uint64_t oid = it->content.u.fmt->oid;
             if (adds) {
                 if (!dels) {
                     tattr *c = attrs_get(&w.cur, key);
@@ -1070,7 +1072,7 @@ static void cleanup_contextless(struct ytxn *txn, yitem *item) {
     size_t nseen = 0;
     for (; item && (yitem_deleted(item) || !yitem_countable(item)); item = item->left) {
         if (yitem_deleted(item) || !is_format(item)) continue;
-        const char *key = item->content.u.fmt.key;
+        const char *key = item->content.u.fmt->key;
         bool dup = false;
         for (size_t i = 0; i < nseen; i++)
             if (strcmp(seen[i], key) == 0) dup = true;
