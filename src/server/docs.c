@@ -13,6 +13,7 @@
  */
 #include "server/docs.h"
 
+#include "server/stext.h"
 #include "util/log.h"
 
 #include <stdlib.h>
@@ -38,6 +39,9 @@ struct vdocs {
     vdoc *buckets[BUCKETS];
     vdocs_idle_fn idle; /* vdocs_set_idle_hook */
     void *idle_ud;
+    stexts *texts;          /* vdocs_set_texts */
+    uv_async_t texts_async; /* the indexer asks */
+    bool texts_async_open;
 };
 
 /* FNV-1a of the id: ids are random hex, any cheap mix spreads them. */
@@ -87,6 +91,11 @@ static void on_sweeper_closed(uv_handle_t *h) {
     c->sweeper_open = false;
 }
 
+static void on_texts_async_closed(uv_handle_t *h) {
+    vdocs *c = h->data;
+    c->texts_async_open = false;
+}
+
 static void vdoc_free(vdoc *d) {
     ydoc_free(d->doc);
     free(d->captured);
@@ -98,6 +107,11 @@ void vdocs_free(vdocs *c) {
     if (c->sweeper_open) {
         uv_close((uv_handle_t *)&c->sweeper, on_sweeper_closed);
         while (c->sweeper_open) uv_run(c->loop, UV_RUN_NOWAIT);
+    }
+    vdocs_set_texts(c, NULL);
+    if (c->texts_async_open) {
+        uv_close((uv_handle_t *)&c->texts_async, on_texts_async_closed);
+        while (c->texts_async_open) uv_run(c->loop, UV_RUN_NOWAIT);
     }
     vdocs_drain(c);
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
@@ -445,16 +459,65 @@ void vdocs_drain(vdocs *c) {
     while (c->compacting > 0) uv_run(c->loop, UV_RUN_ONCE);
 }
 
+static int text_of(void *ud, const char *id, char **md, size_t *len, int64_t *seq);
+
 void vdocs_answered(vdocs *c, vdoc *d, bool ok) {
     d->inflight--;
     if (!ok) d->broken = true;
     if (ok) maybe_compact(c, d);
+    if (d->inflight == 0 && d->text_asked) {
+        d->text_asked = false;
+        if (c->texts != NULL) stexts_answer(c->texts, d->id, text_of, c);
+    }
     if (d->inflight == 0 && c->idle != NULL) c->idle(c->idle_ud, d);
 }
 
 void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud) {
     c->idle = fn;
     c->idle_ud = ud;
+}
+
+void vdocs_committed(vdoc *d, int64_t seq) {
+    if (seq > d->seq) d->seq = seq;
+}
+
+/* The text of open note `id`, when its memory is what its log holds; later
+ * (vdocs_answered) while a commit of it is in flight. */
+static int text_of(void *ud, const char *id, char **md, size_t *len, int64_t *seq) {
+    vdoc *d = vdocs_find(ud, id);
+    if (d == NULL || d->broken || d->seq == 0 || strcmp(d->id, d->vault) == 0) return STEXT_NONE;
+    if (d->inflight != 0) {
+        d->text_asked = true;
+        return STEXT_LATER;
+    }
+    if (ytext_string(ydoc_get(d->doc, "content", YTYPE_TEXT), md, len) != Y_OK) return STEXT_NONE;
+    *seq = d->seq;
+    return STEXT_TEXT;
+}
+
+static void on_texts_async(uv_async_t *a) {
+    vdocs *c = a->data;
+    if (c->texts != NULL) stexts_serve(c->texts, text_of, c);
+}
+
+/* The indexer's thread: the loop answers soon. */
+static void wake_loop(void *ud) {
+    vdocs *c = ud;
+    uv_async_send(&c->texts_async);
+}
+
+void vdocs_set_texts(vdocs *c, stexts *texts) {
+    if (c->texts != NULL) stexts_serve_on(c->texts, NULL, NULL);
+    c->texts = NULL;
+    if (texts == NULL || c->loop == NULL) return;
+    if (!c->texts_async_open) {
+        uv_async_init(c->loop, &c->texts_async, on_texts_async);
+        c->texts_async.data = c;
+        uv_unref((uv_handle_t *)&c->texts_async);
+        c->texts_async_open = true;
+    }
+    c->texts = texts;
+    stexts_serve_on(texts, wake_loop, c);
 }
 
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out) {

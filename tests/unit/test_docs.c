@@ -7,6 +7,7 @@
 #include "test.h"
 
 #include "../../src/server/docs.c"
+#include "../../src/server/stext.c"
 
 #include <stdio.h>
 #include <unistd.h>
