@@ -9,17 +9,35 @@
  * and never one of the RECENT most recently fetched (a handler may hold a
  * few vdoc pointers across vdocs_get calls: the note and its vault's
  * index). The idle sweep runs from a timer, never inside a handler, so it
- * may close any idle document.
+ * may close any idle document, and freeze any document nothing waits on
+ * (doc == NULL exactly when frozen; `frozen_n` and `frozen_bytes` count
+ * them).
  */
 #include "server/docs.h"
 
+#include "server/metrics.h"
 #include "util/log.h"
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define BUCKETS 4096 /* power of two */
 #define RECENT  16
+/* malloc_trim runs after a sweep once this many documents were frozen or
+ * closed since the last trim (a 1 KB note's engine structures are about
+ * 30 KB, so about 2 MB): freed engine memory sits between live blocks of
+ * the loop's heap, which free() alone never gives back. Each trim walks the
+ * whole heap (milliseconds with thousands of connections), so not after
+ * every document. */
+#define TRIM_DOCS 64
+
+#define M_FREEZES "vault_docs_freezes_total"
+#define H_FREEZES "Open documents frozen (encoded to their update, engine structures freed)."
+#define M_THAWS   "vault_docs_thaws_total"
+#define H_THAWS   "Frozen documents thawed (decoded again) for their next use."
 
 struct vdocs {
     store *st;
@@ -29,6 +47,10 @@ struct vdocs {
     uint64_t clock;
     uv_loop_t *loop;
     uint64_t idle_ms;
+    uint64_t freeze_ms; /* 0: never freeze */
+    size_t frozen_n, frozen_bytes;
+    size_t unfreed; /* documents frozen or closed since the last malloc_trim */
+    vmetrics *metrics;
     uv_timer_t sweeper;
     bool sweeper_open;
     uint64_t compact_at; /* rows of a log that start a compaction (0: never) */
@@ -50,15 +72,102 @@ static vdoc **bucket(vdocs *c, const char *id) {
 /* Takes d out of the list and its hash chain, and frees it. */
 static void vdoc_close(vdocs *c, vdoc *d);
 static void maybe_compact(vdocs *c, vdoc *d);
+/* The update observer of every open document: captures its update. */
+static void on_update(void *ud, const uint8_t *update, size_t len, const void *origin);
 
-/* Closes the documents idle for idle_ms or more. */
+/* Freezes d if nothing waits on it: returns true if it did. */
+static bool freeze(vdocs *c, vdoc *d) {
+    if (d->doc == NULL || d->inflight > 0 || d->broken || d->captured != NULL ||
+        ydoc_pending_structs(d->doc) > 0 || ydoc_pending_deletes(d->doc))
+        return false;
+    uint8_t *u = NULL;
+    size_t len = 0;
+    if (ydoc_encode_state_as_update(d->doc, NULL, 0, &u, &len) != Y_OK)
+        return false; /* out of memory: it stays as it is */
+    /* An exact copy: the engine's buffer has room to spare. */
+    uint8_t *copy = malloc(len > 0 ? len : 1);
+    if (copy != NULL) memcpy(copy, u, len);
+    yfree(u);
+    if (copy == NULL) return false;
+    ydoc_free(d->doc);
+    d->doc = NULL;
+    d->frozen = copy;
+    d->frozen_len = len;
+    c->frozen_n++;
+    c->frozen_bytes += len;
+    if (c->metrics != NULL) vmetrics_count(c->metrics, M_FREEZES, H_FREEZES, 1);
+    return true;
+}
+
+/* Gives d its engine document again. Returns STORE_OK, STORE_ENOMEM, or
+ * STORE_EINVAL (the engine refused the update): then d is unchanged. */
+static int thaw(vdocs *c, vdoc *d) {
+    ydoc_options opt = {.gc = false}; /* a new client id: see docs.h */
+    ydoc *doc = ydoc_new(&opt);
+    if (doc == NULL) return STORE_ENOMEM;
+    int rc = ydoc_apply_update(doc, d->frozen, d->frozen_len, NULL);
+    if (rc == Y_OK && (ydoc_pending_structs(doc) > 0 || ydoc_pending_deletes(doc)))
+        rc = Y_ERR_MALFORMED; /* cannot be: it was whole when frozen */
+    if (rc == Y_OK && ydoc_observe_updates(doc, on_update, d) < 0) rc = Y_ERR_NOMEM;
+    if (rc != Y_OK) {
+        ydoc_free(doc);
+        if (rc != Y_ERR_NOMEM)
+            vlog(VLOG_ERROR, "frozen document refused by the CRDT engine",
+                 json_pack("{s:s, s:s}", "doc", d->id, "error", yerr_str(rc)));
+        return rc == Y_ERR_NOMEM ? STORE_ENOMEM : STORE_EINVAL;
+    }
+    d->doc = doc;
+    free(d->frozen);
+    d->frozen = NULL;
+    c->frozen_n--;
+    c->frozen_bytes -= d->frozen_len;
+    d->frozen_len = 0;
+    if (c->metrics != NULL) vmetrics_count(c->metrics, M_THAWS, H_THAWS, 1);
+    return STORE_OK;
+}
+
+/* Closes the documents idle for idle_ms or more, and freezes those not
+ * fetched for freeze_ms or more. */
 static void on_sweep(uv_timer_t *t) {
     vdocs *c = t->data;
     uint64_t now = uv_now(c->loop);
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
         next = d->next;
-        if (d->holders == 0 && d->inflight == 0 && now - d->last_ms >= c->idle_ms) vdoc_close(c, d);
+        uint64_t idle = now - d->last_ms;
+        if (c->idle_ms > 0 && d->holders == 0 && d->inflight == 0 && idle >= c->idle_ms) {
+            if (d->doc != NULL) c->unfreed++;
+            vdoc_close(c, d);
+        } else if (c->freeze_ms > 0 && idle >= c->freeze_ms && freeze(c, d)) {
+            c->unfreed++;
+        }
     }
+    if (c->unfreed >= TRIM_DOCS) {
+        c->unfreed = 0;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
+}
+
+/* (Re)starts the sweep timer for the current idle and freeze times: a
+ * document closes (or freezes) between its time and that time + a quarter
+ * of the shorter one (at most a second). */
+static void arm_sweeper(vdocs *c) {
+    uint64_t shortest = c->idle_ms;
+    if (c->freeze_ms > 0 && (shortest == 0 || c->freeze_ms < shortest)) shortest = c->freeze_ms;
+    if (shortest == 0 || c->loop == NULL) {
+        if (c->sweeper_open) uv_timer_stop(&c->sweeper);
+        return;
+    }
+    uint64_t every = shortest / 4;
+    every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+    if (!c->sweeper_open) {
+        uv_timer_init(c->loop, &c->sweeper);
+        c->sweeper.data = c;
+        uv_unref((uv_handle_t *)&c->sweeper);
+        c->sweeper_open = true;
+    }
+    uv_timer_start(&c->sweeper, on_sweep, every, every);
 }
 
 vdocs *vdocs_new(store *st, size_t max_docs, uv_loop_t *loop, uint64_t idle_ms) {
@@ -68,18 +177,21 @@ vdocs *vdocs_new(store *st, size_t max_docs, uv_loop_t *loop, uint64_t idle_ms) 
     c->max_docs = max_docs;
     c->loop = loop;
     c->idle_ms = idle_ms;
-    if (idle_ms > 0) {
-        /* A document closes between idle_ms and idle_ms + a quarter (at most
-         * a second) after its last use. */
-        uint64_t every = idle_ms / 4;
-        every = every < 10 ? 10 : every > 1000 ? 1000 : every;
-        uv_timer_init(loop, &c->sweeper);
-        c->sweeper.data = c;
-        uv_timer_start(&c->sweeper, on_sweep, every, every);
-        uv_unref((uv_handle_t *)&c->sweeper);
-        c->sweeper_open = true;
-    }
+    arm_sweeper(c);
     return c;
+}
+
+void vdocs_freeze_after(vdocs *c, uint64_t ms) {
+    c->freeze_ms = ms;
+    arm_sweeper(c);
+}
+
+void vdocs_set_metrics(vdocs *c, vmetrics *m) {
+    c->metrics = m;
+    if (m != NULL) {
+        vmetrics_count(m, M_FREEZES, H_FREEZES, 0);
+        vmetrics_count(m, M_THAWS, H_THAWS, 0);
+    }
 }
 
 static void on_sweeper_closed(uv_handle_t *h) {
@@ -89,6 +201,7 @@ static void on_sweeper_closed(uv_handle_t *h) {
 
 static void vdoc_free(vdoc *d) {
     ydoc_free(d->doc);
+    free(d->frozen);
     free(d->captured);
     free(d);
 }
@@ -109,9 +222,15 @@ void vdocs_free(vdocs *c) {
 
 size_t vdocs_count(const vdocs *c) { return c->count; }
 
+size_t vdocs_frozen(const vdocs *c, size_t *bytes) {
+    if (bytes != NULL) *bytes = c->frozen_bytes;
+    return c->frozen_n;
+}
+
 size_t vdocs_pending_structs(const vdocs *c) {
     size_t n = 0;
-    for (const vdoc *d = c->head; d != NULL; d = d->next) n += ydoc_pending_structs(d->doc);
+    for (const vdoc *d = c->head; d != NULL; d = d->next)
+        if (d->doc != NULL) n += ydoc_pending_structs(d->doc); /* a frozen one has none */
     return n;
 }
 
@@ -189,6 +308,10 @@ static void vdoc_close(vdocs *c, vdoc *d) {
         }
     }
     if (d->holders > 0) c->held--;
+    if (d->doc == NULL) {
+        c->frozen_n--;
+        c->frozen_bytes -= d->frozen_len;
+    }
     vdoc_free(d);
     c->count--;
 }
@@ -258,6 +381,9 @@ int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out) {
         d->holders = holders;
         if (holders > 0) c->held++;
         maybe_compact(c, d); /* a long log written before, or by another process */
+    } else if (d->doc == NULL) {
+        int rc = thaw(c, d);
+        if (rc != STORE_OK) return rc;
     }
     d->last_used = ++c->clock;
     d->last_ms = c->loop != NULL ? uv_now(c->loop) : 0;
@@ -279,7 +405,7 @@ void vdocs_release(vdocs *c, const char *id) {
     }
 }
 
-ytxn *vdocs_begin(vdoc *d) { return ydoc_begin(d->doc, NULL); }
+ytxn *vdocs_begin(vdoc *d) { return d->doc != NULL ? ydoc_begin(d->doc, NULL) : NULL; }
 
 int vdocs_commit(vdoc *d, ytxn *txn, uint8_t **update, size_t *len) {
     free(d->captured);
@@ -471,6 +597,7 @@ int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out) {
 }
 
 int vdocs_apply(vdoc *d, const uint8_t *update, size_t len) {
+    if (d->doc == NULL) return Y_ERR_STATE; /* frozen: vdocs_get() it first */
     int rc = ydoc_apply_update(d->doc, update, len, NULL);
     free(d->captured); /* the observer saw it; the caller has the update */
     d->captured = NULL;
@@ -484,6 +611,9 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len) {
 
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len) {
+    *changed = NULL;
+    *changed_len = 0;
+    if (d->doc == NULL) return Y_ERR_STATE; /* frozen: vdocs_get() it first */
     free(d->captured);
     d->captured = NULL;
     d->captured_len = 0;
@@ -503,6 +633,7 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
 int vdocs_title_text(vdoc *d, const uint8_t *changed, size_t clen, char **text, size_t *len) {
     *text = NULL;
     *len = 0;
+    if (d->doc == NULL) return Y_ERR_STATE; /* frozen: vdocs_get() it first */
     /* hashless == version: set one version ago, before `changed`. */
     if (changed != NULL && d->hashless != 0 && d->hashless == d->version &&
         memchr(changed, '#', clen) == NULL) {
