@@ -18,6 +18,7 @@
 #include "server/vws.h"
 
 #include <stdlib.h>
+#include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -28,9 +29,14 @@
  * turns (each trim walks the whole heap: 5-20 ms with 10,000 connections). */
 #define TRIM_DROP 256
 
+/* Bytes gathered for one write at most (a larger message goes out in
+ * pieces of this size). */
+#define OUT_MAX (64u << 10)
+
 /* h2o's callbacks (the same for every connection), with the receive
- * callback replaced by count_recv, which calls h2o_recv, and frame
- * callbacks (h2o sets none) that count what wslay has parsed. */
+ * callback replaced by count_recv, which calls h2o_recv, frame callbacks
+ * (h2o sets none) that count what wslay has parsed, and the send callback
+ * replaced by gather_send. */
 static struct wslay_event_callbacks callbacks;
 static wslay_event_recv_callback h2o_recv;
 static size_t released_now;            /* connections without a context */
@@ -47,6 +53,90 @@ static ssize_t count_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     ssize_t n = h2o_recv(ctx, buf, len, flags, user);
     if (n > 0) w->received += (uint64_t)n;
     return n;
+}
+
+static void on_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg);
+
+/* The gathered frames are on the wire: take more from wslay, as h2o's own
+ * write completion does. */
+static void on_out_written(h2o_socket_t *sock, const char *err) {
+    h2o_websocket_conn_t *ws = sock->data;
+    vws *w = ws->data;
+    w->out_len = 0;
+    if (err != NULL) {
+        on_msg(ws, NULL);
+        return;
+    }
+    h2o_websocket_proceed(ws);
+}
+
+static void flush_out(h2o_websocket_conn_t *ws, vws *w) {
+    h2o_iovec_t buf = h2o_iovec_init(w->out, w->out_len);
+    h2o_socket_write(ws->sock, &buf, 1, on_out_written);
+}
+
+/* Makes room for n more gathered bytes. Returns 0, or -1 when out of
+ * memory (nothing changed). */
+static int reserve_out(vws *w, size_t n) {
+    if (w->out_cap - w->out_len >= n) return 0;
+    size_t cap = w->out_cap != 0 ? w->out_cap : 256;
+    while (cap - w->out_len < n) cap *= 2;
+    uint8_t *p = realloc(w->out, cap);
+    if (p == NULL) return -1;
+    w->out = p;
+    w->out_cap = cap;
+    return 0;
+}
+
+/* Payload length of a server frame from its header (RFC 6455 5.2; a
+ * server's frames are not masked). */
+static uint64_t header_payload(const uint8_t *h, size_t len) {
+    uint64_t n = h[1] & 0x7f;
+    if (n == 126 && len >= 4) return (uint64_t)h[2] << 8 | h[3];
+    if (n == 127 && len >= 10) {
+        n = 0;
+        for (int i = 2; i < 10; i++) n = n << 8 | h[i];
+    }
+    return n;
+}
+
+/* wslay's send callback: wslay calls it with a frame's header (whole,
+ * WSLAY_MSG_MORE when a payload follows), then with the payload. Bytes are
+ * gathered in w->out; the write starts at the end of a frame when no other
+ * message is queued (wslay_event_send has no more to give: the current
+ * message still counts as queued while it is being sent) or when the frame
+ * is a close (wslay sends nothing after it), or once OUT_MAX bytes are
+ * gathered. While a write is under way wslay is told to wait; h2o's
+ * completion then proceeds again. */
+static ssize_t gather_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                           void *user) {
+    (void)flags;
+    h2o_websocket_conn_t *ws = user;
+    vws *w = ws->data;
+    if (h2o_socket_is_writing(ws->sock) || w->out_len >= OUT_MAX) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    size_t n = len;
+    if (w->frame_open && n > OUT_MAX - w->out_len) n = OUT_MAX - w->out_len;
+    if (reserve_out(w, n) != 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_NOMEM);
+        return -1;
+    }
+    memcpy(w->out + w->out_len, data, n);
+    w->out_len += n;
+    if (!w->frame_open) {
+        w->frame_close = (data[0] & 0x0f) == WSLAY_CONNECTION_CLOSE;
+        w->frame_left = header_payload(data, len);
+        w->frame_open = w->frame_left > 0;
+    } else {
+        w->frame_left -= n;
+        w->frame_open = w->frame_left > 0;
+    }
+    if (w->out_len >= OUT_MAX ||
+        (!w->frame_open && (w->frame_close || wslay_event_get_queued_msg_count(ctx) <= 1)))
+        flush_out(ws, w);
+    return (ssize_t)n;
 }
 
 /* Bytes on the wire of a client's (masked) frame of len payload bytes,
@@ -122,6 +212,10 @@ void vws_upgrade(vws *w, h2o_req_t *req, const char *client_key, size_t max_msg,
     w->received = w->framed = 0;
     w->in_message = false;
     w->active = true;
+    w->out = NULL;
+    w->out_len = w->out_cap = 0;
+    w->frame_left = 0;
+    w->frame_open = w->frame_close = false;
     w->ws = h2o_upgrade_to_websocket(req, client_key, w, on_msg);
     if (h2o_recv == NULL) {
         callbacks = w->ws->ws_callbacks;
@@ -129,6 +223,7 @@ void vws_upgrade(vws *w, h2o_req_t *req, const char *client_key, size_t max_msg,
         callbacks.recv_callback = count_recv;
         callbacks.on_frame_recv_start_callback = on_frame_start;
         callbacks.on_frame_recv_end_callback = on_frame_end;
+        callbacks.send_callback = gather_send;
     }
     /* No byte has gone through h2o's context yet (h2o starts wslay once
      * the 101 answer is written): swap it for a counting one. */
@@ -177,16 +272,20 @@ void vws_sweep(vws *w) {
         return;
     }
     if (w->received != w->framed || w->in_message || ws->sock->input->size != 0 ||
-        h2o_socket_is_writing(ws->sock) || wslay_event_want_write(ctx) ||
+        h2o_socket_is_writing(ws->sock) || w->out_len != 0 || wslay_event_want_write(ctx) ||
         wslay_event_get_queued_msg_count(ctx) != 0 || !wslay_event_get_read_enabled(ctx) ||
         !wslay_event_get_write_enabled(ctx) || wslay_event_get_close_received(ctx) ||
         wslay_event_get_close_sent(ctx))
         return;
     wslay_event_context_free(ctx);
     ws->ws_ctx = NULL;
-    /* h2o's copy of the last frame it wrote (it reallocates it per write). */
+    /* h2o's copy of the last frame it wrote (it reallocates it per write),
+     * if it wrote any before the context was swapped, and ours. */
     free(ws->_write_buf);
     ws->_write_buf = NULL;
+    free(w->out);
+    w->out = NULL;
+    w->out_cap = 0;
     drop_empty_input(ws->sock);
     h2o_socket_read_start(ws->sock, on_idle_recv);
     released_now++;
@@ -209,4 +308,8 @@ void vws_close(vws *w) {
     else if (w->counted)
         contexts--;
     h2o_websocket_close(w->ws);
+    /* A write under way was cancelled with the socket. */
+    free(w->out);
+    w->out = NULL;
+    w->out_len = w->out_cap = 0;
 }

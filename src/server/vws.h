@@ -22,6 +22,15 @@
  * not finished makes the received count larger, so a connection is
  * released only when the two are equal and no message is half received.
  *
+ * Writes: h2o 2.2.5 hands every piece wslay sends (a frame's header, then
+ * its payload) to the socket as a write of its own, and takes the next one
+ * only after that write completed, a loop iteration later: two system
+ * calls and two iterations per message. This module gives wslay a send
+ * callback that gathers frames instead, and starts one h2o write when
+ * wslay has nothing more queued (or a close frame went out, or 64 KB are
+ * gathered): every message queued on a connection before it proceeds
+ * leaves in one write. Frames stay wslay's, bytes for bytes.
+ *
  * Everything here runs on the event loop thread.
  */
 #ifndef VN_SERVER_VWS_H
@@ -47,6 +56,13 @@ typedef struct vws {
     bool in_message;    /* a message sent in several frames is half received */
     bool active;        /* a message came or was queued since the last sweep */
     bool counted;       /* the context counts what it receives (else never released) */
+    /* Frames wslay has sent and h2o has not been given yet (vws.c gathers
+     * the frames of every queued message into one write). */
+    uint8_t *out; /* owned; NULL until the first frame, freed when idle */
+    size_t out_len, out_cap;
+    uint64_t frame_left; /* payload bytes of the frame being gathered still to come */
+    bool frame_open;     /* a header is gathered and its payload is not complete */
+    bool frame_close;    /* that frame is a close frame */
 } vws;
 
 /* Answers the WebSocket handshake of `req` (h2o_upgrade_to_websocket) and
