@@ -33,6 +33,11 @@
  * whole heap (milliseconds with thousands of connections), so not after
  * every document. */
 #define TRIM_DOCS 64
+/* A sweep stops after this much time spent closing or freezing documents
+ * and goes on 1 ms later (walking again from the head of the list, past
+ * what it already did), so that freezing a thousand documents at once
+ * (20 ms) never holds the event loop for longer than a few ms at a time. */
+#define SWEEP_SLICE_NS 2000000u
 
 #define M_FREEZES "vault_docs_freezes_total"
 #define H_FREEZES "Open documents frozen (encoded to their update, engine structures freed)."
@@ -52,6 +57,8 @@ struct vdocs {
     size_t unfreed; /* documents frozen or closed since the last malloc_trim */
     vmetrics *metrics;
     uv_timer_t sweeper;
+    uint64_t sweep_every; /* ms between sweeps */
+    uint64_t slice_ns;    /* SWEEP_SLICE_NS (tests may shorten it) */
     bool sweeper_open;
     uint64_t compact_at; /* rows of a log that start a compaction (0: never) */
     int compacting;      /* compactions running */
@@ -130,15 +137,22 @@ static int thaw(vdocs *c, vdoc *d) {
  * fetched for freeze_ms or more. */
 static void on_sweep(uv_timer_t *t) {
     vdocs *c = t->data;
-    uint64_t now = uv_now(c->loop);
+    uint64_t now = uv_now(c->loop), start = uv_hrtime();
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
         next = d->next;
         uint64_t idle = now - d->last_ms;
+        bool worked = true;
         if (c->idle_ms > 0 && d->holders == 0 && d->inflight == 0 && idle >= c->idle_ms) {
             if (d->doc != NULL) c->unfreed++;
             vdoc_close(c, d);
         } else if (c->freeze_ms > 0 && idle >= c->freeze_ms && freeze(c, d)) {
             c->unfreed++;
+        } else {
+            worked = false; /* cheap: the next slice may walk past it again */
+        }
+        if (worked && next != NULL && uv_hrtime() - start > c->slice_ns) { /* the rest soon */
+            uv_timer_start(&c->sweeper, on_sweep, 1, c->sweep_every);
+            return;
         }
     }
     if (c->unfreed >= TRIM_DOCS) {
@@ -161,6 +175,7 @@ static void arm_sweeper(vdocs *c) {
     }
     uint64_t every = shortest / 4;
     every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+    c->sweep_every = every;
     if (!c->sweeper_open) {
         uv_timer_init(c->loop, &c->sweeper);
         c->sweeper.data = c;
@@ -177,6 +192,7 @@ vdocs *vdocs_new(store *st, size_t max_docs, uv_loop_t *loop, uint64_t idle_ms) 
     c->max_docs = max_docs;
     c->loop = loop;
     c->idle_ms = idle_ms;
+    c->slice_ns = SWEEP_SLICE_NS;
     arm_sweeper(c);
     return c;
 }

@@ -254,3 +254,55 @@ TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     ASSERT_EQ_INT(system(cmd), 0);
 }
+
+/* A sweep works in slices (SWEEP_SLICE_NS) and goes on where it stopped:
+ * with slices too short for more than one document, every document still
+ * freezes. */
+TEST(a_sweep_in_slices_freezes_every_document) {
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/vn-docs-XXXXXX");
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    store *st = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_open(dir, &st, err, sizeof(err)), STORE_OK);
+    int64_t owner = 0;
+    ASSERT_EQ_INT(store_user_create(st, "ada@example.org", "Ada", "hash", 1000, &owner), STORE_OK);
+    char vault[33];
+    mkid(vault, 0xa3);
+    ASSERT_EQ_INT(store_vault_create(st, vault, "Notes", owner, 2000), STORE_OK);
+    uv_loop_t loop;
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    vdocs *c = vdocs_new(st, 64, &loop, 0);
+    ASSERT_TRUE(c != NULL);
+    c->slice_ns = 0; /* one document per slice */
+    vdocs_freeze_after(c, 20);
+    enum { N = 12 };
+    for (unsigned i = 0; i < N; i++) {
+        char id[33];
+        mkid(id, 0x100 + i);
+        vdoc *d = NULL;
+        ASSERT_EQ_INT(vdocs_get(c, vault, id, &d), STORE_OK);
+        vdocs_hold(c, d);
+        ASSERT_EQ_INT(edit(d, 0, "some text", 0), Y_OK);
+    }
+    run_for(&loop, 300);
+    ASSERT_EQ_UINT(vdocs_frozen(c, NULL), N);
+    for (unsigned i = 0; i < N; i++) {
+        char id[33];
+        mkid(id, 0x100 + i);
+        vdoc *d = NULL;
+        ASSERT_EQ_INT(vdocs_get(c, vault, id, &d), STORE_OK);
+        char *text = NULL;
+        size_t len = 0;
+        ASSERT_EQ_INT(ytext_string(ydoc_get(d->doc, "content", YTYPE_TEXT), &text, &len), Y_OK);
+        ASSERT_EQ_STR(text, "some text");
+        yfree(text);
+    }
+    ASSERT_EQ_UINT(vdocs_frozen(c, NULL), 0);
+    vdocs_free(c);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    store_close(st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
