@@ -20,6 +20,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -82,8 +83,43 @@ static void maybe_compact(vdocs *c, vdoc *d);
 /* The update observer of every open document: captures its update. */
 static void on_update(void *ud, const uint8_t *update, size_t len, const void *origin);
 
+/* A raw deflate stream (no header: the length is kept in the vdoc), level 1
+ * (the fastest: an update of 3 KB shrinks to 40%, in about 10 us once the
+ * stream is set up, which costs 100 us: one per sweep slice). */
+#define Z_WBITS (-15)
+
+/* u (len bytes) deflated into *out (malloc'd, exactly *out_len bytes).
+ * Returns false (nothing allocated) when out of memory or when it would not
+ * be smaller. *z is set up at first use (*z_ok). */
+static bool deflated(z_stream *z, bool *z_ok, const uint8_t *u, size_t len, uint8_t **out,
+                     size_t *out_len) {
+    if (len < 64 || len > UINT32_MAX) return false;
+    if (!*z_ok) {
+        memset(z, 0, sizeof(*z));
+        if (deflateInit2(z, 1, Z_DEFLATED, Z_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+        *z_ok = true;
+    } else if (deflateReset(z) != Z_OK) {
+        return false;
+    }
+    size_t cap = len - 1; /* no gain: not worth it */
+    uint8_t *buf = malloc(cap);
+    if (buf == NULL) return false;
+    z->next_in = (Bytef *)(uintptr_t)u;
+    z->avail_in = (uInt)len;
+    z->next_out = buf;
+    z->avail_out = (uInt)cap;
+    if (deflate(z, Z_FINISH) != Z_STREAM_END) { /* out of room: no gain */
+        free(buf);
+        return false;
+    }
+    *out_len = cap - z->avail_out;
+    uint8_t *exact = realloc(buf, *out_len); /* gives back the tail */
+    *out = exact != NULL ? exact : buf;
+    return true;
+}
+
 /* Freezes d if nothing waits on it: returns true if it did. */
-static bool freeze(vdocs *c, vdoc *d) {
+static bool freeze(vdocs *c, vdoc *d, z_stream *z, bool *z_ok) {
     if (d->doc == NULL || d->inflight > 0 || d->broken || d->captured != NULL ||
         ydoc_pending_structs(d->doc) > 0 || ydoc_pending_deletes(d->doc))
         return false;
@@ -91,17 +127,25 @@ static bool freeze(vdocs *c, vdoc *d) {
     size_t len = 0;
     if (ydoc_encode_state_as_update(d->doc, NULL, 0, &u, &len) != Y_OK)
         return false; /* out of memory: it stays as it is */
-    /* An exact copy: the engine's buffer has room to spare. */
-    uint8_t *copy = malloc(len > 0 ? len : 1);
-    if (copy != NULL) memcpy(copy, u, len);
+    uint8_t *frozen = NULL;
+    size_t frozen_len = 0, raw_len = len;
+    if (!deflated(z, z_ok, u, len, &frozen, &frozen_len)) {
+        /* Kept as it is, in an exact copy: the engine's buffer has room to
+         * spare. */
+        raw_len = 0;
+        frozen_len = len;
+        frozen = malloc(len > 0 ? len : 1);
+        if (frozen != NULL) memcpy(frozen, u, len);
+    }
     yfree(u);
-    if (copy == NULL) return false;
+    if (frozen == NULL) return false;
     ydoc_free(d->doc);
     d->doc = NULL;
-    d->frozen = copy;
-    d->frozen_len = len;
+    d->frozen = frozen;
+    d->frozen_len = frozen_len;
+    d->frozen_raw = raw_len;
     c->frozen_n++;
-    c->frozen_bytes += len;
+    c->frozen_bytes += frozen_len;
     if (c->metrics != NULL) vmetrics_count(c->metrics, M_FREEZES, H_FREEZES, 1);
     return true;
 }
@@ -109,10 +153,39 @@ static bool freeze(vdocs *c, vdoc *d) {
 /* Gives d its engine document again. Returns STORE_OK, STORE_ENOMEM, or
  * STORE_EINVAL (the engine refused the update): then d is unchanged. */
 static int thaw(vdocs *c, vdoc *d) {
+    const uint8_t *u = d->frozen;
+    size_t len = d->frozen_len;
+    uint8_t *inflated = NULL;
+    if (d->frozen_raw > 0) { /* deflated */
+        inflated = malloc(d->frozen_raw);
+        if (inflated == NULL) return STORE_ENOMEM;
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        int zrc = inflateInit2(&z, Z_WBITS);
+        if (zrc != Z_OK) {
+            free(inflated);
+            return STORE_ENOMEM;
+        }
+        z.next_in = d->frozen;
+        z.avail_in = (uInt)d->frozen_len;
+        z.next_out = inflated;
+        z.avail_out = (uInt)d->frozen_raw;
+        zrc = inflate(&z, Z_FINISH);
+        bool whole = zrc == Z_STREAM_END && z.avail_out == 0 && z.avail_in == 0;
+        inflateEnd(&z);
+        if (!whole) {
+            free(inflated);
+            vlog(VLOG_ERROR, "frozen document could not be inflated",
+                 json_pack("{s:s, s:i}", "doc", d->id, "zlib", zrc));
+            return zrc == Z_MEM_ERROR ? STORE_ENOMEM : STORE_EINVAL;
+        }
+        u = inflated;
+        len = d->frozen_raw;
+    }
     ydoc_options opt = {.gc = false}; /* a new client id: see docs.h */
     ydoc *doc = ydoc_new(&opt);
-    if (doc == NULL) return STORE_ENOMEM;
-    int rc = ydoc_apply_update(doc, d->frozen, d->frozen_len, NULL);
+    int rc = doc != NULL ? ydoc_apply_update(doc, u, len, NULL) : Y_ERR_NOMEM;
+    free(inflated);
     if (rc == Y_OK && (ydoc_pending_structs(doc) > 0 || ydoc_pending_deletes(doc)))
         rc = Y_ERR_MALFORMED; /* cannot be: it was whole when frozen */
     if (rc == Y_OK && ydoc_observe_updates(doc, on_update, d) < 0) rc = Y_ERR_NOMEM;
@@ -129,6 +202,7 @@ static int thaw(vdocs *c, vdoc *d) {
     c->frozen_n--;
     c->frozen_bytes -= d->frozen_len;
     d->frozen_len = 0;
+    d->frozen_raw = 0;
     if (c->metrics != NULL) vmetrics_count(c->metrics, M_THAWS, H_THAWS, 1);
     return STORE_OK;
 }
@@ -138,6 +212,8 @@ static int thaw(vdocs *c, vdoc *d) {
 static void on_sweep(uv_timer_t *t) {
     vdocs *c = t->data;
     uint64_t now = uv_now(c->loop), start = uv_hrtime();
+    z_stream z; /* for this slice's freezes */
+    bool z_ok = false, over = true;
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
         next = d->next;
         uint64_t idle = now - d->last_ms;
@@ -145,16 +221,19 @@ static void on_sweep(uv_timer_t *t) {
         if (c->idle_ms > 0 && d->holders == 0 && d->inflight == 0 && idle >= c->idle_ms) {
             if (d->doc != NULL) c->unfreed++;
             vdoc_close(c, d);
-        } else if (c->freeze_ms > 0 && idle >= c->freeze_ms && freeze(c, d)) {
+        } else if (c->freeze_ms > 0 && idle >= c->freeze_ms && freeze(c, d, &z, &z_ok)) {
             c->unfreed++;
         } else {
             worked = false; /* cheap: the next slice may walk past it again */
         }
         if (worked && next != NULL && uv_hrtime() - start > c->slice_ns) { /* the rest soon */
             uv_timer_start(&c->sweeper, on_sweep, 1, c->sweep_every);
-            return;
+            over = false;
+            break;
         }
     }
+    if (z_ok) deflateEnd(&z);
+    if (!over) return;
     if (c->unfreed >= TRIM_DOCS) {
         c->unfreed = 0;
 #ifdef __GLIBC__

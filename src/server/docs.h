@@ -19,19 +19,18 @@
  * Freezing: a document that stays open (a sync room holds it while a
  * browser tab sits on the note) but has not been fetched for the freeze
  * time (vdocs_freeze_after) is frozen: its CRDT document is encoded into
- * its v1 update (which keeps the deleted content: gc is off) and freed, so
- * it costs that update's bytes instead of the engine's structures. The
+ * its v1 update (which keeps the deleted content: gc is off), deflated, and
+ * freed, so it costs those bytes instead of the engine's structures. The
  * next vdocs_get() thaws it: the update is decoded into a fresh document
  * (gc off) with the same update observer, so nothing a caller sees changes
  * but the server's own client id, which is new after a thaw as after a
  * reload from the log (the engine, like Yjs, changes it when an applied
- * update holds its own structs). A document is frozen only from the cache's timer (never inside
- * a handler), only with no commit in flight, not broken, and with nothing
- * waiting for missing dependencies. So `doc` is NULL while frozen, and a
- * vdoc from vdocs_get() has its `doc` until control returns to the loop;
- * code that keeps a vdoc across callbacks must vdocs_get() it again before
- * touching `doc` (or keep a commit in flight on it, which already keeps it
- * from being closed).
+ * update holds its own structs). A document is frozen only from the
+ * cache's timer (never inside a handler), only with no commit in flight,
+ * not broken, and with nothing waiting for missing dependencies. So `doc` is NULL while frozen, and
+ * a vdoc from vdocs_get() has its `doc` until control returns to the loop; code that keeps a vdoc
+ * across callbacks must vdocs_get() it again before touching `doc` (or keep a commit in flight on
+ * it, which already keeps it from being closed).
  *
  * Versions: a document's version is the number of updates committed to its
  * log, counting updates whose commit is still in flight (the store commits
@@ -58,9 +57,10 @@
 typedef struct vdoc {
     char id[33];
     char vault[33];
-    ydoc *doc;       /* NULL while frozen */
-    uint8_t *frozen; /* while frozen: the document's v1 update (malloc'd) */
-    size_t frozen_len;
+    ydoc *doc;         /* NULL while frozen */
+    uint8_t *frozen;   /* while frozen: the document's v1 update (malloc'd), */
+    size_t frozen_len; /* raw-deflated (RFC 1951) when that made it smaller, */
+    size_t frozen_raw; /* and then its size inflated; 0: not deflated */
     uint64_t version;  /* updates in the log, including in-flight commits */
     int inflight;      /* commits submitted and not yet answered */
     bool broken;       /* a commit failed: the memory copy is ahead of the log */
