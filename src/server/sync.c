@@ -2,19 +2,12 @@
  * sync.c - y-websocket sync connections (see sync.h).
  *
  * A connection (sconn) is born in sync_route(), which upgrades the request
- * with h2o and queues the server's sync step 1; it dies only in
- * conn_gone(), which h2o triggers through the message callback with a NULL
- * argument (the socket closed or failed), or the reaper after a close that
- * the client never acknowledged. Connections on one note form a room; a
- * room lives while it has connections.
- *
- * Sending never calls into h2o directly: messages are queued on the
- * connection's wslay context and the connection is marked dirty; the
- * module's uv_async then runs h2o_websocket_proceed() on each dirty
- * connection, outside every h2o callback. So a connection is never freed
- * while code up the stack still holds it, and wslay is never re-entered.
- * An idle connection holds no wslay context (vws.h): one is made again
- * when the client sends or something is queued to it.
+ * and queues the server's sync step 1; it dies only in conn_gone(), the
+ * hub's gone callback (vws.h: the socket closed or failed, or a close the
+ * client never answered). Connections on one note form a room; a room
+ * lives while it has connections. Sending, closing and the connections'
+ * idle memory are vws.h's: messages are queued and go out from the hub's
+ * uv_async, outside every h2o callback.
  *
  * Writes: an update from an editor is integrated into the shared document
  * (docs.h), submitted to the store as one transaction, and broadcast to the
@@ -23,11 +16,10 @@
  * has commits in flight waits (sconn.wait_sv) until none is, so that no
  * client is sent content that is not durable yet.
  *
- * Invariants: every sconn is in its room's list exactly once, and in the
- * dirty list at most once (dirty == true); a closing connection sends and
- * handles nothing more; an sjob holds its vdoc, which cannot be freed while
- * the job's commit is counted in flight; the done queue is touched only
- * under `mu`.
+ * Invariants: every sconn is in its room's list exactly once; a closing
+ * connection (w.closing) sends and handles nothing more; an sjob holds its
+ * vdoc, which cannot be freed while the job's commit is counted in flight;
+ * the done queue is touched only under `mu`.
  */
 #include "server/sync.h"
 
@@ -48,13 +40,10 @@
 
 #define AWARE_MAX_ENTRIES 256         /* entries in one awareness message */
 #define AWARE_MAX_STATE   (64u << 10) /* bytes of one client's awareness state */
-#define CLOSE_GRACE_MS    5000        /* a close unanswered for this long drops the socket */
-#define REAP_INTERVAL_MS  1000
 
 enum {
     CLOSE_GOING_AWAY = 1001,
     CLOSE_PROTOCOL_ERROR = 1002,
-    CLOSE_UNSUPPORTED_DATA = 1003,
     CLOSE_TOO_BIG = 1009,
     CLOSE_INTERNAL = 1011,
     CLOSE_TRY_AGAIN_LATER = 1013,
@@ -80,9 +69,6 @@ typedef struct sconn {
     uint64_t id;
     int64_t user; /* who signed in: the author of its edits */
     bool editor;
-    bool closing;
-    uint64_t closing_since; /* loop time of the close */
-    bool dirty;
     bool waiting;     /* a step 1 waits for the note's commits */
     uint8_t *wait_sv; /* its state vector */
     size_t wait_sv_len;
@@ -90,8 +76,7 @@ typedef struct sconn {
     sowed *owed;  /* saved messages owed, oldest first */
     size_t nowed; /* runs in `owed` */
     size_t capowed;
-    struct sconn *next;       /* in the room */
-    struct sconn *next_dirty; /* in vsync.dirty */
+    struct sconn *next; /* in the room */
 } sconn;
 
 struct sroom {
@@ -126,17 +111,11 @@ struct vsync {
     vmetrics *metrics;
     sroom *rooms;
     uint64_t next_conn_id;
-    sconn *dirty;
-    uv_async_t async;
-    uv_timer_t reaper;
-    int handles_open;
+    vws_hub hub; /* its connections (vws.h) */
     pthread_mutex_t mu;
     sjob *done_head, *done_tail;
     bool shutting_down;
-    size_t max_queued;
 };
-
-static void conn_gone(sconn *c);
 
 /* Counters of /metrics (docs/server.md). */
 #define M_SENT     "vault_sync_sent_bytes_total"
@@ -187,17 +166,9 @@ static void room_release(vsync *s, sroom *r) {
 
 /* ---- sending ----------------------------------------------------------------- */
 
-static void mark_dirty(sconn *c) {
-    vsync *s = c->s;
-    if (!c->dirty) {
-        c->dirty = true;
-        c->next_dirty = s->dirty;
-        s->dirty = c;
-    }
-    uv_async_send(&s->async);
-}
-
-static void log_close(const sconn *c, int code, const char *reason) {
+/* The hub's closing callback: the log line of a close. */
+static void log_close(void *data, int code, const char *reason) {
+    const sconn *c = data;
     vlog(code == CLOSE_GOING_AWAY ? VLOG_DEBUG : VLOG_INFO, "sync connection closed by the server",
          json_pack("{s:s, s:I, s:i, s:s}", "doc", c->room->id, "conn", (json_int_t)c->id, "code",
                    code, "reason", reason));
@@ -205,36 +176,12 @@ static void log_close(const sconn *c, int code, const char *reason) {
 
 /* Starts the closing handshake with `code` and `reason` (a sentence). The
  * connection sends and handles nothing more. */
-static void close_conn(sconn *c, int code, const char *reason) {
-    if (c->closing) return;
-    c->closing = true;
-    c->closing_since = uv_now(c->s->loop);
-    log_close(c, code, reason);
-    /* Out of memory for a context: the reaper drops the socket later. */
-    wslay_event_context_ptr ctx = vws_ctx(&c->w);
-    if (ctx == NULL) return;
-    wslay_event_queue_close(ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
-    mark_dirty(c);
-}
+static void close_conn(sconn *c, int code, const char *reason) { vws_shut(&c->w, code, reason); }
 
 /* Queues one message (copied) to c. A connection whose queue would pass
  * the cap is closed instead. */
 static void send_bytes(sconn *c, const uint8_t *msg, size_t len) {
-    if (c->closing) return;
-    size_t queued = vws_queued_length(&c->w);
-    if (queued > 0 && queued + len > c->s->max_queued) {
-        close_conn(c, CLOSE_TRY_AGAIN_LATER,
-                   "too many messages waiting for this connection; reconnect later");
-        return;
-    }
-    struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len};
-    wslay_event_context_ptr ctx = vws_ctx(&c->w);
-    if (ctx == NULL || wslay_event_queue_msg(ctx, &m) != 0) {
-        close_conn(c, CLOSE_INTERNAL, "the server could not queue a message");
-        return;
-    }
-    vmetrics_count(c->s->metrics, M_SENT, H_SENT, (double)len);
-    mark_dirty(c);
+    if (vws_send(&c->w, msg, len) == 0) vmetrics_count(c->s->metrics, M_SENT, H_SENT, (double)len);
 }
 
 /* Sends msg to every connection of the room but `except` (0: nobody). */
@@ -260,18 +207,6 @@ static void room_send_awareness(sroom *r, uint64_t except, const uint8_t *update
     if (yproto_encode_awareness(update, len, &msg, &mlen) != YPROTO_OK) return; /* best effort */
     room_send(r, except, msg, mlen);
     free(msg);
-}
-
-/* Runs h2o on every dirty connection. h2o may close and free one (through
- * conn_gone), which is why each is taken off the list first. */
-static void flush(vsync *s) {
-    while (s->dirty != NULL) {
-        sconn *c = s->dirty;
-        s->dirty = c->next_dirty;
-        c->dirty = false;
-        c->next_dirty = NULL;
-        vws_proceed(&c->w); /* nothing while the upgrade is being sent: h2o proceeds then */
-    }
 }
 
 /* ---- saved messages ---------------------------------------------------------- */
@@ -300,7 +235,7 @@ static void send_saved(sconn *c, const uint8_t *sv, size_t len) {
  * `committed` is, each with `sv` (a state vector that is all committed). */
 static void pay_saved(sconn *c, uint64_t committed, const uint8_t *sv, size_t len) {
     size_t i = 0;
-    for (; i < c->nowed && c->owed[i].version <= committed && !c->closing; i++)
+    for (; i < c->nowed && c->owed[i].version <= committed && !c->w.closing; i++)
         for (uint64_t k = 0; k < c->owed[i].count; k++) send_saved(c, sv, len);
     memmove(c->owed, c->owed + i, (c->nowed - i) * sizeof(*c->owed));
     c->nowed -= i;
@@ -342,7 +277,7 @@ static void unpark(sroom *r, vdoc *d) {
  * flight. On a broken note (a commit failed) c is closed instead, as the
  * connections owed a message are when the commit fails (job_done). */
 static void owe_saved(sconn *c, vdoc *d, uint64_t version) {
-    if (!c->saved || c->closing) return;
+    if (!c->saved || c->w.closing) return;
     if (d->broken) {
         /* A commit of the note failed: what c sent may rest on the lost
          * change, so no saved message can be promised. */
@@ -426,7 +361,7 @@ static void on_store_done(void *ud, const store_result *res) {
         s->done_head = j;
     s->done_tail = j;
     pthread_mutex_unlock(&s->mu);
-    uv_async_send(&s->async);
+    vws_hub_wake(&s->hub);
 }
 
 /* A commit of a sync connection's update came back (loop thread). */
@@ -711,40 +646,27 @@ static void handle_message(sconn *c, const uint8_t *buf, size_t len) {
     }
 }
 
-static void on_ws_msg(void *data, const struct wslay_event_on_msg_recv_arg *arg) {
-    sconn *c = data;
-    if (arg == NULL) {
-        conn_gone(c);
-        return;
-    }
-    if (wslay_is_ctrl_frame(arg->opcode)) return; /* wslay answers pings and closes */
-    vmetrics_count(c->s->metrics, M_RECEIVED, H_RECEIVED, (double)arg->msg_length);
-    if (c->closing) return;
-    if (arg->opcode != WSLAY_BINARY_FRAME) {
-        close_conn(c, CLOSE_UNSUPPORTED_DATA, "send binary messages");
-        return;
-    }
-    handle_message(c, arg->msg, arg->msg_length);
+static void on_ws_msg(void *data, const uint8_t *msg, size_t len) {
+    handle_message(data, msg, len);
+}
+
+static void count_received(void *owner, size_t len) {
+    vsync *s = owner;
+    vmetrics_count(s->metrics, M_RECEIVED, H_RECEIVED, (double)len);
 }
 
 /* ---- connections ------------------------------------------------------------- */
 
-/* The connection is over: announce its peers' departure, forget it. */
-static void conn_gone(sconn *c) {
+/* The hub's gone callback: the connection is over: announce its peers'
+ * departure, forget it. */
+static void conn_gone(void *data) {
+    sconn *c = data;
     vsync *s = c->s;
     sroom *r = c->room;
     for (sconn **p = &r->conns; *p != NULL; p = &(*p)->next) {
         if (*p == c) {
             *p = c->next;
             break;
-        }
-    }
-    if (c->dirty) {
-        for (sconn **p = &s->dirty; *p != NULL; p = &(*p)->next_dirty) {
-            if (*p == c) {
-                *p = c->next_dirty;
-                break;
-            }
         }
     }
     uint8_t *relay = NULL;
@@ -761,8 +683,9 @@ static void conn_gone(sconn *c) {
     room_release(s, r);
 }
 
-static void on_async(uv_async_t *async) {
-    vsync *s = async->data;
+/* The hub's wake callback: the answers of the store. */
+static void on_wake(void *owner) {
+    vsync *s = owner;
     pthread_mutex_lock(&s->mu);
     sjob *j = s->done_head;
     s->done_head = s->done_tail = NULL;
@@ -772,26 +695,6 @@ static void on_async(uv_async_t *async) {
         job_done(s, j);
         j = next;
     }
-    flush(s);
-}
-
-/* Once a second: releases the wslay context of connections idle since the
- * last pass (vws.h), and drops those whose close the client has not answered
- * in time. */
-static void on_reap(uv_timer_t *timer) {
-    vsync *s = timer->data;
-    uint64_t now = uv_now(s->loop);
-    for (sroom *r = s->rooms, *rnext; r != NULL; r = rnext) {
-        rnext = r->next;
-        for (sconn *c = r->conns, *next; c != NULL; c = next) {
-            next = c->next; /* still in the room, so the room outlives c when next != NULL */
-            if (!c->closing)
-                vws_sweep(&c->w);
-            else if (vws_open(&c->w) && now - c->closing_since > CLOSE_GRACE_MS)
-                conn_gone(c);
-        }
-    }
-    vws_trim();
 }
 
 void sync_route(vctx *ctx) {
@@ -852,7 +755,7 @@ void sync_route(vctx *ctx) {
     vlog(VLOG_INFO, "sync connection opened",
          json_pack("{s:s, s:I, s:s, s:s}", "doc", f.id, "conn", (json_int_t)c->id, "access",
                    c->editor ? "read-write" : "read-only", "trace_id", ctx->trace_id));
-    vws_upgrade(&c->w, ctx->req, key, VSYNC_MAX_MESSAGE, on_ws_msg, c);
+    vws_upgrade(&c->w, &s->hub, ctx->req, key, VSYNC_MAX_MESSAGE, c);
     /* Queued now, sent by h2o once the 101 response is out. */
     send_bytes(c, step1, step1_len);
     send_all_awareness(c);
@@ -903,12 +806,12 @@ size_t vsync_documents(const vsync *s) {
     return n;
 }
 
-static size_t env_size(const char *name, size_t dflt) {
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0') return dflt;
+size_t vsync_max_queued(void) {
+    const char *v = getenv("VAULT_SYNC_MAX_QUEUED");
+    if (v == NULL || *v == '\0') return VSYNC_MAX_QUEUED;
     char *end = NULL;
     unsigned long long n = strtoull(v, &end, 10);
-    return (end != NULL && *end == '\0' && n > 0) ? (size_t)n : dflt;
+    return (end != NULL && *end == '\0' && n > 0) ? (size_t)n : VSYNC_MAX_QUEUED;
 }
 
 vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs, vmetrics *metrics) {
@@ -922,15 +825,13 @@ vsync *vsync_new(uv_loop_t *loop, store *st, vdocs *docs, vmetrics *metrics) {
     vmetrics_count(metrics, M_SENT, H_SENT, 0);
     vmetrics_count(metrics, M_RECEIVED, H_RECEIVED, 0);
     vmetrics_count(metrics, M_UPDATES, H_UPDATES, 0);
-    s->max_queued = env_size("VAULT_SYNC_MAX_QUEUED", VSYNC_MAX_QUEUED);
     pthread_mutex_init(&s->mu, NULL);
-    uv_async_init(loop, &s->async, on_async);
-    s->async.data = s;
-    uv_timer_init(loop, &s->reaper);
-    s->reaper.data = s;
-    uv_timer_start(&s->reaper, on_reap, REAP_INTERVAL_MS, REAP_INTERVAL_MS);
-    uv_unref((uv_handle_t *)&s->reaper);
-    s->handles_open = 2;
+    vws_hub_fns fn = {.msg = on_ws_msg,
+                      .gone = conn_gone,
+                      .closing = log_close,
+                      .received = count_received,
+                      .wake = on_wake};
+    vws_hub_init(&s->hub, loop, &fn, s, vsync_max_queued());
     return s;
 }
 
@@ -942,30 +843,13 @@ void vsync_shutdown(vsync *s) {
             close_conn(c, CLOSE_GOING_AWAY, "the server is shutting down");
 }
 
-static void on_handle_closed(uv_handle_t *h) {
-    vsync *s = h->data;
-    s->handles_open--;
-}
-
 void vsync_free(vsync *s) {
     if (s == NULL) return;
-    on_async(&s->async); /* answers of the last commits */
-    /* Connections that outlived the shutdown grace period. */
-    while (s->rooms != NULL) {
-        sroom *r = s->rooms;
-        sconn *c = r->conns;
-        while (c != NULL && !vws_open(&c->w)) c = c->next;
-        if (c == NULL) {
-            /* Only upgrades still being sent: h2o calls back into these
-             * connections, so they stay allocated until the process exits. */
-            s->rooms = r->next;
-            continue;
-        }
-        conn_gone(c);
-    }
-    uv_close((uv_handle_t *)&s->async, on_handle_closed);
-    uv_close((uv_handle_t *)&s->reaper, on_handle_closed);
-    while (s->handles_open > 0) uv_run(s->loop, UV_RUN_NOWAIT);
+    on_wake(s); /* answers of the last commits */
+    /* Connections that outlived the shutdown grace period; rooms whose
+     * upgrades are still being sent stay allocated until the process
+     * exits, as h2o calls back into them. */
+    vws_hub_free(&s->hub);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -50,6 +50,10 @@
 #define VSYNC_MAX_MESSAGE (16u << 20)
 #define VSYNC_MAX_QUEUED  (32u << 20)
 
+/* Bytes queued on one sync or vault channel connection before it is closed
+ * with 1013: VAULT_SYNC_MAX_QUEUED (tests lower it), else VSYNC_MAX_QUEUED. */
+size_t vsync_max_queued(void);
+
 typedef struct vsync vsync;
 
 struct vmetrics;

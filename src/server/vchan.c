@@ -3,13 +3,12 @@
  * src/sync/vchan.h).
  *
  * A connection (vconn) is born in vchan_route() and dies only in
- * conn_gone(), which h2o triggers through the message callback with a NULL
- * argument, or the reaper after a close the client never answered.
- * Connections of one vault form a group, which lives while it has
- * connections. As in sync.c, sending only queues on the wslay context and
- * marks the connection dirty; the module's uv_async runs h2o on dirty
- * connections outside every h2o callback. An idle connection holds no wslay
- * context (vws.h).
+ * conn_gone(), the hub's gone callback (vws.h: the socket closed or
+ * failed, or a close the client never answered). Connections of one vault
+ * form a group, which lives while it has connections. As in sync.c,
+ * sending, closing and the connections' idle memory are vws.h's: messages
+ * are queued and go out from the hub's uv_async (whose wake callback also
+ * serves the commit queue and the waits below).
  *
  * The commit queue (`q_head`, under `mu`) carries, in the writer thread's
  * order: the updates the store's commit hook reports (pushed to the
@@ -24,11 +23,11 @@
  * list until the document is idle; the docs idle hook only raises
  * `idle_seen`, and waits are served from the async callback.
  *
- * Invariants: every vconn is in its group's list exactly once and in the
- * dirty list at most once; a closing connection sends and handles nothing
- * more; a vjob holds its vdoc, which cannot be freed while the job's commit
- * counts in flight; pushes to a connection skip seqs its last CHANGED
- * already covered (skip_upto), so UPDATE/ACK seqs only grow.
+ * Invariants: every vconn is in its group's list exactly once; a closing
+ * connection (w.closing) sends and handles nothing more; a vjob holds its
+ * vdoc, which cannot be freed while the job's commit counts in flight;
+ * pushes to a connection skip seqs its last CHANGED already covered
+ * (skip_upto), so UPDATE/ACK seqs only grow.
  */
 #include "server/vchan.h"
 
@@ -49,14 +48,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLOSE_GRACE_MS   5000 /* a close unanswered for this long drops the socket */
-#define REAP_INTERVAL_MS 1000
-#define MAX_WAITS        4096 /* answers one connection may have waiting */
+#define MAX_WAITS 4096 /* answers one connection may have waiting */
 
 enum {
     CLOSE_GOING_AWAY = 1001,
     CLOSE_PROTOCOL_ERROR = 1002,
-    CLOSE_UNSUPPORTED_DATA = 1003,
     CLOSE_INTERNAL = 1011,
     CLOSE_TRY_AGAIN_LATER = 1013
 };
@@ -78,15 +74,11 @@ typedef struct vconn {
     vws w;       /* its WebSocket (vws.h: no wslay context while idle) */
     uint64_t id; /* also the origin of its commits (store_txn_set_origin) */
     bool editor;
-    bool hello; /* subscribed */
-    bool closing;
-    bool dirty;
-    uint64_t closing_since;
+    bool hello;        /* subscribed */
     int64_t skip_upto; /* pushes up to this seq are covered by the last CHANGED */
     vwait *waits, *waits_tail;
     size_t nwaits;
-    struct vconn *next;       /* in the group */
-    struct vconn *next_dirty; /* in vchan.dirty */
+    struct vconn *next; /* in the group */
 } vconn;
 
 struct vgroup {
@@ -128,20 +120,14 @@ struct vchan {
     vdocs *docs;
     vgroup *groups;
     uint64_t next_conn_id;
-    vconn *dirty;
-    uv_async_t async;
-    uv_timer_t reaper;
-    int handles_open;
+    vws_hub hub; /* its connections (vws.h) */
     pthread_mutex_t mu;
     ventry *q_head, *q_tail;
     atomic_size_t nconns;
     atomic_bool lost; /* a push could not be queued: subscribers must resync */
     bool idle_seen;
     bool shutting_down;
-    size_t max_queued;
 };
-
-static void conn_gone(vconn *c);
 
 /* ---- groups ---------------------------------------------------------------- */
 
@@ -160,48 +146,22 @@ static vconn *find_conn(vchan *vc, const char *vault, uint64_t id) {
 
 /* ---- sending ----------------------------------------------------------------- */
 
-static void mark_dirty(vconn *c) {
-    if (!c->dirty) {
-        c->dirty = true;
-        c->next_dirty = c->vc->dirty;
-        c->vc->dirty = c;
-    }
-    uv_async_send(&c->vc->async);
+/* The hub's closing callback: the log line of a close. */
+static void log_close(void *data, int code, const char *reason) {
+    const vconn *c = data;
+    vlog(code == CLOSE_GOING_AWAY ? VLOG_DEBUG : VLOG_INFO, "vault channel closed by the server",
+         json_pack("{s:s, s:I, s:i, s:s}", "vault", c->group->vault, "conn", (json_int_t)c->id,
+                   "code", code, "reason", reason));
 }
 
 /* Starts the closing handshake; the connection sends and handles nothing
  * more. */
-static void close_conn(vconn *c, int code, const char *reason) {
-    if (c->closing) return;
-    c->closing = true;
-    c->closing_since = uv_now(c->vc->loop);
-    vlog(code == CLOSE_GOING_AWAY ? VLOG_DEBUG : VLOG_INFO, "vault channel closed by the server",
-         json_pack("{s:s, s:I, s:i, s:s}", "vault", c->group->vault, "conn", (json_int_t)c->id,
-                   "code", code, "reason", reason));
-    /* Out of memory for a context: the reaper drops the socket later. */
-    wslay_event_context_ptr ctx = vws_ctx(&c->w);
-    if (ctx == NULL) return;
-    wslay_event_queue_close(ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
-    mark_dirty(c);
-}
+static void close_conn(vconn *c, int code, const char *reason) { vws_shut(&c->w, code, reason); }
 
 /* Queues one message (copied). A connection whose queue would pass the cap
  * is closed instead. */
 static void send_bytes(vconn *c, const uint8_t *msg, size_t len) {
-    if (c->closing) return;
-    size_t queued = vws_queued_length(&c->w);
-    if (queued > 0 && queued + len > c->vc->max_queued) {
-        close_conn(c, CLOSE_TRY_AGAIN_LATER,
-                   "too many messages waiting for this connection; reconnect later");
-        return;
-    }
-    struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len};
-    wslay_event_context_ptr ctx = vws_ctx(&c->w);
-    if (ctx == NULL || wslay_event_queue_msg(ctx, &m) != 0) {
-        close_conn(c, CLOSE_INTERNAL, "the server could not queue a message");
-        return;
-    }
-    mark_dirty(c);
+    (void)vws_send(&c->w, msg, len);
 }
 
 /* Sends an encoded message and frees it; an encoder failure closes c. */
@@ -241,18 +201,6 @@ static void send_step2(vconn *c, vdoc *d, const char *doc, const uint8_t *sv, si
     rc = vchan_encode_step2(doc, u, ulen, &msg, &len);
     yfree(u);
     send_encoded(c, rc, msg, len);
-}
-
-/* Runs h2o on every dirty connection (h2o may free one through conn_gone,
- * which is why each is taken off the list first). */
-static void flush(vchan *vc) {
-    while (vc->dirty != NULL) {
-        vconn *c = vc->dirty;
-        vc->dirty = c->next_dirty;
-        c->dirty = false;
-        c->next_dirty = NULL;
-        vws_proceed(&c->w); /* nothing while the upgrade is being sent: h2o proceeds then */
-    }
 }
 
 /* ---- waiting for durable content ------------------------------------------ */
@@ -311,8 +259,8 @@ static void answer_unchanged(vconn *c, vdoc *d, const vwait *w) {
      * projection row is gone once the purge committed, which the store
      * answers before the commits after it). */
     store_file f;
-    int frc = strcmp(w->doc, c->group->vault) != 0 ? store_file_get(c->vc->st, w->doc, &f)
-                                                   : STORE_EINVAL;
+    int frc =
+        strcmp(w->doc, c->group->vault) != 0 ? store_file_get(c->vc->st, w->doc, &f) : STORE_EINVAL;
     if (frc == STORE_OK) store_file_free(&f);
     if (frc == STORE_ENOTFOUND) {
         send_error(c, w->ref, VCHAN_ERR_NO_DOC, w->doc,
@@ -328,7 +276,7 @@ static void serve_waits(vchan *vc) {
     for (vgroup *g = vc->groups; g != NULL; g = g->next) {
         for (vconn *c = g->conns; c != NULL; c = c->next) {
             vwait **p = &c->waits, *prev = NULL;
-            while (*p != NULL && !c->closing) {
+            while (*p != NULL && !c->w.closing) {
                 vwait *w = *p;
                 vdoc *d = NULL;
                 int rc = vdocs_get(vc->docs, g->vault, w->doc, &d);
@@ -358,7 +306,7 @@ static void on_doc_idle(void *ud, const vdoc *d) {
     (void)d;
     vchan *vc = ud;
     vc->idle_seen = true;
-    uv_async_send(&vc->async);
+    vws_hub_wake(&vc->hub);
 }
 
 /* ---- the commit queue -------------------------------------------------------- */
@@ -371,7 +319,7 @@ static void enqueue(vchan *vc, ventry *e) {
         vc->q_head = e;
     vc->q_tail = e;
     pthread_mutex_unlock(&vc->mu);
-    uv_async_send(&vc->async);
+    vws_hub_wake(&vc->hub);
 }
 
 /* The store's commit hook (writer thread): copies the update for the loop
@@ -382,7 +330,7 @@ static void on_commit(void *ud, const store_committed *ci) {
     ventry *e = calloc(1, sizeof(*e) + ci->len);
     if (e == NULL) { /* no memory to log with either: the loop closes the subscribers */
         atomic_store(&vc->lost, true);
-        uv_async_send(&vc->async);
+        vws_hub_wake(&vc->hub);
         return;
     }
     snprintf(e->vault, sizeof(e->vault), "%s", ci->vault);
@@ -420,7 +368,7 @@ static void push(vchan *vc, const ventry *e) {
     size_t len = 0;
     bool encoded = false;
     for (vconn *c = g->conns; c != NULL; c = c->next) {
-        if (!c->hello || c->closing || c->id == e->origin || e->seq <= c->skip_upto) continue;
+        if (!c->hello || c->w.closing || c->id == e->origin || e->seq <= c->skip_upto) continue;
         if (!encoded) {
             if (vchan_encode_push(e->doc, (uint64_t)e->seq, e->update, e->len, &msg, &len) !=
                 YPROTO_OK) {
@@ -1118,37 +1066,21 @@ static void handle_message(vconn *c, const uint8_t *buf, size_t len) {
     }
 }
 
-static void on_ws_msg(void *data, const struct wslay_event_on_msg_recv_arg *arg) {
-    vconn *c = data;
-    if (arg == NULL) {
-        conn_gone(c);
-        return;
-    }
-    if (wslay_is_ctrl_frame(arg->opcode) || c->closing) return; /* wslay answers pings/closes */
-    if (arg->opcode != WSLAY_BINARY_FRAME) {
-        close_conn(c, CLOSE_UNSUPPORTED_DATA, "send binary messages");
-        return;
-    }
-    handle_message(c, arg->msg, arg->msg_length);
+static void on_ws_msg(void *data, const uint8_t *msg, size_t len) {
+    handle_message(data, msg, len);
 }
 
 /* ---- connections ------------------------------------------------------------- */
 
-static void conn_gone(vconn *c) {
+/* The hub's gone callback: forget the connection. */
+static void conn_gone(void *data) {
+    vconn *c = data;
     vchan *vc = c->vc;
     vgroup *g = c->group;
     for (vconn **p = &g->conns; *p != NULL; p = &(*p)->next) {
         if (*p == c) {
             *p = c->next;
             break;
-        }
-    }
-    if (c->dirty) {
-        for (vconn **p = &vc->dirty; *p != NULL; p = &(*p)->next_dirty) {
-            if (*p == c) {
-                *p = c->next_dirty;
-                break;
-            }
         }
     }
     while (c->waits != NULL) {
@@ -1172,8 +1104,9 @@ static void conn_gone(vconn *c) {
     }
 }
 
-static void on_async(uv_async_t *async) {
-    vchan *vc = async->data;
+/* The hub's wake callback: the commit queue, lost pushes, waits served. */
+static void on_wake(void *owner) {
+    vchan *vc = owner;
     drain(vc);
     if (atomic_exchange(&vc->lost, false)) {
         vlog(VLOG_ERROR, "vault channel pushes lost (out of memory): subscribers must resync",
@@ -1184,26 +1117,6 @@ static void on_async(uv_async_t *async) {
         vc->idle_seen = false;
         serve_waits(vc);
     }
-    flush(vc);
-}
-
-/* Once a second: releases the wslay context of connections idle since the
- * last pass (vws.h), and drops those whose close the client has not answered
- * in time. */
-static void on_reap(uv_timer_t *timer) {
-    vchan *vc = timer->data;
-    uint64_t now = uv_now(vc->loop);
-    for (vgroup *g = vc->groups, *gnext; g != NULL; g = gnext) {
-        gnext = g->next;
-        for (vconn *c = g->conns, *next; c != NULL; c = next) {
-            next = c->next; /* the group outlives c while next != NULL */
-            if (!c->closing)
-                vws_sweep(&c->w);
-            else if (vws_open(&c->w) && now - c->closing_since > CLOSE_GRACE_MS)
-                conn_gone(c);
-        }
-    }
-    vws_trim();
 }
 
 void vchan_route(vctx *ctx) {
@@ -1246,20 +1159,12 @@ void vchan_route(vctx *ctx) {
     vlog(VLOG_INFO, "vault channel opened",
          json_pack("{s:s, s:I, s:s, s:s}", "vault", g->vault, "conn", (json_int_t)c->id, "access",
                    c->editor ? "read-write" : "read-only", "trace_id", ctx->trace_id));
-    vws_upgrade(&c->w, ctx->req, key, VSYNC_MAX_MESSAGE, on_ws_msg, c);
+    vws_upgrade(&c->w, &vc->hub, ctx->req, key, VSYNC_MAX_MESSAGE, c);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
 
 size_t vchan_connections(const vchan *vc) { return vc != NULL ? atomic_load(&vc->nconns) : 0; }
-
-static size_t env_size(const char *name, size_t dflt) {
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0') return dflt;
-    char *end = NULL;
-    unsigned long long n = strtoull(v, &end, 10);
-    return (end != NULL && *end == '\0' && n > 0) ? (size_t)n : dflt;
-}
 
 vchan *vchan_new(vhttp *srv, uv_loop_t *loop, store *st, vdocs *docs) {
     vchan *vc = calloc(1, sizeof(*vc));
@@ -1268,17 +1173,11 @@ vchan *vchan_new(vhttp *srv, uv_loop_t *loop, store *st, vdocs *docs) {
     vc->loop = loop;
     vc->st = st;
     vc->docs = docs;
-    vc->max_queued = env_size("VAULT_SYNC_MAX_QUEUED", VSYNC_MAX_QUEUED);
     atomic_init(&vc->nconns, 0);
     atomic_init(&vc->lost, false);
     pthread_mutex_init(&vc->mu, NULL);
-    uv_async_init(loop, &vc->async, on_async);
-    vc->async.data = vc;
-    uv_timer_init(loop, &vc->reaper);
-    vc->reaper.data = vc;
-    uv_timer_start(&vc->reaper, on_reap, REAP_INTERVAL_MS, REAP_INTERVAL_MS);
-    uv_unref((uv_handle_t *)&vc->reaper);
-    vc->handles_open = 2;
+    vws_hub_fns fn = {.msg = on_ws_msg, .gone = conn_gone, .closing = log_close, .wake = on_wake};
+    vws_hub_init(&vc->hub, loop, &fn, vc, vsync_max_queued());
     if (st != NULL) store_set_commit_hook(st, on_commit, vc);
     if (docs != NULL) vdocs_set_idle_hook(docs, on_doc_idle, vc);
     return vc;
@@ -1292,30 +1191,14 @@ void vchan_shutdown(vchan *vc) {
             close_conn(c, CLOSE_GOING_AWAY, "the server is shutting down");
 }
 
-static void on_handle_closed(uv_handle_t *h) {
-    vchan *vc = h->data;
-    vc->handles_open--;
-}
-
 void vchan_free(vchan *vc) {
     if (vc == NULL) return;
     drain(vc); /* answers of the last commits release their documents */
     if (vc->docs != NULL) vdocs_set_idle_hook(vc->docs, NULL, NULL);
-    while (vc->groups != NULL) {
-        vgroup *g = vc->groups;
-        vconn *c = g->conns;
-        while (c != NULL && !vws_open(&c->w)) c = c->next;
-        if (c == NULL) {
-            /* Only upgrades still being sent: h2o calls back into these, so
-             * they stay allocated until the process exits. */
-            vc->groups = g->next;
-            continue;
-        }
-        conn_gone(c);
-    }
-    uv_close((uv_handle_t *)&vc->async, on_handle_closed);
-    uv_close((uv_handle_t *)&vc->reaper, on_handle_closed);
-    while (vc->handles_open > 0) uv_run(vc->loop, UV_RUN_NOWAIT);
+    /* Connections that outlived the shutdown grace period; groups whose
+     * upgrades are still being sent stay allocated until the process
+     * exits, as h2o calls back into them. */
+    vws_hub_free(&vc->hub);
     pthread_mutex_destroy(&vc->mu);
     free(vc);
 }

@@ -1,6 +1,5 @@
 /*
- * vws.c - h2o WebSocket connections that hold no wslay context while idle
- * (see vws.h).
+ * vws.c - the server's WebSocket connections (see vws.h).
  *
  * h2o's connection object (h2o_websocket_conn_t) keeps its wslay context
  * in the public field ws_ctx and the callbacks it gave wslay in
@@ -17,6 +16,8 @@
  */
 #include "server/vws.h"
 
+#include "util/log.h"
+
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
@@ -28,6 +29,11 @@
  * a crowd of connections went idle, not while connections merely take
  * turns (each trim walks the whole heap: 5-20 ms with 10,000 connections). */
 #define TRIM_DROP 256
+
+#define SWEEP_MS       1000 /* the sweep of idle and unanswered connections */
+#define CLOSE_GRACE_MS 5000 /* a close unanswered for this long drops the socket */
+
+enum { CLOSE_UNSUPPORTED_DATA = 1003, CLOSE_INTERNAL = 1011, CLOSE_TRY_AGAIN_LATER = 1013 };
 
 /* Bytes gathered for one write at most (a larger message goes out in
  * pieces of this size). */
@@ -41,6 +47,8 @@ static struct wslay_event_callbacks callbacks;
 static wslay_event_recv_callback h2o_recv;
 static size_t released_now;            /* connections without a context */
 static size_t contexts, contexts_peak; /* contexts of counted connections; highest since a trim */
+
+static wslay_event_context_ptr ctx_of(vws *w);
 
 static void context_made(void) {
     if (++contexts > contexts_peak) contexts_peak = contexts;
@@ -164,10 +172,23 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user) {
     w->framed += frame_size(w->frame_len);
 }
 
+/* h2o's message callback: a message, or the end of the connection (NULL). */
 static void on_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg) {
     vws *w = ws->data;
-    if (arg != NULL) w->active = true;
-    w->cb(w->data, arg);
+    vws_hub *h = w->hub;
+    if (arg == NULL) {
+        h->fn.gone(w->data);
+        return;
+    }
+    w->active = true;
+    if (wslay_is_ctrl_frame(arg->opcode)) return; /* wslay answers pings and closes */
+    if (h->fn.received != NULL) h->fn.received(h->owner, arg->msg_length);
+    if (w->closing) return;
+    if (arg->opcode != WSLAY_BINARY_FRAME) {
+        vws_shut(w, CLOSE_UNSUPPORTED_DATA, "send binary messages");
+        return;
+    }
+    h->fn.msg(w->data, arg->msg, arg->msg_length);
 }
 
 /* A fresh context for w, with h2o's callbacks (counting) and w's limit.
@@ -196,7 +217,7 @@ static void on_idle_recv(h2o_socket_t *sock, const char *err) {
         drop_empty_input(sock);
         return;
     }
-    if (err == NULL && vws_ctx(ws->data) == NULL) err = "out of memory";
+    if (err == NULL && ctx_of(ws->data) == NULL) err = "out of memory";
     if (err != NULL) {
         on_msg(ws, NULL);
         return;
@@ -204,18 +225,12 @@ static void on_idle_recv(h2o_socket_t *sock, const char *err) {
     h2o_websocket_proceed(ws);
 }
 
-void vws_upgrade(vws *w, h2o_req_t *req, const char *client_key, size_t max_msg, vws_msg_fn cb,
+void vws_upgrade(vws *w, vws_hub *h, h2o_req_t *req, const char *client_key, size_t max_msg,
                  void *data) {
-    w->cb = cb;
-    w->data = data;
-    w->max_msg = max_msg;
-    w->received = w->framed = 0;
-    w->in_message = false;
-    w->active = true;
-    w->out = NULL;
-    w->out_len = w->out_cap = 0;
-    w->frame_left = 0;
-    w->frame_open = w->frame_close = false;
+    *w = (vws){.hub = h, .data = data, .max_msg = max_msg, .active = true};
+    w->next = h->conns;
+    if (h->conns != NULL) h->conns->prev = w;
+    h->conns = w;
     w->ws = h2o_upgrade_to_websocket(req, client_key, w, on_msg);
     if (h2o_recv == NULL) {
         callbacks = w->ws->ws_callbacks;
@@ -238,7 +253,9 @@ void vws_upgrade(vws *w, h2o_req_t *req, const char *client_key, size_t max_msg,
     }
 }
 
-wslay_event_context_ptr vws_ctx(vws *w) {
+/* The connection's wslay context, made again if it was released: call it
+ * before queueing anything. NULL when out of memory. */
+static wslay_event_context_ptr ctx_of(vws *w) {
     w->active = true;
     if (w->ws->ws_ctx == NULL) {
         wslay_event_context_ptr ctx;
@@ -252,18 +269,24 @@ wslay_event_context_ptr vws_ctx(vws *w) {
     return w->ws->ws_ctx;
 }
 
-size_t vws_queued_length(const vws *w) {
+/* Bytes of the messages queued on w (0 while released). */
+static size_t queued_length(const vws *w) {
     return w->ws->ws_ctx != NULL ? wslay_event_get_queued_msg_length(w->ws->ws_ctx) : 0;
 }
 
 bool vws_open(const vws *w) { return w->ws->sock != NULL; }
 
-void vws_proceed(vws *w) {
+/* Runs h2o's send and receive loop on w (h2o_websocket_proceed), once the
+ * upgrade is out and if it has a context. h2o may call back with the end
+ * of the connection. */
+static void proceed(vws *w) {
     if (w->ws->sock == NULL || w->ws->ws_ctx == NULL) return;
     h2o_websocket_proceed(w->ws);
 }
 
-void vws_sweep(vws *w) {
+/* Releases w's wslay context if w has been idle since the previous sweep
+ * (vws.h). */
+static void sweep(vws *w) {
     h2o_websocket_conn_t *ws = w->ws;
     wslay_event_context_ptr ctx = ws->ws_ctx;
     if (ctx == NULL || ws->sock == NULL || !w->counted) return;
@@ -292,7 +315,10 @@ void vws_sweep(vws *w) {
     contexts--;
 }
 
-void vws_trim(void) {
+/* Gives freed memory back to the system (malloc_trim) when the number of
+ * contexts has fallen by TRIM_DROP since its highest point after the last
+ * trim. */
+static void trim(void) {
     if (contexts_peak - contexts < TRIM_DROP) return;
     contexts_peak = contexts;
 #ifdef __GLIBC__
@@ -302,7 +328,63 @@ void vws_trim(void) {
 
 size_t vws_released(void) { return released_now; }
 
+/* ---- sending and closing --------------------------------------------------- */
+
+static void mark_dirty(vws *w) {
+    vws_hub *h = w->hub;
+    if (!w->dirty) {
+        w->dirty = true;
+        w->next_dirty = h->dirty;
+        h->dirty = w;
+    }
+    uv_async_send(&h->async);
+}
+
+void vws_shut(vws *w, int code, const char *reason) {
+    if (w->closing) return;
+    w->closing = true;
+    w->closing_since = uv_now(w->hub->loop);
+    w->hub->fn.closing(w->data, code, reason);
+    /* Out of memory for a context: the sweep drops the socket later. */
+    wslay_event_context_ptr ctx = ctx_of(w);
+    if (ctx == NULL) return;
+    wslay_event_queue_close(ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
+    mark_dirty(w);
+}
+
+int vws_send(vws *w, const uint8_t *msg, size_t len) {
+    if (w->closing) return -1;
+    size_t queued = queued_length(w);
+    if (queued > 0 && queued + len > w->hub->max_queued) {
+        vws_shut(w, CLOSE_TRY_AGAIN_LATER,
+                 "too many messages waiting for this connection; reconnect later");
+        return -1;
+    }
+    struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len};
+    wslay_event_context_ptr ctx = ctx_of(w);
+    if (ctx == NULL || wslay_event_queue_msg(ctx, &m) != 0) {
+        vws_shut(w, CLOSE_INTERNAL, "the server could not queue a message");
+        return -1;
+    }
+    mark_dirty(w);
+    return 0;
+}
+
 void vws_close(vws *w) {
+    vws_hub *h = w->hub;
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        h->conns = w->next;
+    if (w->next != NULL) w->next->prev = w->prev;
+    if (w->dirty) {
+        for (vws **p = &h->dirty; *p != NULL; p = &(*p)->next_dirty) {
+            if (*p == w) {
+                *p = w->next_dirty;
+                break;
+            }
+        }
+    }
     if (w->counted && w->ws->ws_ctx == NULL)
         released_now--;
     else if (w->counted)
@@ -312,4 +394,70 @@ void vws_close(vws *w) {
     free(w->out);
     w->out = NULL;
     w->out_len = w->out_cap = 0;
+}
+
+/* ---- the hub ------------------------------------------------------------------- */
+
+/* The owner's work, then h2o on every dirty connection. h2o may close and
+ * free one (through the gone callback), which is why each is taken off the
+ * list first. */
+static void on_async(uv_async_t *async) {
+    vws_hub *h = async->data;
+    if (h->fn.wake != NULL) h->fn.wake(h->owner);
+    while (h->dirty != NULL) {
+        vws *w = h->dirty;
+        h->dirty = w->next_dirty;
+        w->dirty = false;
+        w->next_dirty = NULL;
+        proceed(w); /* nothing while the upgrade is being sent: h2o proceeds then */
+    }
+}
+
+/* Once a second: releases the wslay context of connections idle since the
+ * last pass, and drops those whose close the client has not answered in
+ * time. */
+static void on_sweep(uv_timer_t *timer) {
+    vws_hub *h = timer->data;
+    uint64_t now = uv_now(h->loop);
+    for (vws *w = h->conns, *next; w != NULL; w = next) {
+        next = w->next; /* the gone callback frees w only */
+        if (!w->closing)
+            sweep(w);
+        else if (vws_open(w) && now - w->closing_since > CLOSE_GRACE_MS)
+            h->fn.gone(w->data);
+    }
+    trim();
+}
+
+void vws_hub_init(vws_hub *h, uv_loop_t *loop, const vws_hub_fns *fn, void *owner,
+                  size_t max_queued) {
+    *h = (vws_hub){.loop = loop, .fn = *fn, .owner = owner, .max_queued = max_queued};
+    uv_async_init(loop, &h->async, on_async);
+    h->async.data = h;
+    uv_timer_init(loop, &h->sweeper);
+    h->sweeper.data = h;
+    uv_timer_start(&h->sweeper, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_unref((uv_handle_t *)&h->sweeper);
+    h->handles_open = 2;
+}
+
+void vws_hub_wake(vws_hub *h) { uv_async_send(&h->async); }
+
+static void on_handle_closed(uv_handle_t *handle) {
+    vws_hub *h = handle->data;
+    h->handles_open--;
+}
+
+void vws_hub_free(vws_hub *h) {
+    /* Connections that outlived the shutdown grace period. The gone
+     * callback may end other connections too, so start over each time. */
+    for (;;) {
+        vws *w = h->conns;
+        while (w != NULL && !vws_open(w)) w = w->next;
+        if (w == NULL) break;
+        h->fn.gone(w->data);
+    }
+    uv_close((uv_handle_t *)&h->async, on_handle_closed);
+    uv_close((uv_handle_t *)&h->sweeper, on_handle_closed);
+    while (h->handles_open > 0) uv_run(h->loop, UV_RUN_NOWAIT);
 }

@@ -1,7 +1,23 @@
 /*
- * vws.h - h2o WebSocket connections that hold no wslay context while idle.
+ * vws.h - the server's WebSocket connections: sending with a cap, closing
+ * with a code, the sweep of idle and unanswered connections, and a wslay
+ * context only while a connection is busy. The y-websocket endpoint
+ * (sync.c) and the vault channel (vchan.c) keep their protocols and
+ * rooms; everything about the connection itself is here.
  *
- * h2o_upgrade_to_websocket() gives every connection a wslay context (two
+ * A hub (vws_hub) owns a set of connections on one loop. Sending never
+ * calls into h2o directly: vws_send queues the message on the
+ * connection's wslay context and marks the connection dirty; the hub's
+ * uv_async then runs the owner's wake callback (answers from other
+ * threads) and h2o on each dirty connection, outside every h2o callback.
+ * So a connection is never freed while code up the stack still holds it,
+ * and wslay is never re-entered. A connection ends only in the hub's
+ * `gone` callback (the socket closed or failed, or the client left a
+ * close unanswered for 5 s), in which the owner forgets it and calls
+ * vws_close. Once a second the hub also releases the wslay context of
+ * connections that have been idle (below).
+ *
+ * Memory: h2o_upgrade_to_websocket() gives every connection a wslay context (two
  * structures of about 4 KB each, holding a frame input buffer and a
  * fragment output buffer) for as long as it is open: 8.5 KB of a held
  * y-websocket connection's 10 KB. Most sync connections sit idle, so this
@@ -31,7 +47,7 @@
  * gathered): every message queued on a connection before it proceeds
  * leaves in one write. Frames stay wslay's, bytes for bytes.
  *
- * Everything here runs on the event loop thread.
+ * Everything here runs on the event loop thread, but vws_hub_wake.
  */
 #ifndef VN_SERVER_VWS_H
 #define VN_SERVER_VWS_H
@@ -40,66 +56,105 @@
 #include <h2o/websocket.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
-/* A message (arg != NULL) or the end of the connection (arg == NULL: the
- * socket closed or failed; the callee must call vws_close). */
-typedef void (*vws_msg_fn)(void *data, const struct wslay_event_on_msg_recv_arg *arg);
+typedef struct vws_hub vws_hub;
+typedef struct vws vws;
 
-typedef struct vws {
+/* The owner's callbacks; `data` is the connection's (vws_upgrade), `owner`
+ * the hub's. */
+typedef struct {
+    /* A binary message of a connection that is not closing. */
+    void (*msg)(void *data, const uint8_t *msg, size_t len);
+    /* The connection is over: forget it and call vws_close. */
+    void (*gone)(void *data);
+    /* vws_shut started the closing handshake (for the owner's log line). */
+    void (*closing)(void *data, int code, const char *reason);
+    /* Every data message received, closing or not: its length (metrics;
+     * may be NULL). */
+    void (*received)(void *owner, size_t len);
+    /* Work to do on each wake-up (vws_hub_wake, vws_send), before the
+     * dirty connections are flushed (may be NULL). */
+    void (*wake)(void *owner);
+} vws_hub_fns;
+
+struct vws_hub {
+    uv_loop_t *loop;
+    vws_hub_fns fn;
+    void *owner;
+    size_t max_queued; /* bytes queued on one connection before it is closed (1013) */
+    vws *conns;        /* every connection, upgrades being answered included */
+    vws *dirty;        /* connections with something to send */
+    uv_async_t async;
+    uv_timer_t sweeper;
+    int handles_open;
+};
+
+struct vws {
     h2o_websocket_conn_t *ws; /* h2o's connection; ws->ws_ctx is NULL while released */
-    vws_msg_fn cb;
+    vws_hub *hub;
     void *data;
-    size_t max_msg;     /* wslay's limit on a received message */
-    uint64_t received;  /* bytes the current context took from the socket */
-    uint64_t framed;    /* wire bytes of the frames it has read to their end */
-    uint64_t frame_len; /* payload length of the frame being read */
-    bool in_message;    /* a message sent in several frames is half received */
-    bool active;        /* a message came or was queued since the last sweep */
-    bool counted;       /* the context counts what it receives (else never released) */
+    size_t max_msg;         /* wslay's limit on a received message */
+    uint64_t received;      /* bytes the current context took from the socket */
+    uint64_t framed;        /* wire bytes of the frames it has read to their end */
+    uint64_t frame_len;     /* payload length of the frame being read */
+    uint64_t closing_since; /* loop time of vws_shut */
+    bool in_message;        /* a message sent in several frames is half received */
+    bool active;            /* a message came or was queued since the last sweep */
+    bool counted;           /* the context counts what it receives (else never released) */
+    bool closing;           /* vws_shut ran: nothing more is sent or handled */
+    bool dirty;             /* in hub->dirty */
     /* Frames wslay has sent and h2o has not been given yet (vws.c gathers
      * the frames of every queued message into one write). */
-    uint8_t *out; /* owned; NULL until the first frame, freed when idle */
-    size_t out_len, out_cap;
-    uint64_t frame_left; /* payload bytes of the frame being gathered still to come */
     bool frame_open;     /* a header is gathered and its payload is not complete */
     bool frame_close;    /* that frame is a close frame */
-} vws;
+    uint64_t frame_left; /* payload bytes of the frame being gathered still to come */
+    uint8_t *out;        /* owned; NULL until the first frame, freed when idle */
+    size_t out_len, out_cap;
+    vws *next, *prev; /* in hub->conns */
+    vws *next_dirty;  /* in hub->dirty */
+};
+
+/* Sets up h on loop with the owner's callbacks (copied). The hub must stay
+ * at its address until vws_hub_free. */
+void vws_hub_init(vws_hub *h, uv_loop_t *loop, const vws_hub_fns *fn, void *owner,
+                  size_t max_queued);
+
+/* Runs the hub's wake callback, then flushes, soon on the loop thread.
+ * Any thread may call it. */
+void vws_hub_wake(vws_hub *h);
+
+/* Calls gone for every connection whose socket is open (those whose
+ * upgrade is still being answered stay: h2o calls back into them until the
+ * process exits), then closes the hub's handles, running the loop until
+ * they are closed. Run the wake work the owner still owes first. */
+void vws_hub_free(vws_hub *h);
 
 /* Answers the WebSocket handshake of `req` (h2o_upgrade_to_websocket) and
- * sets w up; messages up to max_msg bytes go to cb(data, ...). w must stay
- * at its address until vws_close. */
-void vws_upgrade(vws *w, h2o_req_t *req, const char *client_key, size_t max_msg, vws_msg_fn cb,
+ * adds w to h; messages of up to max_msg bytes go to h's msg callback with
+ * `data`. w must stay at its address until vws_close. */
+void vws_upgrade(vws *w, vws_hub *h, h2o_req_t *req, const char *client_key, size_t max_msg,
                  void *data);
 
-/* The connection's wslay context, made again if it was released: call it
- * before queueing anything. NULL when out of memory. */
-wslay_event_context_ptr vws_ctx(vws *w);
+/* Queues one message (copied) as a binary frame; h2o sends it soon. Returns
+ * 0, or -1 when nothing was queued: the connection is closing, or is now
+ * closed because its queue would pass the hub's cap (1013, "reconnect
+ * later") or memory ran out (1011). */
+int vws_send(vws *w, const uint8_t *msg, size_t len);
 
-/* Bytes of the messages queued on w (0 while released). */
-size_t vws_queued_length(const vws *w);
+/* Starts the closing handshake with `code` and `reason` (a sentence of at
+ * most 123 bytes) and tells the owner (the closing callback). The
+ * connection sends and handles nothing more. Later calls do nothing. */
+void vws_shut(vws *w, int code, const char *reason);
 
 /* Whether the 101 answer is out and h2o handed the socket over. */
 bool vws_open(const vws *w);
 
-/* Runs h2o's send and receive loop on w (h2o_websocket_proceed), once the
- * upgrade is out and if it has a context. h2o may call back with the end
- * of the connection. */
-void vws_proceed(vws *w);
-
-/* Releases w's wslay context if w has been idle since the previous call
- * (see above). Call it about once a second on each connection that is not
- * closing. */
-void vws_sweep(vws *w);
-
-/* Gives freed memory back to the system (malloc_trim) when the number of
- * contexts has fallen by 256 (about 2 MB) since its highest point after
- * the last trim: call it after a sweep of every connection. */
-void vws_trim(void);
-
 /* Open connections whose context is released now (for /metrics). */
 size_t vws_released(void);
 
-/* Closes the socket and frees what h2o and wslay hold for w. */
+/* Takes w out of its hub, closes the socket and frees what h2o and wslay
+ * hold for w. */
 void vws_close(vws *w);
 
 #endif
