@@ -37,7 +37,8 @@
 /* A sweep stops after this much time spent closing or freezing documents
  * and goes on 1 ms later (walking again from the head of the list, past
  * what it already did), so that freezing a thousand documents at once
- * (20 ms) never holds the event loop for longer than a few ms at a time. */
+ * (about 60 ms) never holds the event loop for longer than a few ms at a
+ * time. */
 #define SWEEP_SLICE_NS 2000000u
 
 #define M_FREEZES "vault_docs_freezes_total"
@@ -84,8 +85,8 @@ static void maybe_compact(vdocs *c, vdoc *d);
 static void on_update(void *ud, const uint8_t *update, size_t len, const void *origin);
 
 /* A raw deflate stream (no header: the length is kept in the vdoc), level 1
- * (the fastest: an update of 3 KB shrinks to 40%, in about 10 us once the
- * stream is set up, which costs 100 us: one per sweep slice). */
+ * (the fastest: the benchmark's 3 KB updates shrink to 40%, in about 20 us
+ * once the stream is set up, which costs 100 us: one per sweep slice). */
 #define Z_WBITS (-15)
 
 /* u (len bytes) deflated into *out (malloc'd, exactly *out_len bytes).
@@ -151,7 +152,8 @@ static bool freeze(vdocs *c, vdoc *d, z_stream *z, bool *z_ok) {
 }
 
 /* Gives d its engine document again. Returns STORE_OK, STORE_ENOMEM, or
- * STORE_EINVAL (the engine refused the update): then d is unchanged. */
+ * STORE_EINVAL (zlib or the engine refused the bytes, which cannot happen
+ * unless memory was corrupted): then d is unchanged. */
 static int thaw(vdocs *c, vdoc *d) {
     const uint8_t *u = d->frozen;
     size_t len = d->frozen_len;

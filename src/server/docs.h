@@ -113,7 +113,8 @@ void vdocs_release(vdocs *c, const char *id);
  * into this module, and d->doc is set until control returns to the loop. */
 int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out);
 
-/* Starts a local transaction on d. NULL if one is already open. */
+/* Starts a local transaction on d. NULL if one is already open, or if d is
+ * frozen (vdocs_get() thaws it). */
 ytxn *vdocs_begin(vdoc *d);
 
 /* Commits the transaction and hands over its update: *update (malloc'd,
@@ -157,7 +158,8 @@ void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud);
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out);
 
 /* Integrates an update made elsewhere (e.g. on a replica) into d, counting
- * it as one version. Returns Y_OK or the engine's error (d unchanged). */
+ * it as one version. Returns Y_OK or the engine's error (d unchanged);
+ * Y_ERR_STATE if d is frozen (vdocs_get() thaws it). */
 int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
 
 /* Integrates an update received from a peer (a sync connection) into d.
@@ -165,7 +167,8 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
  * to (what to store and to broadcast; malloc'd, caller frees) and the
  * version counts it; when it changed nothing (all of it was known, or it
  * waits for missing dependencies), *changed is NULL and the version stays.
- * Returns Y_OK or the engine's error (d unchanged, *changed NULL). */
+ * Returns Y_OK or the engine's error (d unchanged, *changed NULL);
+ * Y_ERR_STATE if d is frozen (vdocs_get() thaws it). */
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
 
@@ -177,7 +180,7 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
  * rebuilt, which keeps a typing note's updates from costing its whole text.
  * Otherwise *text is the whole text (caller frees with yfree) and d
  * remembers whether it holds a '#'. Returns Y_OK or Y_ERR_NOMEM (*text
- * NULL). */
+ * NULL); Y_ERR_STATE if d is frozen (vdocs_get() thaws it). */
 int vdocs_title_text(vdoc *d, const uint8_t *changed, size_t clen, char **text, size_t *len);
 
 /* The current text (Y.Text "content") of note `id`, read from its update
