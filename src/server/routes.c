@@ -43,7 +43,8 @@ static void route_metrics(vctx *ctx) {
         size_t frozen = vdocs_frozen(ctx->docs, &frozen_bytes);
         vmetrics_gauge(m, "vault_docs_frozen",
                        "Open documents frozen: kept as their encoded update only.", (double)frozen);
-        vmetrics_gauge(m, "vault_docs_frozen_bytes", "Bytes of the frozen documents' updates.",
+        vmetrics_gauge(m, "vault_docs_frozen_bytes",
+                       "Bytes of the frozen documents' updates, as kept (deflated).",
                        (double)frozen_bytes);
         vmetrics_gauge(m, "vault_pending_structs",
                        "Structs waiting for missing dependencies, across open documents.",
