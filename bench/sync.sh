@@ -43,7 +43,8 @@
 #   BENCH_WARMUP (3 s), BENCH_DURATION (10 s), BENCH_PEAK (10 s),
 #   BENCH_MEM_DOCS (1000), BENCH_HOT (1), BENCH_IDLE (10000), BENCH_SOURCES (8 loopback
 #   source addresses), BENCH_LOG_LEVEL (vaultd's, default info)
-#   BENCH_KEEP=1          keep the temporary directory (logs, raw results)
+#   BENCH_KEEP=1          keep the temporary directory (logs, raw results,
+#                         vaultd's /metrics at the end of each phase)
 #   BENCH_PERF=DIR        also profile vaultd during the load phase
 #                         (perf record, DWARF call graphs) into DIR
 set -euo pipefail
@@ -273,6 +274,9 @@ run_phase() {
     if [[ -n $perf_pid ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
+    fi
+    if [[ $peer == vaultd ]]; then # kept with BENCH_KEEP=1
+        curl -sS --max-time 10 "http://$ADDR/metrics" >"$TMP/$name.metrics" 2>/dev/null || true
     fi
     if [[ $peer == hocuspocus ]]; then
         local stats

@@ -16,6 +16,7 @@
 #include "server/docs.h"
 
 #include "server/metrics.h"
+#include "server/stext.h"
 #include "util/log.h"
 
 #include <stdlib.h>
@@ -69,6 +70,9 @@ struct vdocs {
     vdoc *buckets[BUCKETS];
     vdocs_idle_fn idle; /* vdocs_set_idle_hook */
     void *idle_ud;
+    stexts *texts;          /* vdocs_set_texts */
+    uv_async_t texts_async; /* the indexer asks */
+    bool texts_async_open;
 };
 
 /* FNV-1a of the id: ids are random hex, any cheap mix spreads them. */
@@ -151,10 +155,11 @@ static bool freeze(vdocs *c, vdoc *d, z_stream *z, bool *z_ok) {
     return true;
 }
 
-/* Gives d its engine document again. Returns STORE_OK, STORE_ENOMEM, or
+/* A fresh engine document (gc off, no observer) decoded from frozen d's
+ * bytes, into *out (the caller frees it). Returns STORE_OK, STORE_ENOMEM, or
  * STORE_EINVAL (zlib or the engine refused the bytes, which cannot happen
- * unless memory was corrupted): then d is unchanged. */
-static int thaw(vdocs *c, vdoc *d) {
+ * unless memory was corrupted). d is unchanged either way. */
+static int decode_frozen(const vdoc *d, ydoc **out) {
     const uint8_t *u = d->frozen;
     size_t len = d->frozen_len;
     uint8_t *inflated = NULL;
@@ -190,13 +195,26 @@ static int thaw(vdocs *c, vdoc *d) {
     free(inflated);
     if (rc == Y_OK && (ydoc_pending_structs(doc) > 0 || ydoc_pending_deletes(doc)))
         rc = Y_ERR_MALFORMED; /* cannot be: it was whole when frozen */
-    if (rc == Y_OK && ydoc_observe_updates(doc, on_update, d) < 0) rc = Y_ERR_NOMEM;
     if (rc != Y_OK) {
         ydoc_free(doc);
         if (rc != Y_ERR_NOMEM)
             vlog(VLOG_ERROR, "frozen document refused by the CRDT engine",
                  json_pack("{s:s, s:s}", "doc", d->id, "error", yerr_str(rc)));
         return rc == Y_ERR_NOMEM ? STORE_ENOMEM : STORE_EINVAL;
+    }
+    *out = doc;
+    return STORE_OK;
+}
+
+/* Gives d its engine document again. Returns STORE_OK, STORE_ENOMEM, or
+ * STORE_EINVAL (decode_frozen): then d is unchanged. */
+static int thaw(vdocs *c, vdoc *d) {
+    ydoc *doc = NULL;
+    int rc = decode_frozen(d, &doc);
+    if (rc != STORE_OK) return rc;
+    if (ydoc_observe_updates(doc, on_update, d) < 0) {
+        ydoc_free(doc);
+        return STORE_ENOMEM;
     }
     d->doc = doc;
     free(d->frozen);
@@ -296,6 +314,11 @@ static void on_sweeper_closed(uv_handle_t *h) {
     c->sweeper_open = false;
 }
 
+static void on_texts_async_closed(uv_handle_t *h) {
+    vdocs *c = h->data;
+    c->texts_async_open = false;
+}
+
 static void vdoc_free(vdoc *d) {
     ydoc_free(d->doc);
     free(d->frozen);
@@ -308,6 +331,11 @@ void vdocs_free(vdocs *c) {
     if (c->sweeper_open) {
         uv_close((uv_handle_t *)&c->sweeper, on_sweeper_closed);
         while (c->sweeper_open) uv_run(c->loop, UV_RUN_NOWAIT);
+    }
+    vdocs_set_texts(c, NULL);
+    if (c->texts_async_open) {
+        uv_close((uv_handle_t *)&c->texts_async, on_texts_async_closed);
+        while (c->texts_async_open) uv_run(c->loop, UV_RUN_NOWAIT);
     }
     vdocs_drain(c);
     for (vdoc *d = c->head, *next; d != NULL; d = next) {
@@ -668,16 +696,71 @@ void vdocs_drain(vdocs *c) {
     while (c->compacting > 0) uv_run(c->loop, UV_RUN_ONCE);
 }
 
+static int text_of(void *ud, const char *id, char **md, size_t *len, int64_t *seq);
+
 void vdocs_answered(vdocs *c, vdoc *d, bool ok) {
     d->inflight--;
     if (!ok) d->broken = true;
     if (ok) maybe_compact(c, d);
+    if (d->inflight == 0 && d->text_asked) {
+        d->text_asked = false;
+        if (c->texts != NULL) stexts_answer(c->texts, d->id, text_of, c);
+    }
     if (d->inflight == 0 && c->idle != NULL) c->idle(c->idle_ud, d);
 }
 
 void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud) {
     c->idle = fn;
     c->idle_ud = ud;
+}
+
+void vdocs_committed(vdoc *d, int64_t seq) {
+    if (seq > d->seq) d->seq = seq;
+}
+
+/* The text of open note `id`, when its memory is what its log holds; later
+ * (vdocs_answered) while a commit of it is in flight. */
+static int text_of(void *ud, const char *id, char **md, size_t *len, int64_t *seq) {
+    vdoc *d = vdocs_find(ud, id);
+    if (d == NULL || d->broken || d->seq == 0 || strcmp(d->id, d->vault) == 0) return STEXT_NONE;
+    if (d->inflight != 0) {
+        d->text_asked = true;
+        return STEXT_LATER;
+    }
+    /* A frozen note is read from a private copy and stays frozen: the
+     * indexer's question is no use of the note. */
+    ydoc *doc = d->doc;
+    if (doc == NULL && decode_frozen(d, &doc) != STORE_OK) return STEXT_NONE;
+    int rc = ytext_string(ydoc_get(doc, "content", YTYPE_TEXT), md, len);
+    if (doc != d->doc) ydoc_free(doc);
+    if (rc != Y_OK) return STEXT_NONE;
+    *seq = d->seq;
+    return STEXT_TEXT;
+}
+
+static void on_texts_async(uv_async_t *a) {
+    vdocs *c = a->data;
+    if (c->texts != NULL) stexts_serve(c->texts, text_of, c);
+}
+
+/* The indexer's thread: the loop answers soon. */
+static void wake_loop(void *ud) {
+    vdocs *c = ud;
+    uv_async_send(&c->texts_async);
+}
+
+void vdocs_set_texts(vdocs *c, stexts *texts) {
+    if (c->texts != NULL) stexts_serve_on(c->texts, NULL, NULL);
+    c->texts = NULL;
+    if (texts == NULL || c->loop == NULL) return;
+    if (!c->texts_async_open) {
+        uv_async_init(c->loop, &c->texts_async, on_texts_async);
+        c->texts_async.data = c;
+        uv_unref((uv_handle_t *)&c->texts_async);
+        c->texts_async_open = true;
+    }
+    c->texts = texts;
+    stexts_serve_on(texts, wake_loop, c);
 }
 
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out) {

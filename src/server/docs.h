@@ -67,6 +67,8 @@ typedef struct vdoc {
     uint64_t rows;     /* rows in the log (a compacted snapshot is one), in-flight included */
     bool compacting;   /* a compaction of its log runs */
     uint64_t hashless; /* version + 1 when the text held no '#'; 0: not known */
+    int64_t seq;       /* vault seq of its last commit reported (vdocs_committed); 0: none */
+    bool text_asked;   /* the indexer waits for its text until no commit is in flight */
     /* The update of the transaction being committed (captured by an update
      * observer); taken by vdocs_commit_capture(). */
     uint8_t *captured;
@@ -150,6 +152,17 @@ void vdocs_answered(vdocs *c, vdoc *d, bool ok);
  * take note and act later. One hook per cache; NULL removes it. */
 typedef void (*vdocs_idle_fn)(void *ud, const vdoc *d);
 void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud);
+
+/* Answers the texts this process's search indexer asks for (stext.h)
+ * from the open documents; NULL (the default, and when the indexer runs
+ * elsewhere) stops. c needs a loop. */
+struct stexts;
+void vdocs_set_texts(vdocs *c, struct stexts *texts);
+
+/* Records the vault seq of d's update whose commit just succeeded (call
+ * before vdocs_answered): the text of d, once no commit is in flight, is
+ * what its log holds up to that update. */
+void vdocs_committed(vdoc *d, int64_t seq);
 
 /* A fresh, private replica of `id` holding the first `version` updates of
  * its log, with a new random client id (gc off). The caller frees it with

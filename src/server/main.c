@@ -211,14 +211,20 @@ static history *hist;
 typedef struct {
     vretention *retention;
     vconsumer *indexer;
+    search_indexer ix; /* the indexer's texts (from the loop) and metrics */
 } workers;
 
-static int workers_start(const options *opt, workers *w) {
+static int workers_start(const options *opt, struct vmetrics *metrics, workers *w) {
     memset(w, 0, sizeof(*w));
     if (opt->roles & ROLE_INDEXER) {
-        vconsumer_opts co = {.batch = INDEXER_BATCH, .interval_ms = opt->consumer_interval_ms};
-        int rc = vconsumer_start(db, SEARCH_CONSUMER, search_index_events, NULL, &co, &w->indexer);
+        int rc = search_indexer_init(&w->ix, metrics);
         if (rc != STORE_OK) return rc;
+        vconsumer_opts co = {.batch = INDEXER_BATCH, .interval_ms = opt->consumer_interval_ms};
+        rc = vconsumer_start(db, SEARCH_CONSUMER, search_index_events, &w->ix, &co, &w->indexer);
+        if (rc != STORE_OK) return rc;
+        /* Only a sole writer's memory can stand for the log: replicas on
+         * PostgreSQL do not see each other's commits in memory (stext.h). */
+        if (strcmp(store_backend(db), "sqlite") == 0) vdocs_set_texts(docs, w->ix.texts);
     }
     if (opt->roles & ROLE_JANITOR) {
         int rc = vretention_start(db, opt->event_retention_ms, 60 * 60 * 1000, &w->retention);
@@ -230,6 +236,8 @@ static int workers_start(const options *opt, workers *w) {
 static void workers_stop(workers *w) {
     vconsumer_stop(w->indexer);
     w->indexer = NULL;
+    vdocs_set_texts(docs, NULL);
+    search_indexer_release(&w->ix);
     vretention_stop(w->retention);
     w->retention = NULL;
 }
@@ -494,7 +502,7 @@ int main(int argc, char **argv) {
     vhttp_set_roles(srv, (opt.roles & ROLE_API) != 0, (opt.roles & ROLE_SYNC) != 0);
     vdocs_set_metrics(docs, vhttp_metrics(srv));
     workers w;
-    if (workers_start(&opt, &w) != STORE_OK ||
+    if (workers_start(&opt, vhttp_metrics(srv), &w) != STORE_OK ||
         ((opt.roles & ROLE_JANITOR) &&
          (trash_janitor_start(&loop, db, docs, vhttp_sync(srv), vhttp_metrics(srv),
                               (uint64_t)janitor_interval, &janitor) != 0 ||

@@ -1591,6 +1591,13 @@ int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud) {
                      NARGS(a), row_log, &l, NULL);
 }
 
+int store_doc_last_seq(store *st, const char *doc, int64_t *seq) {
+    if (st == NULL || !id_ok(doc) || seq == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(doc)};
+    return read_int(st, "SELECT vseq FROM doc_updates WHERE doc = $1 ORDER BY id DESC LIMIT 1", a,
+                    NARGS(a), seq);
+}
+
 void store_file_free(store_file *f) {
     if (f == NULL) return;
     free(f->path);

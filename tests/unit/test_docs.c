@@ -8,6 +8,7 @@
 
 #include "../../src/server/docs.c"
 #include "../../src/server/metrics.c"
+#include "../../src/server/stext.c"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -361,6 +362,60 @@ TEST(a_frozen_note_is_kept_deflated) {
     yfree(state);
     yfree(state2);
     vdocs_free(c);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    store_close(st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* The search indexer's question (text_of, stext.h) about a frozen note is
+ * answered from a private copy: the note's text, and the note stays
+ * frozen (no thaw). */
+TEST(the_indexer_reads_a_frozen_note_without_thawing_it) {
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/vn-docs-XXXXXX");
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    store *st = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_open(dir, &st, err, sizeof(err)), STORE_OK);
+    int64_t owner = 0;
+    ASSERT_EQ_INT(store_user_create(st, "ada@example.org", "Ada", "hash", 1000, &owner), STORE_OK);
+    char vault[33], doc[33];
+    mkid(vault, 0xa5);
+    mkid(doc, 0x300);
+    ASSERT_EQ_INT(store_vault_create(st, vault, "Notes", owner, 2000), STORE_OK);
+    uv_loop_t loop;
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    vmetrics *m = vmetrics_new();
+    ASSERT_TRUE(m != NULL);
+    vdocs *c = vdocs_new(st, 4, &loop, 0);
+    ASSERT_TRUE(c != NULL);
+    vdocs_set_metrics(c, m);
+    vdocs_freeze_after(c, 20);
+    vdoc *d = NULL;
+    ASSERT_EQ_INT(vdocs_get(c, vault, doc, &d), STORE_OK);
+    vdocs_hold(c, d);
+    ASSERT_EQ_INT(edit(d, 0, "# Plans\nwords typed and kept, words typed and kept", 0), Y_OK);
+    ASSERT_EQ_INT(edit(d, 8, NULL, 6), Y_OK); /* "words " deleted */
+    vdocs_committed(d, 42);
+    run_for(&loop, 100);
+    ASSERT_TRUE(d->doc == NULL);
+    char *md = NULL;
+    size_t len = 0;
+    int64_t seq = 0;
+    ASSERT_EQ_INT(text_of(c, doc, &md, &len, &seq), STEXT_TEXT);
+    ASSERT_EQ_STR(md, "# Plans\ntyped and kept, words typed and kept");
+    ASSERT_EQ_UINT(len, strlen(md));
+    ASSERT_EQ_INT(seq, 42);
+    yfree(md);
+    ASSERT_TRUE(d->doc == NULL); /* still frozen */
+    char *metrics = vmetrics_render(m);
+    ASSERT_TRUE(metrics != NULL);
+    ASSERT_TRUE(strstr(metrics, "vault_docs_thaws_total 0\n") != NULL);
+    free(metrics);
+    vdocs_free(c);
+    vmetrics_free(m);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     store_close(st);
     char cmd[128];
