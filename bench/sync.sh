@@ -275,8 +275,11 @@ run_phase() {
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
     fi
-    if [[ $peer == vaultd ]]; then # kept with BENCH_KEEP=1
+    if [[ $peer == vaultd* ]]; then # kept with BENCH_KEEP=1
         curl -sS --max-time 10 "http://$ADDR/metrics" >"$TMP/$name.metrics" 2>/dev/null || true
+        # Documents frozen during the phase (the memory phase: each note once
+        # idle, before RSS is read; its check thaws them after).
+        R[$peer.$phase.freezes]=$(awk '$1 == "vault_docs_freezes_total" { print $2 }' "$TMP/$name.metrics")
     fi
     if [[ $peer == hocuspocus ]]; then
         local stats
@@ -340,9 +343,10 @@ for phase in $PHASES; do
             fi
             ;;
         memory)
-            printf '%-10s memory  %s documents open (one connection each, %s characters each): RSS %s -> %s kB, %s kB per document\n' \
+            printf '%-10s memory  %s documents open (one connection each, %s characters each): RSS %s -> %s kB, %s kB per document%s\n' \
                 "$peer" "$(v "$peer.memory.docs")" "$(v "$peer.memory.chars_per_doc")" "$(v "$peer.memory.rss_before_kb")" \
-                "$(v "$peer.memory.rss_kb")" "$(v "$peer.memory.per_doc_kb")" ;;
+                "$(v "$peer.memory.rss_kb")" "$(v "$peer.memory.per_doc_kb")" \
+                "$([[ -n $(v "$peer.memory.freezes") ]] && echo "; $(v "$peer.memory.freezes") documents frozen")" ;;
         idle)
             printf '%-10s idle    %s of %s connections open on %s documents: RSS %s -> %s kB, %s kB per connection\n' \
                 "$peer" "$(v "$peer.idle.open")" "$(v "$peer.idle.conns")" "$(v "$peer.idle.docs")" \
