@@ -19,11 +19,17 @@
 #           latency from a sender to every other client of the document,
 #           server CPU and RSS; then a closed loop (each client sends its next
 #           edit once the previous one reached every other client of its
-#           document) for peak throughput; then every document is checked
-#           on the server.
+#           document) for peak throughput, in which clients keep editing
+#           their own replicas but stop applying what they receive (else the
+#           generator, not the server, is what saturates), and catch up with a
+#           step 1 after it; then every document is checked on the server and
+#           every client's replica against it.
 #   memory  BENCH_MEM_DOCS documents, one connection each, each receiving a
 #           note of about 1.2 KB typed in 60 edits: server RSS growth per
-#           open document.
+#           open document, 3 s after the last answer (vaultd has frozen its
+#           idle documents by then: docs/sync.md); then the same against
+#           vaultd with freezing off (`vaultd-hot`, BENCH_HOT=0 skips it): the
+#           cost of documents in use.
 #   idle    BENCH_IDLE connections on BENCH_DOCS documents, synced, then
 #           idle: server RSS in total and per connection.
 #
@@ -38,9 +44,13 @@
 #   BENCH_PHASES          "load memory idle" (default), or a subset
 #   BENCH_CLIENTS (1000), BENCH_DOCS (100), BENCH_RATE (2 edits/s/client),
 #   BENCH_WARMUP (3 s), BENCH_DURATION (10 s), BENCH_PEAK (10 s),
-#   BENCH_MEM_DOCS (1000), BENCH_IDLE (10000), BENCH_SOURCES (8 loopback
+#   BENCH_MEM_DOCS (1000), BENCH_HOT (1), BENCH_IDLE (10000), BENCH_SOURCES (8 loopback
 #   source addresses), BENCH_LOG_LEVEL (vaultd's, default info)
-#   BENCH_KEEP=1          keep the temporary directory (logs, raw results)
+#   BENCH_PEAK_APPLY=1    clients also apply what they receive in the closed
+#                         loop (by default they stop there and catch up after)
+#   BENCH_APPLY=0         clients never apply what they receive
+#   BENCH_KEEP=1          keep the temporary directory (logs, raw results,
+#                         vaultd's /metrics at the end of each phase)
 #   BENCH_PERF=DIR        also profile vaultd during the load phase
 #                         (perf record, DWARF call graphs) into DIR
 set -euo pipefail
@@ -59,6 +69,7 @@ WARMUP=${BENCH_WARMUP:-3}
 DURATION=${BENCH_DURATION:-10}
 PEAK=${BENCH_PEAK:-10}
 MEM_DOCS=${BENCH_MEM_DOCS:-1000}
+HOT=${BENCH_HOT:-1}
 IDLE=${BENCH_IDLE:-10000}
 SOURCES=${BENCH_SOURCES:-8}
 LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
@@ -146,9 +157,11 @@ wait_listening() {
     die "$name did not print its address in 30 s"
 }
 
+# start_vaultd NAME [FLAGS...]
 start_vaultd() {
     local name=$1
-    "$VAULTD" --listen 127.0.0.1:0 --data-dir "$TMP/vaultd-data" --log-level "$LOG_LEVEL" \
+    shift
+    "$VAULTD" --listen 127.0.0.1:0 --data-dir "${DATA_DIR:-$TMP/vaultd-data}" --log-level "$LOG_LEVEL" "$@" \
         >"$TMP/$name.out" 2>>"$TMP/$name.log" &
     SERVER_PID=$!
     wait_listening "$TMP/$name.out" "$name"
@@ -213,6 +226,8 @@ setup_vaultd() {
     create_notes /idle "$DOCS" "$TMP/docs-idle"
     create_notes /warm 1 "$TMP/docs-warm"
     stop_server
+    # vaultd-hot's memory phase starts from these notes, as vaultd's does.
+    if [[ $HOT == 1 ]]; then cp -a "$TMP/vaultd-data" "$TMP/vaultd-hot-data"; fi
 }
 
 background_load() {
@@ -244,10 +259,15 @@ run_phase() {
     if [[ $peer == vaultd ]]; then
         start_vaultd "$name"
         args+=(--proto y --token "$TOKEN")
+    elif [[ $peer == vaultd-hot ]]; then
+        DATA_DIR=$TMP/vaultd-hot-data start_vaultd "$name" --doc-freeze-ms 0 # documents in use: none frozen
+        args+=(--proto y --token "$TOKEN")
     else
         start_hocuspocus "$name"
         args+=(--proto hocuspocus --token bench --gc)
     fi
+    [[ ${BENCH_APPLY:-1} == 0 ]] && args+=(--no-apply)
+    [[ ${BENCH_PEAK_APPLY:-0} == 1 ]] && args+=(--apply-in-peak)
     args+=(--server "$ADDR" --pid "$SERVER_PID")
     echo "bench-sync: $peer $phase (${busy}% of the CPUs busy with other work before)"
     local perf_pid=""
@@ -262,6 +282,12 @@ run_phase() {
     if [[ -n $perf_pid ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
+    fi
+    if [[ $peer == vaultd* ]]; then # kept with BENCH_KEEP=1
+        curl -sS --max-time 10 "http://$ADDR/metrics" >"$TMP/$name.metrics" 2>/dev/null || true
+        # Documents frozen during the phase (the memory phase: each note once
+        # idle, before RSS is read; its check thaws them after).
+        R[$peer.$phase.freezes]=$(awk '$1 == "vault_docs_freezes_total" { print $2 }' "$TMP/$name.metrics")
     fi
     if [[ $peer == hocuspocus ]]; then
         local stats
@@ -287,15 +313,20 @@ for phase in $PHASES; do
     for peer in $PEERS; do
         case $peer in vaultd | hocuspocus) ;; *) die "unknown peer '$peer'" ;; esac
         run_phase "$peer" "$phase"
+        if [[ $phase == memory && $peer == vaultd && $HOT == 1 ]]; then run_phase vaultd-hot memory; fi
     done
 done
+# The memory phase's vaultd-hot line (freezing off) goes with the peers.
+REPORT_PEERS=$PEERS
+if [[ $HOT == 1 && " $PEERS " == *" vaultd "* ]]; then REPORT_PEERS=${PEERS/vaultd/vaultd vaultd-hot}; fi
 
 # ---- report -------------------------------------------------------------------
 
 v() { echo "${R[$1]:-}"; }
 echo
 for phase in $PHASES; do
-    for peer in $PEERS; do
+    for peer in $REPORT_PEERS; do
+        [[ $peer == vaultd-hot && $phase != memory ]] && continue
         case $phase in
         load)
             printf '%-10s load    %6s updates/s offered, %6s/s delivered to everyone, %7s deliveries/s; p50 %8s ms, p99 %8s ms; server CPU %4s%% (waited %s%%), generator CPU %4s%%, RSS %s kB\n' \
@@ -320,9 +351,10 @@ for phase in $PHASES; do
             fi
             ;;
         memory)
-            printf '%-10s memory  %s documents open (one connection each, %s characters each): RSS %s -> %s kB, %s kB per document\n' \
+            printf '%-10s memory  %s documents open (one connection each, %s characters each): RSS %s -> %s kB, %s kB per document%s\n' \
                 "$peer" "$(v "$peer.memory.docs")" "$(v "$peer.memory.chars_per_doc")" "$(v "$peer.memory.rss_before_kb")" \
-                "$(v "$peer.memory.rss_kb")" "$(v "$peer.memory.per_doc_kb")" ;;
+                "$(v "$peer.memory.rss_kb")" "$(v "$peer.memory.per_doc_kb")" \
+                "$([[ -n $(v "$peer.memory.freezes") ]] && echo "; $(v "$peer.memory.freezes") documents frozen")" ;;
         idle)
             printf '%-10s idle    %s of %s connections open on %s documents: RSS %s -> %s kB, %s kB per connection\n' \
                 "$peer" "$(v "$peer.idle.open")" "$(v "$peer.idle.conns")" "$(v "$peer.idle.docs")" \
@@ -351,6 +383,7 @@ if [[ " $PEERS " == *" vaultd "* && " $PEERS " == *" hocuspocus "* ]]; then
     ratio "p99 latency" "$(v vaultd.load.p99_ms)" "$(v hocuspocus.load.p99_ms)"
     ratio "cpu per update" "$(v vaultd.load.server_cpu_us_per_update)" "$(v hocuspocus.load.server_cpu_us_per_update)"
     ratio "memory per document" "$(v vaultd.memory.per_doc_kb)" "$(v hocuspocus.memory.per_doc_kb)"
+    ratio "memory per document in use (vaultd-hot)" "$(v vaultd-hot.memory.per_doc_kb)" "$(v hocuspocus.memory.per_doc_kb)"
     RATIO_MEM=$(awk -v o="$(v vaultd.memory.per_doc_kb)" -v t="$(v hocuspocus.memory.per_doc_kb)" 'BEGIN { if (o > 0 && t > 0) printf "%.2f", t / o }')
     ratio "idle connection memory" "$(v vaultd.idle.per_conn_kb)" "$(v hocuspocus.idle.per_conn_kb)"
 fi

@@ -16,6 +16,22 @@
  * least recently used first. So memory follows the documents in use, not
  * the documents ever opened.
  *
+ * Freezing: a document that stays open (a sync room holds it while a
+ * browser tab sits on the note) but has not been fetched for the freeze
+ * time (vdocs_freeze_after) is frozen: its CRDT document is encoded into
+ * its v1 update (which keeps the deleted content: gc is off), deflated, and
+ * freed, so it costs those bytes instead of the engine's structures. The
+ * next vdocs_get() thaws it: the update is decoded into a fresh document
+ * (gc off) with the same update observer, so nothing a caller sees changes
+ * but the server's own client id, which is new after a thaw as after a
+ * reload from the log (the engine, like Yjs, changes it when an applied
+ * update holds its own structs). A document is frozen only from the
+ * cache's timer (never inside a handler), only with no commit in flight,
+ * not broken, and with nothing waiting for missing dependencies. So `doc` is NULL while frozen, and
+ * a vdoc from vdocs_get() has its `doc` until control returns to the loop; code that keeps a vdoc
+ * across callbacks must vdocs_get() it again before touching `doc` (or keep a commit in flight on
+ * it, which already keeps it from being closed).
+ *
  * Versions: a document's version is the number of updates committed to its
  * log, counting updates whose commit is still in flight (the store commits
  * them in submission order). A version names the state after that many
@@ -41,13 +57,18 @@
 typedef struct vdoc {
     char id[33];
     char vault[33];
-    ydoc *doc;
+    ydoc *doc;         /* NULL while frozen */
+    uint8_t *frozen;   /* while frozen: the document's v1 update (malloc'd), */
+    size_t frozen_len; /* raw-deflated (RFC 1951) when that made it smaller, */
+    size_t frozen_raw; /* and then its size inflated; 0: not deflated */
     uint64_t version;  /* updates in the log, including in-flight commits */
     int inflight;      /* commits submitted and not yet answered */
     bool broken;       /* a commit failed: the memory copy is ahead of the log */
     uint64_t rows;     /* rows in the log (a compacted snapshot is one), in-flight included */
     bool compacting;   /* a compaction of its log runs */
     uint64_t hashless; /* version + 1 when the text held no '#'; 0: not known */
+    int64_t seq;       /* vault seq of its last commit reported (vdocs_committed); 0: none */
+    bool text_asked;   /* the indexer waits for its text until no commit is in flight */
     /* The update of the transaction being committed (captured by an update
      * observer); taken by vdocs_commit_capture(). */
     uint8_t *captured;
@@ -66,6 +87,15 @@ typedef struct vdocs vdocs;
  * max_docs cap closes documents). NULL when out of memory. */
 vdocs *vdocs_new(store *st, size_t max_docs, uv_loop_t *loop, uint64_t idle_ms);
 
+/* Freezes a held (or not yet closed) document once it has not been fetched
+ * for `ms` milliseconds (0, the default: never). Needs the cache's loop. */
+void vdocs_freeze_after(vdocs *c, uint64_t ms);
+
+/* Where to count freezes and thaws (vault_docs_freezes_total,
+ * vault_docs_thaws_total; docs/server.md). NULL: nowhere. */
+struct vmetrics;
+void vdocs_set_metrics(vdocs *c, struct vmetrics *m);
+
 /* Frees every document (on the loop thread, with nothing in flight: after
  * the store is closed). Runs `loop` briefly to close its timer. NULL is a
  * no-op. */
@@ -78,12 +108,15 @@ void vdocs_hold(vdocs *c, vdoc *d);
 void vdocs_release(vdocs *c, const char *id);
 
 /* The document `id` of `vault`, loaded from the log if not open (a document
- * with no log yet starts empty). Returns STORE_OK, STORE_ENOMEM, or a store
- * error; STORE_EINVAL if the log holds an update the engine refuses. The
- * pointer is borrowed until the next call into this module. */
+ * with no log yet starts empty), thawed if frozen. Returns STORE_OK,
+ * STORE_ENOMEM, or a store error; STORE_EINVAL if the log (or the frozen
+ * update) holds an update the engine refuses. On failure a frozen document
+ * stays frozen and unchanged. The pointer is borrowed until the next call
+ * into this module, and d->doc is set until control returns to the loop. */
 int vdocs_get(vdocs *c, const char *vault, const char *id, vdoc **out);
 
-/* Starts a local transaction on d. NULL if one is already open. */
+/* Starts a local transaction on d. NULL if one is already open, or if d is
+ * frozen (vdocs_get() thaws it). */
 ytxn *vdocs_begin(vdoc *d);
 
 /* Commits the transaction and hands over its update: *update (malloc'd,
@@ -120,6 +153,17 @@ void vdocs_answered(vdocs *c, vdoc *d, bool ok);
 typedef void (*vdocs_idle_fn)(void *ud, const vdoc *d);
 void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud);
 
+/* Answers the texts this process's search indexer asks for (stext.h)
+ * from the open documents; NULL (the default, and when the indexer runs
+ * elsewhere) stops. c needs a loop. */
+struct stexts;
+void vdocs_set_texts(vdocs *c, struct stexts *texts);
+
+/* Records the vault seq of d's update whose commit just succeeded (call
+ * before vdocs_answered): the text of d, once no commit is in flight, is
+ * what its log holds up to that update. */
+void vdocs_committed(vdoc *d, int64_t seq);
+
 /* A fresh, private replica of `id` holding the first `version` updates of
  * its log, with a new random client id (gc off). The caller frees it with
  * ydoc_free(). STORE_ENOTFOUND if the log has fewer updates, or if that
@@ -127,7 +171,8 @@ void vdocs_set_idle_hook(vdocs *c, vdocs_idle_fn fn, void *ud);
 int vdocs_replica_at(vdocs *c, const char *id, uint64_t version, ydoc **out);
 
 /* Integrates an update made elsewhere (e.g. on a replica) into d, counting
- * it as one version. Returns Y_OK or the engine's error (d unchanged). */
+ * it as one version. Returns Y_OK or the engine's error (d unchanged);
+ * Y_ERR_STATE if d is frozen (vdocs_get() thaws it). */
 int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
 
 /* Integrates an update received from a peer (a sync connection) into d.
@@ -135,7 +180,8 @@ int vdocs_apply(vdoc *d, const uint8_t *update, size_t len);
  * to (what to store and to broadcast; malloc'd, caller frees) and the
  * version counts it; when it changed nothing (all of it was known, or it
  * waits for missing dependencies), *changed is NULL and the version stays.
- * Returns Y_OK or the engine's error (d unchanged, *changed NULL). */
+ * Returns Y_OK or the engine's error (d unchanged, *changed NULL);
+ * Y_ERR_STATE if d is frozen (vdocs_get() thaws it). */
 int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **changed,
                        size_t *changed_len);
 
@@ -147,7 +193,7 @@ int vdocs_apply_remote(vdoc *d, const uint8_t *update, size_t len, uint8_t **cha
  * rebuilt, which keeps a typing note's updates from costing its whole text.
  * Otherwise *text is the whole text (caller frees with yfree) and d
  * remembers whether it holds a '#'. Returns Y_OK or Y_ERR_NOMEM (*text
- * NULL). */
+ * NULL); Y_ERR_STATE if d is frozen (vdocs_get() thaws it). */
 int vdocs_title_text(vdoc *d, const uint8_t *changed, size_t clen, char **text, size_t *len);
 
 /* The current text (Y.Text "content") of note `id`, read from its update
@@ -165,9 +211,11 @@ vdoc *vdocs_find(vdocs *c, const char *id);
  * room holds it (after its log was purged). Returns 0, or -1 if it is busy. */
 int vdocs_close(vdocs *c, const char *id);
 
-/* Number of open documents, and of structs waiting for missing
- * dependencies across them (for /metrics). */
+/* Number of open documents (frozen ones included), of frozen ones and the
+ * bytes of their updates, and of structs waiting for missing dependencies
+ * across them (for /metrics). */
 size_t vdocs_count(const vdocs *c);
+size_t vdocs_frozen(const vdocs *c, size_t *bytes);
 size_t vdocs_pending_structs(const vdocs *c);
 
 #endif /* VN_DOCS_H */

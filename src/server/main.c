@@ -26,12 +26,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define DEFAULT_LISTEN      "127.0.0.1:8080"
-#define DEFAULT_DATA_DIR    "./data"
-#define DEFAULT_DOC_IDLE_MS 60000
-#define DEFAULT_COMPACT_AT  1000  /* rows of an update log that start a compaction */
-#define DEFAULT_CONSUMER_MS 1000  /* outbox consumers: shortest time between two batches */
-#define INDEXER_BATCH       10000 /* outbox events per batch of the search indexer */
+#define DEFAULT_LISTEN        "127.0.0.1:8080"
+#define DEFAULT_DATA_DIR      "./data"
+#define DEFAULT_DOC_IDLE_MS   60000
+#define DEFAULT_DOC_FREEZE_MS 2000  /* docs/sync.md "Open documents in memory" */
+#define DEFAULT_COMPACT_AT    1000  /* rows of an update log that start a compaction */
+#define DEFAULT_CONSUMER_MS   1000  /* outbox consumers: shortest time between two batches */
+#define INDEXER_BATCH         10000 /* outbox events per batch of the search indexer */
 
 static const char usage[] =
     "Usage: vaultd [options]\n"
@@ -52,6 +53,9 @@ static const char usage[] =
     "  --session-ttl SECS   how long a sign-in lasts (default 30 days). Env: VAULT_SESSION_TTL\n"
     "  --doc-idle-ms MS     unload a document from memory once unused for this long\n"
     "                       (default 60000; 0 never unloads for idleness). Env: VAULT_DOC_IDLE_MS\n"
+    "  --doc-freeze-ms MS   keep a document that stays open but unused this long as\n"
+    "                       its encoded update only, decoded again at its next use\n"
+    "                       (default 2000; 0 never freezes). Env: VAULT_DOC_FREEZE_MS\n"
     "  --log-level LEVEL    debug, info, warn or error (default info). Env: VAULT_LOG_LEVEL\n"
     "  --roles LIST         the roles this process runs, comma-separated, among\n"
     "                       api, sync, indexer, janitor (default: all). Env: VAULT_ROLES\n"
@@ -207,14 +211,20 @@ static history *hist;
 typedef struct {
     vretention *retention;
     vconsumer *indexer;
+    search_indexer ix; /* the indexer's texts (from the loop) and metrics */
 } workers;
 
-static int workers_start(const options *opt, workers *w) {
+static int workers_start(const options *opt, struct vmetrics *metrics, workers *w) {
     memset(w, 0, sizeof(*w));
     if (opt->roles & ROLE_INDEXER) {
-        vconsumer_opts co = {.batch = INDEXER_BATCH, .interval_ms = opt->consumer_interval_ms};
-        int rc = vconsumer_start(db, SEARCH_CONSUMER, search_index_events, NULL, &co, &w->indexer);
+        int rc = search_indexer_init(&w->ix, metrics);
         if (rc != STORE_OK) return rc;
+        vconsumer_opts co = {.batch = INDEXER_BATCH, .interval_ms = opt->consumer_interval_ms};
+        rc = vconsumer_start(db, SEARCH_CONSUMER, search_index_events, &w->ix, &co, &w->indexer);
+        if (rc != STORE_OK) return rc;
+        /* Only a sole writer's memory can stand for the log: replicas on
+         * PostgreSQL do not see each other's commits in memory (stext.h). */
+        if (strcmp(store_backend(db), "sqlite") == 0) vdocs_set_texts(docs, w->ix.texts);
     }
     if (opt->roles & ROLE_JANITOR) {
         int rc = vretention_start(db, opt->event_retention_ms, 60 * 60 * 1000, &w->retention);
@@ -226,6 +236,8 @@ static int workers_start(const options *opt, workers *w) {
 static void workers_stop(workers *w) {
     vconsumer_stop(w->indexer);
     w->indexer = NULL;
+    vdocs_set_texts(docs, NULL);
+    search_indexer_release(&w->ix);
     vretention_stop(w->retention);
     w->retention = NULL;
 }
@@ -258,6 +270,7 @@ int main(int argc, char **argv) {
     const char *level = getenv("VAULT_LOG_LEVEL") ? getenv("VAULT_LOG_LEVEL") : "info";
     const char *ttl = getenv("VAULT_SESSION_TTL");
     const char *idle = getenv("VAULT_DOC_IDLE_MS");
+    const char *freeze = getenv("VAULT_DOC_FREEZE_MS");
     const char *compact = getenv("VAULT_DOC_COMPACT_AT");
     const char *trash_retention = getenv("VAULT_TRASH_RETENTION_DAYS");
     const char *janitor_ms = getenv("VAULT_JANITOR_INTERVAL_MS");
@@ -277,6 +290,7 @@ int main(int argc, char **argv) {
         {"routes", no_argument, NULL, 'R'},
         {"session-ttl", required_argument, NULL, 'T'},
         {"doc-idle-ms", required_argument, NULL, 'I'},
+        {"doc-freeze-ms", required_argument, NULL, 'F'},
         {"roles", required_argument, NULL, 'r'},
         {"event-retention", required_argument, NULL, 'E'},
         {"trash-retention-days", required_argument, NULL, 'K'},
@@ -297,6 +311,7 @@ int main(int argc, char **argv) {
         case 'L': level = optarg; break;
         case 'T': ttl = optarg; break;
         case 'I': idle = optarg; break;
+        case 'F': freeze = optarg; break;
         case 'r': roles = optarg; break;
         case 'E': retention = optarg; break;
         case 'K': trash_retention = optarg; break;
@@ -365,6 +380,18 @@ int main(int argc, char **argv) {
             return 2;
         }
         idle_ms = (uint64_t)ms;
+    }
+    uint64_t freeze_ms = DEFAULT_DOC_FREEZE_MS;
+    if (freeze != NULL) {
+        char *end;
+        errno = 0;
+        long long ms = strtoll(freeze, &end, 10);
+        if (errno != 0 || end == freeze || *end != '\0' || ms < 0 || ms > 7LL * 24 * 3600 * 1000) {
+            fprintf(stderr, "vaultd: --doc-freeze-ms wants milliseconds (0 to 7 days), got '%s'\n",
+                    freeze);
+            return 2;
+        }
+        freeze_ms = (uint64_t)ms;
     }
     uint64_t compact_at = DEFAULT_COMPACT_AT;
     if (compact != NULL) {
@@ -462,6 +489,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     vdocs_compact_at(docs, compact_at);
+    vdocs_freeze_after(docs, freeze_ms);
     int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
     vhttp *srv = server;
     if (rc != 0) {
@@ -472,8 +500,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     vhttp_set_roles(srv, (opt.roles & ROLE_API) != 0, (opt.roles & ROLE_SYNC) != 0);
+    vdocs_set_metrics(docs, vhttp_metrics(srv));
     workers w;
-    if (workers_start(&opt, &w) != STORE_OK ||
+    if (workers_start(&opt, vhttp_metrics(srv), &w) != STORE_OK ||
         ((opt.roles & ROLE_JANITOR) &&
          (trash_janitor_start(&loop, db, docs, vhttp_sync(srv), vhttp_metrics(srv),
                               (uint64_t)janitor_interval, &janitor) != 0 ||
@@ -522,6 +551,7 @@ int main(int argc, char **argv) {
     history_stop(hist);
     store_close(db);
     trash_janitor_free(janitor);
+    vdocs_set_metrics(docs, NULL); /* the server's metrics go with it */
     vhttp_free(srv);
     vdocs_free(docs);
     vweb_free(web);

@@ -39,6 +39,13 @@ static void route_metrics(vctx *ctx) {
     if (ctx->docs != NULL) {
         vmetrics_gauge(m, "vault_open_documents", "CRDT documents held in memory.",
                        (double)vdocs_count(ctx->docs));
+        size_t frozen_bytes = 0;
+        size_t frozen = vdocs_frozen(ctx->docs, &frozen_bytes);
+        vmetrics_gauge(m, "vault_docs_frozen",
+                       "Open documents frozen: kept as their encoded update only.", (double)frozen);
+        vmetrics_gauge(m, "vault_docs_frozen_bytes",
+                       "Bytes of the frozen documents' updates, as kept (deflated).",
+                       (double)frozen_bytes);
         vmetrics_gauge(m, "vault_pending_structs",
                        "Structs waiting for missing dependencies, across open documents.",
                        (double)vdocs_pending_structs(ctx->docs));

@@ -17,6 +17,8 @@
 
 #include "server/auth.h"
 #include "server/docs.h"
+#include "server/metrics.h"
+#include "server/stext.h"
 #include "util/log.h"
 #include "util/mdtext.h"
 #include "util/squery.h"
@@ -29,7 +31,8 @@
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT     100
 #define MAX_OFFSET    STORE_SEARCH_CANDIDATES
-#define PUT_CHUNK     16 /* notes per index transaction: keeps each commit short */
+#define PUT_CHUNK     16  /* notes per index transaction: keeps each commit short */
+#define TEXTS_WAIT_MS 100 /* how long a batch waits for the loop's texts (stext.h) */
 
 /* ---- indexing ------------------------------------------------------------ */
 
@@ -60,12 +63,39 @@ static char *unmark(const char *s, size_t len) {
     return out;
 }
 
-/* The plain text to index for note `id`; caller frees. */
-static int note_plain_text(store *st, const char *id, char **out) {
-    char *md = NULL, *plain = NULL;
-    size_t mdlen = 0, plen = 0;
-    int err = vdocs_load_text(st, id, &md, &mdlen);
-    if (err != STORE_OK) return err;
+#define M_FROM_MEMORY "vault_search_notes_from_memory_total"
+#define H_FROM_MEMORY \
+    "Notes indexed from the text of the open document the event loop answered with."
+#define M_FROM_LOG "vault_search_notes_from_log_total"
+#define H_FROM_LOG "Notes indexed by reading and replaying their update log."
+
+int search_indexer_init(search_indexer *ix, vmetrics *metrics) {
+    stexts *t = stexts_new();
+    if (t == NULL) return STORE_ENOMEM;
+    ix->texts = t;
+    ix->metrics = metrics;
+    if (metrics != NULL) {
+        vmetrics_count(metrics, M_FROM_MEMORY, H_FROM_MEMORY, 0);
+        vmetrics_count(metrics, M_FROM_LOG, H_FROM_LOG, 0);
+    }
+    return STORE_OK;
+}
+
+void search_indexer_release(search_indexer *ix) {
+    stexts_free(ix->texts);
+    ix->texts = NULL;
+    ix->metrics = NULL;
+}
+
+/* The plain text to index for note `id` from its Markdown: `md` (mdlen
+ * bytes; taken) when known, else its log replayed. Caller frees *out. */
+static int note_plain_text(store *st, const char *id, char *md, size_t mdlen, char **out) {
+    char *plain = NULL;
+    size_t plen = 0;
+    if (md == NULL) {
+        int err = vdocs_load_text(st, id, &md, &mdlen);
+        if (err != STORE_OK) return err;
+    }
     int rc = mdtext_plain(md, mdlen, &plain, &plen);
     yfree(md);
     if (rc != MDTEXT_OK) return STORE_ENOMEM;
@@ -102,14 +132,15 @@ static int put_entries(store *st, entry *e, size_t n) {
 }
 
 /* Fills *e for note `f` (taking f) or returns STORE_ENOTFOUND for a file
- * that is not a note. */
-static int entry_for(store *st, store_file *f, entry *e) {
+ * that is not a note. md: the note's Markdown when known (taken), or NULL. */
+static int entry_for(store *st, store_file *f, char *md, size_t mdlen, entry *e) {
     if (!f->is_note) {
         store_file_free(f);
+        yfree(md);
         return STORE_ENOTFOUND;
     }
     char *text = NULL;
-    int err = note_plain_text(st, f->id, &text);
+    int err = note_plain_text(st, f->id, md, mdlen, &text);
     if (err == STORE_EINVAL) {
         /* The engine refuses the log: index what is known rather than hold
          * every later note back; reindex after the log is repaired. */
@@ -134,7 +165,7 @@ int search_index_note(store *st, const char *id) {
     if (err != STORE_OK) return err;
     bool note = f.is_note;
     entry e;
-    err = entry_for(st, &f, &e);
+    err = entry_for(st, &f, NULL, 0, &e);
     if (err == STORE_ENOTFOUND && !note) return store_search_delete(st, id);
     if (err != STORE_OK) return err;
     err = put_entries(st, &e, 1);
@@ -208,11 +239,39 @@ static int event_notes(store *st, const store_event *ev, idset *ids) {
     return err;
 }
 
+/* A note's Markdown as the loop answered it and the log confirmed. */
+typedef struct {
+    char *md; /* NULL: not known (replay the log) */
+    size_t len;
+} known;
+
+/* Asks the loop for the texts of the notes in ids (stext.h) and keeps
+ * those whose log still ends with the commit the text was taken after:
+ * checked at once, so that the window for a later commit is short. Returns
+ * one slot per id (NULL when out of memory: every note replays its log). */
+static known *known_texts(store *st, const search_indexer *ix, const idset *ids) {
+    known *kn = calloc(ids->n, sizeof(*kn));
+    if (kn == NULL) return NULL;
+    stexts_want(ix->texts, (const char(*)[33])ids->ids, ids->n, TEXTS_WAIT_MS);
+    for (size_t i = 0; i < ids->n; i++) {
+        int64_t seq = 0, last = 0;
+        if (!stexts_take(ix->texts, ids->ids[i], &kn[i].md, &kn[i].len, &seq)) continue;
+        if (store_doc_last_seq(st, ids->ids[i], &last) != STORE_OK || last != seq) {
+            yfree(kn[i].md);
+            kn[i].md = NULL;
+        }
+    }
+    return kn;
+}
+
 int search_index_events(void *ud, store *st, const store_event *ev, size_t n) {
-    (void)ud;
+    const search_indexer *ix = ud;
     idset ids = {0};
     int err = STORE_OK;
     for (size_t i = 0; i < n && err == STORE_OK; i++) err = event_notes(st, &ev[i], &ids);
+    known *kn = NULL;
+    if (err == STORE_OK && ix != NULL && ix->texts != NULL && ids.n > 0)
+        kn = known_texts(st, ix, &ids);
     entry batch[PUT_CHUNK];
     size_t nb = 0;
     for (size_t i = 0; i < ids.n && err == STORE_OK; i++) {
@@ -223,7 +282,12 @@ int search_index_events(void *ud, store *st, const store_event *ev, size_t n) {
             continue;
         }
         if (err != STORE_OK) break;
-        err = entry_for(st, &f, &batch[nb]);
+        char *md = kn != NULL ? kn[i].md : NULL;
+        if (kn != NULL) kn[i].md = NULL;
+        if (ix != NULL && ix->metrics != NULL && f.is_note)
+            vmetrics_count(ix->metrics, md != NULL ? M_FROM_MEMORY : M_FROM_LOG,
+                           md != NULL ? H_FROM_MEMORY : H_FROM_LOG, 1);
+        err = entry_for(st, &f, md, kn != NULL ? kn[i].len : 0, &batch[nb]);
         if (err == STORE_ENOTFOUND) {
             err = STORE_OK;
             continue;
@@ -236,6 +300,8 @@ int search_index_events(void *ud, store *st, const store_event *ev, size_t n) {
     }
     if (err == STORE_OK && nb > 0) err = put_entries(st, batch, nb);
     entries_release(batch, nb);
+    for (size_t i = 0; kn != NULL && i < ids.n; i++) yfree(kn[i].md);
+    free(kn);
     free(ids.ids);
     if (err != STORE_OK) {
         vlog(VLOG_WARN, "search indexer: batch failed",
@@ -277,7 +343,7 @@ int search_reindex(store *st, int64_t *notes) {
         for (; i < n && err == STORE_OK; i++) {
             store_file f = files[i];
             files[i].path = files[i].title = NULL; /* moved into f */
-            err = entry_for(st, &f, &batch[nb]);
+            err = entry_for(st, &f, NULL, 0, &batch[nb]);
             if (err == STORE_ENOTFOUND) {
                 err = STORE_OK;
                 continue;

@@ -19,9 +19,27 @@
 /* The consumer name of the indexer (its cursor in the store). */
 #define SEARCH_CONSUMER "indexer"
 
-/* The indexer's handler for vconsumer_start (ud unused): brings the index
- * entry of every note named by the events up to date with the note's
- * current state (so replays are harmless). Returns 0, or -1 when the store
+/* What the indexer uses besides the store: the note texts the loop offers
+ * (stext.h) and /metrics (vault_search_notes_from_memory_total,
+ * vault_search_notes_from_log_total); either may be NULL. */
+struct stexts;
+struct vmetrics;
+typedef struct {
+    struct stexts *texts;
+    struct vmetrics *metrics;
+} search_indexer;
+
+/* Sets ix up with a fresh stexts and `metrics` (may be NULL), whose
+ * counters then show at 0. Returns STORE_OK, or STORE_ENOMEM with ix
+ * unchanged. */
+int search_indexer_init(search_indexer *ix, struct vmetrics *metrics);
+
+/* Frees what search_indexer_init made (ix zeroed); again is a no-op. */
+void search_indexer_release(search_indexer *ix);
+
+/* The indexer's handler for vconsumer_start (ud: a search_indexer, or
+ * NULL): brings the index entry of every note named by the events up to
+ * date with the note's current state (so replays are harmless). Returns 0, or -1 when the store
  * failed (the batch is retried). */
 int search_index_events(void *ud, store *st, const store_event *ev, size_t n);
 

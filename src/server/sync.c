@@ -367,6 +367,8 @@ static void on_store_done(void *ud, const store_result *res) {
 /* A commit of a sync connection's update came back (loop thread). */
 static void job_done(vsync *s, sjob *j) {
     bool ok = j->res.err == STORE_OK;
+    vmetrics_commit(s->metrics, j->res.commit_ms, j->res.batch_size);
+    if (ok) vdocs_committed(j->d, j->res.vault_seq);
     vdocs_answered(s->docs, j->d, ok);
     if (ok) vmetrics_count(s->metrics, M_UPDATES, H_UPDATES, 1);
     int inflight = j->d->inflight;

@@ -385,6 +385,7 @@ static void push(vchan *vc, const ventry *e) {
 static void job_done(vchan *vc, vjob *j, const store_result *res) {
     bool ok = res->err == STORE_OK;
     vmetrics_commit(vhttp_metrics(vc->srv), res->commit_ms, res->batch_size);
+    if (ok) vdocs_committed(j->d, res->vault_seq);
     vdocs_answered(vc->docs, j->d, ok);
     vconn *c = find_conn(vc, j->vault, j->conn_id);
     if (ok) {

@@ -27,6 +27,7 @@
 #include "store/srank.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -249,7 +250,21 @@ out:
     return err;
 }
 
+/* The writer runs every transaction of a group commit inside a savepoint
+ * of its own (store.c), so SQLite journals each page a transaction first
+ * changes in the statement journal. Past SQLite's default of 64 KB that
+ * journal moves to a temporary file for good: a write(2) per page, about
+ * 8% of the writer's time under the sync benchmark. Kept in memory up to
+ * 8 MB instead (a transaction rarely changes more). Set once, before
+ * SQLite initializes; if something initialized it first, the default
+ * stays (slower, not wrong). */
+static void stmt_journal_in_memory(void) {
+    (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 8 << 20);
+}
+
 static int sq_connect(const char *where, store_conn **out, char *err, size_t errlen) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, stmt_journal_in_memory);
     store_conn *c = NULL;
     char *path = NULL;
     int rc, res = STORE_OK;

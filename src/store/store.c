@@ -93,10 +93,10 @@ struct store_txn {
     bool fail; /* store_txn_fail_for_test */
     store_done_fn done;
     void *ud;
-    store_txn *next; /* in the writer's queue */
-    int err;         /* set by the writer */
-    int64_t seq;     /* set by the writer: seq of the last appended update */
-    uint64_t origin; /* store_txn_set_origin, handed to the commit hook */
+    store_txn *next;        /* in the writer's queue */
+    int err;                /* set by the writer */
+    int64_t seq;            /* set by the writer: seq of the last appended update */
+    uint64_t origin;        /* store_txn_set_origin, handed to the commit hook */
     store_doc_usage purged; /* set by the writer: what its purge step removed */
 };
 
@@ -470,10 +470,22 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
                      A_INT(s->created),
                      A_INT(s->updated),
                      A_INT(s->trashed)};
+    /* The usual case, every edit of a note: only its title and times move.
+     * Updating just those leaves the indexed columns (path, trashed) and so
+     * their index entries alone, where the upsert below rewrites them. A
+     * row that exists is not purged (a purge deletes it in the same
+     * transaction as it writes the tombstone). */
+    int64_t one;
+    int err = write_stmt(st, c,
+                         "UPDATE files SET title = $4, created = $6, updated = $7"
+                         " WHERE id = $1 AND vault = $2 AND path = $3 AND kind = $5"
+                         " AND trashed = $8 RETURNING 1",
+                         a, NARGS(a), &one);
+    if (err != STORE_ENOTFOUND) return err;
     /* The update applies only within the same vault, and never to a purged
      * file (a write racing its purge must not bring the row back): no row
      * back means the id belongs to another vault, or has a tombstone. */
-    int err =
+    err =
         st->be->query(c,
                       "INSERT INTO files (id, vault, path, title, kind, created, updated, trashed)"
                       " SELECT $1, $2, $3, $4, $5, $6, $7, $8"
@@ -491,7 +503,6 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
     st->be->rows_free(r);
     if (err == STORE_EINVAL) { /* which of the two */
         store_arg qd[] = {A_TEXT(s->id)};
-        int64_t one;
         int perr =
             write_stmt(st, c, "SELECT 1 FROM purged_docs WHERE doc = $1", qd, NARGS(qd), &one);
         err = perr == STORE_OK ? STORE_ENOTFOUND : perr == STORE_ENOTFOUND ? STORE_EINVAL : perr;
@@ -560,8 +571,7 @@ static int step_burst_done(store *st, store_conn *c, const struct step *s) {
 }
 
 /* COUNT(*) and the byte sum of one usage query (sql: doc = $1) into out. */
-static int usage_pair(store *st, store_conn *c, const char *sql, const char *doc,
-                      int64_t out[2]) {
+static int usage_pair(store *st, store_conn *c, const char *sql, const char *doc, int64_t out[2]) {
     store_rows *r = NULL;
     store_arg a[] = {A_TEXT(doc)};
     int err = st->be->query(c, sql, a, NARGS(a), &r);
@@ -1589,6 +1599,13 @@ int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud) {
     store_arg a[] = {A_TEXT(doc)};
     return read_rows(st, "SELECT id, n, data FROM doc_updates WHERE doc = $1 ORDER BY id", a,
                      NARGS(a), row_log, &l, NULL);
+}
+
+int store_doc_last_seq(store *st, const char *doc, int64_t *seq) {
+    if (st == NULL || !id_ok(doc) || seq == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(doc)};
+    return read_int(st, "SELECT vseq FROM doc_updates WHERE doc = $1 ORDER BY id DESC LIMIT 1", a,
+                    NARGS(a), seq);
 }
 
 void store_file_free(store_file *f) {

@@ -182,6 +182,12 @@ typedef struct {
 typedef int (*store_log_fn)(void *ud, const store_log_entry *e);
 int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud);
 
+/* The vault seq of the last row of `doc`'s log (an update as committed,
+ * or a compacted snapshot, which keeps the seq of the last update it
+ * replaced): the log holds exactly the state after that update. One index
+ * seek. STORE_ENOTFOUND when the log is empty. */
+int store_doc_last_seq(store *st, const char *doc, int64_t *seq);
+
 /* A file as projected from the vault index document. */
 typedef struct {
     char id[33];

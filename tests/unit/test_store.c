@@ -627,11 +627,19 @@ STORE_TEST(store_compaction_replaces_a_prefix_and_keeps_versions) {
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
     mkid(d1, 0xc1);
     mkid(d2, 0xc2);
+    int64_t last_seq = 0;
+    ASSERT_EQ_INT(store_doc_last_seq(e->st, d1, &last_seq), STORE_ENOTFOUND);
     CHECK_HELPER(append(e, vault, d1, "a", 1));
     CHECK_HELPER(append(e, vault, d2, "x", 2));
     CHECK_HELPER(append(e, vault, d1, "b", 3));
     CHECK_HELPER(append(e, vault, d1, "c", 4));
     CHECK_HELPER(append(e, vault, d1, "d", 5));
+    /* The seq of each log's last row: what the search indexer checks a text against. */
+    ASSERT_EQ_INT(store_doc_last_seq(e->st, d1, &last_seq), STORE_OK);
+    ASSERT_EQ_INT(last_seq, 5);
+    ASSERT_EQ_INT(store_doc_last_seq(e->st, d2, &last_seq), STORE_OK);
+    ASSERT_EQ_INT(last_seq, 2);
+    ASSERT_EQ_INT(store_doc_last_seq(e->st, "D1", &last_seq), STORE_EINVAL);
     struct rowlog l = {.n = 0};
     ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
     ASSERT_EQ_INT(l.n, 4);
@@ -678,11 +686,16 @@ STORE_TEST(store_compaction_replaces_a_prefix_and_keeps_versions) {
     ASSERT_EQ_INT(l.n, 1);
     ASSERT_EQ_INT(l.versions[0], 4);
     ASSERT_EQ_STR(l.data[0], "abcd");
+    /* A snapshot keeps the seq of the last update it replaced. */
+    ASSERT_EQ_INT(store_doc_last_seq(e->st, d1, &last_seq), STORE_OK);
+    ASSERT_EQ_INT(last_seq, 5);
 
     /* A range that no longer holds what was read is a conflict, and changes nothing:
      * rows already compacted, wrong row count, wrong versions, another doc. */
     CHECK_HELPER(append(e, vault, d1, "e", 6));
     CHECK_HELPER(append(e, vault, d1, "f", 7));
+    ASSERT_EQ_INT(store_doc_last_seq(e->st, d1, &last_seq), STORE_OK);
+    ASSERT_EQ_INT(last_seq, 7);
     l = (struct rowlog){.n = 0};
     ASSERT_EQ_INT(store_doc_log(e->st, d1, rows_collect, &l), STORE_OK);
     ASSERT_EQ_INT(l.n, 3);
