@@ -719,14 +719,19 @@ void vdocs_committed(vdoc *d, int64_t seq) {
 }
 
 /* The text of open note `id`, when its memory is what its log holds; later
- * (vdocs_answered) while a commit of it is in flight. */
+ * (vdocs_answered) while a commit of it is in flight. The log is checked
+ * here, at the moment the text is taken: its last row must be this
+ * process's last commit of the note (no other writer added one). */
 static int text_of(void *ud, const char *id, char **md, size_t *len, int64_t *seq) {
-    vdoc *d = vdocs_find(ud, id);
+    vdocs *c = ud;
+    vdoc *d = vdocs_find(c, id);
     if (d == NULL || d->broken || d->seq == 0 || strcmp(d->id, d->vault) == 0) return STEXT_NONE;
     if (d->inflight != 0) {
         d->text_asked = true;
         return STEXT_LATER;
     }
+    int64_t last = 0;
+    if (store_doc_last_seq(c->st, id, &last) != STORE_OK || last != d->seq) return STEXT_NONE;
     /* A frozen note is read from a private copy and stays frozen: the
      * indexer's question is no use of the note. */
     ydoc *doc = d->doc;

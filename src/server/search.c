@@ -245,21 +245,17 @@ typedef struct {
     size_t len;
 } known;
 
-/* Asks the loop for the texts of the notes in ids (stext.h) and keeps
- * those whose log still ends with the commit the text was taken after:
- * checked at once, so that the window for a later commit is short. Returns
- * one slot per id (NULL when out of memory: every note replays its log). */
-static known *known_texts(store *st, const search_indexer *ix, const idset *ids) {
+/* Asks the loop for the texts of the notes in ids (stext.h): each is what
+ * the note's log held when the loop took it, at least as new as the events
+ * of this batch (a later commit has events of its own). Returns one slot
+ * per id (NULL when out of memory: every note replays its log). */
+static known *known_texts(const search_indexer *ix, const idset *ids) {
     known *kn = calloc(ids->n, sizeof(*kn));
     if (kn == NULL) return NULL;
     stexts_want(ix->texts, (const char(*)[33])ids->ids, ids->n, TEXTS_WAIT_MS);
     for (size_t i = 0; i < ids->n; i++) {
-        int64_t seq = 0, last = 0;
-        if (!stexts_take(ix->texts, ids->ids[i], &kn[i].md, &kn[i].len, &seq)) continue;
-        if (store_doc_last_seq(st, ids->ids[i], &last) != STORE_OK || last != seq) {
-            yfree(kn[i].md);
-            kn[i].md = NULL;
-        }
+        int64_t seq = 0;
+        (void)stexts_take(ix->texts, ids->ids[i], &kn[i].md, &kn[i].len, &seq);
     }
     return kn;
 }
@@ -271,7 +267,7 @@ int search_index_events(void *ud, store *st, const store_event *ev, size_t n) {
     for (size_t i = 0; i < n && err == STORE_OK; i++) err = event_notes(st, &ev[i], &ids);
     known *kn = NULL;
     if (err == STORE_OK && ix != NULL && ix->texts != NULL && ids.n > 0)
-        kn = known_texts(st, ix, &ids);
+        kn = known_texts(ix, &ids);
     entry batch[PUT_CHUNK];
     size_t nb = 0;
     for (size_t i = 0; i < ids.n && err == STORE_OK; i++) {

@@ -5,15 +5,17 @@
  *
  * The indexer asks for the notes of a batch (stexts_want) and waits a
  * little; the loop, woken through the callback set with stexts_serve_on,
- * answers each from its open document (stexts_serve): the text with the
- * vault seq of the document's last commit, when the document is open with
- * no commit in flight and no failed one (its memory is then what its log
- * holds), or nothing. The indexer uses a text only if the log's last row
- * still has that seq (store_doc_last_seq), and replays the log otherwise
- * (a commit since, another process's write, a closed document, no answer in
- * time). So the loop's answers can only save time, never change what is
- * indexed; and the loop makes a text only when the indexer needs one, not
- * on every commit.
+ * answers each from its open document (stexts_serve): the text, when the
+ * document is open with no commit in flight and no failed one (its memory
+ * is then what its log holds) and the log's last row is still the
+ * document's last commit (store_doc_last_seq: nobody else wrote since),
+ * checked as the text is taken; or nothing, and the indexer replays the
+ * log (a closed document, a REST edit, another process's write, no answer
+ * in time). A text is at least as new as the batch's events (a commit not
+ * yet answered on the loop is in flight: its note is answered once it is),
+ * and a later commit has events of its own. So the loop's answers only save
+ * time, never change what ends up indexed; and the loop makes a text only
+ * when the indexer needs one, not on every commit.
  *
  * Only with SQLite, whose database one vaultd serves alone. Replicas on
  * PostgreSQL do not apply each other's commits to their open documents,

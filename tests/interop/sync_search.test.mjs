@@ -88,35 +88,41 @@ test('search finds what y-websocket editors typed last, and what a REST edit wro
   }
 })
 
-test('postgres: an edit another vaultd committed is indexed, not the stale copy this one holds open', async () => {
-  const database = pg.database()
-  const a = await Vaultd.start({ database })
-  const b = await Vaultd.start({ database, args: ['--roles', 'api'] }) // no indexer: a indexes
-  try {
-    const token = await a.user('ada@example.com')
-    const vault = await a.vault(token)
-    const note = await a.note(token, vault, '/Shared.md', 'Start\n')
-    const editor = provider(a, token, note)
-    await synced(editor)
-    editor.doc.getText('content').insert(0, 'zebraquux ')
-    await until(async () => (await found(a, token, vault, 'zebraquux')).includes(note), 'the editor\'s word to be indexed')
+// Two vaultd on one database: a (every role) holds the note open for its editor, b (api only)
+// rewrites it. a's copy never learns b's edit, and a indexes: it must index the log, not its copy.
+for (const backend of ['sqlite', 'postgres']) {
+  test(`${backend}: an edit another vaultd committed is indexed, not the stale copy this one holds open`, async () => {
+    const database = backend === 'postgres' ? pg.database() : undefined
+    const a = await Vaultd.start({ database })
+    const b = await Vaultd.start(backend === 'postgres'
+      ? { database, args: ['--roles', 'api'] }
+      : { dataDir: a.dataDir, args: ['--roles', 'api'] }) // no indexer: a indexes
+    try {
+      const token = await a.user('ada@example.com')
+      const vault = await a.vault(token)
+      const note = await a.note(token, vault, '/Shared.md', 'Start\n')
+      const editor = provider(a, token, note)
+      await synced(editor)
+      editor.doc.getText('content').insert(0, 'zebraquux ')
+      await until(async () => (await found(a, token, vault, 'zebraquux')).includes(note), 'the editor\'s word to be indexed')
 
-    // b rewrites the note; a still holds its own copy open for the editor
-    const g = await b.api('GET', `/api/v1/notes/${note}`, { token })
-    assert.equal(g.status, 200, JSON.stringify(g.body))
-    const put = await b.api('PUT', `/api/v1/notes/${note}`, {
-      token,
-      headers: { 'if-match': g.headers.get('etag') },
-      body: { content: 'Rewritten on the other server: walrusquux\n' }
-    })
-    assert.equal(put.status, 200, JSON.stringify(put.body))
-    await until(async () => (await found(a, token, vault, 'walrusquux')).includes(note), 'the other server\'s edit to be indexed')
-    assert.ok(!(await found(a, token, vault, 'zebraquux')).includes(note), 'the stale copy was not indexed')
-    editor.destroy()
-    await b.stop()
-    await a.stop()
-  } finally {
-    await b.dispose()
-    await a.dispose()
-  }
-})
+      // b rewrites the note; a still holds its own copy open for the editor
+      const g = await b.api('GET', `/api/v1/notes/${note}`, { token })
+      assert.equal(g.status, 200, JSON.stringify(g.body))
+      const put = await b.api('PUT', `/api/v1/notes/${note}`, {
+        token,
+        headers: { 'if-match': g.headers.get('etag') },
+        body: { content: 'Rewritten on the other server: walrusquux\n' }
+      })
+      assert.equal(put.status, 200, JSON.stringify(put.body))
+      await until(async () => (await found(a, token, vault, 'walrusquux')).includes(note), 'the other server\'s edit to be indexed')
+      assert.ok(!(await found(a, token, vault, 'zebraquux')).includes(note), 'the stale copy was not indexed')
+      editor.destroy()
+      await b.stop()
+      await a.stop()
+    } finally {
+      await b.dispose()
+      await a.dispose()
+    }
+  })
+}
