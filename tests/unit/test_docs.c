@@ -398,7 +398,15 @@ TEST(the_indexer_reads_a_frozen_note_without_thawing_it) {
     vdocs_hold(c, d);
     ASSERT_EQ_INT(edit(d, 0, "# Plans\nwords typed and kept, words typed and kept", 0), Y_OK);
     ASSERT_EQ_INT(edit(d, 8, NULL, 6), Y_OK); /* "words " deleted */
-    vdocs_committed(d, 42);
+    /* The edits reach the log as one update, as this process's commit. */
+    uint8_t *u = NULL;
+    size_t ulen = 0;
+    ASSERT_EQ_INT(ydoc_encode_state_as_update(d->doc, NULL, 0, &u, &ulen), Y_OK);
+    store_txn *t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, u, ulen), STORE_OK);
+    store_result res;
+    ASSERT_EQ_INT(store_commit(st, t, &res), STORE_OK);
+    vdocs_committed(d, res.vault_seq);
     run_for(&loop, 100);
     ASSERT_TRUE(d->doc == NULL);
     char *md = NULL;
@@ -407,9 +415,17 @@ TEST(the_indexer_reads_a_frozen_note_without_thawing_it) {
     ASSERT_EQ_INT(text_of(c, doc, &md, &len, &seq), STEXT_TEXT);
     ASSERT_EQ_STR(md, "# Plans\ntyped and kept, words typed and kept");
     ASSERT_EQ_UINT(len, strlen(md));
-    ASSERT_EQ_INT(seq, 42);
+    ASSERT_EQ_INT(seq, res.vault_seq);
     yfree(md);
     ASSERT_TRUE(d->doc == NULL); /* still frozen */
+    /* Another writer's row after it: the copy may lack it, so no text. */
+    t = store_txn_new();
+    ASSERT_EQ_INT(store_txn_append_update(t, vault, doc, u, ulen), STORE_OK);
+    ASSERT_EQ_INT(store_commit(st, t, NULL), STORE_OK);
+    yfree(u);
+    md = NULL;
+    ASSERT_EQ_INT(text_of(c, doc, &md, &len, &seq), STEXT_NONE);
+    ASSERT_TRUE(md == NULL);
     char *metrics = vmetrics_render(m);
     ASSERT_TRUE(metrics != NULL);
     ASSERT_TRUE(strstr(metrics, "vault_docs_thaws_total 0\n") != NULL);
