@@ -11,9 +11,12 @@
  * so a slow read (a search) does not hold up the others; they only ever see
  * committed data.
  *
- * Group commit: the writer takes everything queued, runs BEGIN, each txn in
- * a SAVEPOINT (released on success, rolled back on the txn's own failure),
- * COMMIT, and only then calls each txn's `done`. A database failure (not a
+ * Group commit: the writer takes everything queued, runs BEGIN, each txn,
+ * COMMIT, and only then calls each txn's `done`. A txn's own failure (a
+ * constraint or argument error) must leave the others' work in: the batch
+ * first runs without savepoints, and if a txn fails on its own it is rolled
+ * back and run again with each txn in a SAVEPOINT (released on success,
+ * rolled back on the txn's own failure). A database failure (not a
  * txn's own constraint or argument error) fails the whole batch, because
  * after it the state of the transaction is unknown. Several processes may
  * write one PostgreSQL database (vaultd replicas): a batch first locks the
@@ -655,6 +658,7 @@ static int run_step(store *st, store_txn *t, struct step *s) {
 /* ---- the writer thread --------------------------------------------------- */
 
 #define STORE__ERETRY (-100) /* run_batch_once: a transient conflict; run again */
+#define STORE__EREDO  (-101) /* run_batch_once without savepoints: a txn failed on its own */
 
 static void step_release(struct step *s) {
     free(s->data);
@@ -676,20 +680,26 @@ static bool own_error(int err) {
 
 /* Runs one txn in a savepoint; returns a batch-fatal error, or STORE_OK with
  * t->err telling the txn's own fate. The savepoint stays open: the next
- * txn's start (`first` false) or COMMIT releases it. */
-static int run_txn(store *st, store_txn *t, bool first) {
+ * txn's start (`first` false) or COMMIT releases it. `bare`: no savepoint,
+ * and the txn's own failure is STORE__EREDO (the batch must be rolled back
+ * and run again with savepoints). */
+static int run_txn(store *st, store_txn *t, bool first, bool bare) {
     const store_ops *be = st->be;
     t->seq = 0;
     t->err = STORE_OK;
     t->purged = (store_doc_usage){0, 0, 0, 0};
-    int err = be->exec(st->wconn, first ? "SAVEPOINT txn" : "RELEASE SAVEPOINT txn; SAVEPOINT txn");
-    if (err != STORE_OK) return err;
+    int err = STORE_OK;
+    if (!bare) {
+        err = be->exec(st->wconn, first ? "SAVEPOINT txn" : "RELEASE SAVEPOINT txn; SAVEPOINT txn");
+        if (err != STORE_OK) return err;
+    }
     for (size_t i = 0; i < t->n && err == STORE_OK; i++) err = run_step(st, t, &t->steps[i]);
     if (err == STORE_OK && t->fail) {
         err = STORE_EIO;
     } else if (err != STORE_OK && !own_error(err)) {
         return err;
     }
+    if (err != STORE_OK && bare) return STORE__EREDO;
     if (err != STORE_OK) {
         int rerr = be->exec(st->wconn, "ROLLBACK TO SAVEPOINT txn");
         if (rerr != STORE_OK) return rerr;
@@ -725,13 +735,14 @@ static int lock_vaults(store *st, store_txn *batch) {
     return err;
 }
 
-/* One run of the batch: BEGIN, each txn, COMMIT; ROLLBACK on failure. */
-static int run_batch_once(store *st, store_txn *batch) {
+/* One run of the batch: BEGIN, each txn, COMMIT; ROLLBACK on failure.
+ * `bare`: no savepoints (run_txn). */
+static int run_batch_once(store *st, store_txn *batch, bool bare) {
     const store_ops *be = st->be;
     int berr = be->exec(st->wconn, be->begin_sql);
     if (berr == STORE_OK && be->lock_vault_sql != NULL) berr = lock_vaults(st, batch);
     for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next)
-        berr = run_txn(st, t, t == batch);
+        berr = run_txn(st, t, t == batch, bare);
     if (berr == STORE_OK && st->commit_delay_ms > 0) {
         /* Crash tests widen the window in which a commit is in flight. */
         struct timespec ts = {st->commit_delay_ms / 1000, (st->commit_delay_ms % 1000) * 1000000L};
@@ -740,7 +751,7 @@ static int run_batch_once(store *st, store_txn *batch) {
     if (berr == STORE_OK) berr = be->exec(st->wconn, "COMMIT");
     if (berr == STORE_OK) docs_remember(st, batch);
     if (berr != STORE_OK) {
-        bool transient = be->transient != NULL && be->transient(st->wconn);
+        bool transient = berr != STORE__EREDO && be->transient != NULL && be->transient(st->wconn);
         (void)be->exec(st->wconn, "ROLLBACK");
         if (transient) return STORE__ERETRY;
     }
@@ -777,7 +788,12 @@ static void run_batch(store *st, store_txn *batch, size_t n) {
             struct timespec ts = {0, (long)i * 20000000L};
             nanosleep(&ts, NULL);
         }
-        berr = run_batch_once(st, batch);
+        /* Without savepoints first: a savepoint per txn costs a statement
+         * and makes SQLite copy every page a txn first touches into its
+         * statement journal. A txn failing on its own is rare: then the
+         * batch runs again, each txn in its savepoint. */
+        berr = run_batch_once(st, batch, true);
+        if (berr == STORE__EREDO) berr = run_batch_once(st, batch, false);
     }
     if (berr == STORE__ERETRY) berr = STORE_EIO;
     double ms = mono_ms() - t0;
