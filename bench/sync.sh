@@ -19,11 +19,12 @@
 #           latency from a sender to every other client of the document,
 #           server CPU and RSS; then a closed loop (each client sends its next
 #           edit once the previous one reached every other client of its
-#           document) for peak throughput, in which clients keep editing
-#           their own replicas but stop applying what they receive (else the
-#           generator, not the server, is what saturates), and catch up with a
-#           step 1 after it; then every document is checked on the server and
-#           every client's replica against it.
+#           document) for peak throughput, in which clients keep typing in
+#           their own replicas but do not apply what they receive (applying
+#           nine updates per update sent made the generator, not the server,
+#           what saturates) and catch up with a step 1 after it; then every
+#           document is checked on the server and every client's replica
+#           against it.
 #   memory  BENCH_MEM_DOCS documents, one connection each, each receiving a
 #           note of about 1.2 KB typed in 60 edits: server RSS growth per
 #           open document, 3 s after the last answer (vaultd has frozen its
@@ -46,8 +47,10 @@
 #   BENCH_WARMUP (3 s), BENCH_DURATION (10 s), BENCH_PEAK (10 s),
 #   BENCH_MEM_DOCS (1000), BENCH_HOT (1), BENCH_IDLE (10000), BENCH_SOURCES (8 loopback
 #   source addresses), BENCH_LOG_LEVEL (vaultd's, default info)
-#   BENCH_PEAK_APPLY=1    clients also apply what they receive in the closed
-#                         loop (by default they stop there and catch up after)
+#   BENCH_PEAK_APPLY      how clients apply what they receive in the closed
+#                         loop: none (default: they catch up after the loop),
+#                         lazy (merged, before their next edit), each (as it
+#                         arrives)
 #   BENCH_APPLY=0         clients never apply what they receive
 #   BENCH_KEEP=1          keep the temporary directory (logs, raw results,
 #                         vaultd's /metrics at the end of each phase)
@@ -267,7 +270,7 @@ run_phase() {
         args+=(--proto hocuspocus --token bench --gc)
     fi
     [[ ${BENCH_APPLY:-1} == 0 ]] && args+=(--no-apply)
-    [[ ${BENCH_PEAK_APPLY:-0} == 1 ]] && args+=(--apply-in-peak)
+    [[ -n ${BENCH_PEAK_APPLY:-} ]] && args+=(--peak-apply "$BENCH_PEAK_APPLY")
     args+=(--server "$ADDR" --pid "$SERVER_PID")
     echo "bench-sync: $peer $phase (${busy}% of the CPUs busy with other work before)"
     local perf_pid=""
