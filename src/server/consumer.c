@@ -14,6 +14,7 @@
 #include "server/consumer.h"
 
 #include "util/log.h"
+#include "util/vclock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,13 +55,7 @@ static int cond_init_monotonic(pthread_cond_t *cv) {
 /* Waits up to ms on cv/m (m held) unless *flag is already set. */
 static void wait_ms(pthread_cond_t *cv, pthread_mutex_t *m, const bool *flag, int ms) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    vclock_deadline(CLOCK_MONOTONIC, ms, &ts);
     while (!*flag) {
         if (pthread_cond_timedwait(cv, m, &ts) != 0) break; /* timed out */
     }

@@ -15,6 +15,7 @@
 #include "server/notes.h"
 #include "util/linediff.h"
 #include "util/log.h"
+#include "util/vclock.h"
 #include "util/ysnap.h"
 
 #include <inttypes.h>
@@ -307,13 +308,7 @@ static void *taker_main(void *arg) {
     while (!h->stop) {
         if (!h->kick) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += tick / 1000;
-            ts.tv_nsec += (long)(tick % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            vclock_deadline(CLOCK_REALTIME, tick, &ts);
             pthread_cond_timedwait(&h->cv, &h->mu, &ts);
         }
         h->kick = false;

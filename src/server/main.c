@@ -369,29 +369,16 @@ int main(int argc, char **argv) {
         }
         auth_set_session_ttl(secs * 1000);
     }
-    uint64_t idle_ms = DEFAULT_DOC_IDLE_MS;
-    if (idle != NULL) {
-        char *end;
-        errno = 0;
-        long long ms = strtoll(idle, &end, 10);
-        if (errno != 0 || end == idle || *end != '\0' || ms < 0 || ms > 7LL * 24 * 3600 * 1000) {
-            fprintf(stderr, "vaultd: --doc-idle-ms wants milliseconds (0 to 7 days), got '%s'\n",
-                    idle);
-            return 2;
-        }
-        idle_ms = (uint64_t)ms;
+    const long long week_ms = 7LL * 24 * 3600 * 1000;
+    long long idle_ms = DEFAULT_DOC_IDLE_MS, freeze_ms = DEFAULT_DOC_FREEZE_MS;
+    if (idle != NULL && parse_int(idle, 0, week_ms, &idle_ms) != 0) {
+        fprintf(stderr, "vaultd: --doc-idle-ms wants milliseconds (0 to 7 days), got '%s'\n", idle);
+        return 2;
     }
-    uint64_t freeze_ms = DEFAULT_DOC_FREEZE_MS;
-    if (freeze != NULL) {
-        char *end;
-        errno = 0;
-        long long ms = strtoll(freeze, &end, 10);
-        if (errno != 0 || end == freeze || *end != '\0' || ms < 0 || ms > 7LL * 24 * 3600 * 1000) {
-            fprintf(stderr, "vaultd: --doc-freeze-ms wants milliseconds (0 to 7 days), got '%s'\n",
-                    freeze);
-            return 2;
-        }
-        freeze_ms = (uint64_t)ms;
+    if (freeze != NULL && parse_int(freeze, 0, week_ms, &freeze_ms) != 0) {
+        fprintf(stderr, "vaultd: --doc-freeze-ms wants milliseconds (0 to 7 days), got '%s'\n",
+                freeze);
+        return 2;
     }
     uint64_t compact_at = DEFAULT_COMPACT_AT;
     if (compact != NULL) {
@@ -481,7 +468,7 @@ int main(int argc, char **argv) {
     }
 
     uv_loop_init(&loop);
-    docs = vdocs_new(db, 1024, &loop, idle_ms);
+    docs = vdocs_new(db, 1024, &loop, (uint64_t)idle_ms);
     if (docs == NULL) {
         fprintf(stderr, "vaultd: out of memory\n");
         store_close(db);
@@ -489,7 +476,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     vdocs_compact_at(docs, compact_at);
-    vdocs_freeze_after(docs, freeze_ms);
+    vdocs_freeze_after(docs, (uint64_t)freeze_ms);
     int rc = vhttp_new(&loop, db, docs, opt.host, opt.port, &server);
     vhttp *srv = server;
     if (rc != 0) {

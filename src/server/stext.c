@@ -9,6 +9,7 @@
 #include "server/stext.h"
 
 #include "crdt/crdt.h"
+#include "util/vclock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -92,13 +93,7 @@ void stexts_want(stexts *t, const char (*ids)[33], size_t n, int timeout_ms) {
     void *ud = t->wake_ud;
     if (t->asked > 0) wake(ud);
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    vclock_deadline(CLOCK_MONOTONIC, timeout_ms, &until);
     while (t->asked > 0)
         if (pthread_cond_timedwait(&t->answered, &t->mu, &until) != 0) break;
     pthread_mutex_unlock(&t->mu);

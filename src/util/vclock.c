@@ -29,3 +29,13 @@ int64_t vclock_now_ms(void) {
     const char *path = getenv("VAULT_TEST_CLOCK");
     return path != NULL && path[0] != '\0' ? now + test_offset(path) : now;
 }
+
+void vclock_deadline(clockid_t clock, int64_t ms, struct timespec *ts) {
+    clock_gettime(clock, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}

@@ -13,8 +13,14 @@
 #define VN_VCLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds since the Unix epoch (plus the test offset, if any). */
 int64_t vclock_now_ms(void);
+
+/* *ts = the time `ms` milliseconds from now on `clock` (the real one, not
+ * the test offset): a deadline for pthread_cond_timedwait on a condition
+ * variable that uses that clock. */
+void vclock_deadline(clockid_t clock, int64_t ms, struct timespec *ts);
 
 #endif /* VN_VCLOCK_H */
