@@ -15,19 +15,42 @@
 
 static void mkid(char out[33], unsigned n) { snprintf(out, 33, "%032x", n); }
 
-TEST(broken_doc_keeps_its_hold_when_the_reload_fails) {
+/* A fresh SQLite store in a temporary directory, with a user and one
+ * vault (id mkid(vault_n)). */
+typedef struct {
     char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/vn-docs-XXXXXX");
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    store *st = NULL;
+    store *st;
+    char vault[33];
+} fixture;
+
+static void fixture_open(fixture *f, unsigned vault_n) {
+    snprintf(f->dir, sizeof(f->dir), "/tmp/vn-docs-XXXXXX");
+    ASSERT_TRUE(mkdtemp(f->dir) != NULL);
     char err[256];
-    ASSERT_EQ_INT(store_open(dir, &st, err, sizeof(err)), STORE_OK);
+    f->st = NULL;
+    ASSERT_EQ_INT(store_open(f->dir, &f->st, err, sizeof(err)), STORE_OK);
     int64_t owner = 0;
-    ASSERT_EQ_INT(store_user_create(st, "ada@example.org", "Ada", "hash", 1000, &owner), STORE_OK);
-    char vault[33], doc[33];
-    mkid(vault, 0xa1);
+    ASSERT_EQ_INT(store_user_create(f->st, "ada@example.org", "Ada", "hash", 1000, &owner),
+                  STORE_OK);
+    mkid(f->vault, vault_n);
+    ASSERT_EQ_INT(store_vault_create(f->st, f->vault, "Notes", owner, 2000), STORE_OK);
+}
+
+/* Closes the store and deletes its directory. */
+static void fixture_close(fixture *f) {
+    store_close(f->st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+TEST(broken_doc_keeps_its_hold_when_the_reload_fails) {
+    fixture fx;
+    CHECK_HELPER(fixture_open(&fx, 0xa1));
+    store *st = fx.st;
+    const char *vault = fx.vault;
+    char doc[33];
     mkid(doc, 0xd0c);
-    ASSERT_EQ_INT(store_vault_create(st, vault, "Notes", owner, 2000), STORE_OK);
     /* One good update in the note's log. */
     ydoc_options opt = {.gc = false};
     ydoc *src = ydoc_new(&opt);
@@ -70,10 +93,7 @@ TEST(broken_doc_keeps_its_hold_when_the_reload_fails) {
     ASSERT_EQ_INT(vdocs_close(c, doc), 0);
     ASSERT_TRUE(vdocs_find(c, doc) == NULL);
     vdocs_free(c);
-    store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    CHECK_HELPER(fixture_close(&fx));
 }
 
 /* Runs `loop` for about `ms` milliseconds (the cache's timer is unref'd, so
@@ -102,18 +122,12 @@ static int edit(vdoc *d, size_t at, const char *s, size_t del) {
 }
 
 TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
-    char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/vn-docs-XXXXXX");
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    store *st = NULL;
-    char err[256];
-    ASSERT_EQ_INT(store_open(dir, &st, err, sizeof(err)), STORE_OK);
-    int64_t owner = 0;
-    ASSERT_EQ_INT(store_user_create(st, "ada@example.org", "Ada", "hash", 1000, &owner), STORE_OK);
-    char vault[33], doc[33];
-    mkid(vault, 0xa2);
+    fixture fx;
+    CHECK_HELPER(fixture_open(&fx, 0xa2));
+    store *st = fx.st;
+    const char *vault = fx.vault;
+    char doc[33];
     mkid(doc, 0xf0f);
-    ASSERT_EQ_INT(store_vault_create(st, vault, "Notes", owner, 2000), STORE_OK);
     uv_loop_t loop;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     vmetrics *m = vmetrics_new();
@@ -251,27 +265,17 @@ TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
     vdocs_free(c);
     vmetrics_free(m);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    CHECK_HELPER(fixture_close(&fx));
 }
 
 /* A sweep works in slices (SWEEP_SLICE_NS) and goes on where it stopped:
  * with slices too short for more than one document, every document still
  * freezes. */
 TEST(a_sweep_in_slices_freezes_every_document) {
-    char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/vn-docs-XXXXXX");
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    store *st = NULL;
-    char err[256];
-    ASSERT_EQ_INT(store_open(dir, &st, err, sizeof(err)), STORE_OK);
-    int64_t owner = 0;
-    ASSERT_EQ_INT(store_user_create(st, "ada@example.org", "Ada", "hash", 1000, &owner), STORE_OK);
-    char vault[33];
-    mkid(vault, 0xa3);
-    ASSERT_EQ_INT(store_vault_create(st, vault, "Notes", owner, 2000), STORE_OK);
+    fixture fx;
+    CHECK_HELPER(fixture_open(&fx, 0xa3));
+    store *st = fx.st;
+    const char *vault = fx.vault;
     uv_loop_t loop;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     vdocs *c = vdocs_new(st, 64, &loop, 0);
@@ -303,27 +307,18 @@ TEST(a_sweep_in_slices_freezes_every_document) {
     ASSERT_EQ_UINT(vdocs_frozen(c, NULL), 0);
     vdocs_free(c);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    CHECK_HELPER(fixture_close(&fx));
 }
 
 /* A note of a few KB is kept deflated (its update holds text, which
  * compresses), and thaws to the same bytes. */
 TEST(a_frozen_note_is_kept_deflated) {
-    char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/vn-docs-XXXXXX");
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    store *st = NULL;
-    char err[256];
-    ASSERT_EQ_INT(store_open(dir, &st, err, sizeof(err)), STORE_OK);
-    int64_t owner = 0;
-    ASSERT_EQ_INT(store_user_create(st, "ada@example.org", "Ada", "hash", 1000, &owner), STORE_OK);
-    char vault[33], doc[33];
-    mkid(vault, 0xa4);
+    fixture fx;
+    CHECK_HELPER(fixture_open(&fx, 0xa4));
+    store *st = fx.st;
+    const char *vault = fx.vault;
+    char doc[33];
     mkid(doc, 0x200);
-    ASSERT_EQ_INT(store_vault_create(st, vault, "Notes", owner, 2000), STORE_OK);
     uv_loop_t loop;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     vdocs *c = vdocs_new(st, 4, &loop, 0);
@@ -363,28 +358,19 @@ TEST(a_frozen_note_is_kept_deflated) {
     yfree(state2);
     vdocs_free(c);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    CHECK_HELPER(fixture_close(&fx));
 }
 
 /* The search indexer's question (text_of, stext.h) about a frozen note is
  * answered from a private copy: the note's text, and the note stays
  * frozen (no thaw). */
 TEST(the_indexer_reads_a_frozen_note_without_thawing_it) {
-    char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/vn-docs-XXXXXX");
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    store *st = NULL;
-    char err[256];
-    ASSERT_EQ_INT(store_open(dir, &st, err, sizeof(err)), STORE_OK);
-    int64_t owner = 0;
-    ASSERT_EQ_INT(store_user_create(st, "ada@example.org", "Ada", "hash", 1000, &owner), STORE_OK);
-    char vault[33], doc[33];
-    mkid(vault, 0xa5);
+    fixture fx;
+    CHECK_HELPER(fixture_open(&fx, 0xa5));
+    store *st = fx.st;
+    const char *vault = fx.vault;
+    char doc[33];
     mkid(doc, 0x300);
-    ASSERT_EQ_INT(store_vault_create(st, vault, "Notes", owner, 2000), STORE_OK);
     uv_loop_t loop;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     vmetrics *m = vmetrics_new();
@@ -433,8 +419,5 @@ TEST(the_indexer_reads_a_frozen_note_without_thawing_it) {
     vdocs_free(c);
     vmetrics_free(m);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    CHECK_HELPER(fixture_close(&fx));
 }
