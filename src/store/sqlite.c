@@ -250,14 +250,24 @@ out:
     return err;
 }
 
-/* The writer runs every transaction of a group commit inside a savepoint
- * of its own (store.c), so SQLite journals each page a transaction first
- * changes in the statement journal. Past SQLite's default of 64 KB that
- * journal moves to a temporary file for good: a write(2) per page, about
- * 8% of the writer's time under the sync benchmark. Kept in memory up to
- * 8 MB instead (a transaction rarely changes more). Set once, before
- * SQLite initializes; if something initialized it first, the default
- * stays (slower, not wrong). */
+/* WAL checkpoints: after 10,000 pages (40 MB) of log instead of SQLite's
+ * 1,000. A note edited continuously rewrites the same few pages, and a
+ * checkpoint copies each page once however often it was logged: ten times
+ * rarer checkpoints copy far fewer pages and fsync the database ten times
+ * less (the sync benchmark's closed loop: 21,000 -> 24,000 updates/s).
+ * The log file is cut back to 64 MB after a checkpoint if it grew beyond. */
+#define SQ_WAL_CHECKPOINT_PAGES "10000"
+#define SQ_WAL_SIZE_LIMIT       "67108864"
+
+/* SQLite journals the pages a statement changes (for a statement that may
+ * have to be undone half-way) and, when a group commit runs again with a
+ * savepoint per transaction (store.c), every page each transaction first
+ * changes. Past SQLite's default of 64 KB that statement journal moves to
+ * a temporary file for good: a write(2) per page, about 8% of the writer's
+ * time under the sync benchmark when every batch used savepoints. Kept in
+ * memory up to 8 MB instead (a transaction rarely changes more). Set once,
+ * before SQLite initializes; if something initialized it first, the
+ * default stays (slower, not wrong). */
 static void stmt_journal_in_memory(void) {
     (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 8 << 20);
 }
@@ -307,7 +317,9 @@ static int sq_connect(const char *where, store_conn **out, char *err, size_t err
         goto fail;
     }
     if (sq_pragma(c->db, "PRAGMA synchronous=FULL", NULL) != STORE_OK ||
-        sq_pragma(c->db, "PRAGMA foreign_keys=ON", NULL) != STORE_OK) {
+        sq_pragma(c->db, "PRAGMA foreign_keys=ON", NULL) != STORE_OK ||
+        sq_pragma(c->db, "PRAGMA wal_autocheckpoint=" SQ_WAL_CHECKPOINT_PAGES, NULL) != STORE_OK ||
+        sq_pragma(c->db, "PRAGMA journal_size_limit=" SQ_WAL_SIZE_LIMIT, NULL) != STORE_OK) {
         snprintf(err, errlen, "cannot configure SQLite database %s: %s", path,
                  sqlite3_errmsg(c->db));
         res = STORE_EIO;
