@@ -8,41 +8,21 @@
 // acknowledged. Each thaw is counted (vault_docs_thaws_total).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Vaultd, provider, synced, until } from './lib/vaultd.mjs'
+import { provider, synced, until, withVault } from './lib/vaultd.mjs'
 import { VaultClient } from './lib/vchan.mjs'
 
-async function withServer (fn) {
-  const server = await Vaultd.start({
-    args: ['--doc-freeze-ms', '30'],
-    env: { VAULT_VERSION_IDLE_MS: '100', VAULT_CONSUMER_INTERVAL_MS: '50' }
-  })
-  try {
-    const owner = await server.user('owner@example.com')
-    const vault = await server.vault(owner)
-    await fn({ server, owner, vault })
-    await server.stop()
-  } catch (e) {
-    e.message += `\nvaultd stderr (tail):\n${server.stderr.slice(-3000)}`
-    throw e
-  } finally {
-    await server.dispose()
-  }
-}
+const withServer = fn => withVault({
+  args: ['--doc-freeze-ms', '30'],
+  env: { VAULT_VERSION_IDLE_MS: '100', VAULT_CONSUMER_INTERVAL_MS: '50' }
+}, fn)
 
 async function metrics (server) {
-  const r = await server.api('GET', '/metrics')
-  assert.equal(r.status, 200)
-  const get = name => {
-    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(r.body)
-    assert.ok(m, `${name} in /metrics`)
-    return Number(m[1])
-  }
   return {
-    open: get('vault_open_documents'),
-    frozen: get('vault_docs_frozen'),
-    frozenBytes: get('vault_docs_frozen_bytes'),
-    freezes: get('vault_docs_freezes_total'),
-    thaws: get('vault_docs_thaws_total')
+    open: await server.metric('vault_open_documents'),
+    frozen: await server.metric('vault_docs_frozen'),
+    frozenBytes: await server.metric('vault_docs_frozen_bytes'),
+    freezes: await server.metric('vault_docs_freezes_total'),
+    thaws: await server.metric('vault_docs_thaws_total')
   }
 }
 

@@ -12,26 +12,13 @@ import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { Vaultd, provider, synced, until, sleep } from './lib/vaultd.mjs'
+import { provider, synced, until, sleep, withVault } from './lib/vaultd.mjs'
 import { VaultClient } from './lib/vchan.mjs'
 
 // Longer than two sweeps (one a second): an idle connection is released by then.
 const IDLE_MS = 2500
 
-async function withServer (fn) {
-  const server = await Vaultd.start()
-  try {
-    const owner = await server.user('owner@example.com')
-    const vault = await server.vault(owner)
-    await fn({ server, owner, vault })
-    await server.stop()
-  } catch (e) {
-    e.message += `\nvaultd stderr (tail):\n${server.stderr.slice(-3000)}`
-    throw e
-  } finally {
-    await server.dispose()
-  }
-}
+const withServer = fn => withVault({}, fn)
 
 async function gauge (server, name) {
   const r = await server.api('GET', '/metrics')

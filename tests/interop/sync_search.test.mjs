@@ -13,14 +13,6 @@ let pg = null
 before(() => { pg = TestPostgres.start() })
 after(() => { if (pg) pg.stop() })
 
-async function metric (server, name) {
-  const r = await server.api('GET', '/metrics')
-  assert.equal(r.status, 200)
-  const line = r.body.split('\n').find(l => l.startsWith(name + ' '))
-  assert.ok(line, `${name} in /metrics`)
-  return Number(line.slice(name.length + 1))
-}
-
 async function found (server, token, vault, q) {
   const r = await server.api('GET', `/api/v1/vaults/${vault}/search?q=${encodeURIComponent(q)}`, { token })
   assert.equal(r.status, 200, JSON.stringify(r.body))
@@ -34,7 +26,7 @@ test('search finds what y-websocket editors typed last, and what a REST edit wro
     const vault = await server.vault(token)
     const note = await server.note(token, vault, '/Live.md', 'Notes about nothing yet\n')
     const other = await server.note(token, vault, '/Other.md', 'An unrelated note\n')
-    assert.equal(await metric(server, 'vault_search_notes_from_memory_total'), 0)
+    assert.equal(await server.metric('vault_search_notes_from_memory_total'), 0)
     const a = provider(server, token, note)
     const b = provider(server, token, note)
     await synced(a)
@@ -76,8 +68,8 @@ test('search finds what y-websocket editors typed last, and what a REST edit wro
     await until(async () => !(await found(server, token, vault, 'yakfromsync')).includes(note), 'the sync word to be gone')
     await until(() => a.text() === 'Rewritten by REST: walrusfromrest\n', 'the editor to receive the REST edit')
 
-    const fromMemory = await metric(server, 'vault_search_notes_from_memory_total')
-    const fromLog = await metric(server, 'vault_search_notes_from_log_total')
+    const fromMemory = await server.metric('vault_search_notes_from_memory_total')
+    const fromLog = await server.metric('vault_search_notes_from_log_total')
     assert.ok(fromMemory >= 1, `some rounds were indexed from memory (${fromMemory})`)
     assert.ok(fromLog >= 1, `the REST edit was indexed from the log (${fromLog})`)
     a.destroy()

@@ -189,6 +189,15 @@ export class Vaultd {
     assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.body))
   }
 
+  /** The value of series `name` (no labels) in /metrics; fails if it is not there. */
+  async metric (name) {
+    const r = await this.api('GET', '/metrics')
+    assert.equal(r.status, 200)
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(r.body)
+    assert.ok(m, `${name} in /metrics`)
+    return Number(m[1])
+  }
+
   /** The note's text as REST GET returns it. */
   async text (token, note) {
     const r = await this.api('GET', `/api/v1/notes/${note}`, { token })
@@ -250,6 +259,24 @@ export function provider (server, token, note, opts = {}) {
     for (const [c, clock] of sv) if ((client.saved.get(c) ?? 0) < clock) client.saved.set(c, clock)
   }
   return client
+}
+
+/** Runs fn({ server, owner, vault }) on a fresh vaultd (Vaultd.start(opts)) with one user
+ * (owner@example.com, its bearer token) and one vault; a failure carries the tail of vaultd's
+ * stderr. */
+export async function withVault (opts, fn) {
+  const server = await Vaultd.start(opts)
+  try {
+    const owner = await server.user('owner@example.com')
+    const vault = await server.vault(owner)
+    await fn({ server, owner, vault })
+    await server.stop()
+  } catch (e) {
+    e.message += `\nvaultd stderr (tail):\n${server.stderr.slice(-3000)}`
+    throw e
+  } finally {
+    await server.dispose()
+  }
 }
 
 export async function synced (c, ms = 15000) {
