@@ -10,8 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as Y from 'yjs'
-import * as encoding from 'lib0/encoding'
-import { Vaultd, rawSocket, until } from './lib/vaultd.mjs'
+import { Vaultd, rawSocket, syncMessage, until } from './lib/vaultd.mjs'
 import { TestPostgres } from './lib/pg.mjs'
 import { openChannel, encodeHello, encodeUpdate, E } from './lib/vchan.mjs'
 
@@ -28,14 +27,6 @@ function submitted (stderr) {
   return n
 }
 
-/** A y-websocket update message (sync type 2). */
-function syncUpdate (update) {
-  const e = encoding.createEncoder()
-  encoding.writeVarUint(e, 0)
-  encoding.writeVarUint(e, 2)
-  encoding.writeVarUint8Array(e, update)
-  return encoding.toUint8Array(e)
-}
 
 function within (promise, ms, what) {
   let timer
@@ -69,7 +60,7 @@ for (const backend of ['sqlite', 'postgres']) {
       const edit = new Y.Doc()
       edit.getText('content').insert(0, 'a late edit\n')
       const update = Y.encodeStateAsUpdate(edit)
-      ws.send(syncUpdate(update))
+      ws.send(syncMessage(2, update))
       ch.send(encodeUpdate(note, 1, update))
       const err = await ch.next(m => m.type === 'error' && m.ref === 1, 'the ERROR for the update', 60000)
       assert.equal(err.code, E.NO_DOC, `first: ${err.reason}`)

@@ -8,7 +8,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { Vaultd, provider, rawSocket, synced, until, sleep } from './lib/vaultd.mjs'
+import { Vaultd, provider, rawSocket, syncMessage, synced, until, sleep } from './lib/vaultd.mjs'
 
 async function setup () {
   const server = await Vaultd.start()
@@ -28,14 +28,6 @@ async function withSetup (fn) {
   }
 }
 
-/** A sync message: messageSync, then type and payload as y-protocols writes them. */
-function syncMessage (type, payload) {
-  const e = encoding.createEncoder()
-  encoding.writeVarUint(e, 0)
-  encoding.writeVarUint(e, type)
-  encoding.writeVarUint8Array(e, payload)
-  return encoding.toUint8Array(e)
-}
 
 test('a viewer reads, and its edit is refused with 4403; the note is unchanged', () => withSetup(async ({ server, owner, vault, note }) => {
   const viewer = await server.user('viewer@example.com')

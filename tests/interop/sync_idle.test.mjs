@@ -11,8 +11,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import * as Y from 'yjs'
-import * as encoding from 'lib0/encoding'
-import { provider, synced, until, sleep, withVault } from './lib/vaultd.mjs'
+import { provider, synced, syncMessage, until, sleep, withVault } from './lib/vaultd.mjs'
 import { VaultClient } from './lib/vchan.mjs'
 
 // Longer than two sweeps (one a second): an idle connection is released by then.
@@ -20,28 +19,13 @@ const IDLE_MS = 2500
 
 const withServer = fn => withVault({}, fn)
 
-async function gauge (server, name) {
-  const r = await server.api('GET', '/metrics')
-  assert.equal(r.status, 200)
-  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(r.body)
-  assert.ok(m, `${name} in /metrics`)
-  return Number(m[1])
-}
 
-const released = server => gauge(server, 'vault_ws_idle_connections')
+const released = server => server.metric('vault_ws_idle_connections')
 
 async function untilReleased (server, n) {
   await until(async () => (await released(server)) === n, `${n} connections to be released`)
 }
 
-/** A y-websocket sync message: messageSync, its type, the payload. */
-function syncMessage (type, payload) {
-  const e = encoding.createEncoder()
-  encoding.writeVarUint(e, 0)
-  encoding.writeVarUint(e, type)
-  encoding.writeVarUint8Array(e, payload)
-  return encoding.toUint8Array(e)
-}
 
 /** A client frame (masked, RFC 6455 5.2) with the shortest length encoding. */
 function frame (opcode, payload, fin = true) {

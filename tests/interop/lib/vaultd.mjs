@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
 import { WebsocketProvider } from 'y-websocket'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -204,6 +205,16 @@ export class Vaultd {
     assert.equal(r.status, 200, JSON.stringify(r.body))
     return r.body.content
   }
+}
+
+/** A y-websocket sync message (messageSync, then type and payload as y-protocols writes them):
+ * type 0 step 1, 1 step 2, 2 update. */
+export function syncMessage (type, payload) {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 0)
+  encoding.writeVarUint(e, type)
+  encoding.writeVarUint8Array(e, payload)
+  return encoding.toUint8Array(e)
 }
 
 /** A WebSocket class for y-websocket that sends `token` as a bearer header. */
