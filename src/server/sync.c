@@ -516,8 +516,6 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
         return;
     }
 
-    char event[96];
-    snprintf(event, sizeof(event), "{\"id\":\"%s\",\"user\":%lld}", d->id, (long long)c->user);
     store_file f;
     bool has_file = projection(idx, d, changed, clen, &f) == 0;
     store_txn *t = store_txn_new();
@@ -525,7 +523,7 @@ static void handle_update(sconn *c, const uint8_t *u, size_t len) {
     bool ok = t != NULL && j != NULL &&
               store_txn_append_update(t, r->vault, d->id, changed, clen) == STORE_OK &&
               (!has_file || store_txn_put_file(t, &f) == STORE_OK) &&
-              store_txn_event(t, r->vault, "note.updated", event) == STORE_OK;
+              store_txn_note_event(t, r->vault, "note.updated", d->id, c->user) == STORE_OK;
     if (has_file) store_file_free(&f);
     if (!ok) {
         store_txn_free(t);

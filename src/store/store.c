@@ -16,7 +16,15 @@
  * constraint or argument error) must leave the others' work in: the batch
  * first runs without savepoints, and if a txn fails on its own it is rolled
  * back and run again with each txn in a SAVEPOINT (released on success,
- * rolled back on the txn's own failure). A database failure (not a
+ * rolled back on the txn's own failure). A run without savepoints commits
+ * whole or not at all, so it also skips work a later txn of the batch
+ * redoes: a projection row several txns write is written once, as the last
+ * leaves it, an event several repeat (same vault, type and payload) is
+ * stored once, in the place of its latest copy, and on SQLite the vaults'
+ * seqs are read once and written back once before COMMIT instead of bumped
+ * per update (mark_superseded, batch_seq). A note typed into by several
+ * people thus costs one projection write and one event per batch, not one
+ * per keystroke. A database failure (not a
  * txn's own constraint or argument error) fails the whole batch, because
  * after it the state of the transaction is unknown. Several processes may
  * write one PostgreSQL database (vaultd replicas): a batch first locks the
@@ -88,6 +96,9 @@ struct step {
     store__call_fn fn;
     void *arg;
     int64_t seq; /* update: the vault seq it got (set by the writer) */
+    bool skip;   /* set by the writer for a run without savepoints: a later txn
+                    of the batch writes the same projection row, or the same
+                    event (mark_superseded) */
 };
 
 struct store_txn {
@@ -101,6 +112,13 @@ struct store_txn {
     int64_t seq;            /* set by the writer: seq of the last appended update */
     uint64_t origin;        /* store_txn_set_origin, handed to the commit hook */
     store_doc_usage purged; /* set by the writer: what its purge step removed */
+};
+
+/* A vault's sequence number as a batch run without savepoints moved it:
+ * read once, written back once before COMMIT (flush_seqs). */
+struct vault_seq {
+    char vault[33];
+    int64_t seq, read;
 };
 
 /* A document known to have committed updates in `vault`. */
@@ -127,6 +145,9 @@ struct store {
     int schema_version;
     struct doc_vault *docs; /* the writer's, DOC_SLOTS or NULL (not allocated yet) */
     size_t ndocs;
+    struct vault_seq *seqs; /* the writer's: vault seqs a batch moved (batch_seq) */
+    size_t nseqs, capseqs;
+    bool bare;              /* the writer runs a batch without savepoints */
     store_commit_fn hook; /* store_set_commit_hook, under qlock */
     void *hook_ud;
     long commit_delay_ms;  /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
@@ -417,6 +438,46 @@ static void docs_remember(store *st, store_txn *batch) {
     }
 }
 
+/* The seq of `vault` as this batch run left it so far, read from the
+ * database the first time; STORE_ENOTFOUND when there is no such vault. */
+static int batch_seq(store *st, store_conn *c, const char *vault, struct vault_seq **out) {
+    for (size_t i = 0; i < st->nseqs; i++) {
+        if (memcmp(st->seqs[i].vault, vault, 33) == 0) {
+            *out = &st->seqs[i];
+            return STORE_OK;
+        }
+    }
+    if (st->nseqs == st->capseqs) {
+        size_t cap = st->capseqs ? st->capseqs * 2 : 8;
+        struct vault_seq *v = realloc(st->seqs, cap * sizeof(*v));
+        if (v == NULL) return STORE_ENOMEM;
+        st->seqs = v;
+        st->capseqs = cap;
+    }
+    struct vault_seq *v = &st->seqs[st->nseqs];
+    store_arg a[] = {A_TEXT(vault)};
+    int err = write_stmt(st, c, "SELECT seq FROM vaults WHERE id = $1", a, NARGS(a), &v->seq);
+    if (err != STORE_OK) return err;
+    memcpy(v->vault, vault, 33);
+    v->read = v->seq;
+    st->nseqs++;
+    *out = v;
+    return STORE_OK;
+}
+
+/* Writes back the seqs this batch run moved. */
+static int flush_seqs(store *st, store_conn *c) {
+    int err = STORE_OK;
+    for (size_t i = 0; i < st->nseqs && err == STORE_OK; i++) {
+        const struct vault_seq *v = &st->seqs[i];
+        if (v->seq == v->read) continue;
+        store_arg a[] = {A_INT(v->seq), A_TEXT(v->vault)};
+        err = write_stmt(st, c, "UPDATE vaults SET seq = $1 WHERE id = $2", a, NARGS(a), NULL);
+    }
+    st->nseqs = 0;
+    return err;
+}
+
 static int step_update(store *st, store_conn *c, store_txn *t, struct step *s) {
     store_rows *r = NULL;
     int64_t seq = 0;
@@ -444,6 +505,22 @@ static int step_update(store *st, store_conn *c, store_txn *t, struct step *s) {
     if (st->be->append_sql != NULL) {
         store_arg qa[] = {A_TEXT(s->id), A_TEXT(s->vault), A_BLOB(s->data, s->len)};
         err = write_stmt(st, c, st->be->append_sql, qa, NARGS(qa), &seq);
+    } else if (st->bare) {
+        /* No savepoint can undo a txn of this run: the vault's row is
+         * written once for the whole batch (flush_seqs), not per update. */
+        struct vault_seq *v = NULL;
+        err = batch_seq(st, c, s->vault, &v);
+        store_arg qi[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(v != NULL ? v->seq + 1 : 0),
+                          A_BLOB(s->data, s->len)};
+        int64_t one;
+        if (err == STORE_OK)
+            err = write_stmt(st, c,
+                             "INSERT INTO doc_updates (doc, vault, vseq, data)"
+                             " SELECT $1, $2, $3, $4"
+                             " WHERE NOT EXISTS (SELECT 1 FROM purged_docs WHERE doc = $1)"
+                             " RETURNING 1",
+                             qi, NARGS(qi), &one);
+        if (err == STORE_OK) seq = ++v->seq;
     } else {
         store_arg qv[] = {A_TEXT(s->vault), A_TEXT(s->id)};
         err = write_stmt(st, c,
@@ -693,7 +770,8 @@ static int run_txn(store *st, store_txn *t, bool first, bool bare) {
         err = be->exec(st->wconn, first ? "SAVEPOINT txn" : "RELEASE SAVEPOINT txn; SAVEPOINT txn");
         if (err != STORE_OK) return err;
     }
-    for (size_t i = 0; i < t->n && err == STORE_OK; i++) err = run_step(st, t, &t->steps[i]);
+    for (size_t i = 0; i < t->n && err == STORE_OK; i++)
+        if (!bare || !t->steps[i].skip) err = run_step(st, t, &t->steps[i]);
     if (err == STORE_OK && t->fail) {
         err = STORE_EIO;
     } else if (err != STORE_OK && !own_error(err)) {
@@ -735,14 +813,81 @@ static int lock_vaults(store *st, store_txn *batch) {
     return err;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+    return h;
+}
+
+/* The key of a step a later one of the same kind can stand for: a
+ * projection row by id and vault, an event by all it holds. */
+static uint64_t step_key(const struct step *s) {
+    uint64_t h = fnv1a(14695981039346656037u, (const char *)&s->kind, sizeof(s->kind));
+    h = fnv1a(h, s->vault, 32);
+    if (s->kind == STEP_FILE) return fnv1a(h, s->id, 32);
+    h = fnv1a(h, s->a, strlen(s->a) + 1);
+    return fnv1a(h, s->b, strlen(s->b) + 1);
+}
+
+static bool same_target(const struct step *x, const struct step *y) {
+    if (x->kind != y->kind || memcmp(x->vault, y->vault, 32) != 0) return false;
+    if (x->kind == STEP_FILE) return memcmp(x->id, y->id, 32) == 0;
+    return strcmp(x->a, y->a) == 0 && strcmp(x->b, y->b) == 0;
+}
+
+/* For a run without savepoints, where the batch commits whole or not at
+ * all: marks the projection writes and the events that a later txn of the
+ * batch repeats. A note typed into by several people gets one row write and
+ * one event per batch, not one per keystroke; the row ends as the last
+ * write leaves it, and the event kept is the latest of its copies (so a
+ * consumer sees it after every change it stands for). Marks nothing when
+ * out of memory. */
+static void mark_superseded(store_txn *batch) {
+    size_t n = 0;
+    for (store_txn *t = batch; t != NULL; t = t->next)
+        for (size_t i = 0; i < t->n; i++) {
+            t->steps[i].skip = false;
+            n += t->steps[i].kind == STEP_FILE || t->steps[i].kind == STEP_EVENT;
+        }
+    if (n < 2) return;
+    size_t cap = 4;
+    while (cap < 2 * n) cap *= 2;
+    struct step **all = malloc(n * sizeof(*all)), **slots = calloc(cap, sizeof(*slots));
+    if (all == NULL || slots == NULL) goto out;
+    size_t k = 0;
+    for (store_txn *t = batch; t != NULL; t = t->next)
+        for (size_t i = 0; i < t->n; i++)
+            if (t->steps[i].kind == STEP_FILE || t->steps[i].kind == STEP_EVENT)
+                all[k++] = &t->steps[i];
+    for (size_t i = n; i-- > 0;) { /* latest first */
+        struct step *s = all[i];
+        for (size_t j = step_key(s) & (cap - 1);; j = (j + 1) & (cap - 1)) {
+            if (slots[j] == NULL) {
+                slots[j] = s;
+                break;
+            }
+            if (same_target(slots[j], s)) {
+                s->skip = true;
+                break;
+            }
+        }
+    }
+out:
+    free(all);
+    free(slots);
+}
+
 /* One run of the batch: BEGIN, each txn, COMMIT; ROLLBACK on failure.
  * `bare`: no savepoints (run_txn). */
 static int run_batch_once(store *st, store_txn *batch, bool bare) {
     const store_ops *be = st->be;
+    st->bare = bare;
+    st->nseqs = 0;
+    if (bare) mark_superseded(batch);
     int berr = be->exec(st->wconn, be->begin_sql);
     if (berr == STORE_OK && be->lock_vault_sql != NULL) berr = lock_vaults(st, batch);
     for (store_txn *t = batch; t != NULL && berr == STORE_OK; t = t->next)
         berr = run_txn(st, t, t == batch, bare);
+    if (berr == STORE_OK) berr = flush_seqs(st, st->wconn);
     if (berr == STORE_OK && st->commit_delay_ms > 0) {
         /* Crash tests widen the window in which a commit is in flight. */
         struct timespec ts = {st->commit_delay_ms / 1000, (st->commit_delay_ms % 1000) * 1000000L};
@@ -980,6 +1125,7 @@ void store_close(store *st) {
     pthread_mutex_destroy(&st->rlock);
     pthread_mutex_destroy(&st->llock);
     free(st->docs);
+    free(st->seqs);
     free(st);
 }
 
@@ -1075,12 +1221,8 @@ int store_txn_put_file(store_txn *t, const store_file *f) {
     return STORE_OK;
 }
 
-int store_txn_event(store_txn *t, const char *vault, const char *type, const char *json) {
-    if (t == NULL || !id_ok(vault) || !text_ok(type) || type[0] == '\0' || !text_ok(json))
-        return STORE_EINVAL;
-    json_t *parsed = json_loads(json, JSON_DECODE_ANY, NULL);
-    if (parsed == NULL) return STORE_EINVAL;
-    json_decref(parsed);
+/* Adds an event step whose arguments were checked. */
+static int push_event(store_txn *t, const char *vault, const char *type, const char *json) {
     struct step *s = txn_push(t);
     if (s == NULL) return STORE_ENOMEM;
     s->a = strdup(type);
@@ -1093,6 +1235,24 @@ int store_txn_event(store_txn *t, const char *vault, const char *type, const cha
     memcpy(s->vault, vault, 33);
     t->n++;
     return STORE_OK;
+}
+
+int store_txn_event(store_txn *t, const char *vault, const char *type, const char *json) {
+    if (t == NULL || !id_ok(vault) || !text_ok(type) || type[0] == '\0' || !text_ok(json))
+        return STORE_EINVAL;
+    json_t *parsed = json_loads(json, JSON_DECODE_ANY, NULL);
+    if (parsed == NULL) return STORE_EINVAL;
+    json_decref(parsed);
+    return push_event(t, vault, type, json);
+}
+
+int store_txn_note_event(store_txn *t, const char *vault, const char *type, const char *doc,
+                         int64_t user) {
+    if (t == NULL || !id_ok(vault) || !text_ok(type) || type[0] == '\0' || !id_ok(doc))
+        return STORE_EINVAL;
+    char json[96];
+    snprintf(json, sizeof(json), "{\"id\":\"%s\",\"user\":%lld}", doc, (long long)user);
+    return push_event(t, vault, type, json);
 }
 
 int store_txn_put_version(store_txn *t, const char *vault, const char *doc, const store_version *v,

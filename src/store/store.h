@@ -323,6 +323,11 @@ int store_txn_put_file(store_txn *t, const store_file *f);
 /* Writes an outbox event (consumed later by indexer, versions, relay). Its
  * `created` time is the writer's clock when the transaction runs. */
 int store_txn_event(store_txn *t, const char *vault, const char *type, const char *json);
+/* The same for the event of an edit of a note (`type` "note.updated" or
+ * "note.created"), whose payload it makes: {"id":"<doc>","user":<user>}.
+ * For the hot path of sync, which has no JSON to check. */
+int store_txn_note_event(store_txn *t, const char *vault, const char *type, const char *doc,
+                         int64_t user);
 /* Adds version v->n of `doc` with its stored payload. At commit:
  * STORE_ECONFLICT if that version exists. */
 int store_txn_put_version(store_txn *t, const char *vault, const char *doc, const store_version *v,

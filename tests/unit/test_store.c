@@ -1037,6 +1037,143 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
     store_vault_free(&v);
 }
 
+/* Submits txns behind a closed gate so that they commit as one batch. */
+static void submit_batch(struct env *e, store_txn **t, struct pending *p, int n,
+                         struct collector *col) {
+    struct gate gate;
+    CHECK_HELPER(gate_close(e->st, &gate));
+    for (int i = 0; i < n; i++) {
+        p[i] = (struct pending){.col = col};
+        ASSERT_EQ_INT(store_submit(e->st, t[i], pending_done, &p[i]), STORE_OK);
+    }
+    CHECK_HELPER(gate_open_when_queued(e->st, &gate, (size_t)n));
+    gate_release(&gate);
+    collector_wait(col, n);
+}
+
+/* Txns of a batch that commits whole: a projection row several of them
+ * write is left as the last one wrote it, an event several of them repeat
+ * is stored once, after the events between (the latest copy), and updates
+ * are numbered in order, each vault on its own. */
+STORE_TEST(store_batch_writes_repeated_rows_and_events_once) {
+    int64_t owner, owner2, base;
+    char vault[33], vault2[33], doc[33], doc2[33], ev_json[64];
+    struct collector col = {.done = 0};
+    struct pending p[5];
+    store_txn *t[5];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(new_vault(e, 2, &owner2, vault2));
+    CHECK_HELPER(last_event(e, &base));
+    mkid(doc, 0xd0c);
+    mkid(doc2, 0xd0d);
+    snprintf(ev_json, sizeof(ev_json), "{\"id\":\"%s\",\"user\":1}", doc);
+    pthread_mutex_init(&col.m, NULL);
+    pthread_cond_init(&col.c, NULL);
+    for (int i = 0; i < 5; i++) {
+        char bytes[16], title[32];
+        snprintf(bytes, sizeof(bytes), "u%d", i);
+        snprintf(title, sizeof(title), "Title %d", i);
+        store_file f = {.path = "/a.md", .title = title, .is_note = true, .created = 1,
+                        .updated = 10 + i};
+        memcpy(f.id, doc, 33);
+        memcpy(f.vault, vault, 33);
+        t[i] = store_txn_new();
+        ASSERT_TRUE(t[i] != NULL);
+        ASSERT_EQ_INT(store_txn_put_file(t[i], &f), STORE_OK);
+        ASSERT_EQ_INT(store_txn_event(t[i], vault, "note.updated", ev_json), STORE_OK);
+        if (i == 2) ASSERT_EQ_INT(store_txn_event(t[i], vault, "note.moved", ev_json), STORE_OK);
+        ASSERT_EQ_INT(store_txn_append_update(t[i], i % 2 ? vault2 : vault, i % 2 ? doc2 : doc,
+                                              (const uint8_t *)bytes, strlen(bytes)),
+                      STORE_OK);
+    }
+    CHECK_HELPER(submit_batch(e, t, p, 5, &col));
+    pthread_cond_destroy(&col.c);
+    pthread_mutex_destroy(&col.m);
+
+    const int64_t seqs[5] = {1, 1, 2, 2, 3};
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ_UINT(p[i].res.batch_size, 5);
+        ASSERT_EQ_INT(p[i].res.err, STORE_OK);
+        ASSERT_EQ_INT(p[i].res.vault_seq, seqs[i]);
+    }
+    store_file f;
+    ASSERT_EQ_INT(store_file_get(e->st, doc, &f), STORE_OK);
+    ASSERT_EQ_STR(f.title, "Title 4");
+    ASSERT_EQ_INT(f.updated, 14);
+    store_file_free(&f);
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, base, 100, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 2);
+    ASSERT_EQ_STR(ev[0].type, "note.moved");
+    ASSERT_EQ_STR(ev[1].type, "note.updated");
+    ASSERT_EQ_STR(ev[1].json, ev_json);
+    store_events_free(ev, n);
+    struct logbuf b = {.len = 0}, b2 = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "u0|u2|u4|");
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc2, log_collect, &b2), STORE_OK);
+    ASSERT_EQ_STR(b2.text, "u1|u3|");
+    store_vault v;
+    ASSERT_EQ_INT(store_vault_get(e->st, vault, owner, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 3);
+    store_vault_free(&v);
+    ASSERT_EQ_INT(store_vault_get(e->st, vault2, owner2, &v), STORE_OK);
+    ASSERT_EQ_INT(v.seq, 2);
+    store_vault_free(&v);
+    CHECK_HELPER(append(e, vault, doc, "next", 4)); /* the next batch goes on from there */
+}
+
+/* When a txn of the batch fails on its own, the others still commit, each
+ * with the writes a later (failed) txn repeated, and the seqs it took. */
+STORE_TEST(store_batch_keeps_writes_a_failed_txn_repeated) {
+    int64_t owner, base;
+    char vault[33], doc[33], ev_json[64];
+    struct collector col = {.done = 0};
+    struct pending p[2];
+    store_txn *t[2];
+    CHECK_HELPER(new_vault(e, 1, &owner, vault));
+    CHECK_HELPER(last_event(e, &base));
+    mkid(doc, 0xd0c);
+    snprintf(ev_json, sizeof(ev_json), "{\"id\":\"%s\",\"user\":1}", doc);
+    pthread_mutex_init(&col.m, NULL);
+    pthread_cond_init(&col.c, NULL);
+    for (int i = 0; i < 2; i++) {
+        store_file f = {.path = "/a.md", .title = i ? "Lost" : "Kept", .is_note = true,
+                        .created = 1, .updated = 10 + i};
+        memcpy(f.id, doc, 33);
+        memcpy(f.vault, vault, 33);
+        t[i] = store_txn_new();
+        ASSERT_TRUE(t[i] != NULL);
+        ASSERT_EQ_INT(store_txn_put_file(t[i], &f), STORE_OK);
+        ASSERT_EQ_INT(store_txn_event(t[i], vault, "note.updated", ev_json), STORE_OK);
+        ASSERT_EQ_INT(store_txn_append_update(t[i], vault, doc, (const uint8_t *)(i ? "b" : "a"), 1),
+                      STORE_OK);
+    }
+    store_txn_fail_for_test(t[1]);
+    CHECK_HELPER(submit_batch(e, t, p, 2, &col));
+    pthread_cond_destroy(&col.c);
+    pthread_mutex_destroy(&col.m);
+
+    ASSERT_EQ_INT(p[0].res.err, STORE_OK);
+    ASSERT_EQ_INT(p[0].res.vault_seq, 1);
+    ASSERT_EQ_INT(p[1].res.err, STORE_EIO);
+    store_file f;
+    ASSERT_EQ_INT(store_file_get(e->st, doc, &f), STORE_OK);
+    ASSERT_EQ_STR(f.title, "Kept");
+    ASSERT_EQ_INT(f.updated, 10);
+    store_file_free(&f);
+    store_event *ev = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, base, 100, &ev, &n), STORE_OK);
+    ASSERT_EQ_UINT(n, 1);
+    store_events_free(ev, n);
+    struct logbuf b = {.len = 0};
+    ASSERT_EQ_INT(store_doc_updates(e->st, doc, log_collect, &b), STORE_OK);
+    ASSERT_EQ_STR(b.text, "a|");
+    CHECK_HELPER(append(e, vault, doc, "next", 2));
+}
+
 STORE_TEST(store_reads_see_only_committed) {
     int64_t owner;
     char vault[33], doc[33], fid[33];
@@ -1215,6 +1352,24 @@ STORE_TEST(store_outbox_after_cursor) {
     ASSERT_EQ_UINT(n, 0);
     store_events_free(ev, n);
     ASSERT_EQ_INT(store_events_after(e->st, 0, 0, &ev, &n), STORE_EINVAL);
+
+    /* The note event the store makes itself. */
+    char doc[33], want[96];
+    mkid(doc, 0xd0c);
+    snprintf(want, sizeof(want), "{\"id\":\"%s\",\"user\":42}", doc);
+    t = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_note_event(t, vault, "note.updated", "not-an-id", 42), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_note_event(t, vault, "", doc, 42), STORE_EINVAL);
+    ASSERT_EQ_INT(store_txn_note_event(t, vault, "note.updated", doc, 42), STORE_OK);
+    ASSERT_EQ_INT(store_commit(e->st, t, NULL), STORE_OK);
+    store_event *nev = NULL;
+    size_t nn = 0;
+    ASSERT_EQ_INT(store_events_after(e->st, last, 10, &nev, &nn), STORE_OK);
+    ASSERT_EQ_UINT(nn, 1);
+    ASSERT_EQ_STR(nev[0].type, "note.updated");
+    ASSERT_EQ_STR(nev[0].json, want);
+    store_events_free(nev, nn);
 }
 
 STORE_TEST(store_restart_keeps_everything) {
