@@ -44,6 +44,7 @@ typedef struct {
 struct store_conn {
     PGconn *pg;
     bool transient; /* the last failure was 40001 or 40P01 */
+    int64_t changes; /* rows the last statement run to completion changed */
     unsigned nprepared;
     unsigned next_name; /* never reused in a session, even after a failed PQprepare */
     pg_prepared *slots[PG_CACHE_SLOTS]; /* open addressing, linear probing */
@@ -395,6 +396,7 @@ static int pg_query(store_conn *c, const char *sql, const store_arg *args, int n
     PGresult *res = p != NULL ? PQexecPrepared(c->pg, p->name, nargs, values, lengths, formats, 1)
                               : PQexecParams(c->pg, sql, nargs, NULL, values, lengths, formats, 1);
     err = pg_check(c, res, sql);
+    if (err == STORE_OK && rows == NULL) c->changes = strtoll(PQcmdTuples(res), NULL, 10);
     if (err != STORE_OK || rows == NULL) {
         PQclear(res);
         return err;
@@ -452,6 +454,8 @@ static void pg_rows_free(store_rows *r) {
 
 static bool pg_transient(store_conn *c) { return c->transient; }
 
+static int64_t pg_changes(store_conn *c) { return c->changes; }
+
 const store_ops store__postgres = {
     .name = "postgres",
     .migrations = pg_migrations,
@@ -469,6 +473,7 @@ const store_ops store__postgres = {
     .disconnect = pg_disconnect,
     .exec = pg_exec,
     .query = pg_query,
+    .changes = pg_changes,
     .next = pg_next,
     .is_null = pg_is_null,
     .col_int = pg_col_int,

@@ -522,6 +522,8 @@ static int sq_query(store_conn *c, const char *sql, const store_arg *args, int n
     return err;
 }
 
+static int64_t sq_changes(store_conn *c) { return sqlite3_changes64(c->db); }
+
 static int sq_next(store_rows *r) {
     int rc = sqlite3_step(r->stmt);
     if (rc == SQLITE_ROW) return STORE_ROW;
@@ -564,6 +566,7 @@ const store_ops store__sqlite = {
     .disconnect = sq_disconnect,
     .exec = sq_exec,
     .query = sq_query,
+    .changes = sq_changes,
     .next = sq_next,
     .is_null = sq_is_null,
     .col_int = sq_col_int,

@@ -394,6 +394,15 @@ static int write_stmt(store *st, store_conn *c, const char *sql, const store_arg
     return err;
 }
 
+/* Runs a write that must change a row: STORE_ENOTFOUND when it changed
+ * none (a RETURNING clause would tell the same, at a higher price). */
+static int write_some(store *st, store_conn *c, const char *sql, const store_arg *args,
+                      int nargs) {
+    int err = st->be->query(c, sql, args, nargs, NULL);
+    if (err == STORE_OK && st->be->changes(c) == 0) err = STORE_ENOTFOUND;
+    return err;
+}
+
 /* The slot of doc in st->docs: the one holding it, or the empty one where it
  * would go (the table is never full: DOC_MAX < DOC_SLOTS). */
 static struct doc_vault *doc_slot(store *st, const char *doc) {
@@ -512,14 +521,12 @@ static int step_update(store *st, store_conn *c, store_txn *t, struct step *s) {
         err = batch_seq(st, c, s->vault, &v);
         store_arg qi[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(v != NULL ? v->seq + 1 : 0),
                           A_BLOB(s->data, s->len)};
-        int64_t one;
         if (err == STORE_OK)
-            err = write_stmt(st, c,
+            err = write_some(st, c,
                              "INSERT INTO doc_updates (doc, vault, vseq, data)"
                              " SELECT $1, $2, $3, $4"
-                             " WHERE NOT EXISTS (SELECT 1 FROM purged_docs WHERE doc = $1)"
-                             " RETURNING 1",
-                             qi, NARGS(qi), &one);
+                             " WHERE NOT EXISTS (SELECT 1 FROM purged_docs WHERE doc = $1)",
+                             qi, NARGS(qi));
         if (err == STORE_OK) seq = ++v->seq;
     } else {
         store_arg qv[] = {A_TEXT(s->vault), A_TEXT(s->id)};
@@ -555,12 +562,11 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
      * their index entries alone, where the upsert below rewrites them. A
      * row that exists is not purged (a purge deletes it in the same
      * transaction as it writes the tombstone). */
-    int64_t one;
-    int err = write_stmt(st, c,
+    int err = write_some(st, c,
                          "UPDATE files SET title = $4, created = $6, updated = $7"
                          " WHERE id = $1 AND vault = $2 AND path = $3 AND kind = $5"
-                         " AND trashed = $8 RETURNING 1",
-                         a, NARGS(a), &one);
+                         " AND trashed = $8",
+                         a, NARGS(a));
     if (err != STORE_ENOTFOUND) return err;
     /* The update applies only within the same vault, and never to a purged
      * file (a write racing its purge must not bring the row back): no row
@@ -583,6 +589,7 @@ static int step_file(store *st, store_conn *c, const struct step *s) {
     st->be->rows_free(r);
     if (err == STORE_EINVAL) { /* which of the two */
         store_arg qd[] = {A_TEXT(s->id)};
+        int64_t one;
         int perr =
             write_stmt(st, c, "SELECT 1 FROM purged_docs WHERE doc = $1", qd, NARGS(qd), &one);
         err = perr == STORE_OK ? STORE_ENOTFOUND : perr == STORE_ENOTFOUND ? STORE_EINVAL : perr;

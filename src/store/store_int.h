@@ -71,6 +71,10 @@ typedef struct store_ops {
      * *rows is set (on STORE_OK only) and must be freed with rows_free. */
     int (*query)(store_conn *c, const char *sql, const store_arg *args, int nargs,
                  store_rows **rows);
+    /* Rows inserted, updated or deleted by the last statement `query` ran
+     * to completion (rows NULL) on c. It spares SQLite a RETURNING clause,
+     * which opens a temporary table at every run. */
+    int64_t (*changes)(store_conn *c);
     int (*next)(store_rows *r); /* STORE_ROW, STORE_DONE or an error */
     bool (*is_null)(store_rows *r, int col);
     int64_t (*col_int)(store_rows *r, int col);
