@@ -85,8 +85,11 @@ struct sroom {
     sconn *conns;
     yaware *aware;
     bool holding; /* holds its note's document open (vdocs_hold) */
-    struct sroom *next;
+    struct sroom *next, *prev; /* every room */
+    struct sroom *hnext;       /* in its bucket */
 };
+
+#define ROOM_BUCKETS 4096 /* a power of two */
 
 /* A commit in flight for a sync connection. */
 typedef struct sjob {
@@ -110,6 +113,7 @@ struct vsync {
     vdocs *docs;
     vmetrics *metrics;
     sroom *rooms;
+    sroom *buckets[ROOM_BUCKETS]; /* rooms by note id, for the lookup of every commit */
     uint64_t next_conn_id;
     vws_hub hub; /* its connections (vws.h) */
     pthread_mutex_t mu;
@@ -127,8 +131,16 @@ struct vsync {
 
 /* ---- rooms ----------------------------------------------------------------- */
 
-static sroom *find_room(vsync *s, const char *id) {
-    for (sroom *r = s->rooms; r != NULL; r = r->next)
+static size_t room_hash(const char *id) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = id; *p != '\0'; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    return h & (ROOM_BUCKETS - 1);
+}
+
+static sroom **room_bucket(vsync *s, const char *id) { return &s->buckets[room_hash(id)]; }
+
+static sroom *find_room(const vsync *s, const char *id) {
+    for (sroom *r = s->buckets[room_hash(id)]; r != NULL; r = r->hnext)
         if (strcmp(r->id, id) == 0) return r;
     return NULL;
 }
@@ -146,16 +158,25 @@ static sroom *room_get(vsync *s, const char *id, const char *vault) {
     snprintf(r->id, sizeof(r->id), "%s", id);
     snprintf(r->vault, sizeof(r->vault), "%s", vault);
     r->next = s->rooms;
+    if (s->rooms != NULL) s->rooms->prev = r;
     s->rooms = r;
+    sroom **b = room_bucket(s, r->id);
+    r->hnext = *b;
+    *b = r;
     return r;
 }
 
 /* Frees the room once nobody is in it. */
 static void room_release(vsync *s, sroom *r) {
     if (r->conns != NULL) return;
-    for (sroom **p = &s->rooms; *p != NULL; p = &(*p)->next) {
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        s->rooms = r->next;
+    if (r->next != NULL) r->next->prev = r->prev;
+    for (sroom **p = room_bucket(s, r->id); *p != NULL; p = &(*p)->hnext) {
         if (*p == r) {
-            *p = r->next;
+            *p = r->hnext;
             break;
         }
     }
@@ -787,11 +808,7 @@ void vsync_purged(vsync *s, const char *doc) {
         close_conn(c, CLOSE_PURGED, PURGED_REASON);
 }
 
-bool vsync_watching(const vsync *s, const char *doc) {
-    for (const sroom *r = s != NULL ? s->rooms : NULL; r != NULL; r = r->next)
-        if (strcmp(r->id, doc) == 0) return true;
-    return false;
-}
+bool vsync_watching(const vsync *s, const char *doc) { return s != NULL && find_room(s, doc) != NULL; }
 
 size_t vsync_connections(const vsync *s) {
     size_t n = 0;

@@ -8,6 +8,11 @@
  * bytes and then calls h2o's, frees it when idle, and makes it again with
  * the same callbacks and limit when needed.
  *
+ * Frames are gathered per connection and written to the socket's file
+ * descriptor directly while h2o is not writing (flush_out); h2o writes only
+ * what the kernel did not take. Plain sockets only: vaultd serves no TLS
+ * itself (a socket with TLS state always goes through h2o).
+ *
  * Invariants: ws_ctx is NULL only while released, and then the socket
  * reads through on_idle_recv (h2o's own read callback would run wslay);
  * a context is released only when h2o is not writing, so h2o's write
@@ -18,8 +23,10 @@
 
 #include "util/log.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -78,9 +85,36 @@ static void on_out_written(h2o_socket_t *sock, const char *err) {
     h2o_websocket_proceed(ws);
 }
 
+/* Sends the gathered bytes. While h2o is not writing (so nothing of its
+ * own waits to go before them) they are written to the socket at once: a
+ * write the kernel takes whole costs no libuv write request, no change of
+ * the event loop's registration (libuv re-registers a stream after every
+ * write it completes) and no completion callback, and wslay goes straight
+ * on with the next message. What the kernel does not take, and any error,
+ * is handed to h2o, whose completion (on_out_written) carries on. */
 static void flush_out(h2o_websocket_conn_t *ws, vws *w) {
+    h2o_socket_t *sock = ws->sock;
+    size_t done = 0;
+    if (sock->ssl == NULL && !h2o_socket_is_writing(sock)) {
+        int fd = h2o_socket_get_fd(sock);
+        while (fd >= 0 && done < w->out_len) {
+            ssize_t n = write(fd, w->out + done, w->out_len - done);
+            if (n > 0)
+                done += (size_t)n;
+            else if (n < 0 && errno == EINTR)
+                continue;
+            else
+                break;
+        }
+    }
+    if (done == w->out_len) {
+        w->out_len = 0;
+        return;
+    }
+    memmove(w->out, w->out + done, w->out_len - done);
+    w->out_len -= done;
     h2o_iovec_t buf = h2o_iovec_init(w->out, w->out_len);
-    h2o_socket_write(ws->sock, &buf, 1, on_out_written);
+    h2o_socket_write(sock, &buf, 1, on_out_written);
 }
 
 /* Makes room for n more gathered bytes. Returns 0, or -1 when out of
