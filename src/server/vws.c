@@ -386,16 +386,61 @@ void vws_shut(vws *w, int code, const char *reason) {
     mark_dirty(w);
 }
 
+/* Bytes of a server frame's header for a payload of len bytes (RFC 6455
+ * 5.2: the shortest length encoding, no mask). */
+static size_t header_size(size_t len) { return len < 126 ? 2 : len <= 0xffff ? 4 : 10; }
+
+/* Whether a message of len bytes may be framed straight into w->out: the
+ * socket is w's, nothing waits in wslay (whose frames must keep their
+ * order) and no close went out, h2o is not writing from the buffer, and
+ * the frame fits in one gathered write. */
+static bool frame_directly(const vws *w, wslay_event_context_ptr ctx, size_t len) {
+    return w->ws->sock != NULL && !h2o_socket_is_writing(w->ws->sock) && !w->frame_open &&
+           wslay_event_get_queued_msg_count(ctx) == 0 && !wslay_event_get_close_sent(ctx) &&
+           w->out_len + header_size(len) + len <= OUT_MAX;
+}
+
+/* Appends msg to w->out as one unmasked binary frame with FIN set, as wslay
+ * would have framed it. Returns 0, or -1 when out of memory (nothing
+ * changed). */
+static int frame_into_out(vws *w, const uint8_t *msg, size_t len) {
+    size_t hlen = header_size(len);
+    if (reserve_out(w, hlen + len) != 0) return -1;
+    uint8_t *p = w->out + w->out_len;
+    p[0] = 0x80 | WSLAY_BINARY_FRAME;
+    if (hlen == 2) {
+        p[1] = (uint8_t)len;
+    } else if (hlen == 4) {
+        p[1] = 126;
+        p[2] = (uint8_t)(len >> 8);
+        p[3] = (uint8_t)len;
+    } else {
+        p[1] = 127;
+        for (int i = 0; i < 8; i++) p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    }
+    memcpy(p + hlen, msg, len);
+    w->out_len += hlen + len;
+    return 0;
+}
+
 int vws_send(vws *w, const uint8_t *msg, size_t len) {
     if (w->closing) return -1;
-    size_t queued = queued_length(w);
+    size_t queued = queued_length(w) + w->out_len;
     if (queued > 0 && queued + len > w->hub->max_queued) {
         vws_shut(w, CLOSE_TRY_AGAIN_LATER,
                  "too many messages waiting for this connection; reconnect later");
         return -1;
     }
-    struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len};
     wslay_event_context_ptr ctx = ctx_of(w);
+    if (ctx != NULL && frame_directly(w, ctx, len)) {
+        if (frame_into_out(w, msg, len) != 0) {
+            vws_shut(w, CLOSE_INTERNAL, "the server could not queue a message");
+            return -1;
+        }
+        mark_dirty(w);
+        return 0;
+    }
+    struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len};
     if (ctx == NULL || wslay_event_queue_msg(ctx, &m) != 0) {
         vws_shut(w, CLOSE_INTERNAL, "the server could not queue a message");
         return -1;
@@ -443,6 +488,11 @@ static void on_async(uv_async_t *async) {
         h->dirty = w->next_dirty;
         w->dirty = false;
         w->next_dirty = NULL;
+        /* Frames vws_send framed itself go first: they were queued before
+         * anything wslay holds (frame_directly). */
+        if (w->out_len > 0 && w->ws->sock != NULL && !h2o_socket_is_writing(w->ws->sock) &&
+            !w->frame_open)
+            flush_out(w->ws, w);
         proceed(w); /* nothing while the upgrade is being sent: h2o proceeds then */
     }
 }

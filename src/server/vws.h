@@ -6,10 +6,12 @@
  * rooms; everything about the connection itself is here.
  *
  * A hub (vws_hub) owns a set of connections on one loop. Sending never
- * calls into h2o directly: vws_send queues the message on the
- * connection's wslay context and marks the connection dirty; the hub's
- * uv_async then runs the owner's wake callback (answers from other
- * threads) and h2o on each dirty connection, outside every h2o callback.
+ * calls into h2o directly: vws_send frames the message into the
+ * connection's output buffer (or, while wslay holds something to send or
+ * h2o is writing, queues it on the connection's wslay context) and marks
+ * the connection dirty; the hub's uv_async then runs the owner's wake
+ * callback (answers from other threads) and writes out each dirty
+ * connection, outside every h2o callback.
  * So a connection is never freed while code up the stack still holds it,
  * and wslay is never re-entered. A connection ends only in the hub's
  * `gone` callback (the socket closed or failed, or the client left a
@@ -42,10 +44,15 @@
  * its payload) to the socket as a write of its own, and takes the next one
  * only after that write completed, a loop iteration later: two system
  * calls and two iterations per message. This module gives wslay a send
- * callback that gathers frames instead, and starts one h2o write when
- * wslay has nothing more queued (or a close frame went out, or 64 KB are
- * gathered): every message queued on a connection before it proceeds
- * leaves in one write. Frames stay wslay's, bytes for bytes.
+ * callback that gathers frames instead, and writes when wslay has nothing
+ * more queued (or a close frame went out, or 64 KB are gathered): every
+ * message queued on a connection before it is flushed leaves in one
+ * write. A data message sent while wslay holds nothing is framed by
+ * vws_send itself, as wslay would frame it (one unmasked binary frame),
+ * which spares wslay's copy and bookkeeping per delivery; wslay keeps
+ * control frames, messages behind them, and all reading. The write goes
+ * to the socket directly while h2o is not writing; h2o writes what the
+ * kernel does not take at once.
  *
  * Everything here runs on the event loop thread, but vws_hub_wake.
  */
