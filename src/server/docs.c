@@ -597,19 +597,22 @@ static int copy_row(void *ud, const store_log_entry *e) {
     return 0;
 }
 
-/* Worker thread: reads the log, replays all but the newest `keep` rows into
- * a fresh document, and commits its whole state as one row in their place
- * (store_txn_compact checks that nothing changed under it). */
+/* Worker thread: reads all but the newest `keep` rows of the log, replays
+ * them into a fresh document, and commits its whole state as one row in
+ * their place (store_txn_compact checks that nothing changed under it). */
 static void compact_work(uv_work_t *req) {
     compaction *w = req->data;
     log_copy l = {0};
     ydoc *doc = NULL;
     uint8_t *merged = NULL;
     size_t mlen = 0;
-    int rc = store_doc_log(w->c->st, w->id, copy_row, &l);
+    int64_t total = 0;
+    int rc = store_doc_log_rows(w->c->st, w->id, &total);
+    if (rc != STORE_OK || total < (int64_t)w->keep + 2) goto out; /* too few rows to gain anything */
+    rc = store_doc_log_head(w->c->st, w->id, total - (int64_t)w->keep, copy_row, &l);
     if (rc == 1) rc = STORE_ENOMEM;
-    if (rc != STORE_OK || l.n < w->keep + 2) goto out; /* too few rows to gain anything */
-    size_t prefix = l.n - (size_t)w->keep;
+    if (rc != STORE_OK || l.n < 2) goto out; /* rows went meanwhile: try again later */
+    size_t prefix = l.n;
     ydoc_options opt = {.gc = false};
     doc = ydoc_new(&opt);
     rc = doc != NULL ? STORE_OK : STORE_ENOMEM;

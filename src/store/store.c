@@ -608,30 +608,40 @@ static int step_compact(store *st, store_conn *c, const struct step *s) {
     store_rows *r = NULL;
     int64_t rows = 0, versions = 0;
     store_arg a[] = {A_TEXT(s->id), A_TEXT(s->vault), A_INT(s->x[0]), A_INT(s->x[1])};
+    /* Counted, then deleted: DELETE ... RETURNING would make SQLite keep
+     * every deleted row in a temporary table first. Nothing can change
+     * the range in between (the batch holds the write lock: SQLite's, or
+     * the vault's row on PostgreSQL). */
     int err = st->be->query(c,
-                            "DELETE FROM doc_updates WHERE doc = $1 AND vault = $2"
-                            " AND id >= $3 AND id < $4 RETURNING n",
+                            "SELECT count(*), CAST(COALESCE(sum(n), 0) AS BIGINT) FROM doc_updates"
+                            " WHERE doc = $1 AND vault = $2 AND id >= $3 AND id < $4",
                             a, NARGS(a), &r);
-    while (err == STORE_OK) {
+    if (err == STORE_OK) {
         err = st->be->next(r);
-        if (err != STORE_ROW) break;
-        rows++;
-        versions += st->be->col_int(r, 0);
-        err = STORE_OK;
+        if (err == STORE_ROW) {
+            rows = st->be->col_int(r, 0);
+            versions = st->be->col_int(r, 1);
+            err = STORE_OK;
+        } else if (err == STORE_DONE) {
+            err = STORE_EIO; /* an aggregate always answers a row */
+        }
     }
-    if (err == STORE_DONE) err = STORE_OK;
     st->be->rows_free(r);
     if (err != STORE_OK) return err;
     if (rows != s->x[2] - 1 || versions >= s->x[3]) return STORE_ECONFLICT;
+    err = st->be->query(c,
+                        "DELETE FROM doc_updates WHERE doc = $1 AND vault = $2"
+                        " AND id >= $3 AND id < $4",
+                        a, NARGS(a), NULL);
+    if (err != STORE_OK) return err;
     /* The last row of the range becomes the snapshot, if it is still what
      * was read: the remaining versions are its own. */
     store_arg b[] = {A_BLOB(s->data, s->len), A_INT(s->x[3]), A_TEXT(s->id), A_INT(s->x[1]),
                      A_INT(s->x[3] - versions)};
-    int64_t one;
-    err = write_stmt(st, c,
+    err = write_some(st, c,
                      "UPDATE doc_updates SET data = $1, n = $2"
-                     " WHERE doc = $3 AND id = $4 AND n = $5 RETURNING 1",
-                     b, NARGS(b), &one);
+                     " WHERE doc = $3 AND id = $4 AND n = $5",
+                     b, NARGS(b));
     return err == STORE_ENOTFOUND ? STORE_ECONFLICT : err;
 }
 
@@ -1782,6 +1792,20 @@ int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud) {
     store_arg a[] = {A_TEXT(doc)};
     return read_rows(st, "SELECT id, n, data FROM doc_updates WHERE doc = $1 ORDER BY id", a,
                      NARGS(a), row_log, &l, NULL);
+}
+
+int store_doc_log_rows(store *st, const char *doc, int64_t *rows) {
+    if (st == NULL || !id_ok(doc) || rows == NULL) return STORE_EINVAL;
+    store_arg a[] = {A_TEXT(doc)};
+    return read_int(st, "SELECT count(*) FROM doc_updates WHERE doc = $1", a, NARGS(a), rows);
+}
+
+int store_doc_log_head(store *st, const char *doc, int64_t max, store_log_fn fn, void *ud) {
+    if (st == NULL || !id_ok(doc) || max < 0 || fn == NULL) return STORE_EINVAL;
+    struct log_ctx l = {fn, ud};
+    store_arg a[] = {A_TEXT(doc), A_INT(max)};
+    return read_rows(st, "SELECT id, n, data FROM doc_updates WHERE doc = $1 ORDER BY id LIMIT $2",
+                     a, NARGS(a), row_log, &l, NULL);
 }
 
 int store_doc_last_seq(store *st, const char *doc, int64_t *seq) {

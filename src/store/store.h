@@ -181,6 +181,12 @@ typedef struct {
 } store_log_entry;
 typedef int (*store_log_fn)(void *ud, const store_log_entry *e);
 int store_doc_log(store *st, const char *doc, store_log_fn fn, void *ud);
+/* How many rows the log of `doc` has (a compacted snapshot counts one). */
+int store_doc_log_rows(store *st, const char *doc, int64_t *rows);
+/* store_doc_log for the first `max` rows only: a compaction reads only what
+ * it folds (each row of a note's log sits on its own page, among every
+ * other note's rows). */
+int store_doc_log_head(store *st, const char *doc, int64_t max, store_log_fn fn, void *ud);
 
 /* The vault seq of the last row of `doc`'s log (an update as committed,
  * or a compacted snapshot, which keeps the seq of the last update it
