@@ -645,6 +645,23 @@ STORE_TEST(store_compaction_replaces_a_prefix_and_keeps_versions) {
     ASSERT_EQ_INT(l.n, 4);
     for (int i = 0; i < 4; i++) ASSERT_EQ_INT(l.versions[i], 1);
     int64_t id_a = l.id[0], id_c = l.id[2], id_d = l.id[3];
+    /* What a compaction reads: the row count, then the oldest rows only. */
+    int64_t nrows = 0;
+    ASSERT_EQ_INT(store_doc_log_rows(e->st, d1, &nrows), STORE_OK);
+    ASSERT_EQ_INT(nrows, 4);
+    ASSERT_EQ_INT(store_doc_log_rows(e->st, d2, &nrows), STORE_OK);
+    ASSERT_EQ_INT(nrows, 1);
+    struct rowlog head = {.n = 0};
+    ASSERT_EQ_INT(store_doc_log_head(e->st, d1, 3, rows_collect, &head), STORE_OK);
+    ASSERT_EQ_INT(head.n, 3);
+    ASSERT_EQ_STR(head.data[0], "a");
+    ASSERT_EQ_STR(head.data[2], "c");
+    ASSERT_EQ_INT(head.id[2], id_c);
+    head = (struct rowlog){.n = 0};
+    ASSERT_EQ_INT(store_doc_log_head(e->st, d1, 0, rows_collect, &head), STORE_OK);
+    ASSERT_EQ_INT(head.n, 0);
+    ASSERT_EQ_INT(store_doc_log_head(e->st, d1, -1, rows_collect, &head), STORE_EINVAL);
+    ASSERT_EQ_INT(store_doc_log_rows(e->st, "D1", &nrows), STORE_EINVAL);
 
     /* a, b, c (ids id_a..id_c, with d2's row between) become "abc" standing for 3. */
     store_txn *t = store_txn_new();
