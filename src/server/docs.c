@@ -608,7 +608,8 @@ static void compact_work(uv_work_t *req) {
     size_t mlen = 0;
     int64_t total = 0;
     int rc = store_doc_log_rows(w->c->st, w->id, &total);
-    if (rc != STORE_OK || total < (int64_t)w->keep + 2) goto out; /* too few rows to gain anything */
+    if (rc != STORE_OK || total < (int64_t)w->keep + 2)
+        goto out; /* too few rows to gain anything */
     rc = store_doc_log_head(w->c->st, w->id, total - (int64_t)w->keep, copy_row, &l);
     if (rc == 1) rc = STORE_ENOMEM;
     if (rc != STORE_OK || l.n < 2) goto out; /* rows went meanwhile: try again later */

@@ -808,7 +808,9 @@ void vsync_purged(vsync *s, const char *doc) {
         close_conn(c, CLOSE_PURGED, PURGED_REASON);
 }
 
-bool vsync_watching(const vsync *s, const char *doc) { return s != NULL && find_room(s, doc) != NULL; }
+bool vsync_watching(const vsync *s, const char *doc) {
+    return s != NULL && find_room(s, doc) != NULL;
+}
 
 size_t vsync_connections(const vsync *s) {
     size_t n = 0;

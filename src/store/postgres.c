@@ -43,7 +43,7 @@ typedef struct {
 
 struct store_conn {
     PGconn *pg;
-    bool transient; /* the last failure was 40001 or 40P01 */
+    bool transient;  /* the last failure was 40001 or 40P01 */
     int64_t changes; /* rows the last statement run to completion changed */
     unsigned nprepared;
     unsigned next_name; /* never reused in a session, even after a failed PQprepare */

@@ -147,7 +147,7 @@ struct store {
     size_t ndocs;
     struct vault_seq *seqs; /* the writer's: vault seqs a batch moved (batch_seq) */
     size_t nseqs, capseqs;
-    bool bare;              /* the writer runs a batch without savepoints */
+    bool bare;            /* the writer runs a batch without savepoints */
     store_commit_fn hook; /* store_set_commit_hook, under qlock */
     void *hook_ud;
     long commit_delay_ms;  /* test hook VAULT_TEST_COMMIT_DELAY_MS: wait before each COMMIT */
@@ -396,8 +396,7 @@ static int write_stmt(store *st, store_conn *c, const char *sql, const store_arg
 
 /* Runs a write that must change a row: STORE_ENOTFOUND when it changed
  * none (a RETURNING clause would tell the same, at a higher price). */
-static int write_some(store *st, store_conn *c, const char *sql, const store_arg *args,
-                      int nargs) {
+static int write_some(store *st, store_conn *c, const char *sql, const store_arg *args, int nargs) {
     int err = st->be->query(c, sql, args, nargs, NULL);
     if (err == STORE_OK && st->be->changes(c) == 0) err = STORE_ENOTFOUND;
     return err;

@@ -1090,8 +1090,8 @@ STORE_TEST(store_batch_writes_repeated_rows_and_events_once) {
         char bytes[16], title[32];
         snprintf(bytes, sizeof(bytes), "u%d", i);
         snprintf(title, sizeof(title), "Title %d", i);
-        store_file f = {.path = "/a.md", .title = title, .is_note = true, .created = 1,
-                        .updated = 10 + i};
+        store_file f = {
+            .path = "/a.md", .title = title, .is_note = true, .created = 1, .updated = 10 + i};
         memcpy(f.id, doc, 33);
         memcpy(f.vault, vault, 33);
         t[i] = store_txn_new();
@@ -1156,16 +1156,20 @@ STORE_TEST(store_batch_keeps_writes_a_failed_txn_repeated) {
     pthread_mutex_init(&col.m, NULL);
     pthread_cond_init(&col.c, NULL);
     for (int i = 0; i < 2; i++) {
-        store_file f = {.path = "/a.md", .title = i ? "Lost" : "Kept", .is_note = true,
-                        .created = 1, .updated = 10 + i};
+        store_file f = {.path = "/a.md",
+                        .title = i ? "Lost" : "Kept",
+                        .is_note = true,
+                        .created = 1,
+                        .updated = 10 + i};
         memcpy(f.id, doc, 33);
         memcpy(f.vault, vault, 33);
         t[i] = store_txn_new();
         ASSERT_TRUE(t[i] != NULL);
         ASSERT_EQ_INT(store_txn_put_file(t[i], &f), STORE_OK);
         ASSERT_EQ_INT(store_txn_event(t[i], vault, "note.updated", ev_json), STORE_OK);
-        ASSERT_EQ_INT(store_txn_append_update(t[i], vault, doc, (const uint8_t *)(i ? "b" : "a"), 1),
-                      STORE_OK);
+        ASSERT_EQ_INT(
+            store_txn_append_update(t[i], vault, doc, (const uint8_t *)(i ? "b" : "a"), 1),
+            STORE_OK);
     }
     store_txn_fail_for_test(t[1]);
     CHECK_HELPER(submit_batch(e, t, p, 2, &col));
