@@ -1054,18 +1054,48 @@ STORE_TEST(store_failing_txn_rolls_back_alone) {
     store_vault_free(&v);
 }
 
-/* Submits txns behind a closed gate so that they commit as one batch. */
-static void submit_batch(struct env *e, store_txn **t, struct pending *p, int n,
-                         struct collector *col) {
+/* Submits txns behind a closed gate so that they commit as one batch, and
+ * waits for their answers (in p). */
+static void submit_batch(struct env *e, store_txn **t, struct pending *p, int n) {
     struct gate gate;
+    struct collector col = {.done = 0};
+    pthread_mutex_init(&col.m, NULL);
+    pthread_cond_init(&col.c, NULL);
     CHECK_HELPER(gate_close(e->st, &gate));
     for (int i = 0; i < n; i++) {
-        p[i] = (struct pending){.col = col};
+        p[i] = (struct pending){.col = &col};
         ASSERT_EQ_INT(store_submit(e->st, t[i], pending_done, &p[i]), STORE_OK);
     }
     CHECK_HELPER(gate_open_when_queued(e->st, &gate, (size_t)n));
     gate_release(&gate);
-    collector_wait(col, n);
+    collector_wait(&col, n);
+    pthread_cond_destroy(&col.c);
+    pthread_mutex_destroy(&col.m);
+}
+
+/* *out: a txn writing note doc's projection row (/a.md in vault, with
+ * title and updated time) and the event ev_json. */
+static void note_write(store_txn **out, const char *vault, const char *doc, const char *title,
+                       int64_t updated, const char *ev_json) {
+    char copy[64];
+    snprintf(copy, sizeof(copy), "%s", title);
+    store_file f = {
+        .path = "/a.md", .title = copy, .is_note = true, .created = 1, .updated = updated};
+    memcpy(f.id, doc, 33);
+    memcpy(f.vault, vault, 33);
+    store_txn *t = *out = store_txn_new();
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(store_txn_put_file(t, &f), STORE_OK);
+    ASSERT_EQ_INT(store_txn_event(t, vault, "note.updated", ev_json), STORE_OK);
+}
+
+/* The projection row of doc holds title and updated. */
+static void expect_row(struct env *e, const char *doc, const char *title, int64_t updated) {
+    store_file f;
+    ASSERT_EQ_INT(store_file_get(e->st, doc, &f), STORE_OK);
+    ASSERT_EQ_STR(f.title, title);
+    ASSERT_EQ_INT(f.updated, updated);
+    store_file_free(&f);
 }
 
 /* Txns of a batch that commits whole: a projection row several of them
@@ -1075,7 +1105,6 @@ static void submit_batch(struct env *e, store_txn **t, struct pending *p, int n,
 STORE_TEST(store_batch_writes_repeated_rows_and_events_once) {
     int64_t owner, owner2, base;
     char vault[33], vault2[33], doc[33], doc2[33], ev_json[64];
-    struct collector col = {.done = 0};
     struct pending p[5];
     store_txn *t[5];
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
@@ -1084,28 +1113,17 @@ STORE_TEST(store_batch_writes_repeated_rows_and_events_once) {
     mkid(doc, 0xd0c);
     mkid(doc2, 0xd0d);
     snprintf(ev_json, sizeof(ev_json), "{\"id\":\"%s\",\"user\":1}", doc);
-    pthread_mutex_init(&col.m, NULL);
-    pthread_cond_init(&col.c, NULL);
     for (int i = 0; i < 5; i++) {
         char bytes[16], title[32];
         snprintf(bytes, sizeof(bytes), "u%d", i);
         snprintf(title, sizeof(title), "Title %d", i);
-        store_file f = {
-            .path = "/a.md", .title = title, .is_note = true, .created = 1, .updated = 10 + i};
-        memcpy(f.id, doc, 33);
-        memcpy(f.vault, vault, 33);
-        t[i] = store_txn_new();
-        ASSERT_TRUE(t[i] != NULL);
-        ASSERT_EQ_INT(store_txn_put_file(t[i], &f), STORE_OK);
-        ASSERT_EQ_INT(store_txn_event(t[i], vault, "note.updated", ev_json), STORE_OK);
+        CHECK_HELPER(note_write(&t[i], vault, doc, title, 10 + i, ev_json));
         if (i == 2) ASSERT_EQ_INT(store_txn_event(t[i], vault, "note.moved", ev_json), STORE_OK);
         ASSERT_EQ_INT(store_txn_append_update(t[i], i % 2 ? vault2 : vault, i % 2 ? doc2 : doc,
                                               (const uint8_t *)bytes, strlen(bytes)),
                       STORE_OK);
     }
-    CHECK_HELPER(submit_batch(e, t, p, 5, &col));
-    pthread_cond_destroy(&col.c);
-    pthread_mutex_destroy(&col.m);
+    CHECK_HELPER(submit_batch(e, t, p, 5));
 
     const int64_t seqs[5] = {1, 1, 2, 2, 3};
     for (int i = 0; i < 5; i++) {
@@ -1113,11 +1131,7 @@ STORE_TEST(store_batch_writes_repeated_rows_and_events_once) {
         ASSERT_EQ_INT(p[i].res.err, STORE_OK);
         ASSERT_EQ_INT(p[i].res.vault_seq, seqs[i]);
     }
-    store_file f;
-    ASSERT_EQ_INT(store_file_get(e->st, doc, &f), STORE_OK);
-    ASSERT_EQ_STR(f.title, "Title 4");
-    ASSERT_EQ_INT(f.updated, 14);
-    store_file_free(&f);
+    CHECK_HELPER(expect_row(e, doc, "Title 4", 14));
     store_event *ev = NULL;
     size_t n = 0;
     ASSERT_EQ_INT(store_events_after(e->st, base, 100, &ev, &n), STORE_OK);
@@ -1146,44 +1160,25 @@ STORE_TEST(store_batch_writes_repeated_rows_and_events_once) {
 STORE_TEST(store_batch_keeps_writes_a_failed_txn_repeated) {
     int64_t owner, base;
     char vault[33], doc[33], ev_json[64];
-    struct collector col = {.done = 0};
     struct pending p[2];
     store_txn *t[2];
     CHECK_HELPER(new_vault(e, 1, &owner, vault));
     CHECK_HELPER(last_event(e, &base));
     mkid(doc, 0xd0c);
     snprintf(ev_json, sizeof(ev_json), "{\"id\":\"%s\",\"user\":1}", doc);
-    pthread_mutex_init(&col.m, NULL);
-    pthread_cond_init(&col.c, NULL);
     for (int i = 0; i < 2; i++) {
-        store_file f = {.path = "/a.md",
-                        .title = i ? "Lost" : "Kept",
-                        .is_note = true,
-                        .created = 1,
-                        .updated = 10 + i};
-        memcpy(f.id, doc, 33);
-        memcpy(f.vault, vault, 33);
-        t[i] = store_txn_new();
-        ASSERT_TRUE(t[i] != NULL);
-        ASSERT_EQ_INT(store_txn_put_file(t[i], &f), STORE_OK);
-        ASSERT_EQ_INT(store_txn_event(t[i], vault, "note.updated", ev_json), STORE_OK);
+        CHECK_HELPER(note_write(&t[i], vault, doc, i ? "Lost" : "Kept", 10 + i, ev_json));
         ASSERT_EQ_INT(
             store_txn_append_update(t[i], vault, doc, (const uint8_t *)(i ? "b" : "a"), 1),
             STORE_OK);
     }
     store_txn_fail_for_test(t[1]);
-    CHECK_HELPER(submit_batch(e, t, p, 2, &col));
-    pthread_cond_destroy(&col.c);
-    pthread_mutex_destroy(&col.m);
+    CHECK_HELPER(submit_batch(e, t, p, 2));
 
     ASSERT_EQ_INT(p[0].res.err, STORE_OK);
     ASSERT_EQ_INT(p[0].res.vault_seq, 1);
     ASSERT_EQ_INT(p[1].res.err, STORE_EIO);
-    store_file f;
-    ASSERT_EQ_INT(store_file_get(e->st, doc, &f), STORE_OK);
-    ASSERT_EQ_STR(f.title, "Kept");
-    ASSERT_EQ_INT(f.updated, 10);
-    store_file_free(&f);
+    CHECK_HELPER(expect_row(e, doc, "Kept", 10));
     store_event *ev = NULL;
     size_t n = 0;
     ASSERT_EQ_INT(store_events_after(e->st, base, 100, &ev, &n), STORE_OK);
