@@ -72,7 +72,8 @@ typedef struct vconn {
     vchan *vc;
     vgroup *group;
     vws w;       /* its WebSocket (vws.h: no wslay context while idle) */
-    uint64_t id; /* also the origin of its commits (store_txn_set_origin) */
+    uint64_t id;  /* also the origin of its commits (store_txn_set_origin) */
+    int64_t user; /* who signed in: the author of its edits (events carry it) */
     bool editor;
     bool hello;        /* subscribed */
     int64_t skip_upto; /* pushes up to this seq are covered by the last CHANGED */
@@ -642,11 +643,12 @@ static void submit_job(vconn *c, vdoc *d, uint64_t ref, store_txn *t, uint8_t *c
     }
 }
 
-/* Appends an event {"id":..,"path":..} of `type` to t. */
+/* Appends an event {"id":..,"path":..,"user":..} of `type` to t (no path: none). */
 static int add_event(store_txn *t, const char *vault, const char *type, const char *id,
-                     const char *path) {
-    json_t *ev = path != NULL ? json_pack("{s:s, s:s}", "id", id, "path", path)
-                              : json_pack("{s:s}", "id", id);
+                     const char *path, int64_t user) {
+    json_t *ev = path != NULL ? json_pack("{s:s, s:s, s:I}", "id", id, "path", path, "user",
+                                          (json_int_t)user)
+                              : json_pack("{s:s, s:I}", "id", id, "user", (json_int_t)user);
     char *evs = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     int rc = evs != NULL ? store_txn_event(t, vault, type, evs) : STORE_ENOMEM;
@@ -745,7 +747,7 @@ static void update_note(vconn *c, const vchan_msg *m) {
     bool built = t != NULL &&
                  store_txn_append_update(t, vault, m->doc, changed, clen) == STORE_OK &&
                  store_txn_put_file(t, &pf) == STORE_OK &&
-                 add_event(t, vault, "note.updated", m->doc, NULL) == STORE_OK;
+                 add_event(t, vault, "note.updated", m->doc, NULL, c->user) == STORE_OK;
     if (ok) store_file_free(&pf);
     if (!built) {
         store_txn_free(t);
@@ -875,12 +877,12 @@ static void update_index(vconn *c, const vchan_msg *m) {
             verb = "moved";
         if (ok && verb != NULL) {
             snprintf(type, sizeof(type), "%s.%s", kind, verb);
-            ok = add_event(t, vault, type, f.id, f.path) == STORE_OK;
+            ok = add_event(t, vault, type, f.id, f.path, c->user) == STORE_OK;
         }
         if (ok && (ch[i].trash_changed || (ch[i].is_new && ch[i].now.has_trashed))) {
             snprintf(type, sizeof(type), "%s.%s", kind,
                      ch[i].now.has_trashed ? "trashed" : "restored");
-            ok = add_event(t, vault, type, f.id, f.path) == STORE_OK;
+            ok = add_event(t, vault, type, f.id, f.path, c->user) == STORE_OK;
         }
         store_file_free(&f);
     }
@@ -1152,6 +1154,7 @@ void vchan_route(vctx *ctx) {
     c->vc = vc;
     c->group = g;
     c->id = ++vc->next_conn_id;
+    c->user = ctx->user_id;
     c->editor = ctx->role >= ROLE_EDITOR;
     c->skip_upto = -1;
     c->next = g->conns;

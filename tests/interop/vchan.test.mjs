@@ -4,8 +4,9 @@
 // SIGKILL right after the ACK), pushes between vault channels, y-websocket providers and REST
 // in seq order, notes created and renamed offline through the index document, refusals (bad
 // index change, viewer, missing dependencies, unknown note) that change nothing, strangers
-// refused like missing vaults, malformed messages closing only their own connection, and a
-// long-offline client that receives only what changed.
+// refused like missing vaults, malformed messages closing only their own connection, a
+// long-offline client that receives only what changed, and versions of channel edits naming
+// their author.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
@@ -332,6 +333,27 @@ test('the title follows channel edits that add and remove headings, and REST edi
   assert.equal(await title(), 'From REST now')
   assert.equal(await s.server.text(s.owner, n), '# From REST now\nbody')
 }))
+
+test('a version made of vault channel edits names the member who made them', () => withServer('sqlite', async s => {
+  const n = await s.server.note(s.owner, s.vault, '/Authored.md', 'start')
+  const versions = async () => (await s.server.api('GET', `/api/v1/notes/${n}/versions`, { token: s.owner })).body.versions
+  await until(async () => (await versions()).length === 1, 'the version of the creation')
+  const bob = await s.server.user('bob@example.com')
+  const add = await s.server.api('POST', `/api/v1/vaults/${s.vault}/members`, { token: s.owner, body: { email: 'bob@example.com', role: 'editor' } })
+  assert.equal(add.status, 201)
+  const me = await s.server.api('GET', '/api/v1/me', { token: bob })
+  assert.equal(me.status, 200)
+  const c = s.client(bob)
+  await c.connect()
+  c.doc(n).getText('content').insert(5, ' by bob')
+  await c.settled()
+  await until(async () => (await versions()).length === 2, 'the version of the channel edit')
+  const [latest, first] = await versions()
+  assert.equal(latest.author, me.body.id)
+  assert.equal(latest.authorName, me.body.name || me.body.email)
+  assert.notEqual(first.author, me.body.id) // the owner created the note
+  assert.equal(await s.server.text(s.owner, n), 'start by bob')
+}, { VAULT_VERSION_IDLE_MS: '100' }))
 
 test('malformed messages close only their own connection (1002, 1003), the vault is untouched', () => withServer('sqlite', async s => {
   const n = await s.server.note(s.owner, s.vault, '/N.md', 'text')
