@@ -2,7 +2,9 @@
  * test_docs.c - the open-document cache (src/server/docs.c) on a real
  * SQLite store: a broken document whose reload from the log fails keeps
  * its holders (a sync room's hold), so the cache never closes a document
- * that open connections use.
+ * that open connections use; idle documents freeze (deflated, in slices)
+ * and thaw to the same state; the search indexer reads a frozen note
+ * without thawing it.
  */
 #include "test.h"
 
@@ -16,14 +18,20 @@
 static void mkid(char out[33], unsigned n) { snprintf(out, 33, "%032x", n); }
 
 /* A fresh SQLite store in a temporary directory, with a user and one
- * vault (id mkid(vault_n)). */
+ * vault (id mkid(vault_n)); with freezing_open, also a loop and a cache
+ * on it that freezes documents idle for 20 ms, with metrics. */
 typedef struct {
     char dir[64];
     store *st;
     char vault[33];
+    uv_loop_t loop;
+    vmetrics *m;
+    vdocs *c; /* NULL: no loop or cache (fixture_open) */
 } fixture;
 
 static void fixture_open(fixture *f, unsigned vault_n) {
+    f->c = NULL;
+    f->m = NULL;
     snprintf(f->dir, sizeof(f->dir), "/tmp/vn-docs-XXXXXX");
     ASSERT_TRUE(mkdtemp(f->dir) != NULL);
     char err[256];
@@ -36,8 +44,27 @@ static void fixture_open(fixture *f, unsigned vault_n) {
     ASSERT_EQ_INT(store_vault_create(f->st, f->vault, "Notes", owner, 2000), STORE_OK);
 }
 
-/* Closes the store and deletes its directory. */
+/* fixture_open, then a loop, metrics and a cache of max_docs documents
+ * that freezes them after 20 ms idle. */
+static void freezing_open(fixture *f, unsigned vault_n, size_t max_docs) {
+    CHECK_HELPER(fixture_open(f, vault_n));
+    ASSERT_EQ_INT(uv_loop_init(&f->loop), 0);
+    f->m = vmetrics_new();
+    ASSERT_TRUE(f->m != NULL);
+    f->c = vdocs_new(f->st, max_docs, &f->loop, 0);
+    ASSERT_TRUE(f->c != NULL);
+    vdocs_set_metrics(f->c, f->m);
+    vdocs_freeze_after(f->c, 20);
+}
+
+/* Frees the cache, metrics and loop if any, closes the store and deletes
+ * its directory. */
 static void fixture_close(fixture *f) {
+    if (f->c != NULL) {
+        vdocs_free(f->c);
+        vmetrics_free(f->m);
+        ASSERT_EQ_INT(uv_loop_close(&f->loop), 0);
+    }
     store_close(f->st);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
@@ -123,19 +150,13 @@ static int edit(vdoc *d, size_t at, const char *s, size_t del) {
 
 TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
     fixture fx;
-    CHECK_HELPER(fixture_open(&fx, 0xa2));
-    store *st = fx.st;
+    CHECK_HELPER(freezing_open(&fx, 0xa2, 4));
     const char *vault = fx.vault;
+    vdocs *c = fx.c;
+    vmetrics *m = fx.m;
+    uv_loop_t *loop = &fx.loop;
     char doc[33];
     mkid(doc, 0xf0f);
-    uv_loop_t loop;
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    vmetrics *m = vmetrics_new();
-    ASSERT_TRUE(m != NULL);
-    vdocs *c = vdocs_new(st, 4, &loop, 0);
-    ASSERT_TRUE(c != NULL);
-    vdocs_set_metrics(c, m);
-    vdocs_freeze_after(c, 20);
 
     vdoc *d = NULL;
     ASSERT_EQ_INT(vdocs_get(c, vault, doc, &d), STORE_OK);
@@ -148,7 +169,7 @@ TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
 
     /* Not while a commit is in flight. */
     vdocs_submitted(d);
-    run_for(&loop, 80);
+    run_for(loop, 80);
     ASSERT_TRUE(d->doc != NULL);
     vdocs_answered(c, d, true);
 
@@ -174,7 +195,7 @@ TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
     ASSERT_EQ_INT(vdocs_apply_remote(d, u2, u2_len, &changed, &clen), Y_OK);
     free(changed);
     ASSERT_TRUE(ydoc_pending_structs(d->doc) > 0);
-    run_for(&loop, 80);
+    run_for(loop, 80);
     ASSERT_TRUE(d->doc != NULL);
     ASSERT_EQ_INT(vdocs_apply_remote(d, u1, u1_len, &changed, &clen), Y_OK);
     free(changed);
@@ -186,7 +207,7 @@ TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
     uint64_t version = d->version;
 
     /* Left alone, it freezes: only its update is kept. */
-    run_for(&loop, 100);
+    run_for(loop, 100);
     ASSERT_TRUE(d->doc == NULL);
     size_t bytes = 0;
     ASSERT_EQ_UINT(vdocs_frozen(c, &bytes), 1);
@@ -246,7 +267,7 @@ TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
     free(metrics);
 
     /* Frozen again, then closed: nothing is left counted. */
-    run_for(&loop, 100);
+    run_for(loop, 100);
     ASSERT_TRUE(d->doc == NULL);
     vdocs_release(c, doc);
     ASSERT_EQ_INT(vdocs_close(c, doc), 0);
@@ -262,9 +283,6 @@ TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
     yfree(u1);
     yfree(u2);
     ydoc_free(b);
-    vdocs_free(c);
-    vmetrics_free(m);
-    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     CHECK_HELPER(fixture_close(&fx));
 }
 
@@ -273,15 +291,11 @@ TEST(an_idle_held_doc_freezes_and_thaws_to_the_same_state) {
  * freezes. */
 TEST(a_sweep_in_slices_freezes_every_document) {
     fixture fx;
-    CHECK_HELPER(fixture_open(&fx, 0xa3));
-    store *st = fx.st;
+    CHECK_HELPER(freezing_open(&fx, 0xa3, 64));
     const char *vault = fx.vault;
-    uv_loop_t loop;
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    vdocs *c = vdocs_new(st, 64, &loop, 0);
-    ASSERT_TRUE(c != NULL);
+    vdocs *c = fx.c;
+    uv_loop_t *loop = &fx.loop;
     c->slice_ns = 0; /* one document per slice */
-    vdocs_freeze_after(c, 20);
     enum { N = 12 };
     for (unsigned i = 0; i < N; i++) {
         char id[33];
@@ -291,7 +305,7 @@ TEST(a_sweep_in_slices_freezes_every_document) {
         vdocs_hold(c, d);
         ASSERT_EQ_INT(edit(d, 0, "some text", 0), Y_OK);
     }
-    run_for(&loop, 300);
+    run_for(loop, 300);
     ASSERT_EQ_UINT(vdocs_frozen(c, NULL), N);
     for (unsigned i = 0; i < N; i++) {
         char id[33];
@@ -305,8 +319,6 @@ TEST(a_sweep_in_slices_freezes_every_document) {
         yfree(text);
     }
     ASSERT_EQ_UINT(vdocs_frozen(c, NULL), 0);
-    vdocs_free(c);
-    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     CHECK_HELPER(fixture_close(&fx));
 }
 
@@ -314,16 +326,12 @@ TEST(a_sweep_in_slices_freezes_every_document) {
  * compresses), and thaws to the same bytes. */
 TEST(a_frozen_note_is_kept_deflated) {
     fixture fx;
-    CHECK_HELPER(fixture_open(&fx, 0xa4));
-    store *st = fx.st;
+    CHECK_HELPER(freezing_open(&fx, 0xa4, 4));
     const char *vault = fx.vault;
+    vdocs *c = fx.c;
+    uv_loop_t *loop = &fx.loop;
     char doc[33];
     mkid(doc, 0x200);
-    uv_loop_t loop;
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    vdocs *c = vdocs_new(st, 4, &loop, 0);
-    ASSERT_TRUE(c != NULL);
-    vdocs_freeze_after(c, 20);
     vdoc *d = NULL;
     ASSERT_EQ_INT(vdocs_get(c, vault, doc, &d), STORE_OK);
     vdocs_hold(c, d);
@@ -340,7 +348,7 @@ TEST(a_frozen_note_is_kept_deflated) {
     uint8_t *state = NULL;
     size_t state_len = 0;
     ASSERT_EQ_INT(ydoc_encode_state_as_update(d->doc, NULL, 0, &state, &state_len), Y_OK);
-    run_for(&loop, 100);
+    run_for(loop, 100);
     ASSERT_TRUE(d->doc == NULL);
     ASSERT_EQ_UINT(d->frozen_raw, state_len);
     ASSERT_TRUE(d->frozen_len < state_len / 2);
@@ -356,8 +364,6 @@ TEST(a_frozen_note_is_kept_deflated) {
     ASSERT_EQ_MEM(state2, state2_len, state, state_len);
     yfree(state);
     yfree(state2);
-    vdocs_free(c);
-    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     CHECK_HELPER(fixture_close(&fx));
 }
 
@@ -366,19 +372,14 @@ TEST(a_frozen_note_is_kept_deflated) {
  * frozen (no thaw). */
 TEST(the_indexer_reads_a_frozen_note_without_thawing_it) {
     fixture fx;
-    CHECK_HELPER(fixture_open(&fx, 0xa5));
+    CHECK_HELPER(freezing_open(&fx, 0xa5, 4));
     store *st = fx.st;
     const char *vault = fx.vault;
+    vdocs *c = fx.c;
+    vmetrics *m = fx.m;
+    uv_loop_t *loop = &fx.loop;
     char doc[33];
     mkid(doc, 0x300);
-    uv_loop_t loop;
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    vmetrics *m = vmetrics_new();
-    ASSERT_TRUE(m != NULL);
-    vdocs *c = vdocs_new(st, 4, &loop, 0);
-    ASSERT_TRUE(c != NULL);
-    vdocs_set_metrics(c, m);
-    vdocs_freeze_after(c, 20);
     vdoc *d = NULL;
     ASSERT_EQ_INT(vdocs_get(c, vault, doc, &d), STORE_OK);
     vdocs_hold(c, d);
@@ -393,7 +394,7 @@ TEST(the_indexer_reads_a_frozen_note_without_thawing_it) {
     store_result res;
     ASSERT_EQ_INT(store_commit(st, t, &res), STORE_OK);
     vdocs_committed(d, res.vault_seq);
-    run_for(&loop, 100);
+    run_for(loop, 100);
     ASSERT_TRUE(d->doc == NULL);
     char *md = NULL;
     size_t len = 0;
@@ -416,8 +417,5 @@ TEST(the_indexer_reads_a_frozen_note_without_thawing_it) {
     ASSERT_TRUE(metrics != NULL);
     ASSERT_TRUE(strstr(metrics, "vault_docs_thaws_total 0\n") != NULL);
     free(metrics);
-    vdocs_free(c);
-    vmetrics_free(m);
-    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     CHECK_HELPER(fixture_close(&fx));
 }
